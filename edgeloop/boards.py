@@ -1,0 +1,85 @@
+"""Board profiles: the one place that says what each supported board is.
+
+Every other module (converter fit checks, mpy-cross, flashing, the virtual board's heap limit,
+the HIL bench) reads its board facts from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class BoardProfile:
+    """What EdgeLoop needs to know about one kind of board."""
+
+    name: str
+    chip: str  # esptool chip name, or "virtual"
+    mpy_arch: str  # mpy-cross -march value
+    heap_bytes: int  # GC heap free for the application after MicroPython boots
+    firmware_offset: int | None  # flash offset of the MicroPython image (None: not flashable)
+    psram: bool = False
+    word_bits: int = 32  # viper int width on this board
+    float_bits: int = 32  # MicroPython float width on this board
+    pins: dict[str, int] = field(default_factory=dict)  # default I2C/relay/LED/ADC pins
+    description: str = ""
+
+    @property
+    def flashable(self) -> bool:
+        return self.firmware_offset is not None
+
+
+BOARDS: dict[str, BoardProfile] = {
+    "esp32": BoardProfile(
+        name="esp32",
+        chip="esp32",
+        mpy_arch="xtensawin",
+        heap_bytes=100 * 1024,
+        firmware_offset=0x1000,
+        pins={"sda": 21, "scl": 22, "relay": 26, "led": 2, "adc": 34},
+        description="ESP32 (WROOM/WROVER without PSRAM), ~100 KB free heap",
+    ),
+    "esp32s3": BoardProfile(
+        name="esp32s3",
+        chip="esp32s3",
+        mpy_arch="xtensawin",
+        heap_bytes=2 * 1024 * 1024,
+        firmware_offset=0x0,
+        psram=True,
+        pins={"sda": 8, "scl": 9, "relay": 5, "led": 48, "adc": 1},
+        description="ESP32-S3 with PSRAM, ~2 MB heap",
+    ),
+    "esp32c3": BoardProfile(
+        name="esp32c3",
+        chip="esp32c3",
+        mpy_arch="rv32imc",
+        heap_bytes=120 * 1024,
+        firmware_offset=0x0,
+        pins={"sda": 8, "scl": 9, "relay": 4, "led": 7, "adc": 2},
+        description="ESP32-C3 (RISC-V), ~120 KB free heap",
+    ),
+    "virtual": BoardProfile(
+        name="virtual",
+        chip="virtual",
+        mpy_arch="x64",
+        heap_bytes=100 * 1024,
+        firmware_offset=None,
+        word_bits=64,
+        float_bits=64,
+        pins={"sda": 21, "scl": 22, "relay": 26, "led": 2, "adc": 34},
+        description="MicroPython unix port on this machine, heap limited like an ESP32",
+    ),
+}
+
+
+class UnknownBoardError(ValueError):
+    pass
+
+
+def get_board(name: str) -> BoardProfile:
+    """Look a profile up by name, with an error that lists the known ones."""
+    try:
+        return BOARDS[name]
+    except KeyError:
+        known = ", ".join(sorted(BOARDS))
+        raise UnknownBoardError(f"unknown board profile {name!r}; known profiles: {known}") from None

@@ -1,0 +1,65 @@
+"""The `edgeloop` command: thin wrappers over trainer/, converters/ and the board link.
+
+Command modules live in edgeloop/commands/ and each exposes `register(app)`. Typed errors from the
+layers below become one-line messages here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from edgeloop.boards import UnknownBoardError
+from edgeloop.errors import EdgeLoopError
+
+app = typer.Typer(
+    name="edgeloop",
+    help="Train, quantize, convert, deploy and verify int8 TinyML models on ESP32 boards.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each name is a module in edgeloop/commands/ with register(app).
+COMMAND_MODULES = ("convert", "infer", "train", "boards", "hil", "demo")
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"edgeloop.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"edgeloop.commands.{name}":
+                continue  # command group not built yet
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Entry point: run the app, turning known errors into short messages and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except (EdgeLoopError, UnknownBoardError, FileNotFoundError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
+        from click.exceptions import ClickException
+
+        if isinstance(exc, ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
