@@ -1,0 +1,122 @@
+"""The ground every issue builds on: layering, the virtual board, mpy-cross, the CLI."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeloop.boards import BOARDS, get_board
+from edgeloop.firmware import build_firmware, firmware_sources
+from edgeloop.vboard import VirtualBoard
+
+REPO = Path(__file__).resolve().parent.parent
+HOST_PACKAGES = {"edgeloop", "trainer", "converters", "hil_tests", "tests", "benchmarks"}
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level module names a file imports, anywhere in it (function bodies included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", ["converters", "trainer"])
+def test_lower_layers_never_import_the_cli(package: str) -> None:
+    for path in (REPO / package).rglob("*.py"):
+        assert "edgeloop" not in _imports(path), f"{path} imports edgeloop (dependencies run one way)"
+
+
+def test_converters_never_import_tensorflow() -> None:
+    for path in (REPO / "converters").rglob("*.py"):
+        bad = _imports(path) & {"tensorflow", "keras", "tf_keras"}
+        assert not bad, f"{path} imports {bad}: a user with a .tflite must convert without TensorFlow"
+
+
+def test_device_code_imports_nothing_from_the_host() -> None:
+    for path in (REPO / "firmware_micropython").rglob("*.py"):
+        bad = _imports(path) & (HOST_PACKAGES | {"numpy", "tensorflow"})
+        assert not bad, f"{path} imports host code {bad}"
+
+
+def test_importing_trainer_and_converters_does_not_load_tensorflow() -> None:
+    code = (
+        "import sys, trainer, converters\n"
+        "import importlib, pkgutil\n"
+        "for m in pkgutil.walk_packages(trainer.__path__, 'trainer.'):\n"
+        "    if not m.name.split('.')[-1].startswith(('zoo', 'quantize', 'train')):\n"
+        "        importlib.import_module(m.name)\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("profile", ["esp32", "esp32s3"])
+def test_virtual_board_heap_is_limited_to_the_profile(tmp_path: Path, profile: str) -> None:
+    board = VirtualBoard(tmp_path, profile)
+    result = board.run("import gc\ngc.collect()\nprint(gc.mem_free())\n").check()
+    free = int(result.stdout.split()[-1])
+    heap = get_board(profile).heap_bytes
+    assert 0.9 * heap < free <= heap
+
+
+def test_virtual_board_runs_viper_with_64_bit_words(vboard: VirtualBoard) -> None:
+    code = (
+        "import micropython\n"
+        "@micropython.viper\n"
+        "def f(a: int) -> int:\n"
+        "    return a + 1\n"
+        "print(f(0x7fffffff))\n"
+    )
+    assert vboard.run(code).check().stdout.split()[-1] == "2147483648"
+
+
+def test_virtual_board_reports_a_traceback(vboard: VirtualBoard) -> None:
+    result = vboard.run("raise ValueError('boom')\n")
+    assert result.returncode != 0 and "boom" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("arch", sorted({p.mpy_arch for p in BOARDS.values()}))
+def test_whole_firmware_compiles_with_mpy_cross(tmp_path: Path, arch: str) -> None:
+    written = build_firmware(tmp_path, arch)
+    assert len(written) == len(firmware_sources())
+    for rel in written:
+        assert (tmp_path / rel).stat().st_size > 0
+
+
+def test_compiled_firmware_imports_on_the_virtual_board(tmp_path: Path) -> None:
+    """Every precompiled module (x64) loads under the ESP32 heap limit, main.py aside."""
+    board = VirtualBoard(tmp_path, "esp32")
+    written = build_firmware(tmp_path, "x64")
+    modules = sorted(
+        ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
+        for rel in written
+        if rel.suffix == ".mpy"
+    )
+    assert modules, "no firmware modules found"
+    code = "".join(f"import {m}\n" for m in modules) + "print('imported', %d)\n" % len(modules)
+    result = board.run(code).check("importing the firmware")
+    assert f"imported {len(modules)}" in result.stdout
+
+
+def test_cli_lists_its_commands() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "edgeloop.cli", "--help"], cwd=REPO, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    for command in ("convert", "infer"):
+        assert command in out.stdout
+
+
+def test_unknown_board_profile_error_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="known profiles: esp32, esp32c3, esp32s3, virtual"):
+        get_board("esp8266")
