@@ -40,11 +40,22 @@ def _register_all() -> None:
 _register_all()
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Each layer's own user-facing error base; imported here so the layers stay independent."""
+    errors: list[type[BaseException]] = [EdgeLoopError, UnknownBoardError, FileNotFoundError]
+    for module, name in (("converters.errors", "ConvertError"), ("trainer.errors", "TrainerError")):
+        try:
+            errors.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
 def main() -> None:
     """Entry point: run the app, turning known errors into short messages and exit code 2."""
     try:
         app(standalone_mode=False)
-    except (EdgeLoopError, UnknownBoardError, FileNotFoundError) as exc:
+    except _user_errors() as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
     except typer.Exit as exc:

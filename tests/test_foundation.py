@@ -103,7 +103,7 @@ def test_compiled_firmware_imports_on_the_virtual_board(tmp_path: Path) -> None:
         if rel.suffix == ".mpy"
     )
     assert modules, "no firmware modules found"
-    code = "".join(f"import {m}\n" for m in modules) + "print('imported', %d)\n" % len(modules)
+    code = "".join(f"import {m}\n" for m in modules) + f"print('imported', {len(modules)})\n"
     result = board.run(code).check("importing the firmware")
     assert f"imported {len(modules)}" in result.stdout
 
