@@ -1,0 +1,1 @@
+"""The host's link to boards: transports (virtual, serial), deploy, flash and device discovery."""
