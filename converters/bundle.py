@@ -1,0 +1,285 @@
+"""Device bundle format (`model.elb`): constants, writer and reader.
+
+The layout is specified in docs/bundle-format.md; this module is its executable form. The reader
+(`parse_bundle`) is used by the golden executor and the tests, so every bundle the converter writes
+is read back through the same code the spec describes.
+"""
+
+from __future__ import annotations
+
+import binascii
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from converters.errors import ConvertError
+
+MAGIC = b"ELMB"
+FORMAT_VERSION = 1
+HEADER_SIZE = 16
+HEADER_FMT = "<4sHHII"
+BODY_HEADER_FMT = "<12I"
+BODY_HEADER_SIZE = 48
+TENSOR_FMT = "<BBBBIIif4i"
+TENSOR_SIZE = 36
+MAX_DIMS = 4
+
+# dtypes
+DT_INT8 = 1
+DT_INT32 = 2
+DT_FLOAT32 = 3
+DT_INT16 = 4
+DTYPE_NP = {DT_INT8: np.int8, DT_INT32: np.int32, DT_FLOAT32: np.float32, DT_INT16: np.int16}
+NP_DTYPE = {np.dtype(v): k for k, v in DTYPE_NP.items()}
+
+# tensor kinds
+KIND_ARENA = 0
+KIND_CONST = 1
+
+# opcodes
+OP_FULLY_CONNECTED = 1
+OP_CONV_2D = 2
+OP_DEPTHWISE_CONV_2D = 3
+OP_MAX_POOL_2D = 4
+OP_AVERAGE_POOL_2D = 5
+OP_MEAN = 6
+OP_ADD = 7
+OP_MUL = 8
+OP_SOFTMAX = 9
+OP_LUT = 10
+OP_CONCATENATION = 11
+OP_PAD = 12
+OP_DEQUANTIZE = 13
+OP_QUANTIZE_F32 = 14
+
+OPCODE_NAMES = {
+    OP_FULLY_CONNECTED: "FULLY_CONNECTED",
+    OP_CONV_2D: "CONV_2D",
+    OP_DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D",
+    OP_MAX_POOL_2D: "MAX_POOL_2D",
+    OP_AVERAGE_POOL_2D: "AVERAGE_POOL_2D",
+    OP_MEAN: "MEAN",
+    OP_ADD: "ADD",
+    OP_MUL: "MUL",
+    OP_SOFTMAX: "SOFTMAX",
+    OP_LUT: "LUT",
+    OP_CONCATENATION: "CONCATENATION",
+    OP_PAD: "PAD",
+    OP_DEQUANTIZE: "DEQUANTIZE",
+    OP_QUANTIZE_F32: "QUANTIZE_F32",
+}
+
+POOL_PARAMS = (
+    "batches in_h in_w channels out_h out_w filter_h filter_w stride_h stride_w "
+    "pad_top pad_left act_min act_max"
+).split()
+BROADCAST_PARAMS = "d0 d1 d2 d3 s1_0 s1_1 s1_2 s1_3 s2_0 s2_1 s2_2 s2_3".split()
+
+# Named params per opcode, in record order (None: variable length, see the spec).
+PARAM_NAMES: dict[int, list[str] | None] = {
+    OP_FULLY_CONNECTED: "batches accum_depth output_depth output_offset act_min act_max".split(),
+    OP_CONV_2D: (
+        "batches in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w dil_h dil_w "
+        "pad_top pad_left input_zero_point output_offset act_min act_max"
+    ).split(),
+    OP_DEPTHWISE_CONV_2D: (
+        "batches in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w dil_h dil_w "
+        "pad_top pad_left depth_multiplier input_zero_point output_offset act_min act_max"
+    ).split(),
+    OP_MAX_POOL_2D: POOL_PARAMS,
+    OP_AVERAGE_POOL_2D: POOL_PARAMS,
+    OP_MEAN: (
+        "outer reduce inner mode input_zero_point output_zero_point multiplier shift"
+    ).split(),
+    OP_ADD: (
+        "left_shift input1_offset input1_multiplier input1_shift input2_offset "
+        "input2_multiplier input2_shift output_offset output_multiplier output_shift "
+        "act_min act_max"
+    ).split()
+    + BROADCAST_PARAMS,
+    OP_MUL: (
+        "input1_offset input2_offset output_offset output_multiplier output_shift act_min act_max"
+    ).split()
+    + BROADCAST_PARAMS,
+    OP_SOFTMAX: ["outer", "depth"],
+    OP_LUT: ["n_elements"],
+    OP_CONCATENATION: None,
+    OP_PAD: "d0 d1 d2 d3 b0 b1 b2 b3 a0 a1 a2 a3 pad_value".split(),
+    OP_DEQUANTIZE: ["n_elements"],
+    OP_QUANTIZE_F32: ["n_elements", "zero_point", "scale_f32_bits"],
+}
+
+# Number of tensor ids per opcode (None: variable, CONCATENATION).
+TENSOR_COUNTS: dict[int, int | None] = {
+    OP_FULLY_CONNECTED: 6,
+    OP_CONV_2D: 6,
+    OP_DEPTHWISE_CONV_2D: 6,
+    OP_MAX_POOL_2D: 2,
+    OP_AVERAGE_POOL_2D: 2,
+    OP_MEAN: 2,
+    OP_ADD: 3,
+    OP_MUL: 3,
+    OP_SOFTMAX: 4,
+    OP_LUT: 3,
+    OP_CONCATENATION: None,
+    OP_PAD: 2,
+    OP_DEQUANTIZE: 3,
+    OP_QUANTIZE_F32: 2,
+}
+
+
+def _align4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+@dataclass
+class Tensor:
+    """One tensor table entry (offset: arena offset, or offset in the constant section)."""
+
+    dtype: int
+    kind: int
+    shape: tuple[int, ...]
+    offset: int = 0
+    nbytes: int = 0
+    zero_point: int = 0
+    scale: float = 0.0
+    data: bytes | None = None  # const tensors only (set by the writer/reader)
+    name: str = ""
+
+
+@dataclass
+class Op:
+    opcode: int
+    tensors: list[int]
+    params: list[int]
+
+    @property
+    def name(self) -> str:
+        return OPCODE_NAMES.get(self.opcode, f"OP{self.opcode}")
+
+    def p(self) -> dict[str, int]:
+        """Params by name (CONCATENATION: n_inputs, outer, copy_<j>)."""
+        names = PARAM_NAMES.get(self.opcode)
+        if names is None:
+            names = ["n_inputs", "outer"] + [f"copy_{j}" for j in range(len(self.params) - 2)]
+        return dict(zip(names, self.params, strict=True))
+
+
+@dataclass
+class Bundle:
+    tensors: list[Tensor]
+    ops: list[Op]
+    inputs: list[int]
+    outputs: list[int]
+    arena_bytes: int
+    format_version: int = FORMAT_VERSION
+    const_bytes: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def tensor_nbytes(dtype: int, shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(DTYPE_NP[dtype]).itemsize
+
+
+def write_bundle(b: Bundle) -> bytes:
+    """Serialize: const tensors get offsets in the constant section, arena offsets are kept."""
+    consts = bytearray()
+    for t in b.tensors:
+        if t.kind == KIND_CONST:
+            assert t.data is not None, t.name
+            t.offset = len(consts)
+            t.nbytes = len(t.data)
+            consts += t.data
+            consts += b"\0" * (_align4(len(consts)) - len(consts))
+        if len(t.shape) > MAX_DIMS:
+            raise ConvertError(f"tensor {t.name!r} has rank {len(t.shape)} > {MAX_DIMS}")
+    tensor_tab = bytearray()
+    for t in b.tensors:
+        dims = list(t.shape) + [1] * (MAX_DIMS - len(t.shape))
+        tensor_tab += struct.pack(
+            TENSOR_FMT, t.dtype, t.kind, len(t.shape), 0, t.offset, t.nbytes,
+            int(t.zero_point), float(t.scale), *dims,
+        )
+    io = struct.pack(f"<{len(b.inputs) + len(b.outputs)}i", *b.inputs, *b.outputs)
+    ops = bytearray()
+    for op in b.ops:
+        words = [op.opcode, len(op.tensors), len(op.params), *op.tensors, *op.params]
+        ops += struct.pack(f"<{len(words)}i", *words)
+    tensors_off = BODY_HEADER_SIZE
+    io_off = tensors_off + len(tensor_tab)
+    ops_off = io_off + len(io)
+    const_off = _align4(ops_off + len(ops))
+    head = struct.pack(
+        BODY_HEADER_FMT, len(b.tensors), len(b.ops), len(b.inputs), len(b.outputs),
+        b.arena_bytes, tensors_off, ops_off, len(ops), io_off, const_off, len(consts), 0,
+    )
+    body = head + tensor_tab + io + ops
+    body += b"\0" * (const_off - len(body)) + consts
+    crc = binascii.crc32(body) & 0xFFFFFFFF
+    return struct.pack(HEADER_FMT, MAGIC, FORMAT_VERSION, HEADER_SIZE, len(body), crc) + body
+
+
+def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
+    """Read and validate a bundle; raises ConvertError naming what is wrong and where."""
+    mv = memoryview(data).cast("B")
+    if len(mv) < HEADER_SIZE:
+        raise ConvertError(f"bundle truncated: {len(mv)} bytes, header needs {HEADER_SIZE}")
+    magic, version, hsize, body_len, crc = struct.unpack_from(HEADER_FMT, mv, 0)
+    if magic != MAGIC:
+        raise ConvertError(f"not an EdgeLoop bundle: magic {bytes(magic)!r} != {MAGIC!r}")
+    if version != FORMAT_VERSION:
+        raise ConvertError(f"bundle format version {version} unsupported (reader: 1)")
+    if hsize < HEADER_SIZE:
+        raise ConvertError(f"bad header_size {hsize}")
+    if len(mv) < hsize + body_len:
+        raise ConvertError(
+            f"bundle truncated: {len(mv)} bytes, header says {hsize + body_len}"
+        )
+    body = mv[hsize : hsize + body_len]
+    if binascii.crc32(body) & 0xFFFFFFFF != crc:
+        raise ConvertError("bundle CRC32 mismatch: file corrupt")
+    if body_len < BODY_HEADER_SIZE:
+        raise ConvertError("bundle body shorter than its header")
+    (n_t, n_ops, n_in, n_out, arena, t_off, ops_off, ops_len, io_off, c_off, c_len,
+     _flags) = struct.unpack_from(BODY_HEADER_FMT, body, 0)
+    if t_off + n_t * TENSOR_SIZE > body_len or c_off + c_len > body_len:
+        raise ConvertError("bundle sections exceed body length")
+    tensors = []
+    for i in range(n_t):
+        dt, kind, ndim, _r, off, nbytes, zp, scale, *dims = struct.unpack_from(
+            TENSOR_FMT, body, t_off + i * TENSOR_SIZE
+        )
+        if dt not in DTYPE_NP or kind not in (KIND_ARENA, KIND_CONST) or ndim > MAX_DIMS:
+            raise ConvertError(f"tensor {i}: bad dtype/kind/ndim {dt}/{kind}/{ndim}")
+        shape = tuple(dims[:ndim])
+        if tensor_nbytes(dt, shape) != nbytes:
+            raise ConvertError(f"tensor {i}: nbytes {nbytes} does not match shape {shape}")
+        t = Tensor(dt, kind, shape, off, nbytes, zp, scale)
+        if kind == KIND_CONST:
+            if off + nbytes > c_len:
+                raise ConvertError(f"tensor {i}: const data outside the constant section")
+            t.data = bytes(body[c_off + off : c_off + off + nbytes])
+        elif off + nbytes > arena:
+            raise ConvertError(f"tensor {i}: arena range {off}+{nbytes} > arena {arena}")
+        tensors.append(t)
+    io = struct.unpack_from(f"<{n_in + n_out}i", body, io_off)
+    ops = []
+    pos = ops_off
+    for k in range(n_ops):
+        if pos + 12 > ops_off + ops_len:
+            raise ConvertError(f"op {k}: record outside the op list")
+        opcode, nt, np_ = struct.unpack_from("<3i", body, pos)
+        words = struct.unpack_from(f"<{nt + np_}i", body, pos + 12)
+        pos += 4 * (3 + nt + np_)
+        ids = list(words[:nt])
+        if opcode not in OPCODE_NAMES:
+            raise ConvertError(f"op {k}: unknown opcode {opcode}")
+        want = TENSOR_COUNTS[opcode]
+        if (want is not None and nt != want) or any(not 0 <= t < n_t for t in ids):
+            raise ConvertError(f"op {k} ({OPCODE_NAMES[opcode]}): bad tensor ids {ids}")
+        names = PARAM_NAMES[opcode]
+        if names is not None and len(names) != np_:
+            raise ConvertError(f"op {k} ({OPCODE_NAMES[opcode]}): {np_} params, want {len(names)}")
+        ops.append(Op(opcode, ids, list(words[nt:])))
+    return Bundle(tensors, ops, list(io[:n_in]), list(io[n_in:]), arena, version, c_len)
