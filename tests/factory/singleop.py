@@ -1,0 +1,682 @@
+"""Single-op int8 .tflite models built directly as flatbuffers (no TensorFlow), for fast sweeps.
+
+Every builder takes plain parameters plus a `seed` (weights, constants and quantization are drawn
+from it) and returns the model bytes. Quantization is realistic: activation scales are chosen from
+the expected value range so outputs are spread over int8 instead of all clipped, weights are
+symmetric (zero point 0), biases int32 with scale input_scale * filter_scale, and LOGISTIC,
+SOFTMAX, TANH use the fixed output quantization TFLM requires.
+
+The flatbuffer is written with the object API of the TFLite schema generated inside the
+`tflite-micro` package (same schema as the `tflite` reader package, file identifier TFL3).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import flatbuffers
+import numpy as np
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
+PADDINGS = {"SAME": 0, "VALID": 1}
+_TYPES = {
+    "float32": fb.TensorType.FLOAT32,
+    "int8": fb.TensorType.INT8,
+    "int32": fb.TensorType.INT32,
+}
+_NP = {"float32": np.float32, "int8": np.int8, "int32": np.int32}
+
+
+@dataclass(frozen=True)
+class Quant:
+    """Affine quantization of one tensor: per-tensor (scalars) or per-axis (sequences)."""
+
+    scale: float | Sequence[float]
+    zero_point: int | Sequence[int] = 0
+    dim: int = 0
+
+    def to_fb(self) -> fb.QuantizationParametersT:
+        q = fb.QuantizationParametersT()
+        scales = [float(s) for s in np.atleast_1d(self.scale)]
+        zps = [int(z) for z in np.atleast_1d(self.zero_point)]
+        if len(zps) == 1 and len(scales) > 1:
+            zps = zps * len(scales)
+        q.scale = scales
+        q.zeroPoint = zps
+        q.quantizedDimension = self.dim
+        return q
+
+
+class ModelBuilder:
+    """Accumulates tensors, constant buffers and operators; `build` packs the flatbuffer."""
+
+    def __init__(self) -> None:
+        self.tensors: list[fb.TensorT] = []
+        self.buffers: list[fb.BufferT] = [fb.BufferT()]  # buffer 0: the empty sentinel
+        self.opcodes: list[int] = []
+        self.operators: list[fb.OperatorT] = []
+
+    def tensor(
+        self,
+        shape: Sequence[int],
+        dtype: str = "int8",
+        quant: Quant | None = None,
+        data: np.ndarray | None = None,
+        name: str = "",
+    ) -> int:
+        t = fb.TensorT()
+        t.shape = [int(s) for s in shape]
+        t.type = _TYPES[dtype]
+        t.name = name or f"t{len(self.tensors)}"
+        t.buffer = 0
+        if data is not None:
+            arr = np.ascontiguousarray(np.asarray(data, dtype=_NP[dtype]))
+            if arr.size != math.prod(t.shape):
+                raise ValueError(f"tensor {t.name}: data size {arr.size} != shape {t.shape}")
+            buf = fb.BufferT()
+            buf.data = np.frombuffer(arr.tobytes(), dtype=np.uint8)
+            self.buffers.append(buf)
+            t.buffer = len(self.buffers) - 1
+        else:
+            buf = fb.BufferT()
+            self.buffers.append(buf)
+            t.buffer = len(self.buffers) - 1
+        if quant is not None:
+            t.quantization = quant.to_fb()
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def const_i32(
+        self, values: Sequence[int] | np.ndarray, shape: Sequence[int] | None = None
+    ) -> int:
+        arr = np.asarray(values, dtype=np.int32)
+        return self.tensor(arr.shape if shape is None else shape, "int32", data=arr)
+
+    def op(
+        self,
+        name: str,
+        inputs: Sequence[int],
+        outputs: Sequence[int],
+        options: object | None = None,
+        version: int = 1,
+    ) -> None:
+        code = getattr(fb.BuiltinOperator, name)
+        if code not in self.opcodes:
+            self.opcodes.append(code)
+        o = fb.OperatorT()
+        o.opcodeIndex = self.opcodes.index(code)
+        o.inputs = [int(i) for i in inputs]
+        o.outputs = [int(i) for i in outputs]
+        if options is not None:
+            opt_name = type(options).__name__[:-1]  # Conv2DOptionsT -> Conv2DOptions
+            o.builtinOptionsType = getattr(fb.BuiltinOptions, opt_name)
+            o.builtinOptions = options
+        self.operators.append(o)
+
+    def build(self, inputs: Sequence[int], outputs: Sequence[int], description: str = "") -> bytes:
+        sg = fb.SubGraphT()
+        sg.tensors = self.tensors
+        sg.inputs = list(inputs)
+        sg.outputs = list(outputs)
+        sg.operators = self.operators
+        sg.name = "main"
+        m = fb.ModelT()
+        m.version = 3
+        m.description = description or "edgeloop test factory"
+        codes = []
+        for c in self.opcodes:
+            oc = fb.OperatorCodeT()
+            oc.builtinCode = c
+            oc.deprecatedBuiltinCode = min(c, 127)
+            oc.version = 1
+            codes.append(oc)
+        m.operatorCodes = codes
+        m.subgraphs = [sg]
+        m.buffers = self.buffers
+        b = flatbuffers.Builder(1024)
+        b.Finish(m.Pack(b), file_identifier=b"TFL3")
+        return bytes(b.Output())
+
+
+# ---------------------------------------------------------------- quantization helpers
+
+_U = 74.0  # std of a uniform int8 value (approx.), used to size output scales
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def input_quant(rng: np.random.Generator, lo: float = -2.5, hi: float = -0.5) -> Quant:
+    """A plausible activation quantization: log-uniform scale, zero point anywhere in int8."""
+    scale = float(10 ** rng.uniform(lo, hi))
+    zp = int(rng.choice([-128, 0, int(rng.integers(-128, 128))], p=[0.2, 0.1, 0.7]))
+    return Quant(scale, zp)
+
+
+def _out_zp(rng: np.random.Generator, activation: str = "NONE") -> int:
+    if activation in ("RELU", "RELU6"):
+        return int(rng.integers(-128, -90))
+    return int(rng.integers(-40, 41))
+
+
+def _centered_quant(rng: np.random.Generator, center: float, std: float) -> Quant:
+    """Output quantization for a real value of given centre and spread: ~40 codes per std, with
+    the zero point placed so the centre lands mid-range (as calibration would place it)."""
+    scale = std / 40.0 * 2 ** rng.uniform(-1, 1)
+    scale = max(scale, abs(center) / 100.0, 1e-6)
+    zp = int(np.clip(round(-center / scale) + rng.integers(-20, 21), -128, 127))
+    return Quant(float(scale), zp)
+
+
+def _weights(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
+    return rng.integers(-127, 128, size=tuple(shape)).astype(np.int8)
+
+
+def _weight_scales(rng: np.random.Generator, n: int, per_channel: bool) -> np.ndarray:
+    if per_channel:
+        return (10 ** rng.uniform(-3.0, -1.5, size=n)).astype(np.float32)
+    return np.full(1, 10 ** rng.uniform(-3.0, -1.5), dtype=np.float32)
+
+
+def _acc_out_quant(
+    rng: np.random.Generator, in_q: Quant, w_scales: np.ndarray, k: int, activation: str
+) -> Quant:
+    """Output scale sized to the accumulator spread (sum of k products), with +-2x jitter."""
+    w_rms = float(np.sqrt(np.mean(np.square(w_scales.astype(np.float64)))))
+    acc_std = float(in_q.scale) * w_rms * _U * _U * math.sqrt(k)
+    return Quant(acc_std / 40.0 * 2 ** rng.uniform(-1, 1), _out_zp(rng, activation))
+
+
+def _bias(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    return rng.normal(0, _U * _U * math.sqrt(k) * 0.5, size=n).astype(np.int32)
+
+
+def _conv_out(size: int, k: int, stride: int, dilation: int, padding: str) -> int:
+    eff = (k - 1) * dilation + 1
+    if padding == "SAME":
+        return (size + stride - 1) // stride
+    return (size - eff + stride) // stride
+
+
+# ---------------------------------------------------------------- builders
+
+
+def fully_connected(
+    batch: int = 1,
+    in_features: int = 16,
+    units: int = 8,
+    per_channel: bool = False,
+    activation: str = "NONE",
+    use_bias: bool = True,
+    seed: int = 0,
+) -> bytes:
+    rng = _rng(seed)
+    mb = ModelBuilder()
+    in_q = input_quant(rng)
+    ws = _weight_scales(rng, units, per_channel)
+    out_q = _acc_out_quant(rng, in_q, ws, in_features, activation)
+    x = mb.tensor([batch, in_features], quant=in_q, name="input")
+    w = mb.tensor(
+        [units, in_features], quant=Quant(ws, 0, 0), data=_weights(rng, (units, in_features))
+    )
+    ins = [x, w]
+    if use_bias:
+        bs = (np.float32(in_q.scale) * ws).astype(np.float32)
+        ins.append(mb.tensor([units], "int32", Quant(bs, 0, 0), _bias(rng, units, in_features)))
+    else:
+        ins.append(-1)
+    y = mb.tensor([batch, units], quant=out_q, name="output")
+    opt = fb.FullyConnectedOptionsT()
+    opt.fusedActivationFunction = ACTIVATIONS[activation]
+    mb.op("FULLY_CONNECTED", ins, [y], opt)
+    return mb.build([x], [y])
+
+
+def conv_2d(
+    h: int = 8,
+    w: int = 8,
+    cin: int = 3,
+    cout: int = 4,
+    kh: int = 3,
+    kw: int = 3,
+    stride: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+    padding: str = "SAME",
+    activation: str = "NONE",
+    per_channel: bool = True,
+    seed: int = 0,
+) -> bytes:
+    rng = _rng(seed)
+    oh = _conv_out(h, kh, stride[0], dilation[0], padding)
+    ow = _conv_out(w, kw, stride[1], dilation[1], padding)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"conv_2d: empty output for input {h}x{w}, kernel {kh}x{kw}")
+    mb = ModelBuilder()
+    in_q = input_quant(rng)
+    ws = _weight_scales(rng, cout, per_channel)
+    k = kh * kw * cin
+    out_q = _acc_out_quant(rng, in_q, ws, k, activation)
+    x = mb.tensor([1, h, w, cin], quant=in_q, name="input")
+    wt = mb.tensor(
+        [cout, kh, kw, cin], quant=Quant(ws, 0, 0), data=_weights(rng, (cout, kh, kw, cin))
+    )
+    bs = (float(in_q.scale) * ws.astype(np.float64)).astype(np.float32)
+    b = mb.tensor([cout], "int32", Quant(bs, 0, 0), _bias(rng, cout, k))
+    y = mb.tensor([1, oh, ow, cout], quant=out_q, name="output")
+    opt = fb.Conv2DOptionsT()
+    opt.padding = PADDINGS[padding]
+    opt.strideH, opt.strideW = stride
+    opt.dilationHFactor, opt.dilationWFactor = dilation
+    opt.fusedActivationFunction = ACTIVATIONS[activation]
+    mb.op("CONV_2D", [x, wt, b], [y], opt)
+    return mb.build([x], [y])
+
+
+def depthwise_conv_2d(
+    h: int = 8,
+    w: int = 8,
+    cin: int = 3,
+    depth_multiplier: int = 1,
+    kh: int = 3,
+    kw: int = 3,
+    stride: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+    padding: str = "SAME",
+    activation: str = "NONE",
+    per_channel: bool = True,
+    seed: int = 0,
+) -> bytes:
+    rng = _rng(seed)
+    oh = _conv_out(h, kh, stride[0], dilation[0], padding)
+    ow = _conv_out(w, kw, stride[1], dilation[1], padding)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"depthwise_conv_2d: empty output for input {h}x{w}, kernel {kh}x{kw}")
+    cout = cin * depth_multiplier
+    mb = ModelBuilder()
+    in_q = input_quant(rng)
+    ws = _weight_scales(rng, cout, per_channel)
+    out_q = _acc_out_quant(rng, in_q, ws, kh * kw, activation)
+    x = mb.tensor([1, h, w, cin], quant=in_q, name="input")
+    wt = mb.tensor([1, kh, kw, cout], quant=Quant(ws, 0, 3), data=_weights(rng, (1, kh, kw, cout)))
+    bs = (float(in_q.scale) * ws.astype(np.float64)).astype(np.float32)
+    b = mb.tensor([cout], "int32", Quant(bs, 0, 0), _bias(rng, cout, kh * kw))
+    y = mb.tensor([1, oh, ow, cout], quant=out_q, name="output")
+    opt = fb.DepthwiseConv2DOptionsT()
+    opt.padding = PADDINGS[padding]
+    opt.strideH, opt.strideW = stride
+    opt.dilationHFactor, opt.dilationWFactor = dilation
+    opt.depthMultiplier = depth_multiplier
+    opt.fusedActivationFunction = ACTIVATIONS[activation]
+    mb.op("DEPTHWISE_CONV_2D", [x, wt, b], [y], opt)
+    return mb.build([x], [y])
+
+
+def _pool(
+    op: str,
+    h: int,
+    w: int,
+    c: int,
+    fh: int,
+    fw: int,
+    stride: tuple[int, int],
+    padding: str,
+    activation: str,
+    seed: int,
+) -> bytes:
+    rng = _rng(seed)
+    oh = _conv_out(h, fh, stride[0], 1, padding)
+    ow = _conv_out(w, fw, stride[1], 1, padding)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{op}: empty output for input {h}x{w}, filter {fh}x{fw}")
+    mb = ModelBuilder()
+    q = input_quant(rng)  # TFLM int8 pooling keeps the input quantization
+    x = mb.tensor([1, h, w, c], quant=q, name="input")
+    y = mb.tensor([1, oh, ow, c], quant=q, name="output")
+    opt = fb.Pool2DOptionsT()
+    opt.padding = PADDINGS[padding]
+    opt.strideH, opt.strideW = stride
+    opt.filterHeight, opt.filterWidth = fh, fw
+    opt.fusedActivationFunction = ACTIVATIONS[activation]
+    mb.op(op, [x], [y], opt)
+    return mb.build([x], [y])
+
+
+def max_pool_2d(
+    h: int = 8, w: int = 8, c: int = 3, fh: int = 2, fw: int = 2,
+    stride: tuple[int, int] = (2, 2), padding: str = "VALID", activation: str = "NONE",
+    seed: int = 0,
+) -> bytes:  # fmt: skip
+    return _pool("MAX_POOL_2D", h, w, c, fh, fw, stride, padding, activation, seed)
+
+
+def average_pool_2d(
+    h: int = 8, w: int = 8, c: int = 3, fh: int = 2, fw: int = 2,
+    stride: tuple[int, int] = (2, 2), padding: str = "VALID", activation: str = "NONE",
+    seed: int = 0,
+) -> bytes:  # fmt: skip
+    return _pool("AVERAGE_POOL_2D", h, w, c, fh, fw, stride, padding, activation, seed)
+
+
+def mean(
+    shape: Sequence[int] = (1, 4, 4, 3),
+    axes: Sequence[int] = (1, 2),
+    keep_dims: bool = True,
+    same_quant: bool = False,
+    seed: int = 0,
+) -> bytes:
+    rng = _rng(seed)
+    rank = len(shape)
+    norm = sorted({a % rank for a in axes})
+    if keep_dims:
+        out_shape = [1 if i in norm else s for i, s in enumerate(shape)]
+    else:
+        out_shape = [s for i, s in enumerate(shape) if i not in norm]
+    mb = ModelBuilder()
+    in_q = input_quant(rng)
+    n = math.prod(shape[i] for i in norm)  # a mean of n values spreads 1/sqrt(n) as wide
+    centre = -float(in_q.scale) * int(in_q.zero_point)
+    out_q = in_q if same_quant else _centered_quant(rng, centre, in_q.scale * _U / math.sqrt(n))
+    x = mb.tensor(shape, quant=in_q, name="input")
+    ax = mb.const_i32(list(axes))
+    y = mb.tensor(out_shape, quant=out_q, name="output")
+    opt = fb.ReducerOptionsT()
+    opt.keepDims = keep_dims
+    mb.op("MEAN", [x, ax], [y], opt)
+    return mb.build([x], [y])
+
+
+def _binary(
+    op: str,
+    shape: Sequence[int],
+    other_shape: Sequence[int],
+    activation: str,
+    const_first: bool,
+    seed: int,
+) -> bytes:
+    rng = _rng(seed)
+    mb = ModelBuilder()
+    q1, q2 = input_quant(rng), input_quant(rng)
+    out_shape = list(np.broadcast_shapes(tuple(shape), tuple(other_shape)))
+    s1, z1, s2, z2 = float(q1.scale), int(q1.zero_point), float(q2.scale), int(q2.zero_point)
+    if op == "ADD":
+        centre, std = -s1 * z1 - s2 * z2, math.hypot(s1, s2) * _U
+    else:
+        centre = s1 * s2 * z1 * z2
+        std = s1 * s2 * math.sqrt((_U**2 + z1**2) * (_U**2 + z2**2) - (z1 * z2) ** 2)
+    out_q = _centered_quant(rng, centre, std)
+    x = mb.tensor(shape, quant=q1, name="input")
+    c = mb.tensor(other_shape, quant=q2, data=_weights(rng, other_shape))
+    y = mb.tensor(out_shape, quant=out_q, name="output")
+    opt = fb.AddOptionsT() if op == "ADD" else fb.MulOptionsT()
+    opt.fusedActivationFunction = ACTIVATIONS[activation]
+    mb.op(op, [c, x] if const_first else [x, c], [y], opt)
+    return mb.build([x], [y])
+
+
+def add(
+    shape: Sequence[int] = (1, 4, 4, 3),
+    other_shape: Sequence[int] | None = None,
+    activation: str = "NONE",
+    const_first: bool = False,
+    seed: int = 0,
+) -> bytes:
+    """x + constant (broadcast to x's shape or beyond, as numpy broadcasting)."""
+    return _binary("ADD", shape, other_shape or shape, activation, const_first, seed)
+
+
+def mul(
+    shape: Sequence[int] = (1, 4, 4, 3),
+    other_shape: Sequence[int] | None = None,
+    activation: str = "NONE",
+    const_first: bool = False,
+    seed: int = 0,
+) -> bytes:
+    """x * constant (broadcast as numpy broadcasting)."""
+    return _binary("MUL", shape, other_shape or shape, activation, const_first, seed)
+
+
+def _unary(
+    op: str,
+    shape: Sequence[int],
+    in_q: Quant,
+    out_q: Quant,
+    options: object | None = None,
+    in_dtype: str = "int8",
+    out_dtype: str = "int8",
+) -> bytes:
+    mb = ModelBuilder()
+    x = mb.tensor(shape, in_dtype, quant=in_q, name="input")
+    y = mb.tensor(shape, out_dtype, quant=out_q, name="output")
+    mb.op(op, [x], [y], options)
+    return mb.build([x], [y])
+
+
+def _range_quant(rng: np.random.Generator, lo: float, hi: float) -> Quant:
+    """Quantization covering the real interval [lo, hi] (lo <= 0 <= hi), as TF's converter does."""
+    scale = (hi - lo) / 255.0
+    zp = int(np.clip(round(-128 - lo / scale), -128, 127))
+    return Quant(float(scale), zp)
+
+
+def _act_in_quant(rng: np.random.Generator) -> Quant:
+    r = float(10 ** rng.uniform(-0.5, 1.2))  # real range about [-r, r], r in 0.3..16
+    return _range_quant(rng, -r * rng.uniform(0.3, 1.0), r * rng.uniform(0.3, 1.0))
+
+
+def softmax(shape: Sequence[int] = (1, 10), beta: float = 1.0, seed: int = 0) -> bytes:
+    rng = _rng(seed)
+    opt = fb.SoftmaxOptionsT()
+    opt.beta = float(beta)
+    return _unary("SOFTMAX", shape, _act_in_quant(rng), Quant(1 / 256, -128), opt)
+
+
+def logistic(shape: Sequence[int] = (1, 16), seed: int = 0) -> bytes:
+    rng = _rng(seed)
+    return _unary("LOGISTIC", shape, _act_in_quant(rng), Quant(1 / 256, -128))
+
+
+def tanh(shape: Sequence[int] = (1, 16), seed: int = 0) -> bytes:
+    rng = _rng(seed)
+    return _unary("TANH", shape, _act_in_quant(rng), Quant(1 / 128, 0))
+
+
+def relu(shape: Sequence[int] = (1, 16), same_quant: bool = False, seed: int = 0) -> bytes:
+    rng = _rng(seed)
+    in_q = _act_in_quant(rng)
+    hi = float(in_q.scale) * (127 - int(in_q.zero_point))
+    out_q = in_q if same_quant else _range_quant(rng, 0.0, max(hi, 1e-3) * rng.uniform(0.5, 1.2))
+    return _unary("RELU", shape, in_q, out_q)
+
+
+def relu6(shape: Sequence[int] = (1, 16), same_quant: bool = False, seed: int = 0) -> bytes:
+    rng = _rng(seed)
+    in_q = _act_in_quant(rng)
+    out_q = in_q if same_quant else _range_quant(rng, 0.0, 6.0)
+    return _unary("RELU6", shape, in_q, out_q)
+
+
+def leaky_relu(shape: Sequence[int] = (1, 16), alpha: float = 0.2, seed: int = 0) -> bytes:
+    rng = _rng(seed)
+    in_q = _act_in_quant(rng)
+    lo = float(in_q.scale) * (-128 - int(in_q.zero_point))
+    hi = float(in_q.scale) * (127 - int(in_q.zero_point))
+    out_q = _range_quant(rng, min(lo * alpha, 0.0) - 1e-3, max(hi, 1e-3))
+    opt = fb.LeakyReluOptionsT()
+    opt.alpha = float(alpha)
+    return _unary("LEAKY_RELU", shape, in_q, out_q, opt)
+
+
+def hard_swish(shape: Sequence[int] = (1, 16), seed: int = 0) -> bytes:
+    rng = _rng(seed)
+    in_q = _act_in_quant(rng)
+    hi = float(in_q.scale) * (127 - int(in_q.zero_point))
+    out_q = _range_quant(rng, -0.375, max(hi, 0.5))
+    return _unary("HARD_SWISH", shape, in_q, out_q)
+
+
+def concatenation(
+    shape: Sequence[int] = (1, 4, 4, 3),
+    axis: int = -1,
+    parts: Sequence[str] = ("input", "const"),
+    const_size: int = 2,
+    activation: str = "NONE",
+    seed: int = 0,
+) -> bytes:
+    """Concatenate the input with itself and/or constants (sized const_size along axis).
+
+    All parts share one quantization (what TF's converter produces for int8 concatenation)."""
+    rng = _rng(seed)
+    mb = ModelBuilder()
+    q = input_quant(rng)
+    rank = len(shape)
+    ax = axis % rank
+    x = mb.tensor(shape, quant=q, name="input")
+    ins, total = [], 0
+    for p in parts:
+        if p == "input":
+            ins.append(x)
+            total += shape[ax]
+        else:
+            cshape = list(shape)
+            cshape[ax] = const_size
+            ins.append(mb.tensor(cshape, quant=q, data=_weights(rng, cshape)))
+            total += const_size
+    out_shape = list(shape)
+    out_shape[ax] = total
+    y = mb.tensor(out_shape, quant=q, name="output")
+    opt = fb.ConcatenationOptionsT()
+    opt.axis = axis
+    opt.fusedActivationFunction = ACTIVATIONS[activation]
+    mb.op("CONCATENATION", ins, [y], opt)
+    return mb.build([x], [y])
+
+
+def pad(
+    shape: Sequence[int] = (1, 4, 4, 3),
+    paddings: Sequence[tuple[int, int]] = ((0, 0), (1, 1), (1, 1), (0, 0)),
+    seed: int = 0,
+) -> bytes:
+    rng = _rng(seed)
+    mb = ModelBuilder()
+    q = input_quant(rng)
+    x = mb.tensor(shape, quant=q, name="input")
+    p = mb.const_i32(np.asarray(paddings, dtype=np.int32))
+    out_shape = [s + a + b for s, (a, b) in zip(shape, paddings, strict=True)]
+    y = mb.tensor(out_shape, quant=q, name="output")
+    mb.op("PAD", [x, p], [y], fb.PadOptionsT())
+    return mb.build([x], [y])
+
+
+def reshape(
+    shape: Sequence[int] = (1, 4, 4, 3),
+    new_shape: Sequence[int] = (1, 48),
+    shape_as_tensor: bool = True,
+    seed: int = 0,
+) -> bytes:
+    rng = _rng(seed)
+    mb = ModelBuilder()
+    q = input_quant(rng)
+    out_shape = list(new_shape)
+    if -1 in out_shape:
+        known = math.prod(s for s in out_shape if s != -1)
+        out_shape[out_shape.index(-1)] = math.prod(shape) // known
+    if math.prod(out_shape) != math.prod(shape):
+        raise ValueError(f"reshape: {shape} cannot become {new_shape}")
+    x = mb.tensor(shape, quant=q, name="input")
+    ins = [x]
+    if shape_as_tensor:
+        ins.append(mb.const_i32(list(new_shape)))
+    y = mb.tensor(out_shape, quant=q, name="output")
+    opt = fb.ReshapeOptionsT()
+    opt.newShape = [int(s) for s in new_shape]
+    mb.op("RESHAPE", ins, [y], opt)
+    return mb.build([x], [y])
+
+
+def expand_dims(shape: Sequence[int] = (1, 8, 3), axis: int = 1, seed: int = 0) -> bytes:
+    rng = _rng(seed)
+    mb = ModelBuilder()
+    q = input_quant(rng)
+    out_shape = list(shape)
+    out_shape.insert(axis % (len(shape) + 1), 1)
+    x = mb.tensor(shape, quant=q, name="input")
+    a = mb.const_i32([axis], shape=[1])
+    y = mb.tensor(out_shape, quant=q, name="output")
+    mb.op("EXPAND_DIMS", [x, a], [y], fb.ExpandDimsOptionsT())
+    return mb.build([x], [y])
+
+
+def squeeze(
+    shape: Sequence[int] = (1, 1, 8, 3), squeeze_dims: Sequence[int] = (1,), seed: int = 0
+) -> bytes:
+    rng = _rng(seed)
+    mb = ModelBuilder()
+    q = input_quant(rng)
+    rank = len(shape)
+    dims = (
+        {d % rank for d in squeeze_dims}
+        if squeeze_dims
+        else {i for i, s in enumerate(shape) if s == 1}
+    )
+    out_shape = [s for i, s in enumerate(shape) if i not in dims]
+    x = mb.tensor(shape, quant=q, name="input")
+    y = mb.tensor(out_shape, quant=q, name="output")
+    opt = fb.SqueezeOptionsT()
+    opt.squeezeDims = [int(d) for d in squeeze_dims]
+    mb.op("SQUEEZE", [x], [y], opt)
+    return mb.build([x], [y])
+
+
+def quantize(shape: Sequence[int] = (1, 16), from_float: bool = False, seed: int = 0) -> bytes:
+    """int8 -> int8 requantization, or float32 -> int8 (a float model input)."""
+    rng = _rng(seed)
+    out_q = input_quant(rng)
+    if from_float:
+        return _unary("QUANTIZE", shape, None, out_q, in_dtype="float32")
+    in_q = input_quant(rng)
+    out_q = _centered_quant(rng, -float(in_q.scale) * int(in_q.zero_point), in_q.scale * _U)
+    return _unary("QUANTIZE", shape, in_q, out_q)
+
+
+def dequantize(shape: Sequence[int] = (1, 16), seed: int = 0) -> bytes:
+    rng = _rng(seed)
+    return _unary("DEQUANTIZE", shape, input_quant(rng), None, out_dtype="float32")
+
+
+BUILDERS: dict[str, Callable[..., bytes]] = {
+    "FULLY_CONNECTED": fully_connected,
+    "CONV_2D": conv_2d,
+    "DEPTHWISE_CONV_2D": depthwise_conv_2d,
+    "MAX_POOL_2D": max_pool_2d,
+    "AVERAGE_POOL_2D": average_pool_2d,
+    "MEAN": mean,
+    "ADD": add,
+    "MUL": mul,
+    "SOFTMAX": softmax,
+    "LOGISTIC": logistic,
+    "TANH": tanh,
+    "RELU": relu,
+    "RELU6": relu6,
+    "LEAKY_RELU": leaky_relu,
+    "HARD_SWISH": hard_swish,
+    "CONCATENATION": concatenation,
+    "PAD": pad,
+    "RESHAPE": reshape,
+    "EXPAND_DIMS": expand_dims,
+    "SQUEEZE": squeeze,
+    "QUANTIZE": quantize,
+    "DEQUANTIZE": dequantize,
+}
+
+
+def build(op: str, **params) -> bytes:
+    """Build the single-op model for `op` (a TFLite builtin name) with the given parameters."""
+    try:
+        fn = BUILDERS[op]
+    except KeyError:
+        raise ValueError(f"singleop.build: unknown op {op!r}; known: {sorted(BUILDERS)}") from None
+    return fn(**params)
