@@ -129,7 +129,9 @@ class Transport:
         try:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError) as exc:
-            raise BoardError(f"{self.name}: could not parse the value of {expr!r}: {text!r}") from exc
+            raise BoardError(
+                f"{self.name}: could not parse the value of {expr!r}: {text!r}"
+            ) from exc
 
     def fs_hashes(self, remote_paths: list[str]) -> dict[str, str | None]:
         """sha256 (hex) of each file computed on the board; None where the file is missing."""

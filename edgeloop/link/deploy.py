@@ -1,0 +1,333 @@
+"""Deploy a model and the device app to a board: incremental, atomic for the model, verified.
+
+What goes on the board: the firmware_micropython/ modules precompiled to .mpy for the board's
+architecture (main.py stays source), config.json (the device config the trainer wrote into the
+run folder, else a default), and model.elb. Files whose sha256 on the board already matches are
+skipped. Every file is written under a temporary name, checked on the board, then renamed, so a
+deploy cut off half-way leaves the previous model (and app) working. At the end one inference
+runs on the board and must equal the golden executor's output, bit for bit.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import json
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeloop.boards import BoardProfile
+from edgeloop.errors import EdgeLoopError
+from edgeloop.firmware import FIRMWARE_DIR, build_firmware, firmware_sources
+from edgeloop.link.transport import BoardError, Transport, VirtualTransport
+
+MODEL_PATH = "model.elb"
+CONFIG_PATH = "config.json"
+BUNDLE_MAGIC = b"ELMB"
+_HEADER = struct.Struct("<4sHHII")  # magic, format_version, header_size, body_len, crc32(body)
+
+# The config a board gets when the run folder has none: standalone app on an MPU6050.
+DEFAULT_DEVICE_CONFIG: dict = {
+    "mode": "standalone",
+    "sample_rate_hz": 1000,
+    "channels": 3,
+    "window": 256,
+    "stride": 256,
+    "sensor": {"kind": "mpu6050", "addr": 0x68, "range_g": 2},
+    "actuator": {"kind": "relay", "active_high": True},
+    "decision": {"alarm_classes": [1], "threshold": 0.5, "n": 3, "m": 5},
+}
+
+# On the board: check the bundle's header and CRC32 of its body, reading 512 bytes at a time.
+_CRC_CODE = """
+import binascii, struct
+f = open(%r, 'rb')
+h = f.read(16)
+magic, ver, hs, blen, crc = struct.unpack('<4sHHII', h)
+f.seek(hs)
+b = bytearray(512)
+c = 0
+n_total = 0
+while True:
+    n = f.readinto(b)
+    if not n:
+        break
+    c = binascii.crc32(memoryview(b)[:n], c)
+    n_total += n
+f.close()
+print(repr((magic == b'ELMB', n_total == blen, (c & 0xffffffff) == crc)))
+"""
+
+_SHAPES_CODE = """
+import elrt
+m = elrt.Model()
+m.load(%r)
+print(repr((tuple(m.input_shape), tuple(m.output_shape), elrt.KERNELS)))
+"""
+
+_INFER_CODE = """
+import elrt, binascii
+m = elrt.Model()
+m.load(%r)
+x = binascii.unhexlify(%r)
+mi = m.input
+for i in range(len(x)):
+    v = x[i]
+    mi[i] = v - 256 if v > 127 else v
+m.invoke()
+print(binascii.hexlify(bytes(m.output)).decode())
+"""
+
+
+class DeployError(EdgeLoopError):
+    pass
+
+
+@dataclass
+class DeployPlan:
+    """The files a board should end up with (remote path -> bytes), model last."""
+
+    files: dict[str, bytes]
+    model: bytes
+    config_source: str
+
+
+@dataclass
+class DeployResult:
+    copied: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    verified: bool = False
+    bytes_copied: int = 0
+    verify_detail: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "copied": self.copied,
+            "skipped": self.skipped,
+            "removed": self.removed,
+            "bytes_copied": self.bytes_copied,
+            "verified": self.verified,
+            "verify": self.verify_detail,
+        }
+
+
+def check_bundle(bundle: bytes, where: str) -> None:
+    """Refuse anything that is not an intact EdgeLoop bundle before it goes near a board."""
+    if len(bundle) < _HEADER.size or bundle[:4] != BUNDLE_MAGIC:
+        raise DeployError(f"{where} is not an EdgeLoop model bundle (no ELMB header)")
+    _, _, header_size, body_len, crc = _HEADER.unpack_from(bundle)
+    body = bundle[header_size:]
+    if len(body) != body_len or (binascii.crc32(body) & 0xFFFFFFFF) != crc:
+        raise DeployError(f"{where} is damaged: body length or CRC32 does not match its header")
+
+
+def load_model(source: Path, profile: BoardProfile) -> tuple[bytes, dict | None, str]:
+    """The bundle and the device config from a run folder, a .elb or a .tflite.
+
+    Returns (bundle, config or None, what the config came from).
+    """
+    source = Path(source)
+    if not source.exists():
+        raise DeployError(f"{source} does not exist (give a run folder, a .elb or a .tflite)")
+    config = None
+    config_src = "default"
+    if source.is_dir():
+        cfg_path = source / CONFIG_PATH
+        if cfg_path.is_file():
+            try:
+                config = json.loads(cfg_path.read_text())
+            except json.JSONDecodeError as exc:
+                raise DeployError(f"{cfg_path}: not valid JSON: {exc}") from exc
+            config_src = str(cfg_path)
+        if (source / MODEL_PATH).is_file():
+            model_file = source / MODEL_PATH
+        elif (source / "model_int8.tflite").is_file():
+            model_file = source / "model_int8.tflite"
+        else:
+            raise DeployError(f"{source} has neither {MODEL_PATH} nor model_int8.tflite")
+    else:
+        model_file = source
+    data = model_file.read_bytes()
+    if model_file.suffix == ".tflite":
+        from converters import convert_tflite
+
+        data = convert_tflite(data, heap_limit=profile.heap_bytes).bundle
+    check_bundle(data, str(model_file))
+    return data, config, config_src
+
+
+def _cache_root() -> Path:
+    return Path("build") / "cache" / "firmware"
+
+
+def firmware_files(arch: str, include_sim: bool) -> dict[str, bytes]:
+    """Device modules compiled for arch (cached by source hash), as remote path -> bytes."""
+    out: dict[str, bytes] = {}
+    for rel in firmware_sources():
+        if not include_sim and rel.parts[0] == "simhw":
+            continue
+        src = FIRMWARE_DIR / rel
+        key = hashlib.sha256(src.read_bytes() + arch.encode()).hexdigest()[:16]
+        cache_dir = _cache_root() / arch / key
+        built = [p for p in cache_dir.rglob("*") if p.is_file()] if cache_dir.is_dir() else []
+        if not built:
+            build_firmware(cache_dir, arch, sources=[rel])
+            built = [p for p in cache_dir.rglob("*") if p.is_file()]
+        for p in built:
+            out[p.relative_to(cache_dir).as_posix()] = p.read_bytes()
+    return out
+
+
+def plan_deploy(
+    source: Path, profile: BoardProfile, virtual: bool, config: dict | None = None
+) -> DeployPlan:
+    """Everything to put on the board. The virtual board runs x64 code whatever it emulates."""
+    bundle, run_config, config_src = load_model(source, profile)
+    cfg = config or run_config or DEFAULT_DEVICE_CONFIG
+    if config is not None:
+        config_src = "given"
+    files = firmware_files("x64" if virtual else profile.mpy_arch, include_sim=virtual)
+    files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
+    return DeployPlan(files=files, model=bundle, config_source=config_src)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _counterpart(path: str) -> str | None:
+    """A stale .py shadows a new .mpy on import (and the other way round): remove it."""
+    if path in ("main.py", "boot.py"):
+        return None
+    if path.endswith(".mpy"):
+        return path[:-4] + ".py"
+    if path.endswith(".py"):
+        return path[:-3] + ".mpy"
+    return None
+
+
+def check_crc_on_board(transport: Transport, remote_path: str) -> bool:
+    ok_magic, ok_len, ok_crc = _eval_last(transport, _CRC_CODE % remote_path)
+    return bool(ok_magic and ok_len and ok_crc)
+
+
+def _eval_last(transport: Transport, code: str, timeout: float = 60.0) -> object:
+    import ast
+
+    out = transport.exec(code, timeout=timeout).strip()
+    return ast.literal_eval(out.splitlines()[-1])
+
+
+def deploy(
+    transport: Transport,
+    plan: DeployPlan,
+    verify: bool = True,
+    progress: Callable[[str, int], None] | None = None,
+) -> DeployResult:
+    """Make the board hold exactly the plan's files; the model is swapped in last and atomically."""
+    result = DeployResult()
+    wanted = dict(plan.files)
+    wanted[MODEL_PATH] = plan.model
+    counterparts = {p: c for p in wanted if (c := _counterpart(p)) and c not in wanted}
+    on_board = transport.fs_hashes(list(wanted) + list(counterparts.values()))
+
+    to_copy = [p for p in wanted if on_board[p] != _sha(wanted[p])]
+    result.skipped = [p for p in wanted if p not in to_copy]
+
+    # App files first, under temporary names; renamed only once all arrived intact.
+    app_files = [p for p in to_copy if p != MODEL_PATH]
+    made_dirs: set[str] = set()
+    for path in app_files:
+        parent = path.rpartition("/")[0]
+        if parent and parent not in made_dirs:
+            transport.fs_makedirs(parent)
+            made_dirs.add(parent)
+        if progress:
+            progress(path, len(wanted[path]))
+        transport.fs_put(wanted[path], path + ".tmp")
+    if app_files:
+        got = transport.fs_hashes([p + ".tmp" for p in app_files])
+        bad = [p for p in app_files if got[p + ".tmp"] != _sha(wanted[p])]
+        if bad:
+            raise DeployError(f"files arrived damaged on the board: {', '.join(bad)}")
+        for path in app_files:
+            transport.fs_rename(path + ".tmp", path)
+            result.copied.append(path)
+            result.bytes_copied += len(wanted[path])
+    for stale in counterparts.values():
+        if on_board.get(stale) is not None:
+            transport.fs_remove(stale, missing_ok=True)
+            result.removed.append(stale)
+
+    if MODEL_PATH in to_copy:
+        tmp = MODEL_PATH + ".tmp"
+        if progress:
+            progress(MODEL_PATH, len(plan.model))
+        transport.fs_put(plan.model, tmp)
+        if not check_crc_on_board(transport, tmp):
+            transport.fs_remove(tmp, missing_ok=True)
+            raise DeployError(
+                f"{tmp} failed its CRC check on the board; the previous model was left in place"
+            )
+        transport.fs_rename(tmp, MODEL_PATH)
+        result.copied.append(MODEL_PATH)
+        result.bytes_copied += len(plan.model)
+
+    if verify:
+        result.verify_detail = verify_on_board(transport, plan.model)
+        result.verified = bool(result.verify_detail["match"])
+    return result
+
+
+def verify_on_board(transport: Transport, bundle: bytes, seed: int = 0) -> dict:
+    """One inference on the board on a seeded random input, compared with the golden executor."""
+    from converters.golden import run_bundle
+
+    try:
+        in_shape, out_shape, kernels = _eval_last(transport, _SHAPES_CODE % MODEL_PATH)
+    except BoardError as exc:
+        raise DeployError(f"the board could not load {MODEL_PATH}: {exc}") from exc
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=in_shape, dtype=np.int8)
+    # Extremes included: they are where rounding and saturation differ first.
+    flat = x.reshape(-1)
+    flat[:2] = (-128, 127)
+    out_hex = transport.exec(_INFER_CODE % (MODEL_PATH, x.tobytes().hex()), timeout=120).strip()
+    y_board = np.frombuffer(bytes.fromhex(out_hex.splitlines()[-1]), dtype=np.int8)
+    batch = x if (len(in_shape) > 1 and in_shape[0] == 1) else x[np.newaxis]
+    y_gold = np.asarray(run_bundle(bundle, batch)).astype(np.int8).reshape(-1)
+    match = y_board.shape == y_gold.shape and bool(np.array_equal(y_board, y_gold))
+    return {
+        "match": match,
+        "input_shape": list(in_shape),
+        "output_shape": list(out_shape),
+        "kernels": kernels,
+        "board_output": y_board.tolist()[:16],
+        "golden_output": y_gold.tolist()[:16],
+    }
+
+
+def is_virtual(transport: Transport) -> bool:
+    return isinstance(transport, VirtualTransport)
+
+
+def sim_samples_bytes(samples: np.ndarray, unit: float = 1e-3) -> bytes:
+    """Samples [n, channels] in g (or volts) as the simulated sensors' file: int16 milli-units.
+
+    NaN (a float pipeline's failure, never seen in raw counts) becomes 0, like a dropout.
+    """
+    arr = np.asarray(samples, dtype=np.float64)
+    if arr.ndim != 2:
+        raise DeployError(f"simulated samples must be [n, channels], got shape {arr.shape}")
+    q = np.nan_to_num(np.round(arr / unit), nan=0.0)
+    return np.clip(q, -32768, 32767).astype("<i2").tobytes()
+
+
+def write_sim_samples(transport: Transport, samples: np.ndarray, remote_path: str) -> None:
+    """Put a sample file on a (virtual) board for the simulated sensor to play."""
+    transport.fs_put(sim_samples_bytes(samples), remote_path)
