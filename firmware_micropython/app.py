@@ -1,0 +1,213 @@
+# Standalone application: sensor -> pipeline -> relay/LED, with JSON-lines status on the console.
+#
+# Hardware comes from machine (I2C, Pin, ADC, WDT) on a real board; where machine has no I2C
+# (the virtual board) or the config asks for it ("sensor": {"sim": FILE}), the simulated chips in
+# simhw/ play the sensor, fed from a file of samples, and pins record what was switched.
+# Sensor read errors are reported and counted, never fatal; after `reinit_after` consecutive
+# errors the driver is re-created (a board that lost power on the sensor recovers).
+import gc
+import json
+import sys
+import time
+
+from array import array
+
+import elrt
+from decision import Decision
+from pipeline import Pipeline, PreprocessFeatures, RawFeatures
+
+try:
+    from time import ticks_ms, ticks_us, ticks_diff
+except ImportError:  # pragma: no cover - every MicroPython port has them
+    ticks_ms = ticks_us = ticks_diff = None
+
+
+def load_config(path="config.json"):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        return {}
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj))
+    sys.stdout.write("\n")
+
+
+class Hardware:
+    """The board's parts: sensor driver, relay and LED pins, watchdog."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        scfg = cfg.get("sensor", {})
+        pins = cfg.get("pins", {})
+        try:
+            from machine import I2C, Pin
+        except ImportError:
+            I2C = Pin = None
+        self.sim = Pin is None or "sim" in scfg
+        self.chip = None
+        if self.sim:
+            from simhw.pins import WDT
+            from simhw.pins import Pin as SimPin
+
+            Pin = SimPin
+            SimPin.clock = self._samples_read
+            self.i2c = self._sim_bus(scfg)
+            wdt = WDT(timeout=cfg.get("watchdog_ms", 5000))
+        else:
+            from machine import WDT
+
+            if scfg.get("kind", "mpu6050") != "analog":
+                self.i2c = I2C(
+                    scfg.get("i2c", 0),
+                    sda=Pin(scfg.get("sda", pins.get("sda", 21))),
+                    scl=Pin(scfg.get("scl", pins.get("scl", 22))),
+                    freq=scfg.get("freq", 400000),
+                )
+            wdt = WDT(timeout=cfg.get("watchdog_ms", 5000)) if cfg.get("watchdog", True) else None
+        self.wdt = wdt
+        acfg = cfg.get("actuator", {})
+        self.active_high = acfg.get("active_high", True)
+        relay_pin = acfg.get("pin", pins.get("relay"))
+        led_pin = acfg.get("led", pins.get("led"))
+        self.relay = Pin(relay_pin, Pin.OUT) if relay_pin is not None else None
+        self.led = Pin(led_pin, Pin.OUT) if led_pin is not None else None
+        self.actuate(False)
+        self.sensor = self.make_sensor()
+
+    def _samples_read(self):
+        return self.chip.samples_read if self.chip is not None else 0
+
+    def _sim_bus(self, scfg):
+        from simhw.chips import SimADXL345, SimMPU6050
+        from simhw.i2c import I2C
+        from simhw.source import FileSource
+
+        channels = 1 if scfg.get("kind") == "analog" else 3
+        self.source = FileSource(scfg.get("sim", "samples.s16"), channels, scfg.get("loop", False))
+        if scfg.get("kind") == "adxl345":
+            self.chip = SimADXL345(self.source, scfg.get("addr", 0x53))
+        elif scfg.get("kind") == "analog":
+            return None
+        else:
+            self.chip = SimMPU6050(self.source, scfg.get("addr", 0x68))
+        bus = I2C([self.chip])
+        bus.fail_every = int(scfg.get("fail_every", 0))  # simulated loose wire
+        return bus
+
+    def make_sensor(self):
+        scfg = self.cfg.get("sensor", {})
+        kind = scfg.get("kind", "mpu6050")
+        rate = self.cfg.get("sample_rate_hz", 1000)
+        if kind == "mpu6050":
+            from drivers.mpu6050 import MPU6050
+
+            return MPU6050(self.i2c, scfg.get("addr", 0x68), scfg.get("range_g", 2), rate)
+        if kind == "adxl345":
+            from drivers.adxl345 import ADXL345
+
+            return ADXL345(self.i2c, scfg.get("addr", 0x53), scfg.get("range_g", 2), rate)
+        if kind == "analog":
+            from drivers.analog import Analog
+
+            if self.sim:
+                from simhw.pins import ADC
+
+                return Analog(ADC(self.source))
+            return Analog.on_pin(scfg.get("pin", self.cfg.get("pins", {}).get("adc", 34)))
+        raise ValueError("unknown sensor kind %r (mpu6050, adxl345, analog)" % (kind,))
+
+    def actuate(self, on):
+        level = 1 if on == self.active_high else 0
+        if self.relay is not None:
+            self.relay.value(level)
+        if self.led is not None:
+            self.led.value(1 if on else 0)
+
+    def feed(self):
+        if self.wdt is not None:
+            self.wdt.feed()
+
+    def finished(self):
+        """Simulated data ran out (never true on a real board)."""
+        if not self.sim:
+            return False
+        if self.chip is not None:
+            return self.chip.exhausted
+        return False
+
+
+def main(cfg=None):
+    cfg = cfg if cfg is not None else load_config()
+    hw = Hardware(cfg)
+    model = elrt.Model()
+    model.load(cfg.get("model", "model.elb"))
+    channels = hw.sensor.channels
+    window = int(cfg.get("window", len(model.input) // channels))
+    stride = int(cfg.get("stride", window))
+    if cfg.get("preprocess"):
+        features = PreprocessFeatures(cfg["preprocess"], window, channels, hw.sensor.scale_g, model)
+    else:
+        features = RawFeatures(hw.sensor.scale_g, model.input_scale, model.input_zero_point)
+    n_out = len(model.output)
+    decision = Decision(n_out, model.output_scale, model.output_zero_point, cfg.get("decision"))
+    pipe = Pipeline(model, features, decision, window, stride, channels)
+    labels = cfg.get("labels") or [str(i) for i in range(n_out)]
+    max_windows = int(cfg.get("max_windows", 0))
+    reinit_after = int(cfg.get("reinit_after", 50))
+    period_us = 0 if hw.sim else 1000000 // int(cfg.get("sample_rate_hz", 1000))
+    sample = array("h", bytes(2 * channels))
+    gc.collect()
+    emit({"event": "start", "kernels": elrt.KERNELS, "window": window, "stride": stride,
+          "channels": channels, "outputs": n_out, "sim": hw.sim, "free": gc.mem_free()})
+
+    errors = 0
+    consecutive = 0
+    alarm = False
+    next_t = ticks_us()
+    while True:
+        hw.feed()
+        if period_us:
+            while ticks_diff(ticks_us(), next_t) < 0:
+                pass
+            next_t += period_us
+        try:
+            hw.sensor.read_raw_into(sample, 0)
+            consecutive = 0
+        except OSError as exc:
+            errors += 1
+            consecutive += 1
+            if consecutive == 1 or errors % 100 == 0:
+                emit({"event": "sensor_error", "errno": exc.args[0] if exc.args else 0,
+                      "errors": errors, "window": pipe.windows})
+            if consecutive >= reinit_after:
+                consecutive = 0
+                try:
+                    hw.sensor = hw.make_sensor()
+                    emit({"event": "sensor_reinit", "errors": errors})
+                except OSError:
+                    pass
+            if hw.finished():
+                break
+            continue
+        if hw.finished():
+            break
+        if not pipe.push(sample):
+            continue
+        t0 = ticks_us()
+        new_alarm = pipe.run()
+        dt = ticks_diff(ticks_us(), t0)
+        if new_alarm != alarm:
+            alarm = new_alarm
+            hw.actuate(alarm)
+        gc.collect()  # the status line below is the only garbage; keep "free" meaningful
+        d = decision
+        emit({"w": pipe.windows, "cls": d.cls, "label": labels[d.cls] if d.cls < len(labels) else d.cls,
+              "score": d.score, "pos": d.positive, "alarm": alarm, "us": dt,
+              "free": gc.mem_free(), "errors": errors})
+        if max_windows and pipe.windows >= max_windows:
+            break
+    emit({"event": "end", "windows": pipe.windows, "errors": errors, "alarm": alarm})
+    return pipe

@@ -1,0 +1,63 @@
+# Decision: turn per-window model outputs into an alarm, robust to single bad windows.
+# A window is "positive" when the top class is an alarm class with a score at or above the
+# threshold (compared in the output's int8 domain, so no float math per window); the alarm is
+# on when at least N of the last M windows were positive. All state is preallocated.
+
+
+class Decision:
+    def __init__(self, n_outputs, out_scale, out_zero_point, cfg=None):
+        cfg = cfg or {}
+        self.n_outputs = n_outputs
+        self.n = int(cfg.get("n", 3))
+        self.m = int(cfg.get("m", 5))
+        if not 1 <= self.n <= self.m:
+            raise ValueError("decision needs 1 <= n <= m, got n=%d m=%d" % (self.n, self.m))
+        self.latch = bool(cfg.get("latch", False))
+        threshold = float(cfg.get("threshold", 0.5))
+        q = int(round(threshold / out_scale)) + out_zero_point
+        self.threshold_q = -128 if q < -128 else (127 if q > 127 else q)
+        alarm = cfg.get("alarm_classes")
+        if alarm is None:
+            alarm = list(range(1, n_outputs)) if n_outputs > 1 else [0]
+        self.alarm_mask = bytearray(n_outputs)
+        for c in alarm:
+            if not 0 <= c < n_outputs:
+                raise ValueError("alarm class %d out of range (model has %d outputs)" % (c, n_outputs))
+            self.alarm_mask[c] = 1
+        self.hist = bytearray(self.m)
+        self.reset()
+
+    def reset(self):
+        for i in range(self.m):
+            self.hist[i] = 0
+        self.idx = 0
+        self.count = 0
+        self.alarm = False
+        self.cls = 0
+        self.score = -128
+        self.positive = False
+
+    def update(self, out):
+        """Feed one window's int8 outputs (memoryview/array of n_outputs); return the alarm."""
+        best = 0
+        top = out[0]
+        for i in range(1, self.n_outputs):
+            v = out[i]
+            if v > top:
+                top = v
+                best = i
+        self.cls = best
+        self.score = top
+        pos = 1 if (self.alarm_mask[best] and top >= self.threshold_q) else 0
+        self.positive = pos == 1
+        h = self.hist
+        self.count += pos - h[self.idx]
+        h[self.idx] = pos
+        self.idx += 1
+        if self.idx == self.m:
+            self.idx = 0
+        if self.count >= self.n:
+            self.alarm = True
+        elif not self.latch:
+            self.alarm = False
+        return self.alarm
