@@ -17,10 +17,16 @@
 # - Bytecode ints are 31-bit on the ESP32 (larger values allocate): the requantization splits the
 #   32x32->64 product into 15-bit digits so every partial stays below 2**30 for accumulators
 #   below 2**30, and within int32 for any int32 input (tests/runtime checks both bounds).
+# - Arguments follow docs/bundle-format.md: tensors in the op record's order, then its params in
+#   order (TFLM names). Biases have the input zero point folded in (bias - zp * sum(weights)), so
+#   FC/conv accumulate raw int8 products; a convolution tap outside the input reads the value
+#   -input_offset (the input zero point), which with the folded bias equals TFLM skipping it.
 # - Filter layouts are TFLite's: FULLY_CONNECTED [out, in], CONV_2D [out, kh, kw, in],
-#   DEPTHWISE_CONV_2D [1, kh, kw, in * depth_multiplier]; activations are NHWC with batch 1
-#   for the spatial ops.
+#   DEPTHWISE_CONV_2D [kh, kw, in * depth_multiplier]; activations are NHWC.
+# - A scalar multiplier (ADD, MUL, MEAN) is a 4-byte buffer (a memoryview of the op record word),
+#   a scalar shift a plain int.
 from micropython import const
+import array
 
 _M15 = const(0x7FFF)
 
@@ -78,6 +84,19 @@ def _rdbpot(y, e):
     return y
 
 
+def _requant_s(x, mbuf, j, s):
+    # MultiplyByQuantizedMultiplier(x, int32 at mbuf[j:j+4], s) without creating big ints.
+    b3 = mbuf[j + 3]
+    ml = mbuf[j] | ((mbuf[j + 1] & 0x7F) << 8)
+    mh = (mbuf[j + 1] >> 7) | (mbuf[j + 2] << 1) | ((b3 & 0x3F) << 9)
+    top = b3 >> 6
+    if top > 1:
+        top -= 4
+    if s > 0:
+        return _srdhm(x << s, top, mh, ml)
+    return _rdbpot(_srdhm(x, top, mh, ml), -s)
+
+
 def _requant(x, mbuf, sbuf, c):
     # MultiplyByQuantizedMultiplier(x, output_multiplier[c], output_shift[c]) reading the
     # multiplier bytes directly, so no value >= 2**30 is ever created.
@@ -108,19 +127,35 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     return _rdbpot(y, -shift) if shift < 0 else y
 
 
-def fully_connected(input, filter, bias, output, batches, input_depth, output_depth,
-                    input_offset, output_offset, output_multiplier, output_shift,
-                    output_activation_min, output_activation_max):
-    """output[b, o] = act(requant(bias[o] + sum_i filter[o, i] * (input[b, i] + input_offset)))."""
-    ioff = input_offset - 128
+def _clamp8(v, lo, hi):
+    if v < lo:
+        v = lo
+    elif v > hi:
+        v = hi
+    return v & 0xFF
+
+
+def _cdiv_round(a, n):
+    # (a + n//2) / n for a > 0, else (a - n//2) / n, C division truncating toward zero.
+    h = n >> 1
+    if a > 0:
+        return (a + h) // n
+    return -((h - a) // n)
+
+
+def fully_connected(input, filter, bias, output_multiplier, output_shift, output, batches,
+                    accum_depth, output_depth, output_offset, output_activation_min,
+                    output_activation_max):
+    """output[b, o] = clamp(MBQM(bias[o] + sum_i filter[o, i] * input[b, i]) + output_offset)."""
     for b in range(batches):
-        ib = b * input_depth
+        ib = b * accum_depth
         ob = b * output_depth
+        fi = 0
         for o in range(output_depth):
             acc = _i32(bias, o)
-            fi = o * input_depth
-            for i in range(input_depth):
-                acc += ((filter[fi + i] ^ 128) - 128) * ((input[ib + i] ^ 128) + ioff)
+            for i in range(ib, ib + accum_depth):
+                acc += ((filter[fi] ^ 128) - 128) * ((input[i] ^ 128) - 128)
+                fi += 1
             acc = _requant(acc, output_multiplier, output_shift, o) + output_offset
             if acc < output_activation_min:
                 acc = output_activation_min
@@ -129,346 +164,374 @@ def fully_connected(input, filter, bias, output, batches, input_depth, output_de
             output[ob + o] = acc & 0xFF
 
 
-def conv_2d(input, filter, bias, output, input_height, input_width, input_depth,
-            filter_height, filter_width, output_height, output_width, output_depth,
-            stride_height, stride_width, dilation_height_factor, dilation_width_factor,
-            padding_height, padding_width, input_offset, output_offset, output_multiplier,
-            output_shift, output_activation_min, output_activation_max):
-    """TFLM ConvPerChannel, batch 1: taps outside the input (padding) contribute nothing."""
-    ioff = input_offset - 128
+def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batches,
+            input_height, input_width, input_depth, output_height, output_width, output_depth,
+            filter_height, filter_width, stride_height, stride_width, dilation_height_factor,
+            dilation_width_factor, padding_top, padding_left, input_offset, output_offset,
+            output_activation_min, output_activation_max):
+    """TFLM ConvPerChannel with a folded bias; out-of-bounds taps read -input_offset."""
+    zp = -input_offset
     fstride = filter_height * filter_width * input_depth
+    in_size = input_height * input_width * input_depth
     o_i = 0
-    for oy in range(output_height):
-        iy0 = oy * stride_height - padding_height
-        for ox in range(output_width):
-            ix0 = ox * stride_width - padding_width
-            for oc in range(output_depth):
-                acc = _i32(bias, oc)
-                fbase = oc * fstride
-                for ky in range(filter_height):
-                    iy = iy0 + ky * dilation_height_factor
-                    if iy < 0 or iy >= input_height:
-                        continue
-                    for kx in range(filter_width):
-                        ix = ix0 + kx * dilation_width_factor
-                        if ix < 0 or ix >= input_width:
-                            continue
-                        ip = (iy * input_width + ix) * input_depth
-                        fp = fbase + (ky * filter_width + kx) * input_depth
-                        for ic in range(input_depth):
-                            acc += ((filter[fp + ic] ^ 128) - 128) * ((input[ip + ic] ^ 128) + ioff)
-                acc = _requant(acc, output_multiplier, output_shift, oc) + output_offset
-                if acc < output_activation_min:
-                    acc = output_activation_min
-                elif acc > output_activation_max:
-                    acc = output_activation_max
-                output[o_i] = acc & 0xFF
-                o_i += 1
+    for b in range(batches):
+        ibase = b * in_size
+        for oy in range(output_height):
+            iy0 = oy * stride_height - padding_top
+            for ox in range(output_width):
+                ix0 = ox * stride_width - padding_left
+                for oc in range(output_depth):
+                    acc = _i32(bias, oc)
+                    fp = oc * fstride
+                    for ky in range(filter_height):
+                        iy = iy0 + ky * dilation_height_factor
+                        row_in = 0 <= iy < input_height
+                        for kx in range(filter_width):
+                            ix = ix0 + kx * dilation_width_factor
+                            if row_in and 0 <= ix < input_width:
+                                ip = ibase + (iy * input_width + ix) * input_depth
+                                for ic in range(input_depth):
+                                    acc += ((filter[fp] ^ 128) - 128) * ((input[ip] ^ 128) - 128)
+                                    fp += 1
+                                    ip += 1
+                            else:
+                                for ic in range(input_depth):
+                                    acc += ((filter[fp] ^ 128) - 128) * zp
+                                    fp += 1
+                    acc = _requant(acc, output_multiplier, output_shift, oc) + output_offset
+                    if acc < output_activation_min:
+                        acc = output_activation_min
+                    elif acc > output_activation_max:
+                        acc = output_activation_max
+                    output[o_i] = acc & 0xFF
+                    o_i += 1
 
 
-def depthwise_conv_2d(input, filter, bias, output, input_height, input_width, input_depth,
-                      filter_height, filter_width, output_height, output_width, depth_multiplier,
-                      stride_height, stride_width, dilation_height_factor, dilation_width_factor,
-                      padding_height, padding_width, input_offset, output_offset,
-                      output_multiplier, output_shift, output_activation_min,
+def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, output, batches,
+                      input_height, input_width, input_depth, output_height, output_width,
+                      output_depth, filter_height, filter_width, stride_height, stride_width,
+                      dilation_height_factor, dilation_width_factor, padding_top, padding_left,
+                      depth_multiplier, input_offset, output_offset, output_activation_min,
                       output_activation_max):
-    """TFLM DepthwiseConvPerChannel, batch 1; output channel = ic * depth_multiplier + m."""
-    ioff = input_offset - 128
-    output_depth = input_depth * depth_multiplier
+    """TFLM DepthwiseConvPerChannel with a folded bias; output channel = ic * depth_multiplier + m;
+    out-of-bounds taps read -input_offset."""
+    zp = -input_offset
+    in_size = input_height * input_width * input_depth
     o_i = 0
-    for oy in range(output_height):
-        iy0 = oy * stride_height - padding_height
-        for ox in range(output_width):
-            ix0 = ox * stride_width - padding_width
-            for oc in range(output_depth):
-                ic = oc // depth_multiplier
-                acc = _i32(bias, oc)
-                for ky in range(filter_height):
-                    iy = iy0 + ky * dilation_height_factor
-                    if iy < 0 or iy >= input_height:
-                        continue
-                    for kx in range(filter_width):
-                        ix = ix0 + kx * dilation_width_factor
-                        if ix < 0 or ix >= input_width:
-                            continue
-                        v = input[(iy * input_width + ix) * input_depth + ic]
-                        w = filter[(ky * filter_width + kx) * output_depth + oc]
-                        acc += ((w ^ 128) - 128) * ((v ^ 128) + ioff)
-                acc = _requant(acc, output_multiplier, output_shift, oc) + output_offset
-                if acc < output_activation_min:
-                    acc = output_activation_min
-                elif acc > output_activation_max:
-                    acc = output_activation_max
-                output[o_i] = acc & 0xFF
-                o_i += 1
+    for b in range(batches):
+        ibase = b * in_size
+        for oy in range(output_height):
+            iy0 = oy * stride_height - padding_top
+            for ox in range(output_width):
+                ix0 = ox * stride_width - padding_left
+                for oc in range(output_depth):
+                    ic = oc // depth_multiplier
+                    acc = _i32(bias, oc)
+                    for ky in range(filter_height):
+                        iy = iy0 + ky * dilation_height_factor
+                        row_in = 0 <= iy < input_height
+                        fp = ky * filter_width * output_depth + oc
+                        for kx in range(filter_width):
+                            ix = ix0 + kx * dilation_width_factor
+                            w = (filter[fp] ^ 128) - 128
+                            fp += output_depth
+                            if row_in and 0 <= ix < input_width:
+                                v = input[ibase + (iy * input_width + ix) * input_depth + ic]
+                                acc += w * ((v ^ 128) - 128)
+                            else:
+                                acc += w * zp
+                    acc = _requant(acc, output_multiplier, output_shift, oc) + output_offset
+                    if acc < output_activation_min:
+                        acc = output_activation_min
+                    elif acc > output_activation_max:
+                        acc = output_activation_max
+                    output[o_i] = acc & 0xFF
+                    o_i += 1
 
 
-def max_pool_2d(input, output, input_height, input_width, depth, filter_height, filter_width,
-                output_height, output_width, stride_height, stride_width, padding_height,
-                padding_width, output_activation_min, output_activation_max):
-    """TFLM MaxPool int8, batch 1: max over the in-bounds part of each window, then clamp."""
+def max_pool_2d(input, output, batches, input_height, input_width, depth, output_height,
+                output_width, filter_height, filter_width, stride_height, stride_width,
+                padding_top, padding_left, output_activation_min, output_activation_max):
+    """TFLM MaxPool int8: max over the in-bounds taps of each window, then clamp."""
+    in_size = input_height * input_width * depth
     o_i = 0
-    for oy in range(output_height):
-        iy0 = oy * stride_height - padding_height
-        y0 = iy0 if iy0 > 0 else 0
-        y1 = iy0 + filter_height
-        if y1 > input_height:
-            y1 = input_height
-        for ox in range(output_width):
-            ix0 = ox * stride_width - padding_width
-            x0 = ix0 if ix0 > 0 else 0
-            x1 = ix0 + filter_width
-            if x1 > input_width:
-                x1 = input_width
-            for c in range(depth):
-                m = -128
-                for iy in range(y0, y1):
-                    p = (iy * input_width + x0) * depth + c
-                    for _ in range(x0, x1):
-                        v = (input[p] ^ 128) - 128
-                        if v > m:
-                            m = v
-                        p += depth
-                if m < output_activation_min:
-                    m = output_activation_min
-                elif m > output_activation_max:
-                    m = output_activation_max
-                output[o_i] = m & 0xFF
-                o_i += 1
+    for b in range(batches):
+        ibase = b * in_size
+        for oy in range(output_height):
+            iy0 = oy * stride_height - padding_top
+            y0 = iy0 if iy0 > 0 else 0
+            y1 = iy0 + filter_height
+            if y1 > input_height:
+                y1 = input_height
+            for ox in range(output_width):
+                ix0 = ox * stride_width - padding_left
+                x0 = ix0 if ix0 > 0 else 0
+                x1 = ix0 + filter_width
+                if x1 > input_width:
+                    x1 = input_width
+                for c in range(depth):
+                    m = -128
+                    for iy in range(y0, y1):
+                        p = ibase + (iy * input_width + x0) * depth + c
+                        for _ in range(x0, x1):
+                            v = (input[p] ^ 128) - 128
+                            if v > m:
+                                m = v
+                            p += depth
+                    if m < output_activation_min:
+                        m = output_activation_min
+                    elif m > output_activation_max:
+                        m = output_activation_max
+                    output[o_i] = m & 0xFF
+                    o_i += 1
 
 
-def average_pool_2d(input, output, input_height, input_width, depth, filter_height,
-                    filter_width, output_height, output_width, stride_height, stride_width,
-                    padding_height, padding_width, output_activation_min, output_activation_max):
-    """TFLM AveragePool int8, batch 1: sum over the in-bounds window, divide by its element
-    count rounding half away from zero, clamp."""
+def average_pool_2d(input, output, batches, input_height, input_width, depth, output_height,
+                    output_width, filter_height, filter_width, stride_height, stride_width,
+                    padding_top, padding_left, output_activation_min, output_activation_max):
+    """TFLM AveragePool int8: in-bounds sum / in-bounds count, rounded half away from zero with
+    C division, then clamp."""
+    in_size = input_height * input_width * depth
     o_i = 0
-    for oy in range(output_height):
-        iy0 = oy * stride_height - padding_height
-        y0 = iy0 if iy0 > 0 else 0
-        y1 = iy0 + filter_height
-        if y1 > input_height:
-            y1 = input_height
-        for ox in range(output_width):
-            ix0 = ox * stride_width - padding_width
-            x0 = ix0 if ix0 > 0 else 0
-            x1 = ix0 + filter_width
-            if x1 > input_width:
-                x1 = input_width
-            n = (y1 - y0) * (x1 - x0)
-            for c in range(depth):
-                s = 0
-                for iy in range(y0, y1):
-                    p = (iy * input_width + x0) * depth + c
-                    for _ in range(x0, x1):
-                        s += (input[p] ^ 128) - 128
-                        p += depth
-                if n == 0:
+    for b in range(batches):
+        ibase = b * in_size
+        for oy in range(output_height):
+            iy0 = oy * stride_height - padding_top
+            y0 = iy0 if iy0 > 0 else 0
+            y1 = iy0 + filter_height
+            if y1 > input_height:
+                y1 = input_height
+            for ox in range(output_width):
+                ix0 = ox * stride_width - padding_left
+                x0 = ix0 if ix0 > 0 else 0
+                x1 = ix0 + filter_width
+                if x1 > input_width:
+                    x1 = input_width
+                n = (y1 - y0) * (x1 - x0)
+                for c in range(depth):
                     s = 0
-                elif s > 0:
-                    s = (s + (n >> 1)) // n
-                else:
-                    s = -((-s + (n >> 1)) // n)
-                if s < output_activation_min:
-                    s = output_activation_min
-                elif s > output_activation_max:
-                    s = output_activation_max
-                output[o_i] = s & 0xFF
-                o_i += 1
+                    for iy in range(y0, y1):
+                        p = ibase + (iy * input_width + x0) * depth + c
+                        for _ in range(x0, x1):
+                            s += (input[p] ^ 128) - 128
+                            p += depth
+                    if n > 0:
+                        s = _cdiv_round(s, n)
+                    output[o_i] = _clamp8(s, output_activation_min, output_activation_max)
+                    o_i += 1
 
 
-def mean(input, output, outer_size, reduce_size, inner_size, input_offset, output_offset,
-         output_multiplier, output_shift, output_activation_min, output_activation_max):
-    """Input viewed as [outer, reduce, inner]: output[o, i] = act(requant(sum_r (input[o, r, i]
-    + input_offset)) + output_offset); the converter folds 1/reduce_size into the multiplier."""
+def mean(input, output, outer_size, reduce_size, inner_size, mode, input_zero_point,
+         output_zero_point, multiplier, shift):
+    """MEAN over the middle axis of [outer, reduce, inner] (bundle modes: 0 QuantizedMeanOrSum,
+    1 integer Mean, 2 same quantization); multiplier is a 4-byte int32 buffer."""
+    n = reduce_size
     o_i = 0
     for o in range(outer_size):
         base = o * reduce_size * inner_size
         for i in range(inner_size):
-            s = input_offset * reduce_size
+            s = 0
             p = base + i
-            for _ in range(reduce_size):
+            for _ in range(n):
                 s += (input[p] ^ 128) - 128
                 p += inner_size
-            s = _requant(s, output_multiplier, output_shift, 0) + output_offset
-            if s < output_activation_min:
-                s = output_activation_min
-            elif s > output_activation_max:
-                s = output_activation_max
-            output[o_i] = s & 0xFF
-            o_i += 1
-
-
-def add(input1, input2, output, outer_size, inner_size, input1_outer_stride,
-        input1_inner_stride, input2_outer_stride, input2_inner_stride, input1_offset,
-        input2_offset, output_offset, left_shift, input1_multiplier, input1_shift,
-        input2_multiplier, input2_shift, output_multiplier, output_shift,
-        output_activation_min, output_activation_max):
-    """TFLM int8 Add; broadcasting as two nested loops with per-input strides (0 = broadcast)."""
-    o_i = 0
-    for o in range(outer_size):
-        p1 = o * input1_outer_stride
-        p2 = o * input2_outer_stride
-        for _ in range(inner_size):
-            a = (((input1[p1] ^ 128) - 128) + input1_offset) << left_shift
-            b = (((input2[p2] ^ 128) - 128) + input2_offset) << left_shift
-            s = _requant(a, input1_multiplier, input1_shift, 0) + _requant(
-                b, input2_multiplier, input2_shift, 0)
-            s = _requant(s, output_multiplier, output_shift, 0) + output_offset
-            if s < output_activation_min:
-                s = output_activation_min
-            elif s > output_activation_max:
-                s = output_activation_max
-            output[o_i] = s & 0xFF
-            o_i += 1
-            p1 += input1_inner_stride
-            p2 += input2_inner_stride
-
-
-def mul(input1, input2, output, outer_size, inner_size, input1_outer_stride,
-        input1_inner_stride, input2_outer_stride, input2_inner_stride, input1_offset,
-        input2_offset, output_offset, output_multiplier, output_shift, output_activation_min,
-        output_activation_max):
-    """TFLM int8 Mul: requant((x1 + off1) * (x2 + off2)) + output_offset, clamped."""
-    o_i = 0
-    for o in range(outer_size):
-        p1 = o * input1_outer_stride
-        p2 = o * input2_outer_stride
-        for _ in range(inner_size):
-            a = ((input1[p1] ^ 128) - 128) + input1_offset
-            b = ((input2[p2] ^ 128) - 128) + input2_offset
-            s = _requant(a * b, output_multiplier, output_shift, 0) + output_offset
-            if s < output_activation_min:
-                s = output_activation_min
-            elif s > output_activation_max:
-                s = output_activation_max
-            output[o_i] = s & 0xFF
-            o_i += 1
-            p1 += input1_inner_stride
-            p2 += input2_inner_stride
-
-
-def lut(input, output, size, table):
-    """Elementwise int8 -> int8 through a 256-byte table indexed by the input's raw byte
-    (LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, HARD_SWISH, QUANTIZE int8->int8)."""
-    for i in range(size):
-        output[i] = table[input[i]]
-
-
-def lut32(input, output, size, table):
-    """Elementwise int8 -> 4-byte value through a 1024-byte table (DEQUANTIZE to float32)."""
-    for i in range(size):
-        j = input[i] << 2
-        k = i << 2
-        output[k] = table[j]
-        output[k + 1] = table[j + 1]
-        output[k + 2] = table[j + 2]
-        output[k + 3] = table[j + 3]
-
-
-def copy(input, input_start, output, output_start, size):
-    """Byte copy between buffers (CONCATENATION slices, PAD interior rows)."""
-    for i in range(size):
-        output[output_start + i] = input[input_start + i]
-
-
-def concatenation(input, output, outer_size, copy_size, output_stride, output_start):
-    """Place one input, viewed as [outer, copy_size], into the output viewed as
-    [outer, output_stride] at column output_start (one call per input)."""
-    for o in range(outer_size):
-        src = o * copy_size
-        dst = o * output_stride + output_start
-        for i in range(copy_size):
-            output[dst + i] = input[src + i]
-
-
-def pad(input, output, input_height, input_width, depth, output_height, output_width,
-        pad_top, pad_left, pad_value):
-    """PAD of an NHWC tensor (batch 1) in H and W; channel/batch padding is refused at convert
-    time. pad_value is the output zero point."""
-    v = pad_value & 0xFF
-    n = output_height * output_width * depth
-    for i in range(n):
-        output[i] = v
-    row = input_width * depth
-    for y in range(input_height):
-        src = y * row
-        dst = ((y + pad_top) * output_width + pad_left) * depth
-        for i in range(row):
-            output[dst + i] = input[src + i]
-
-
-def softmax(input, output, outer_size, depth, exp_table, diff_min):
-    """TFLM int8 Softmax (output scale 1/256, zero point -128). exp_table holds, for
-    d = 0..255, the int32 raw of exp_on_negative_values(rescaled(-d)) in Q0.31 (computed by
-    the converter, as TFLM does at prepare time); entries for -d < diff_min are ignored."""
-    for o in range(outer_size):
-        base = o * depth
-        mx = -128
-        for c in range(depth):
-            v = (input[base + c] ^ 128) - 128
-            if v > mx:
-                mx = v
-        # sum_of_exps in Q12.19: Rescale<12>(exp) = RoundingDivideByPOT(exp, 12)
-        total = 0
-        for c in range(depth):
-            d = mx - ((input[base + c] ^ 128) - 128)
-            if -d >= diff_min:
-                total += _rdbpot(_i32(exp_table, d), 12)
-        nbits, scale = _reciprocal(total, 12)
-        e = nbits + 23  # num_bits_over_unit + 31 - 8
-        for c in range(depth):
-            d = mx - ((input[base + c] ^ 128) - 128)
-            if -d >= diff_min:
-                ex = _i32(exp_table, d)
-                r = _rdbpot(_srdhm_i(scale, ex), e) - 128
-                if r > 127:
-                    r = 127
-                elif r < -128:
-                    r = -128
+            if mode == 2:
+                s = s // n if s >= 0 else -((-s) // n)
             else:
-                r = -128
-            output[base + c] = r & 0xFF
+                s = _requant_s(s - input_zero_point * n, multiplier, 0, shift)
+                if mode == 1:
+                    s = _cdiv_round(s, n)
+                s += output_zero_point
+            output[o_i] = _clamp8(s, -128, 127)
+            o_i += 1
+
+
+def add(input1, input2, output, left_shift, input1_offset, input1_multiplier, input1_shift,
+        input2_offset, input2_multiplier, input2_shift, output_offset, output_multiplier,
+        output_shift, output_activation_min, output_activation_max, broadcast):
+    """TFLM int8 Add. Multipliers are 4-byte int32 buffers; broadcast is 12 int32 words
+    [d0..d3, s1_0..s1_3, s2_0..s2_3]: 4-D output dims and per-input element strides."""
+    d0 = _i32(broadcast, 0)
+    d1 = _i32(broadcast, 1)
+    d2 = _i32(broadcast, 2)
+    d3 = _i32(broadcast, 3)
+    a0 = _i32(broadcast, 4)
+    a1 = _i32(broadcast, 5)
+    a2 = _i32(broadcast, 6)
+    a3 = _i32(broadcast, 7)
+    b0 = _i32(broadcast, 8)
+    b1 = _i32(broadcast, 9)
+    b2 = _i32(broadcast, 10)
+    b3 = _i32(broadcast, 11)
+    o_i = 0
+    for i0 in range(d0):
+        for i1 in range(d1):
+            for i2 in range(d2):
+                p1 = i0 * a0 + i1 * a1 + i2 * a2
+                p2 = i0 * b0 + i1 * b1 + i2 * b2
+                for _ in range(d3):
+                    x = (((input1[p1] ^ 128) - 128) + input1_offset) << left_shift
+                    y = (((input2[p2] ^ 128) - 128) + input2_offset) << left_shift
+                    s = _requant_s(x, input1_multiplier, 0, input1_shift) + _requant_s(
+                        y, input2_multiplier, 0, input2_shift)
+                    s = _requant_s(s, output_multiplier, 0, output_shift) + output_offset
+                    output[o_i] = _clamp8(s, output_activation_min, output_activation_max)
+                    o_i += 1
+                    p1 += a3
+                    p2 += b3
+
+
+def mul(input1, input2, output, input1_offset, input2_offset, output_offset, output_multiplier,
+        output_shift, output_activation_min, output_activation_max, broadcast):
+    """TFLM int8 Mul: MBQM((x1 + off1) * (x2 + off2)) + output_offset, clamped; broadcast as
+    add()."""
+    d0 = _i32(broadcast, 0)
+    d1 = _i32(broadcast, 1)
+    d2 = _i32(broadcast, 2)
+    d3 = _i32(broadcast, 3)
+    a0 = _i32(broadcast, 4)
+    a1 = _i32(broadcast, 5)
+    a2 = _i32(broadcast, 6)
+    a3 = _i32(broadcast, 7)
+    b0 = _i32(broadcast, 8)
+    b1 = _i32(broadcast, 9)
+    b2 = _i32(broadcast, 10)
+    b3 = _i32(broadcast, 11)
+    o_i = 0
+    for i0 in range(d0):
+        for i1 in range(d1):
+            for i2 in range(d2):
+                p1 = i0 * a0 + i1 * a1 + i2 * a2
+                p2 = i0 * b0 + i1 * b1 + i2 * b2
+                for _ in range(d3):
+                    x = ((input1[p1] ^ 128) - 128) + input1_offset
+                    y = ((input2[p2] ^ 128) - 128) + input2_offset
+                    s = _requant_s(x * y, output_multiplier, 0, output_shift) + output_offset
+                    output[o_i] = _clamp8(s, output_activation_min, output_activation_max)
+                    o_i += 1
+                    p1 += a3
+                    p2 += b3
 
 
 def _srdhm_i(a, b):
     # SaturatingRoundingDoublingHighMul on two plain int32 values.
     if a == -2147483648 and b == -2147483648:
         return 2147483647
-    top = b >> 30
     r = b & 0x3FFFFFFF
-    return _srdhm(a, top, r >> 15, r & _M15)
+    return _srdhm(a, b >> 30, r >> 15, r & _M15)
 
 
 def _sat_shl(x, n):
     # gemmlowp SaturatingRoundingMultiplyByPOT with a positive exponent: saturating x << n.
-    lim = (1 << (31 - n))
-    if x >= lim:
+    if x >= (1 << (31 - n)):
         return 2147483647
-    if x < -lim:
+    if x < -(1 << (31 - n)):
         return -2147483648
     return x << n
 
 
-def _reciprocal(x, integer_bits):
-    # TFLM GetReciprocal: (num_bits_over_unit, raw Q0.31 of 1 / (1 + shifted x)) by gemmlowp's
-    # one_over_one_plus_x_for_x_in_0_1 (three Newton-Raphson steps in Q2.29).
-    # CountLeadingZeros(uint32 x): x >= 1 here, leading zeros of a 32-bit word
-    clz = 0
-    t = x
-    while clz < 32 and not (t & 0x80000000):
-        t <<= 1
-        clz += 1
-    nbits = integer_bits - clz
-    a = ((x << clz) & 0xFFFFFFFF) - 0x80000000  # shifted_sum_minus_one, int32
-    # half_denominator = RoundingHalfSum(a, One) with One = INT32_MAX in Q0.31
-    s = a + 2147483647
-    half = (s + 1) >> 1 if s >= 0 else -((-s + 1) >> 1)
-    c48 = 1515870810
-    cn32 = -1010580540
-    xx = c48 + _srdhm_i(half, cn32)
-    one = 1 << 29
+def _one_over_one_plus_x(a):
+    # gemmlowp one_over_one_plus_x_for_x_in_0_1 on a Q0.31 raw: Newton-Raphson in Q2.29.
+    s = a + 2147483647  # RoundingHalfSum(a, One) with One = INT32_MAX in Q0.31
+    half = (s + 1) >> 1 if s >= 0 else -((1 - s) >> 1)
+    x = 1515870810 + _srdhm_i(half, -1010580540)  # 48/17 - 32/17 * half_denominator
     for _ in range(3):
-        hx = _srdhm_i(half, xx)
-        xx = xx + _sat_shl(_srdhm_i(xx, one - hx), 2)
-    return nbits, _sat_shl(xx, 1)
+        x = x + _sat_shl(_srdhm_i(x, 536870912 - _srdhm_i(half, x)), 2)
+    return _sat_shl(x, 1)
+
+
+def softmax(input, exp_lut, exp_acc_lut, output, outer_size, depth):
+    """TFLM int8 Softmax (output zero point -128, scale 1/256) from the converter's exp LUTs
+    indexed by d = row_max - x. The per-row reciprocal uses values >= 2**30 (big ints in
+    bytecode on a 32-bit board, once per row); the per-element work stays small."""
+    for o in range(outer_size):
+        base = o * depth
+        mx = -128
+        for c in range(base, base + depth):
+            v = (input[c] ^ 128) - 128
+            if v > mx:
+                mx = v
+        total = 0
+        for c in range(base, base + depth):
+            total += _i32(exp_acc_lut, mx - ((input[c] ^ 128) - 128))
+        clz = 0
+        t = total
+        while clz < 32 and t < 0x80000000:
+            t <<= 1
+            clz += 1
+        e = 12 - clz + 23  # num_bits_over_unit + 31 - 8
+        scale = _one_over_one_plus_x(((total << clz) & 0xFFFFFFFF) - 0x80000000)
+        r = scale & 0x3FFFFFFF
+        top = scale >> 30
+        mh = r >> 15
+        ml = r & _M15
+        for c in range(base, base + depth):
+            ex = _i32(exp_lut, mx - ((input[c] ^ 128) - 128))
+            # SRDHM(scale, ex) with ex as the x operand (ex >= 0, < 2**31)
+            v = _rdbpot(_srdhm(ex, top, mh, ml), e) - 128
+            output[c] = _clamp8(v, -128, 127)
+
+
+def lut(input, table, output, n_elements):
+    """Elementwise int8 -> int8: out[i] = table[in[i] + 128] (LOGISTIC, TANH, RELU, RELU6,
+    LEAKY_RELU, HARD_SWISH, QUANTIZE int8 -> int8; tables built by the converter)."""
+    for i in range(n_elements):
+        output[i] = table[input[i] ^ 128]
+
+
+def dequantize(input, table, output, n_elements):
+    """int8 -> float32 through a 256-entry float32 table (bit patterns; no float math here)."""
+    k = 0
+    for i in range(n_elements):
+        j = (input[i] ^ 128) << 2
+        output[k] = table[j]
+        output[k + 1] = table[j + 1]
+        output[k + 2] = table[j + 2]
+        output[k + 3] = table[j + 3]
+        k += 4
+
+
+_F32 = array.array("f", [0.0])
+
+
+def quantize_f32(input, output, n_elements, zero_point, scale):
+    """float32 -> int8 as TFLM AffineQuantize: round_half_away(float32(x / scale)) + zero_point,
+    clamped. Model-input only; floats are heap objects in MicroPython, so this op allocates."""
+    import struct
+    f = _F32
+    for i in range(n_elements):
+        f[0] = struct.unpack_from("<f", input, i << 2)[0] / scale
+        q = f[0]
+        r = int(q + 0.5) if q >= 0 else -int(0.5 - q)
+        output[i] = _clamp8(r + zero_point, -128, 127)
+
+
+def concatenation(input, output, outer_size, copy_size, output_stride, output_start):
+    """One input of a CONCATENATION, viewed as [outer, copy_size], written to the output viewed
+    as [outer, output_stride] at column output_start (the runtime calls it once per input)."""
+    src = 0
+    dst = output_start
+    for o in range(outer_size):
+        for i in range(copy_size):
+            output[dst + i] = input[src + i]
+        src += copy_size
+        dst += output_stride
+
+
+def pad(input, output, d0, d1, d2, d3, b0, b1, b2, b3, a0, a1, a2, a3, pad_value):
+    """PAD / PADV2 of a tensor padded on the left to 4-D [d0..d3]: b_k before and a_k after axis
+    k, padded elements = pad_value."""
+    o1 = d1 + b1 + a1
+    o2 = d2 + b2 + a2
+    o3 = d3 + b3 + a3
+    v = pad_value & 0xFF
+    for i in range((d0 + b0 + a0) * o1 * o2 * o3):
+        output[i] = v
+    src = 0
+    for i0 in range(d0):
+        for i1 in range(d1):
+            for i2 in range(d2):
+                dst = (((i0 + b0) * o1 + i1 + b1) * o2 + i2 + b2) * o3 + b3
+                for i in range(d3):
+                    output[dst + i] = input[src + i]
+                src += d3
