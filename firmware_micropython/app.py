@@ -145,10 +145,11 @@ def main(cfg=None):
     model = elrt.Model()
     model.load(cfg.get("model", "model.elb"))
     channels = hw.sensor.channels
-    window = int(cfg.get("window", len(model.input) // channels))
+    pre_cfg = cfg.get("preprocess") or {}
+    window = int(cfg.get("window", pre_cfg.get("window", len(model.input) // channels)))
     stride = int(cfg.get("stride", window))
-    if cfg.get("preprocess"):
-        features = PreprocessFeatures(cfg["preprocess"], window, channels, hw.sensor.scale_g, model)
+    if pre_cfg:
+        features = PreprocessFeatures(cfg["preprocess"])
     else:
         features = RawFeatures(hw.sensor.scale_g, model.input_scale, model.input_zero_point)
     n_out = len(model.output)

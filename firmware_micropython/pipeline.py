@@ -34,14 +34,16 @@ class RawFeatures:
 
 
 class PreprocessFeatures:
-    """The project's declared preprocessing (preprocess.py, shared with the trainer)."""
+    """The project's declared preprocessing (preprocess.py, the trainer's twin), integer-exact.
 
-    def __init__(self, pre_cfg, window, channels, scale_g, model):
+    Its input is the window of raw sensor counts; the trainer computed its calibration for the
+    sensor range in the device config, so the counts here are the same counts it trained on.
+    """
+
+    def __init__(self, pre_cfg):
         import preprocess
 
-        self.pre = preprocess.Preprocessor(
-            pre_cfg, window, channels, scale_g, model.input_scale, model.input_zero_point
-        )
+        self.pre = preprocess.Preprocessor(pre_cfg)
 
     def run(self, win, out):
         self.pre.run(win, out)
