@@ -1,0 +1,92 @@
+"""Host (trainer.features, numpy) and board (preprocess.py on the virtual board) preprocessing
+agree on the int8 model input, and the integer design stays within a 32-bit board's small ints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trainer.config import Config, preprocess_config
+from trainer.features import (
+    FeatureSpec,
+    compute_features,
+    fft_q14,
+    fit_calibration,
+    quantize_input,
+    twiddles,
+)
+
+
+def calibrated(cfg: Config, windows: np.ndarray, scale: float = 2 / 255, zp: int = -1):
+    cal = fit_calibration(windows, cfg.features)
+    cal.set_input_quant(scale, zp)
+    return cal
+
+
+@pytest.mark.parametrize(
+    "chain,window,extra",
+    [
+        (("dc", "rms", "peak", "fft"), 256, {"fft_bins": 32}),
+        (("mean", "dc", "raw", "fft"), 64, {"fft_bins": 8, "fft_compress": "none", "raw_decimate": 4}),
+    ],
+)
+def test_host_and_board_agree(board_dir, board_preprocess, windows_from_machine, chain, window, extra):
+    windows = windows_from_machine(12, window, seed=5)  # 60 windows, 5 conditions + faults
+    cfg = Config(window=window, features=FeatureSpec(chain=chain, **extra))
+    cal = calibrated(cfg, windows)
+    host = quantize_input(compute_features(windows, cfg.features, cal.shift, check=True), cal, True)
+    board = board_preprocess(board_dir, preprocess_config(cfg, cal), windows)
+    host = host.reshape(len(windows), -1)
+    agree = np.mean(np.abs(host.astype(int) - board.astype(int)) <= 1)
+    assert agree >= 0.999, f"only {agree:.4%} of inputs within 1 LSB"
+    np.testing.assert_array_equal(board, host)  # integer design: exact, not just within 1 LSB
+
+
+def test_board_run_allocates_nothing(board_dir, board_preprocess, windows_from_machine):
+    windows = windows_from_machine(1, 128, seed=1)
+    cfg = Config(window=128, features=FeatureSpec(("mean", "dc", "rms", "peak", "raw", "fft"), 8))
+    cal = calibrated(cfg, windows)
+    out = board_preprocess(board_dir, preprocess_config(cfg, cal), windows, heap_lock=True)
+    host = quantize_input(compute_features(windows, cfg.features, cal.shift), cal)
+    np.testing.assert_array_equal(out, host.reshape(len(windows), -1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    amp=st.integers(1, 32767),
+    kind=st.sampled_from(["square", "noise", "impulse", "rail"]),
+    seed=st.integers(0, 2**16),
+    window=st.sampled_from([16, 64, 256, 1024]),
+)
+def test_intermediates_fit_32bit_small_ints(amp, kind, seed, window):
+    """What 32-bit float/int emulation means here: worst-case inputs keep every intermediate
+    of the board's arithmetic inside +-2**30 (checked by compute_features(check=True))."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(window)
+    if kind == "square":
+        x = np.where((t // 2) % 2, amp, -amp - 1)[:, None].repeat(3, 1)
+    elif kind == "noise":
+        x = rng.integers(-amp - 1, amp + 1, size=(window, 3))
+    elif kind == "impulse":
+        x = np.zeros((window, 3), int)
+        x[rng.integers(0, window)] = -32768
+    else:
+        x = np.full((window, 3), 32767)
+        x[::2] = -32768
+    w = np.clip(x, -32768, 32767).astype(np.int16)[None]
+    spec = FeatureSpec(("mean", "dc", "rms", "peak", "raw", "fft"), 8, "sqrt", 2, shift=0)
+    f = compute_features(w, spec, 0, check=True)
+    assert np.abs(f).max() <= 32768
+    cal = fit_calibration(w, spec)
+    cal.set_input_quant(1 / 255, 0)
+    quantize_input(f, cal, check=True)
+
+
+def test_fft_matches_float_fft():
+    rng = np.random.default_rng(0)
+    y = rng.integers(-8192, 8192, size=(8, 256))
+    re, im = fft_q14(y, twiddles(256), check=True)
+    ref = np.fft.fft(y) / 256
+    assert np.abs(re - ref.real).max() <= 4 and np.abs(im - ref.imag).max() <= 4
