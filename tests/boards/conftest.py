@@ -18,10 +18,15 @@ def fw_board(tmp_path: Path) -> VirtualBoard:
     return board
 
 
-def esp_image(chip_id: int, size: int = 4096) -> bytes:
-    """A minimal ESP image header as a MicroPython .bin starts: magic 0xE9, chip id at 12."""
+def _esp_image(chip_id: int, size: int = 4096) -> bytes:
     head = bytearray(size)
     head[0] = 0xE9
     head[1] = 3  # segments
     head[12:14] = chip_id.to_bytes(2, "little")
     return bytes(head)
+
+
+@pytest.fixture
+def esp_image():
+    """Build a minimal ESP image as a MicroPython .bin starts: magic 0xE9, chip id at byte 12."""
+    return _esp_image
