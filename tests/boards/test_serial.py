@@ -1,0 +1,209 @@
+"""SerialTransport at mpremote's API boundary, and `edgeloop devices` at pyserial's.
+
+The fake mpremote transport runs each raw-REPL exec on a virtual board, so the code EdgeLoop
+sends to a real board is executed by real MicroPython here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import mpremote.transport_serial
+import pytest
+from mpremote.transport import TransportError
+
+from edgeloop.link import transport as tr
+from edgeloop.vboard import VirtualBoard
+
+
+class FakeSerial:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, b: bytes) -> None:
+        self.written.append(b)
+
+
+class FakeMpremote:
+    """mpremote.transport_serial.SerialTransport's surface, backed by a virtual board."""
+
+    busy: set[str] = set()
+    instances: list[FakeMpremote] = []
+    board_root: Path
+
+    def __init__(self, device: str, baudrate: int = 115200, **kw: object) -> None:
+        if device in self.busy:
+            raise TransportError("failed to access " + device)
+        self.device = device
+        self.baudrate = baudrate
+        self.board = VirtualBoard(self.board_root)
+        self.serial = FakeSerial()
+        self.calls: list[tuple] = []
+        self.closed = False
+        FakeMpremote.instances.append(self)
+
+    def enter_raw_repl(self, soft_reset: bool = True) -> None:
+        self.calls.append(("enter_raw_repl", soft_reset))
+
+    def exit_raw_repl(self) -> None:
+        self.calls.append(("exit_raw_repl",))
+
+    def exec_raw(self, command: str, timeout: float = 10, data_consumer: object = None):
+        self.calls.append(("exec_raw", timeout))
+        res = self.board.run(command)
+        err = "" if res.returncode == 0 else res.stdout + res.stderr
+        return res.stdout.encode(), err.encode()
+
+    def fs_writefile(self, dest: str, data: bytes, chunk_size: int = 256, **kw: object) -> None:
+        self.calls.append(("fs_writefile", dest, chunk_size))
+        path = self.board.root / dest
+        if not path.parent.is_dir():
+            raise TransportError(f"OSError: [Errno 2] ENOENT {dest}")
+        path.write_bytes(data)
+
+    def fs_readfile(self, src: str, chunk_size: int = 256, **kw: object) -> bytes:
+        return (self.board.root / src).read_bytes()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def mp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> type[FakeMpremote]:
+    FakeMpremote.board_root = tmp_path / "board"
+    FakeMpremote.instances = []
+    FakeMpremote.busy = set()
+    monkeypatch.setattr(mpremote.transport_serial, "SerialTransport", FakeMpremote)
+    return FakeMpremote
+
+
+@pytest.fixture
+def port(tmp_path: Path) -> str:
+    p = tmp_path / "ttyACM0"
+    p.write_text("")
+    return str(p)
+
+
+def test_opens_raw_repl_and_runs_code(mp, port) -> None:
+    with tr.SerialTransport(port, baudrate=230400) as t:
+        assert t.exec("print(6 * 7)").strip() == "42"
+        assert t.eval("[1, 'a', None]") == [1, "a", None]
+        fake = mp.instances[0]
+        assert fake.baudrate == 230400
+        assert fake.calls[0] == ("enter_raw_repl", True)
+    assert fake.closed
+
+
+def test_board_exception_carries_its_traceback(mp, port) -> None:
+    with tr.SerialTransport(port) as t:
+        with pytest.raises(tr.BoardError) as exc:
+            t.exec("import nosuchmodule")
+    assert "ImportError: no module named 'nosuchmodule'" in str(exc.value)
+    assert "Traceback" in exc.value.board_traceback
+
+
+def test_files_hashes_rename_remove(mp, port) -> None:
+    data = bytes(range(256)) * 5
+    with tr.SerialTransport(port) as t:
+        t.fs_makedirs("lib/deep")
+        t.fs_put(data, "lib/deep/blob.bin")
+        assert t.fs_read("lib/deep/blob.bin") == data
+        assert t.fs_hashes(["lib/deep/blob.bin", "missing"]) == {
+            "lib/deep/blob.bin": hashlib.sha256(data).hexdigest(),
+            "missing": None,
+        }
+        t.fs_put(b"new", "lib/deep/blob.tmp")
+        t.fs_rename("lib/deep/blob.tmp", "lib/deep/blob.bin")  # over an existing file
+        assert t.fs_listdir("lib/deep") == ["blob.bin"]
+        assert t.fs_read("lib/deep/blob.bin") == b"new"
+        t.fs_remove("lib/deep/blob.bin")
+        t.fs_remove("lib/deep/blob.bin", missing_ok=True)
+        with pytest.raises(tr.BoardError, match="ENOENT"):
+            t.fs_remove("lib/deep/blob.bin")
+        with pytest.raises(tr.BoardError, match="writing nodir/x"):
+            t.fs_put(b"x", "nodir/x")
+    assert ("fs_writefile", "lib/deep/blob.bin", 256) in mp.instances[0].calls
+
+
+def test_missing_port_lists_the_ports(mp, monkeypatch) -> None:
+    monkeypatch.setattr(tr, "list_port_names", lambda: ["/dev/ttyUSB1"])
+    with pytest.raises(
+        tr.BoardNotFound, match=r"/dev/ttyUSB7 does not exist \(ports here: /dev/ttyUSB1"
+    ):
+        tr.SerialTransport("/dev/ttyUSB7")
+    assert mp.instances == []
+
+
+def test_busy_port(mp, port) -> None:
+    mp.busy.add(port)
+    with pytest.raises(tr.BoardBusy, match="another program"):
+        tr.SerialTransport(port)
+
+
+def test_no_repl_answer(mp, port, monkeypatch) -> None:
+    def silent(self, soft_reset=True):
+        raise TransportError("could not enter raw repl")
+
+    monkeypatch.setattr(FakeMpremote, "enter_raw_repl", silent)
+    with pytest.raises(tr.BoardError, match="is MicroPython flashed"):
+        tr.SerialTransport(port)
+    assert mp.instances[0].closed
+
+
+def test_socket_url_goes_to_mpremote_untouched(mp) -> None:
+    with tr.SerialTransport("socket://localhost:2217") as t:
+        assert t.exec("print('hi')").strip() == "hi"
+    assert mp.instances[0].device == "socket://localhost:2217"
+
+
+def test_reset_is_soft_reboot_from_friendly_repl(mp, port) -> None:
+    with tr.SerialTransport(port) as t:
+        t.reset()
+        fake = mp.instances[0]
+        assert fake.calls[-1] == ("exit_raw_repl",)
+        assert fake.serial.written == [b"\x04"]
+
+
+def test_open_transport_choices(tmp_path) -> None:
+    t = tr.open_transport(board="virtual", board_dir=tmp_path / "vb", profile="esp32")
+    assert isinstance(t, tr.VirtualTransport)
+    assert t.board.profile.heap_bytes == 100 * 1024
+    with pytest.raises(tr.LinkError, match="not both"):
+        tr.open_transport(port="/dev/x", board="virtual")
+    with pytest.raises(tr.LinkError, match="no board given"):
+        tr.open_transport()
+    with pytest.raises(tr.LinkError, match="only 'virtual'"):
+        tr.open_transport(board="esp32")
+
+
+def fake_port(device, vid=None, pid=None, desc="", sn=None):
+    return SimpleNamespace(device=device, vid=vid, pid=pid, description=desc, serial_number=sn)
+
+
+def test_devices_guess_chips(monkeypatch, capsys) -> None:
+    from serial.tools import list_ports
+
+    from edgeloop import cli
+
+    ports = [
+        fake_port("/dev/ttyUSB0", 0x10C4, 0xEA60, "CP2102 USB to UART", "0001"),
+        fake_port("/dev/ttyACM0", 0x303A, 0x1001, "USB JTAG/serial debug unit"),
+        fake_port("/dev/ttyUSB1", 0x1A86, 0x7523, "USB2.0-Serial"),
+        fake_port("/dev/ttyS0"),
+        fake_port("/dev/ttyUSB2", 0x0403, 0x6001, "FT232R"),
+    ]
+    monkeypatch.setattr(list_ports, "comports", lambda: ports)
+    monkeypatch.setattr(sys, "argv", ["edgeloop", "devices", "--json"])
+    cli.main()
+    found = {d["port"]: d for d in json.loads(capsys.readouterr().out)}
+    assert "/dev/ttyS0" not in found
+    assert found["/dev/ttyUSB0"]["bridge"] == "CP210x"
+    assert found["/dev/ttyUSB0"]["chip_guess"].startswith("esp32 ")
+    assert found["/dev/ttyUSB0"]["vid_pid"] == "10c4:ea60"
+    assert found["/dev/ttyACM0"]["chip_guess"].startswith("esp32s3 or esp32c3")
+    assert found["/dev/ttyUSB1"]["bridge"] == "CH340"
+    assert found["/dev/ttyUSB2"]["bridge"].startswith("FTDI")
