@@ -65,7 +65,7 @@ def test_explicit_test_folder_and_label_column(tmp_path):
         ("timestamp,ax,ay,az", good_rows(100, dt=2.0), "sample rate 500 Hz"),
         ("timestamp,ax,ay,az", good_rows(50) + [f"{60 + i},0,0,1" for i in range(50)],
          ":52: sample interval"),
-        ("timestamp,ax,ay,az", good_rows(10) + ["11,x,0,1"], ":13: column 'ax': not a number"),
+        ("timestamp,ax,ay,az", good_rows(10) + ["11,x,0,1"], ":12: column 'ax': not a number"),
         ("timestamp,ax,ay,az", good_rows(30), "fewer than one window"),
     ],
 )
@@ -81,7 +81,7 @@ def test_bad_csv_names_file_and_line(tmp_path, header, rows, message):
 
 def test_too_few_recordings_or_windows_for_a_class(tmp_path):
     for i in range(3):
-        write(tmp_path / "a" / f"{i}.csv", "timestamp,ax,ay,az", good_rows(128))
+        write(tmp_path / "a" / f"{i}.csv", "timestamp,ax,ay,az", good_rows(1000))
     write(tmp_path / "b" / "0.csv", "timestamp,ax,ay,az", good_rows(128))
     with pytest.raises(TrainerError, match="class 'b' has 1 recording"):
         load_splits(tmp_path, CFG)
