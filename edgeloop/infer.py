@@ -1,0 +1,198 @@
+"""Run a batch of int8 inputs through a bundle on a board (virtual now; any Transport later).
+
+The board loads the bundle with `elrt`, reads each input from a raw file straight into the
+model's input view, times `invoke()` with `time.ticks_us`, and writes the outputs raw to a file,
+so batches of any size never pass through stdout. Stats: per-inference ms, the heap the loaded
+model takes (gc.mem_free before/after load), the arena bytes and the kernel set that ran.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeloop.boards import BoardProfile, get_board
+from edgeloop.errors import EdgeLoopError
+from edgeloop.firmware import build_firmware, firmware_sources
+from edgeloop.vboard import VirtualBoard, VirtualBoardError
+
+KERNEL_CHOICES = ("auto", "viper", "bytecode")
+_MARK = "ELRT_STATS "
+
+# Runs on the board. Placeholders: KERNELS, N. Files: model.elb, inputs.bin -> outputs.bin.
+_DEVICE_SCRIPT = """\
+import gc, time, json
+import elrt
+k = %(kernels)r
+if k != "auto":
+    elrt.use_kernels(k)
+gc.collect()
+free0 = gc.mem_free()
+m = elrt.Model()
+t0 = time.ticks_us()
+m.load("model.elb")
+load_ms = time.ticks_diff(time.ticks_us(), t0) / 1000
+gc.collect()
+free1 = gc.mem_free()
+inp = m.input
+out = m.output
+n_in = len(inp)
+n_out = len(out)
+ticks = []
+fi = open("inputs.bin", "rb")
+fo = open("outputs.bin", "wb")
+for i in range(%(n)d):
+    if fi.readinto(inp) != n_in:
+        raise OSError("inputs.bin: short read at sample %%d" %% i)
+    t0 = time.ticks_us()
+    m.invoke()
+    ticks.append(time.ticks_diff(time.ticks_us(), t0))
+    fo.write(out)
+fi.close()
+fo.close()
+print("%(mark)s" + json.dumps({
+    "kernels": elrt.KERNELS, "model_heap_bytes": free0 - free1, "arena_bytes": m.arena_bytes,
+    "load_ms": load_ms, "us": ticks, "input_bytes": n_in, "output_bytes": n_out,
+    "input_shape": list(m.input_shape), "output_shape": list(m.output_shape),
+    "output_dtype": m.output_dtype, "heap_free_after_load": free1,
+}))
+"""
+
+
+class InferError(EdgeLoopError):
+    """A batch could not be run: bad input, a bundle the board refused, or a board failure."""
+
+
+def elrt_sources() -> list[Path]:
+    """The device files the runtime needs (elrt/ only; nothing else goes to a scratch board)."""
+    return [p for p in firmware_sources() if p.parts[0] == "elrt"]
+
+
+def prepare_board(root: Path, compiled: bool = True) -> VirtualBoard:
+    """Lay elrt out in `root` (x64 .mpy like a flashed board, or sources) for the virtual board."""
+    build_firmware(root, "x64" if compiled else None, elrt_sources())
+    return VirtualBoard(root)
+
+
+def device_script(n: int, kernels: str = "auto") -> str:
+    """The MicroPython program that runs n samples from inputs.bin (used by every transport)."""
+    if kernels not in KERNEL_CHOICES:
+        raise InferError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}, not {kernels!r}")
+    return _DEVICE_SCRIPT % {"kernels": kernels, "n": n, "mark": _MARK}
+
+
+def parse_stats(stdout: str) -> dict[str, Any]:
+    """The stats line the device script prints, as a dict with latency summaries added."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(_MARK):
+            stats = json.loads(line[len(_MARK):])
+            break
+    else:
+        raise InferError(f"the board printed no stats line; output was:\n{stdout[-2000:]}")
+    ms = [u / 1000.0 for u in stats.pop("us")]
+    stats["latency_ms"] = ms
+    stats["median_ms"] = statistics.median(ms) if ms else 0.0
+    stats["mean_ms"] = statistics.fmean(ms) if ms else 0.0
+    return stats
+
+
+def _outputs(raw: bytes, n: int, stats: dict[str, Any]) -> np.ndarray:
+    dtype = np.float32 if stats["output_dtype"] == "float32" else np.int8
+    shape = tuple(stats["output_shape"])
+    y = np.frombuffer(raw, dtype=dtype)
+    per = int(np.prod(shape))
+    if y.size != n * per:
+        raise InferError(f"board wrote {y.size} output values, expected {n} x {per}")
+    return y.reshape((n, *shape)).copy()
+
+
+def model_io(bundle: bytes) -> dict[str, Any]:
+    """Input/output shape and dtype of a bundle, read on the host (refuses a corrupt bundle)."""
+    from converters.bundle import DT_FLOAT32, parse_bundle
+    from converters.errors import ConvertError
+
+    try:
+        b = parse_bundle(bundle)
+    except ConvertError as exc:
+        raise InferError(f"bad bundle: {exc}") from exc
+    ti, to = b.tensors[b.inputs[0]], b.tensors[b.outputs[0]]
+    return {
+        "input_shape": tuple(ti.shape),
+        "input_dtype": np.dtype(np.float32 if ti.dtype == DT_FLOAT32 else np.int8),
+        "output_shape": tuple(to.shape),
+        "output_dtype": np.dtype(np.float32 if to.dtype == DT_FLOAT32 else np.int8),
+    }
+
+
+def check_inputs(x: np.ndarray, io: dict[str, Any], where: str = "inputs") -> np.ndarray:
+    """x must be (batch, *model input shape) of the model's input dtype; says what is expected."""
+    x = np.asarray(x)
+    want = io["input_shape"]
+    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != tuple(want) or x.shape[0] == 0:
+        raise InferError(
+            f"{where}: shape {x.shape} does not fit the model: expected (batch, "
+            f"{', '.join(str(d) for d in want)}) with batch >= 1"
+        )
+    if x.dtype != io["input_dtype"]:
+        raise InferError(f"{where}: dtype {x.dtype}, the model input is {io['input_dtype']} "
+                         f"(shape (batch, {', '.join(str(d) for d in want)}))")
+    return np.ascontiguousarray(x)
+
+
+def run_batch_virtual(
+    bundle: bytes,
+    x: np.ndarray,
+    profile: BoardProfile | str = "virtual",
+    kernels: str = "auto",
+    workdir: Path | str | None = None,
+    compiled: bool = True,
+    timeout: float | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Run x (first axis = batch, rest = the model's input shape) on a virtual board whose heap is
+    the profile's; returns (outputs with batch first, stats)."""
+    prof = get_board(profile) if isinstance(profile, str) else profile
+    x = check_inputs(x, model_io(bundle))
+    script = device_script(len(x), kernels)
+    with tempfile.TemporaryDirectory(prefix="edgeloop-infer-", dir=workdir) as tmp:
+        root = Path(tmp)
+        build_firmware(root, "x64" if compiled else None, elrt_sources())
+        (root / "model.elb").write_bytes(bytes(bundle))
+        (root / "inputs.bin").write_bytes(x.tobytes())
+        board = VirtualBoard(root, prof)
+        limit = timeout if timeout is not None else 60.0 + 2.0 * len(x)
+        try:
+            res = board.run(script, timeout=limit)
+        except VirtualBoardError as exc:
+            raise InferError(str(exc)) from exc
+        if res.returncode != 0:
+            raise InferError(_board_failure(res.stdout + res.stderr))
+        stats = parse_stats(res.stdout)
+        y = _outputs((root / "outputs.bin").read_bytes(), len(x), stats)
+    stats["board"] = prof.name
+    return y, stats
+
+
+def run_batch_transport(transport: Any, bundle: bytes, x: np.ndarray, kernels: str = "auto",
+                        timeout: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Same batch run through any edgeloop.link Transport (exec, fs_put, fs_read) whose board
+    already has elrt deployed: the hook for serial boards."""
+    x = check_inputs(x, model_io(bundle))
+    transport.fs_put(bytes(bundle), "model.elb")
+    transport.fs_put(x.tobytes(), "inputs.bin")
+    out = transport.exec(device_script(len(x), kernels),
+                         timeout=timeout if timeout is not None else 60.0 + 2.0 * len(x))
+    stats = parse_stats(out)
+    y = _outputs(transport.fs_read("outputs.bin"), len(x), stats)
+    return y, stats
+
+
+def _board_failure(text: str) -> str:
+    for line in reversed(text.strip().splitlines()):
+        if "BundleError" in line or "MemoryError" in line:
+            return f"the board refused the model: {line.strip()}"
+    return f"inference failed on the virtual board:\n{text[-2000:]}"

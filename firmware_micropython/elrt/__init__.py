@@ -1,0 +1,395 @@
+# elrt: EdgeLoop's int8 runtime for stock MicroPython, bit-exact with TFLM.
+#
+#   import elrt
+#   m = elrt.Model()
+#   m.load("model.elb")      # or any bytes-like / read-only buffer (ROMFS: used in place)
+#   m.input[:] = x           # int8 bytes of the model input (memoryview into the arena)
+#   m.invoke()               # allocates nothing on the heap
+#   y = m.output             # memoryview into the arena
+#
+# Everything is decided at load: the bundle (docs/bundle-format.md) is checked (magic, version,
+# sizes, CRC32), the arena is allocated once, and every op becomes a (kernel, args) pair whose
+# args are memoryviews and ints prepared up front. invoke() only calls kernels with positional
+# arguments (a *args or keyword call, or a closure over many cells, would allocate).
+# The kernel set (viper fast path or bytecode fallback) is chosen at import; use_kernels()
+# switches it for models loaded afterwards.
+import binascii
+import gc
+import struct
+
+from micropython import const
+
+_HEADER_FMT = "<4sHHII"
+_HEADER_SIZE = const(16)
+_BODY_HEADER_SIZE = const(48)
+_TENSOR_FMT = "<BBBBIIif4i"
+_TENSOR_SIZE = const(36)
+FORMAT_VERSION = const(1)
+
+_OP_FC = const(1)
+_OP_CONV = const(2)
+_OP_DW = const(3)
+_OP_MAXPOOL = const(4)
+_OP_AVGPOOL = const(5)
+_OP_MEAN = const(6)
+_OP_ADD = const(7)
+_OP_MUL = const(8)
+_OP_SOFTMAX = const(9)
+_OP_LUT = const(10)
+_OP_CONCAT = const(11)
+_OP_PAD = const(12)
+_OP_DEQUANTIZE = const(13)
+_OP_QUANTIZE_F32 = const(14)
+
+_OP_NAMES = {
+    1: "FULLY_CONNECTED", 2: "CONV_2D", 3: "DEPTHWISE_CONV_2D", 4: "MAX_POOL_2D",
+    5: "AVERAGE_POOL_2D", 6: "MEAN", 7: "ADD", 8: "MUL", 9: "SOFTMAX", 10: "LUT",
+    11: "CONCATENATION", 12: "PAD", 13: "DEQUANTIZE", 14: "QUANTIZE_F32",
+}
+# opcode: (tensors, params) counts; None = variable
+_OP_ARITY = {
+    1: (6, 6), 2: (6, 19), 3: (6, 20), 4: (2, 14), 5: (2, 14), 6: (2, 8), 7: (3, 24),
+    8: (3, 19), 9: (4, 2), 10: (3, 1), 11: (None, None), 12: (2, 13), 13: (3, 1), 14: (2, 3),
+}
+_DTYPE_SIZE = {1: 1, 2: 4, 3: 4, 4: 2}
+_DTYPE_NAME = {1: "int8", 2: "int32", 3: "float32", 4: "int16"}
+
+
+class BundleError(Exception):
+    """The bundle cannot be loaded: the message says what is wrong with it."""
+
+
+KERNELS = None  # "viper" or "bytecode"
+_K = None
+
+
+def _viper_ok(kv):
+    # The viper set must export every kernel and agree with the bytecode set on a small FC whose
+    # accumulators and multipliers cover both signs and a large multiplier.
+    from elrt import kernels_py as kp
+    for name in _KERNEL_NAMES:
+        if not hasattr(kv, name):
+            return False
+    x = bytes((0, 127, 128, 255, 37, 200))
+    w = bytes((255, 1, 128, 127, 90, 3, 17, 250, 129, 64, 5, 77))
+    bias = struct.pack("<ii", 12345, -70000)
+    mult = struct.pack("<ii", 1518500250, 1073741824)
+    shift = struct.pack("<ii", -9, 1)
+    a = bytearray(2)
+    b = bytearray(2)
+    kp.fully_connected(x, w, bias, mult, shift, a, 1, 6, 2, -3, -128, 127)
+    kv.fully_connected(x, w, bias, mult, shift, b, 1, 6, 2, -3, -128, 127)
+    return a == b
+
+
+_KERNEL_NAMES = (
+    "fully_connected", "conv_2d", "depthwise_conv_2d", "max_pool_2d", "average_pool_2d", "mean",
+    "add", "mul", "softmax", "lut", "dequantize", "quantize_f32", "concatenation", "pad",
+)
+
+
+def use_kernels(name="auto"):
+    """Select the kernel set for models loaded from now on: "auto" (viper if it imports and
+    passes a self-check, else bytecode), "viper" or "bytecode". Returns the chosen name."""
+    global KERNELS, _K
+    if name not in ("auto", "viper", "bytecode"):
+        raise ValueError("kernel set must be auto, viper or bytecode, not %r" % (name,))
+    if name != "bytecode":
+        try:
+            from elrt import kernels_viper as kv
+            ok = _viper_ok(kv)
+        except Exception as e:  # ImportError (no viper on this port), or a faulty kernel
+            ok = False
+            if name == "viper":
+                raise ValueError("viper kernels unavailable: %s" % (e,))
+        if ok:
+            _K = kv
+            KERNELS = "viper"
+            return KERNELS
+        if name == "viper":
+            raise ValueError("viper kernels failed their self-check against the bytecode set")
+    from elrt import kernels_py as kp
+    _K = kp
+    KERNELS = "bytecode"
+    return KERNELS
+
+
+def _env_choice():
+    try:
+        import os
+        v = os.getenv("ELRT_KERNELS")
+    except Exception:
+        v = None
+    return v if v in ("viper", "bytecode") else "auto"
+
+
+use_kernels(_env_choice())
+
+
+def crc32(buf):
+    """zlib CRC-32 of a buffer (binascii.crc32 where the port has it)."""
+    return binascii.crc32(buf) & 0xFFFFFFFF
+
+
+def _call(fn, a):
+    # Positional call with len(a) arguments, without building an argument list on the heap.
+    n = len(a)
+    if n == 4:
+        fn(a[0], a[1], a[2], a[3])
+    elif n == 5:
+        fn(a[0], a[1], a[2], a[3], a[4])
+    elif n == 6:
+        fn(a[0], a[1], a[2], a[3], a[4], a[5])
+    elif n == 10:
+        fn(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9])
+    elif n == 11:
+        fn(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10])
+    elif n == 12:
+        fn(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11])
+    elif n == 15:
+        fn(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+           a[13], a[14])
+    elif n == 16:
+        fn(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+           a[13], a[14], a[15])
+    elif n == 25:
+        fn(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+           a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24])
+    elif n == 26:
+        fn(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+           a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23], a[24],
+           a[25])
+    else:
+        raise ValueError("no dispatch for %d kernel arguments" % n)
+
+
+def _check_header(mv):
+    n = len(mv)
+    if n < _HEADER_SIZE:
+        raise BundleError("bundle truncated: %d bytes, the header alone is 16" % n)
+    magic, version, hsize, blen, crc = struct.unpack_from(_HEADER_FMT, mv, 0)
+    if magic != b"ELMB":
+        raise BundleError("not an EdgeLoop bundle: magic %r, expected b'ELMB'" % (bytes(magic),))
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            "bundle format version %d not supported by this runtime (reads version %d): "
+            "convert the model with a matching edgeloop" % (version, FORMAT_VERSION))
+    if hsize < _HEADER_SIZE or hsize & 3:
+        raise BundleError("bad bundle header size %d (must be >= 16, a multiple of 4)" % hsize)
+    if n < hsize + blen:
+        raise BundleError(
+            "bundle truncated: %d bytes, header says %d (header %d + body %d)"
+            % (n, hsize + blen, hsize, blen))
+    body = mv[hsize:hsize + blen]
+    got = crc32(body)
+    if got != crc:
+        raise BundleError("bundle corrupt: body CRC32 0x%08x, header says 0x%08x" % (got, crc))
+    return body
+
+
+class _Tensor:
+    __slots__ = ("dtype", "kind", "shape", "offset", "nbytes", "zero_point", "scale")
+
+
+class Model:
+    """An int8 model loaded from a bundle: input/output views, invoke(), arena_bytes."""
+
+    def __init__(self):
+        self._plan = ()
+        self._bundle = None
+        self._arena = None
+        self.arena_bytes = 0
+        self.inputs = []
+        self.outputs = []
+        self.input = None
+        self.output = None
+        self.input_shape = None
+        self.output_shape = None
+        self.input_dtype = None
+        self.output_dtype = None
+        self.input_scale = 0.0
+        self.input_zero_point = 0
+        self.output_scale = 0.0
+        self.output_zero_point = 0
+        self.n_ops = 0
+        self.kernels = None
+
+    def load(self, src):
+        """Load a bundle from a file path (read into RAM) or a buffer (used in place). Raises
+        BundleError; on failure the previously loaded model is left untouched."""
+        if isinstance(src, str):
+            try:
+                with open(src, "rb") as f:
+                    buf = f.read()
+            except OSError as e:
+                raise BundleError("cannot read bundle %s: %s" % (src, e))
+        else:
+            buf = src
+        try:
+            mv = memoryview(buf)
+        except TypeError:
+            raise BundleError("bundle must be a path or a bytes-like buffer, not %s"
+                              % type(src).__name__)
+        body = _check_header(mv)
+        try:
+            state = self._build(body)
+        except BundleError:
+            raise
+        except (ValueError, IndexError, KeyError, TypeError) as e:
+            raise BundleError("malformed bundle: %s" % (e,))
+        plan, arena, arena_bytes, tensors, ins, outs, n_ops = state
+        # commit: only now does the model change
+        self._plan = plan
+        self._arena = arena
+        self._bundle = buf
+        self.arena_bytes = arena_bytes
+        self.inputs = [_view(arena, body, t) for t in ins]
+        self.outputs = [_view(arena, body, t) for t in outs]
+        self.input = self.inputs[0] if ins else None
+        self.output = self.outputs[0] if outs else None
+        ti = ins[0]
+        to = outs[0]
+        self.input_shape = ti.shape
+        self.output_shape = to.shape
+        self.input_dtype = _DTYPE_NAME[ti.dtype]
+        self.output_dtype = _DTYPE_NAME[to.dtype]
+        self.input_scale = ti.scale
+        self.input_zero_point = ti.zero_point
+        self.output_scale = to.scale
+        self.output_zero_point = to.zero_point
+        self.n_ops = n_ops
+        self.kernels = KERNELS
+        gc.collect()
+
+    def _build(self, body):
+        blen = len(body)
+        if blen < _BODY_HEADER_SIZE:
+            raise BundleError("bundle body too short for its header (%d bytes)" % blen)
+        (n_t, n_ops, n_in, n_out, arena_bytes, t_off, ops_off, ops_len, io_off, c_off, c_len,
+         _flags) = struct.unpack_from("<12I", body, 0)
+        if t_off + n_t * _TENSOR_SIZE > blen or io_off + 4 * (n_in + n_out) > blen:
+            raise BundleError("tensor table or io list runs past the bundle body")
+        if ops_off + ops_len > blen or c_off + c_len > blen:
+            raise BundleError("op list or constant section runs past the bundle body")
+        if n_in < 1 or n_out < 1:
+            raise BundleError("bundle declares %d inputs and %d outputs" % (n_in, n_out))
+        tensors = []
+        for i in range(n_t):
+            f = struct.unpack_from(_TENSOR_FMT, body, t_off + i * _TENSOR_SIZE)
+            t = _Tensor()
+            t.dtype, t.kind, nd = f[0], f[1], f[2]
+            t.offset, t.nbytes, t.zero_point, t.scale = f[4], f[5], f[6], f[7]
+            t.shape = tuple(f[8:8 + nd])
+            if t.dtype not in _DTYPE_SIZE or t.kind > 1 or nd > 4:
+                raise BundleError("tensor %d: bad dtype/kind/ndim %d/%d/%d" % (i, f[0], f[1], nd))
+            end = t.offset + t.nbytes
+            if (t.kind == 0 and end > arena_bytes) or (t.kind == 1 and end > c_len):
+                raise BundleError("tensor %d (%d bytes at %d) lies outside its %s"
+                                  % (i, t.nbytes, t.offset, "arena" if t.kind == 0 else
+                                     "constant section"))
+            if t.kind == 1:
+                t.offset += c_off
+            tensors.append(t)
+        io = struct.unpack_from("<%di" % (n_in + n_out), body, io_off)
+        for k in io:
+            if not 0 <= k < n_t or tensors[k].kind != 0:
+                raise BundleError("io tensor id %d is not an arena tensor" % k)
+        ins = [tensors[k] for k in io[:n_in]]
+        outs = [tensors[k] for k in io[n_in:]]
+        arena = bytearray(arena_bytes)
+        amv = memoryview(arena)
+        views = [None] * n_t
+        for i in range(n_t):
+            t = tensors[i]
+            src = amv if t.kind == 0 else body
+            views[i] = src[t.offset:t.offset + t.nbytes]
+        K = _K
+        plan = []
+        p = ops_off
+        end = ops_off + ops_len
+        for index in range(n_ops):
+            if p + 12 > end:
+                raise BundleError("op list truncated at op %d" % index)
+            code, nt, npar = struct.unpack_from("<3i", body, p)
+            name = _OP_NAMES.get(code)
+            if name is None:
+                raise BundleError("op %d: unknown opcode %d (this runtime knows 1..14)"
+                                  % (index, code))
+            want = _OP_ARITY[code]
+            if want[0] is not None and (nt, npar) != want:
+                raise BundleError("op %d %s: %d tensors/%d params, expected %d/%d"
+                                  % (index, name, nt, npar, want[0], want[1]))
+            if p + 4 * (3 + nt + npar) > end:
+                raise BundleError("op %d %s runs past the op list" % (index, name))
+            ids = struct.unpack_from("<%di" % nt, body, p + 12)
+            for k in ids:
+                if not 0 <= k < n_t:
+                    raise BundleError("op %d %s: tensor id %d out of range" % (index, name, k))
+            pp = p + 12 + 4 * nt
+            prm = struct.unpack_from("<%di" % npar, body, pp)
+            v = [views[k] for k in ids]
+            if tensors[ids[-1]].kind != 0:
+                raise BundleError("op %d %s writes a constant tensor" % (index, name))
+
+            def word(j):  # a 4-byte view of param j (multipliers stay out of Python ints)
+                return body[pp + 4 * j:pp + 4 * j + 4]
+
+            if code == _OP_FC:
+                plan.append((K.fully_connected, tuple(v) + prm))
+            elif code == _OP_CONV or code == _OP_DW:
+                a = list(prm)
+                z = 15 if code == _OP_CONV else 16
+                a[z] = -a[z]  # input_zero_point -> TFLM input_offset
+                fn = K.conv_2d if code == _OP_CONV else K.depthwise_conv_2d
+                plan.append((fn, tuple(v) + tuple(a)))
+            elif code == _OP_MAXPOOL:
+                plan.append((K.max_pool_2d, tuple(v) + prm))
+            elif code == _OP_AVGPOOL:
+                plan.append((K.average_pool_2d, tuple(v) + prm))
+            elif code == _OP_MEAN:
+                if prm[1] < 1:
+                    raise BundleError("op %d MEAN: reduce size %d" % (index, prm[1]))
+                plan.append((K.mean, (v[0], v[1]) + prm[:6] + (word(6), prm[7])))
+            elif code == _OP_ADD:
+                plan.append((K.add, (v[0], v[1], v[2], prm[0], prm[1], word(2), prm[3], prm[4],
+                                     word(5), prm[6], prm[7], word(8), prm[9], prm[10], prm[11],
+                                     body[pp + 48:pp + 96])))
+            elif code == _OP_MUL:
+                plan.append((K.mul, (v[0], v[1], v[2], prm[0], prm[1], prm[2], word(3), prm[4],
+                                     prm[5], prm[6], body[pp + 28:pp + 76])))
+            elif code == _OP_SOFTMAX:
+                plan.append((K.softmax, tuple(v) + prm))
+            elif code == _OP_LUT:
+                plan.append((K.lut, tuple(v) + prm))
+            elif code == _OP_DEQUANTIZE:
+                plan.append((K.dequantize, tuple(v) + prm))
+            elif code == _OP_QUANTIZE_F32:
+                scale = struct.unpack("<f", struct.pack("<i", prm[2]))[0]
+                plan.append((K.quantize_f32, (v[0], v[1], prm[0], prm[1], scale)))
+            elif code == _OP_CONCAT:
+                k = prm[0]
+                if nt != k + 1 or npar != 2 + k:
+                    raise BundleError("op %d CONCATENATION: %d inputs but %d tensors/%d params"
+                                      % (index, k, nt, npar))
+                outer = prm[1]
+                stride = 0
+                for j in range(k):
+                    stride += prm[2 + j]
+                start = 0
+                for j in range(k):
+                    plan.append((K.concatenation, (v[j], v[k], outer, prm[2 + j], stride, start)))
+                    start += prm[2 + j]
+            elif code == _OP_PAD:
+                plan.append((K.pad, tuple(v) + prm))
+            p += 4 * (3 + nt + npar)
+        return tuple(plan), arena, arena_bytes, tensors, ins, outs, n_ops
+
+    def invoke(self):
+        """Run every op once over the arena. Allocates nothing on the heap."""
+        call = _call
+        for op in self._plan:
+            call(op[0], op[1])
+
+
+def _view(arena, body, t):
+    return memoryview(arena)[t.offset:t.offset + t.nbytes]
