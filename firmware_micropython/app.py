@@ -22,6 +22,13 @@ except ImportError:  # pragma: no cover - every MicroPython port has them
     ticks_ms = ticks_us = ticks_diff = None
 
 
+_MPU_RANGE = {16384: 2, 8192: 4, 4096: 8, 2048: 16}
+
+
+def sample_rate(cfg):
+    return int(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
+
+
 def load_config(path="config.json"):
     try:
         with open(path) as f:
@@ -87,12 +94,13 @@ class Hardware:
 
         channels = 1 if scfg.get("kind") == "analog" else 3
         self.source = FileSource(scfg.get("sim", "samples.s16"), channels, scfg.get("loop", False))
+        units = int(scfg.get("sim_units", 1000))  # sample file units per g (milli-g default)
         if scfg.get("kind") == "adxl345":
-            self.chip = SimADXL345(self.source, scfg.get("addr", 0x53))
+            self.chip = SimADXL345(self.source, scfg.get("addr", 0x53), units)
         elif scfg.get("kind") == "analog":
             return None
         else:
-            self.chip = SimMPU6050(self.source, scfg.get("addr", 0x68))
+            self.chip = SimMPU6050(self.source, scfg.get("addr", 0x68), units)
         bus = I2C([self.chip])
         bus.fail_every = int(scfg.get("fail_every", 0))  # simulated loose wire
         return bus
@@ -100,15 +108,26 @@ class Hardware:
     def make_sensor(self):
         scfg = self.cfg.get("sensor", {})
         kind = scfg.get("kind", "mpu6050")
-        rate = self.cfg.get("sample_rate_hz", 1000)
+        rate = sample_rate(self.cfg)
+        # The model was trained on counts at counts_per_unit: set the range that gives them.
+        cpu = self.cfg.get("counts_per_unit")
         if kind == "mpu6050":
             from drivers.mpu6050 import MPU6050
 
-            return MPU6050(self.i2c, scfg.get("addr", 0x68), scfg.get("range_g", 2), rate)
-        if kind == "adxl345":
+            rng = scfg.get("range_g") or _MPU_RANGE.get(int(cpu or 16384))
+            if rng is None:
+                raise ValueError("counts_per_unit %s is no MPU6050 range (16384, 8192, 4096, 2048)" % cpu)
+            sensor = MPU6050(self.i2c, scfg.get("addr", 0x68), rng, rate)
+        elif kind == "adxl345":
             from drivers.adxl345 import ADXL345
 
-            return ADXL345(self.i2c, scfg.get("addr", 0x53), scfg.get("range_g", 2), rate)
+            sensor = ADXL345(self.i2c, scfg.get("addr", 0x53), scfg.get("range_g", 16), rate)
+        else:
+            sensor = None
+        if sensor is not None:
+            if cpu and int(cpu) != sensor.lsb_per_g:
+                raise ValueError("model trained at %s counts/g but the %s gives %d" % (cpu, kind, sensor.lsb_per_g))
+            return sensor
         if kind == "analog":
             from drivers.analog import Analog
 
@@ -158,7 +177,7 @@ def main(cfg=None):
     labels = cfg.get("labels") or [str(i) for i in range(n_out)]
     max_windows = int(cfg.get("max_windows", 0))
     reinit_after = int(cfg.get("reinit_after", 50))
-    period_us = 0 if hw.sim else 1000000 // int(cfg.get("sample_rate_hz", 1000))
+    period_us = 0 if hw.sim else 1000000 // sample_rate(cfg)
     sample = array("h", bytes(2 * channels))
     gc.collect()
     emit({"event": "start", "kernels": elrt.KERNELS, "window": window, "stride": stride,

@@ -13,10 +13,11 @@ class Decision:
         if not 1 <= self.n <= self.m:
             raise ValueError("decision needs 1 <= n <= m, got n=%d m=%d" % (self.n, self.m))
         self.latch = bool(cfg.get("latch", False))
-        threshold = float(cfg.get("threshold", 0.5))
-        q = int(round(threshold / out_scale)) + out_zero_point
+        q = cfg.get("threshold_q")  # the trainer gives it in int8 units already
+        if q is None:
+            q = int(round(float(cfg.get("threshold", 0.5)) / out_scale)) + out_zero_point
         self.threshold_q = -128 if q < -128 else (127 if q > 127 else q)
-        alarm = cfg.get("alarm_classes")
+        alarm = cfg.get("fault_classes", cfg.get("alarm_classes"))
         if alarm is None:
             alarm = list(range(1, n_outputs)) if n_outputs > 1 else [0]
         self.alarm_mask = bytearray(n_outputs)

@@ -27,19 +27,20 @@ from edgeloop.link.transport import BoardError, Transport, VirtualTransport
 
 MODEL_PATH = "model.elb"
 CONFIG_PATH = "config.json"
+SIM_SAMPLES_PATH = "samples.s16"
 BUNDLE_MAGIC = b"ELMB"
 _HEADER = struct.Struct("<4sHHII")  # magic, format_version, header_size, body_len, crc32(body)
 
 # The config a board gets when the run folder has none: standalone app on an MPU6050.
 DEFAULT_DEVICE_CONFIG: dict = {
+    "version": 1,
     "mode": "standalone",
-    "sample_rate_hz": 1000,
-    "channels": 3,
-    "window": 256,
-    "stride": 256,
-    "sensor": {"kind": "mpu6050", "addr": 0x68, "range_g": 2},
-    "actuator": {"kind": "relay", "active_high": True},
-    "decision": {"alarm_classes": [1], "threshold": 0.5, "n": 3, "m": 5},
+    "sample_rate": 1000,
+    "counts_per_unit": 16384,
+    "sensor": {"kind": "mpu6050", "addr": 0x68},
+    "actuator": {"active_high": True},
+    "decision": {"threshold": 0.5, "n": 3, "m": 5},
+    "model": "model.elb",
 }
 
 # On the board: check the bundle's header and CRC32 of its body, reading 512 bytes at a time.
@@ -188,10 +189,20 @@ def plan_deploy(
 ) -> DeployPlan:
     """Everything to put on the board. The virtual board runs x64 code whatever it emulates."""
     bundle, run_config, config_src = load_model(source, profile)
-    cfg = config or run_config or DEFAULT_DEVICE_CONFIG
+    cfg = json.loads(json.dumps(config or run_config or DEFAULT_DEVICE_CONFIG))  # a deep copy
     if config is not None:
         config_src = "given"
+    cfg.setdefault("pins", dict(profile.pins))
     files = firmware_files("x64" if virtual else profile.mpy_arch, include_sim=virtual)
+    if virtual:
+        # No I2C on the virtual board: the simulated sensor plays the rotating-machine twin.
+        sensor = cfg.setdefault("sensor", {})
+        sensor.setdefault("sim", SIM_SAMPLES_PATH)
+        sensor.setdefault("sim_units", int(cfg.get("counts_per_unit", 16384)))
+        if sensor["sim"] == SIM_SAMPLES_PATH:
+            files[SIM_SAMPLES_PATH] = twin_samples(
+                sensor["sim_units"], float(cfg.get("sample_rate", 1000))
+            )
     files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
     return DeployPlan(files=files, model=bundle, config_source=config_src)
 
@@ -316,18 +327,32 @@ def is_virtual(transport: Transport) -> bool:
     return isinstance(transport, VirtualTransport)
 
 
-def sim_samples_bytes(samples: np.ndarray, unit: float = 1e-3) -> bytes:
-    """Samples [n, channels] in g (or volts) as the simulated sensors' file: int16 milli-units.
+def sim_samples_bytes(samples: np.ndarray, units: float = 1000) -> bytes:
+    """Samples [n, channels] in g (or volts) as the simulated sensors' file: int16 in 1/units.
 
-    NaN (a float pipeline's failure, never seen in raw counts) becomes 0, like a dropout.
+    With units = the sensor's counts per g (config "sensor": {"sim_units": ...}) the simulated
+    chip returns exactly these counts. NaN (never seen in raw counts) becomes 0, like a dropout.
     """
     arr = np.asarray(samples, dtype=np.float64)
     if arr.ndim != 2:
         raise DeployError(f"simulated samples must be [n, channels], got shape {arr.shape}")
-    q = np.nan_to_num(np.round(arr / unit), nan=0.0)
+    q = np.nan_to_num(np.round(arr * units), nan=0.0)
     return np.clip(q, -32768, 32767).astype("<i2").tobytes()
 
 
-def write_sim_samples(transport: Transport, samples: np.ndarray, remote_path: str) -> None:
+def twin_samples(
+    units: float, sample_rate: float = 1000.0, seconds: float = 20.0, fault_at_s: float = 10.0
+) -> bytes:
+    """The rotating-machine twin, healthy then with a bearing fault, as a sample file (seeded)."""
+    from trainer.twins.rotating import RotatingMachine
+
+    twin = RotatingMachine(seed=0, sample_rate=sample_rate)
+    twin.inject_fault("bearing", at_s=fault_at_s)
+    return sim_samples_bytes(twin.step(int(seconds * sample_rate)), units)
+
+
+def write_sim_samples(
+    transport: Transport, samples: np.ndarray, remote_path: str, units: float = 1000
+) -> None:
     """Put a sample file on a (virtual) board for the simulated sensor to play."""
-    transport.fs_put(sim_samples_bytes(samples), remote_path)
+    transport.fs_put(sim_samples_bytes(samples, units), remote_path)

@@ -1,6 +1,8 @@
 # Register-level simulations of the MPU6050 and the ADXL345, as a driver sees them on the bus.
 # Each keeps a register file; reading the first data register latches the next sample from its
-# source (milli-g) converted to counts at the configured range, saturating like the real part.
+# source converted to counts at the configured range, saturating like the real part. Source
+# samples are in 1/units g (default 1000: milli-g); with units equal to the range's LSB/g the
+# counts are the samples exactly.
 from micropython import const
 
 # MPU6050
@@ -29,9 +31,10 @@ def _clip16(v):
 
 
 class _Chip:
-    def __init__(self, addr, source):
+    def __init__(self, addr, source, units=1000):
         self.addr = addr
         self.source = source
+        self.units = units
         self.regs = bytearray(128)
         self.sample = [0, 0, 0]
         self.samples_read = 0
@@ -57,8 +60,8 @@ class _Chip:
 class SimMPU6050(_Chip):
     """MPU-6050: WHO_AM_I 0x68, sleeps after reset, AFS_SEL range, big-endian data."""
 
-    def __init__(self, source=None, addr=0x68):
-        super().__init__(addr, source)
+    def __init__(self, source=None, addr=0x68, units=1000):
+        super().__init__(addr, source, units)
         self._reset()
 
     def _reset(self):
@@ -91,7 +94,7 @@ class SimMPU6050(_Chip):
         lsb = self.lsb_per_g
         r = self.regs
         for i in range(3):
-            v = _clip16(self.sample[i] * lsb // 1000) & 0xFFFF
+            v = _clip16(self.sample[i] * lsb // self.units) & 0xFFFF
             r[_M_ACCEL_XOUT_H + 2 * i] = v >> 8
             r[_M_ACCEL_XOUT_H + 2 * i + 1] = v & 0xFF
         r[_M_TEMP_OUT_H] = 0xF2  # ~25 C: (T - 36.53) * 340 = -3920 = 0xF0B0
@@ -101,8 +104,8 @@ class SimMPU6050(_Chip):
 class SimADXL345(_Chip):
     """ADXL345: DEVID 0xE5, standby until POWER_CTL Measure, range/FULL_RES, little-endian data."""
 
-    def __init__(self, source=None, addr=0x53):
-        super().__init__(addr, source)
+    def __init__(self, source=None, addr=0x53, units=1000):
+        super().__init__(addr, source, units)
         self.regs[_A_DEVID] = 0xE5
         self.regs[_A_BW_RATE] = 0x0A
 
@@ -135,7 +138,7 @@ class SimADXL345(_Chip):
         lim = self._limit()
         r = self.regs
         for i in range(3):
-            v = self.sample[i] * lsb // 1000
+            v = self.sample[i] * lsb // self.units
             v = lim if v > lim else (-lim - 1 if v < -lim - 1 else v)
             v &= 0xFFFF
             r[_A_DATAX0 + 2 * i] = v & 0xFF
