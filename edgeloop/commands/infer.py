@@ -1,0 +1,92 @@
+"""`edgeloop infer`: run a batch of inputs through a bundle on a board and save the outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from edgeloop.boards import get_board
+from edgeloop.infer import (
+    KERNEL_CHOICES,
+    InferError,
+    check_inputs,
+    model_io,
+    run_batch_transport,
+    run_batch_virtual,
+)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise InferError(f"input file {path} does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InferError(f"{path} is not a readable .npy array: {exc}") from exc
+
+
+def run_serial(port: str, bundle: bytes, x: np.ndarray, kernels: str,
+               baud: int = 115200) -> tuple[np.ndarray, dict[str, Any]]:
+    """A real board over its serial port: elrt must already be deployed (`edgeloop deploy`)."""
+    try:
+        from edgeloop.link.transport import open_transport
+    except ImportError as exc:  # the boards feature (edgeloop.link) is not installed
+        raise InferError(
+            "inference on a serial board needs the boards feature (edgeloop.link transport); "
+            "use --board virtual meanwhile"
+        ) from exc
+    with open_transport(port=port, baudrate=baud) as transport:
+        out = transport.exec("import elrt\nprint(elrt.KERNELS)", timeout=20.0)
+        if "Error" in out:
+            raise InferError(f"the board on {port} has no elrt runtime: run `edgeloop deploy` first")
+        return run_batch_transport(transport, bundle, x, kernels)
+
+
+def infer(
+    bundle: Annotated[Path, typer.Argument(help="model bundle (.elb) from `edgeloop convert`")],
+    input: Annotated[
+        Path, typer.Option("--input", "-i", help="int8 .npy, first axis = batch")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="where to write outputs .npy")],
+    board: Annotated[
+        str, typer.Option("--board", help="'virtual', or a board profile run virtually")
+    ] = "virtual",
+    port: Annotated[
+        str | None, typer.Option("--port", "-p", help="serial port of a real board")
+    ] = None,
+    kernels: Annotated[
+        str, typer.Option("--kernels", help="auto | viper | bytecode")
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="print stats as JSON")] = False,
+) -> None:
+    """Run every input of X.npy through the model on a board and write Y.npy (batch first)."""
+    if kernels not in KERNEL_CHOICES:
+        raise InferError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}, not {kernels!r}")
+    if not bundle.exists():
+        raise InferError(f"bundle {bundle} does not exist")
+    data = bundle.read_bytes()
+    x = check_inputs(_load_npy(input), model_io(data), where=str(input))
+    if port:
+        y, stats = run_serial(port, data, x, kernels)
+    else:
+        y, stats = run_batch_virtual(data, x, get_board(board), kernels=kernels)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    np.save(output, y)
+    summary = {k: v for k, v in stats.items() if k != "latency_ms"}
+    summary.update(samples=len(x), output=str(output))
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(
+        f"{len(x)} inputs -> {output} {tuple(y.shape)} {y.dtype} on {summary.get('board', port)} "
+        f"({stats['kernels']} kernels): median {stats['median_ms']:.3f} ms/inference, "
+        f"model heap {stats['model_heap_bytes']} B, arena {stats['arena_bytes']} B"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("infer")(infer)
