@@ -185,11 +185,15 @@ def tensor_nbytes(dtype: int, shape: tuple[int, ...]) -> int:
 def write_bundle(b: Bundle) -> bytes:
     """Serialize: const tensors get offsets in the constant section, arena offsets are kept."""
     consts = bytearray()
+    seen: dict[bytes, int] = {}  # identical constants (per-tensor mult/shift, LUTs) stored once
     for t in b.tensors:
         if t.kind == KIND_CONST:
             assert t.data is not None, t.name
-            t.offset = len(consts)
             t.nbytes = len(t.data)
+            if t.data in seen:
+                t.offset = seen[t.data]
+                continue
+            t.offset = seen[t.data] = len(consts)
             consts += t.data
             consts += b"\0" * (_align4(len(consts)) - len(consts))
         if len(t.shape) > MAX_DIMS:

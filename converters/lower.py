@@ -229,13 +229,21 @@ def mean(b: Builder, op: TOp) -> None:
     if at.data is None:
         raise ConvertError("MEAN axis must be constant")
     nd = len(it.shape)
-    axes = sorted({int(a) % nd for a in np.asarray(at.data).reshape(-1)})
-    if axes != list(range(axes[0], axes[-1] + 1)):
-        raise ConvertError(f"MEAN over non-contiguous axes {axes} unsupported")
-    shape = it.shape
-    outer = int(np.prod(shape[: axes[0]], dtype=np.int64))
-    red = int(np.prod(shape[axes[0] : axes[-1] + 1], dtype=np.int64))
-    inner = int(np.prod(shape[axes[-1] + 1 :], dtype=np.int64))
+    axes = {int(a) % nd for a in np.asarray(at.data).reshape(-1)}
+    # size-1 dims do not affect the memory order: drop them before checking contiguity
+    dims = [(int(d), k in axes) for k, d in enumerate(it.shape) if d != 1]
+    flags = [r for _, r in dims]
+    if any(flags):
+        first, last = flags.index(True), len(flags) - 1 - flags[::-1].index(True)
+        if not all(flags[first : last + 1]):
+            raise ConvertError(f"MEAN over non-adjacent axes {sorted(axes)} of shape "
+                               f"{it.shape} unsupported")
+    else:
+        first, last = len(dims), len(dims) - 1
+    sizes = [d for d, _ in dims]
+    outer = int(np.prod(sizes[:first], dtype=np.int64))
+    red = int(np.prod(sizes[first : last + 1], dtype=np.int64))
+    inner = int(np.prod(sizes[last + 1 :], dtype=np.int64))
     m, s = quantize_multiplier(float(np.float32(_scale(it))) / float(np.float32(_scale(ot))))
     mode, mult, shift = luts.mean_mode(red, m, s)
     params = [outer, red, inner, mode, _zp(it), _zp(ot), mult, shift]
