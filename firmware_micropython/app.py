@@ -79,9 +79,11 @@ class Hardware:
         self.active_high = acfg.get("active_high", True)
         relay_pin = acfg.get("pin", pins.get("relay"))
         led_pin = acfg.get("led", pins.get("led"))
+        self.actuations = 0  # relay switchings since start (reported at the end)
         self.relay = Pin(relay_pin, Pin.OUT) if relay_pin is not None else None
         self.led = Pin(led_pin, Pin.OUT) if led_pin is not None else None
         self.actuate(False)
+        self.actuations = 0
         self.sensor = self.make_sensor()
 
     def _samples_read(self):
@@ -141,6 +143,8 @@ class Hardware:
     def actuate(self, on):
         level = 1 if on == self.active_high else 0
         if self.relay is not None:
+            if self.relay.value() != level:
+                self.actuations += 1
             self.relay.value(level)
         if self.led is not None:
             self.led.value(1 if on else 0)
@@ -229,5 +233,6 @@ def main(cfg=None):
               "free": gc.mem_free(), "errors": errors})
         if max_windows and pipe.windows >= max_windows:
             break
-    emit({"event": "end", "windows": pipe.windows, "errors": errors, "alarm": alarm})
+    emit({"event": "end", "windows": pipe.windows, "errors": errors, "alarm": alarm,
+          "actuations": hw.actuations})
     return pipe

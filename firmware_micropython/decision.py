@@ -39,11 +39,19 @@ class Decision:
         self.positive = False
 
     def update(self, out):
-        """Feed one window's int8 outputs (memoryview/array of n_outputs); return the alarm."""
+        """Feed one window's int8 outputs (memoryview/array of n_outputs); return the alarm.
+
+        `out` may be a signed or an unsigned byte view of the int8 tensor (elrt exposes arena
+        bytes), so values above 127 are read as negative.
+        """
         best = 0
         top = out[0]
+        if top > 127:
+            top -= 256
         for i in range(1, self.n_outputs):
             v = out[i]
+            if v > 127:
+                v -= 256
             if v > top:
                 top = v
                 best = i

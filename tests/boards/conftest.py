@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,64 @@ def _esp_image(chip_id: int, size: int = 4096) -> bytes:
 def esp_image():
     """Build a minimal ESP image as a MicroPython .bin starts: magic 0xE9, chip id at byte 12."""
     return _esp_image
+
+
+WINDOW, CHANNELS, CLASSES = 32, 3, 3
+CACHE = Path(__file__).resolve().parents[2] / "build" / "cache" / "boards"
+
+
+def _keras_int8(seed: int) -> bytes:
+    """A small dense classifier over a [32, 3] window, int8-quantized by TensorFlow."""
+    import numpy as np
+    import tensorflow as tf
+
+    keras = tf.keras
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((WINDOW, CHANNELS), batch_size=1),
+            keras.layers.Reshape((WINDOW * CHANNELS,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(CLASSES, activation="softmax"),
+        ]
+    )
+    rng = np.random.default_rng(seed)
+    rep = rng.normal(0, 1.0, size=(64, WINDOW, CHANNELS)).astype(np.float32)
+
+    def representative():
+        for x in rep:
+            yield [x[None]]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def model_tflite(seed: int) -> bytes:
+    """Cached under build/cache/boards (the TF conversion is the slow part of these tests)."""
+    path = CACHE / f"dense_{WINDOW}x{CHANNELS}_{CLASSES}_seed{seed}.tflite"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _keras_int8(seed)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def bundles() -> dict[int, bytes]:
+    """Two different converted models (seed 0 and 1), as deploy would put them on a board."""
+    from converters import convert_tflite
+
+    return {seed: convert_tflite(model_tflite(seed)).bundle for seed in (0, 1)}
+
+
+@pytest.fixture(scope="session")
+def tflite_model() -> bytes:
+    """The seed-0 int8 .tflite (what `edgeloop train` leaves in a run folder)."""
+    return model_tflite(0)

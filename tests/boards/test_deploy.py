@@ -1,0 +1,241 @@
+"""Deploy to the virtual board for real: verified, incremental, atomic, and the app running."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converters.golden import run_bundle
+from edgeloop.boards import get_board
+from edgeloop.link import deploy as dp
+from edgeloop.link.transport import LinkError, VirtualTransport
+
+VIRTUAL = get_board("virtual")
+
+
+def write_bundle(tmp_path: Path, data: bytes, name: str) -> Path:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> VirtualTransport:
+    return VirtualTransport(tmp_path / "vboard", VIRTUAL)
+
+
+def sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def test_deploy_verifies_then_copies_nothing(tmp_path, board, bundles) -> None:
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, virtual=True)
+    first = dp.deploy(board, plan)
+    assert first.verified and first.verify_detail["match"]
+    assert first.skipped == []
+    for f in ("main.py", "app.mpy", "elrt/__init__.mpy", "drivers/mpu6050.mpy", "config.json"):
+        assert f in first.copied
+    assert first.copied[-1] == "model.elb"  # the model goes last
+    assert (board.root / "model.elb").read_bytes() == bundles[0]
+    assert not list(board.root.rglob("*.tmp"))
+
+    # Same plan again (others may edit firmware sources while this runs in a shared tree).
+    again = dp.deploy(board, plan)
+    assert again.copied == [] and again.bytes_copied == 0
+    assert sorted(again.skipped) == sorted(first.copied)
+    assert again.verified
+
+
+def test_new_model_replaces_only_the_model(tmp_path, board, bundles) -> None:
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "a.elb"), VIRTUAL, True)
+    dp.deploy(board, plan)
+    res = dp.deploy(board, dp.DeployPlan(plan.files, bundles[1], plan.config_source))
+    assert res.copied == ["model.elb"] and res.verified
+
+
+class CutCable(VirtualTransport):
+    """Writes half of the new model, then the link dies (a pulled cable, a board reset)."""
+
+    def fs_put(self, data: bytes, remote_path: str) -> None:
+        if remote_path == "model.elb.tmp":
+            super().fs_put(data[: len(data) // 2], remote_path)
+            raise LinkError("serial link failed: device disconnected")
+        super().fs_put(data, remote_path)
+
+
+class FlipBit(VirtualTransport):
+    """Delivers the model with one bit flipped (noise on the line)."""
+
+    def fs_put(self, data: bytes, remote_path: str) -> None:
+        if remote_path == "model.elb.tmp":
+            data = bytearray(data)
+            data[len(data) // 2] ^= 0x10
+        super().fs_put(bytes(data), remote_path)
+
+
+def test_interrupted_deploy_keeps_the_old_model(tmp_path, board, bundles) -> None:
+    old = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "a.elb"), VIRTUAL, True)
+    dp.deploy(board, old)
+    new = dp.DeployPlan(old.files, bundles[1], old.config_source)
+    with pytest.raises(LinkError, match="disconnected"):
+        dp.deploy(CutCable(board.root, VIRTUAL), new)
+    assert board.fs_hash("model.elb") == sha(bundles[0])
+    assert dp.verify_on_board(board, bundles[0])["match"]  # the old model still loads and runs
+    # and the next deploy goes through, copying only the model
+    res = dp.deploy(board, new)
+    assert res.copied == ["model.elb"] and res.verified
+
+
+def test_corrupted_transfer_is_caught_by_the_crc_on_the_board(tmp_path, board, bundles) -> None:
+    old = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "a.elb"), VIRTUAL, True)
+    dp.deploy(board, old)
+    new = dp.DeployPlan(old.files, bundles[1], old.config_source)
+    with pytest.raises(dp.DeployError, match="failed its CRC check on the board"):
+        dp.deploy(FlipBit(board.root, VIRTUAL), new)
+    assert board.fs_hash("model.elb") == sha(bundles[0])
+    assert board.fs_hash("model.elb.tmp") is None
+
+
+def test_damaged_bundle_is_refused_on_the_host(tmp_path, bundles) -> None:
+    bad = bytearray(bundles[0])
+    bad[-1] ^= 1
+    with pytest.raises(dp.DeployError, match="damaged"):
+        dp.plan_deploy(write_bundle(tmp_path, bytes(bad), "bad.elb"), VIRTUAL, True)
+    with pytest.raises(dp.DeployError, match="not an EdgeLoop model bundle"):
+        dp.plan_deploy(write_bundle(tmp_path, b"hello", "x.elb"), VIRTUAL, True)
+    with pytest.raises(dp.DeployError, match="neither model.elb nor model_int8.tflite"):
+        dp.plan_deploy(tmp_path, VIRTUAL, True)
+
+
+def test_run_folder_tflite_is_converted_and_config_deployed(tmp_path, board, tflite_model) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model_int8.tflite").write_bytes(tflite_model)
+    cfg = {"mode": "standalone", "counts_per_unit": 2048, "decision": {"n": 2, "m": 4}}
+    (run / "config.json").write_text(json.dumps(cfg))
+    res = dp.deploy(board, dp.plan_deploy(run, VIRTUAL, virtual=True))
+    assert res.verified
+    on_board = json.loads(board.fs_read("config.json"))
+    assert on_board["decision"] == {"n": 2, "m": 4}
+    assert on_board["pins"] == VIRTUAL.pins
+    assert on_board["sensor"]["sim_units"] == 2048  # the simulated chip answers in trained counts
+
+
+def host_prediction(samples: bytes, bundle: bytes, lsb: int, in_scale: float, zp: int):
+    """What the board's app must report per window: raw features -> golden -> argmax/max."""
+    counts = np.frombuffer(samples, dtype="<i2").reshape(-1, 3).astype(np.int64)
+    n = len(counts) // 32
+    win = counts[: n * 32].reshape(n, 32, 3)
+    f = (1.0 / lsb) / in_scale
+    shift = 16
+    while shift > 0 and abs(f) * (1 << shift) >= 1 << 14:
+        shift -= 1
+    mult = int(round(f * (1 << shift)))
+    q = ((win * mult + (1 << (shift - 1))) >> shift) + zp
+    x = np.clip(q, -128, 127).astype(np.int8).reshape(n, 1, 32, 3)
+    y = np.concatenate([run_bundle(bundle, xi) for xi in x]).reshape(n, -1)
+    return y.argmax(axis=1), y.max(axis=1)
+
+
+def status_lines(board: VirtualTransport) -> list[dict]:
+    return [json.loads(line) for line in board.console(seconds=120)]
+
+
+def test_app_runs_on_simulated_mpu6050_and_matches_the_host(tmp_path, board, bundles) -> None:
+    cfg = dict(
+        dp.DEFAULT_DEVICE_CONFIG, decision={"threshold": 0.3, "n": 2, "m": 3, "fault_classes": [1]}
+    )
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg)
+    assert dp.deploy(board, plan).verified
+    lines = status_lines(board)
+    start, windows, end = lines[0], lines[1:-1], lines[-1]
+    assert start["event"] == "start" and start["sim"] is True and start["window"] == 32
+    assert end["event"] == "end" and end["windows"] == len(windows) == 20000 // 32
+    assert end["errors"] == 0
+
+    in_scale, zp = board.eval(
+        "(lambda m: (m.load('model.elb'), m.input_scale, m.input_zero_point))"
+        "(__import__('elrt').Model())[1:]"
+    )
+    cls, score = host_prediction(plan.files["samples.s16"], bundles[0], 16384, in_scale, zp)
+    assert [w["cls"] for w in windows] == cls.tolist()
+    assert [w["score"] for w in windows] == score.tolist()
+    # decision: 2 of the last 3 windows in class 1 at >= threshold; relay follows the alarm
+    thr_q = int(round(0.3 / (1 / 256))) - 128
+    pos = (cls == 1) & (score >= thr_q)
+    alarm = [bool(pos[max(0, i - 2) : i + 1].sum() >= 2) for i in range(len(pos))]
+    assert [w["alarm"] for w in windows] == alarm
+    assert end["actuations"] == sum(a != b for a, b in zip([False] + alarm, alarm, strict=False))
+    assert all(w["free"] > 0 for w in windows)
+
+
+def test_app_survives_sensor_read_errors(tmp_path, board, bundles) -> None:
+    cfg = dict(dp.DEFAULT_DEVICE_CONFIG, sensor={"kind": "mpu6050", "fail_every": 97})
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg)
+    dp.deploy(board, plan, verify=False)
+    lines = status_lines(board)
+    errors = [x for x in lines if x.get("event") == "sensor_error"]
+    end = lines[-1]
+    assert errors and errors[0]["errno"] == 110
+    # every 97th bus transaction fails (~206 of ~20200); a failed read loses no sample,
+    # so the app still sees every window and keeps reporting
+    assert end["event"] == "end" and 20000 // 97 <= end["errors"] <= 20300 // 97 + 1
+    assert end["windows"] == 20000 // 32
+    assert len(errors) == end["errors"]  # each isolated error reported
+
+
+def test_pipeline_allocates_nothing_per_window(tmp_path, board, bundles) -> None:
+    dp.deploy(board, dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True))
+    code = """
+import micropython, elrt
+from array import array
+from pipeline import Pipeline, RawFeatures
+from decision import Decision
+m = elrt.Model()
+m.load('model.elb')
+p = Pipeline(m, RawFeatures(1 / 16384, m.input_scale, m.input_zero_point),
+             Decision(3, m.output_scale, m.output_zero_point), 32, 16, 3)
+s = array('h', [100, -2000, 16384])
+def go(p, s, n):
+    for i in range(n):
+        s[0] = i
+        if p.push(s):
+            p.run()
+go(p, s, 64)
+micropython.heap_lock()
+go(p, s, 320)
+micropython.heap_unlock()
+print(p.windows)
+"""
+    assert board.exec(code).strip() == str(3 + 20)
+
+
+def test_cli_deploy_json(tmp_path, bundles, monkeypatch, capsys) -> None:
+    from edgeloop import cli
+
+    src = write_bundle(tmp_path, bundles[0], "m.elb")
+    argv = [
+        "edgeloop",
+        "deploy",
+        str(src),
+        "--board",
+        "virtual",
+        "--dir",
+        str(tmp_path / "vb"),
+        "--json",
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    cli.main()
+    first = json.loads(capsys.readouterr().out)
+    assert first["verified"] is True and "model.elb" in first["copied"]
+    cli.main()
+    second = json.loads(capsys.readouterr().out)
+    # only firmware sources someone edited meanwhile may be copied again, never the model
+    assert "model.elb" in second["skipped"] and "config.json" in second["skipped"]
+    assert second["verified"] is True
+    assert set(second) >= {"copied", "skipped", "verified"}
