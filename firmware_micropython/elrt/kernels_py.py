@@ -73,7 +73,7 @@ def _rdbpot(y, e):
     # TFLM RoundingDivideByPOT(y, e): shift right, ties away from zero.
     if e <= 0:
         return y
-    mask = (1 << e) - 1
+    mask = ~(-1 << e)  # 2**e - 1 without forming 2**31 when e == 31
     rem = y & mask
     thr = mask >> 1
     if y < 0:

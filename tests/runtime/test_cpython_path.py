@@ -1,0 +1,36 @@
+"""The same device package imported in CPython: elrt.Model with the bytecode kernels gives the
+tflite-micro outputs for every op (a fast check that needs no MicroPython)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from factory import random_inputs, run_tflm, strategies
+from factory.singleop import build
+from factory.tflm import io_details
+
+
+@pytest.mark.parametrize("op", sorted(strategies.STRATEGIES))
+def test_model_in_cpython(cpython_elrt, to_bundle, op: str) -> None:
+    model = build(op, seed=21)
+    ins, _ = io_details(model)
+    x = random_inputs(tuple(ins[0]["shape"]), 3, seed=2, dtype=ins[0]["dtype"])
+    ref = run_tflm(model, x)
+    m = cpython_elrt.Model()
+    m.load(to_bundle(model))
+    assert cpython_elrt.KERNELS == "bytecode"
+    ys = []
+    for sample in x:
+        m.input[:] = sample.tobytes()
+        m.invoke()
+        ys.append(np.frombuffer(bytes(m.output), dtype=ref.dtype))
+    np.testing.assert_array_equal(np.stack(ys).reshape(ref.shape), ref)
+
+
+def test_bundle_error_in_cpython(cpython_elrt, to_bundle) -> None:
+    good = to_bundle(build("RELU", seed=1))
+    m = cpython_elrt.Model()
+    m.load(good)
+    with pytest.raises(cpython_elrt.BundleError, match="CRC32"):
+        m.load(good[:-1] + bytes([good[-1] ^ 1]))
+    assert m.input_shape == (1, 16)

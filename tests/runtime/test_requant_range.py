@@ -1,0 +1,138 @@
+"""The bytecode requantization never needs more than 32 bits, and for realistic operands stays
+in MicroPython's 31-bit small-int range (no big-int allocation on an ESP32).
+
+The helpers run on `Checked` ints that record every intermediate value; results must equal a
+plain-Python reference of TFLM's SaturatingRoundingDoublingHighMul + RoundingDivideByPOT."""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import sys
+import types
+
+import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
+
+from edgeloop.firmware import FIRMWARE_DIR
+
+I32_MIN, I32_MAX = -(2**31), 2**31 - 1
+SMALL_MIN, SMALL_MAX = -(2**30), 2**30 - 1  # MicroPython small int on a 32-bit port
+
+
+class Checked(int):
+    """An int whose arithmetic results are logged (to find the widest intermediate)."""
+
+    seen: list[int] = []
+
+    def _wrap(self, v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            return v
+        Checked.seen.append(int(v))
+        return Checked(v)
+
+
+def _binop(name):
+    base = getattr(int, name)
+
+    def op(self, other):
+        return self._wrap(base(int(self), int(other)))
+
+    return op
+
+
+for _n in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__and__",
+           "__rand__", "__or__", "__ror__", "__xor__", "__rxor__", "__lshift__", "__rlshift__",
+           "__rshift__", "__rrshift__", "__floordiv__", "__rfloordiv__"):
+    setattr(Checked, _n, _binop(_n))
+Checked.__neg__ = lambda self: self._wrap(-int(self))
+Checked.__invert__ = lambda self: self._wrap(~int(self))
+
+
+def ref_srdhm(a: int, b: int) -> int:
+    if a == b == I32_MIN:
+        return I32_MAX
+    ab = a * b
+    n = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
+    q = abs(n) >> 31
+    return q if n >= 0 else -q
+
+
+def ref_rdbpot(x: int, e: int) -> int:
+    mask = (1 << e) - 1
+    thr = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> e) + (1 if (x & mask) > thr else 0)
+
+
+def ref_mbqm(x: int, m: int, shift: int) -> int:
+    return ref_rdbpot(ref_srdhm(x * (1 << max(shift, 0)), m), max(-shift, 0))
+
+
+INT32 = st.one_of(st.sampled_from([I32_MIN, I32_MIN + 1, -(2**30), -1, 0, 1, 2**30 - 1, 2**30,
+                                   I32_MAX - 1, I32_MAX]),
+                  st.integers(I32_MIN, I32_MAX))
+
+
+def _fits(x: int, shift: int) -> bool:
+    # TFLM computes x * (1 << shift) in int32: larger products are undefined behaviour there.
+    return I32_MIN <= x * (1 << max(shift, 0)) <= I32_MAX
+
+
+@settings(max_examples=3000, deadline=None)
+@given(x=INT32, m=INT32, shift=st.integers(-31, 30))
+@example(x=I32_MIN, m=I32_MIN, shift=0)
+@example(x=I32_MIN, m=I32_MAX, shift=-31)
+@example(x=I32_MAX, m=I32_MIN + 1, shift=0)
+def test_requant_exact_and_within_int32(kernels_py, x: int, m: int, shift: int) -> None:
+    assume(_fits(x, shift))
+    Checked.seen = []
+    got = kernels_py.multiply_by_quantized_multiplier(Checked(x), Checked(m), Checked(shift))
+    assert int(got) == ref_mbqm(x, m, shift)
+    widest = max(Checked.seen, key=abs, default=0)
+    assert I32_MIN <= widest <= I32_MAX, f"intermediate {widest} leaves int32"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(acc=st.integers(SMALL_MIN, SMALL_MAX), m=st.integers(2**30, I32_MAX),
+       shift=st.integers(-29, 8))
+@example(acc=SMALL_MIN, m=I32_MAX, shift=-1)
+@example(acc=SMALL_MAX, m=I32_MAX, shift=0)
+def test_kernel_requant_stays_small(kernels_py, acc: int, m: int, shift: int) -> None:
+    """The path kernels use (multiplier read from its bytes): a small-int accumulator and a
+    normalized multiplier give only small-int intermediates."""
+    assume(_fits(acc, shift) and SMALL_MIN <= acc * (1 << max(shift, 0)) <= SMALL_MAX)
+    mbuf = struct.pack("<i", m)
+    sbuf = struct.pack("<i", shift)
+    Checked.seen = []
+    got = kernels_py._requant(Checked(acc), mbuf, sbuf, 0)
+    assert int(got) == ref_mbqm(acc, m, shift)
+    widest = max(Checked.seen, key=abs, default=0)
+    assert SMALL_MIN <= widest <= SMALL_MAX, f"intermediate {widest} would be a big int"
+
+
+def test_checker_catches_a_wide_product(kernels_py) -> None:
+    """The instrument itself: a naive 64-bit high-mul is flagged."""
+    Checked.seen = []
+    _ = (Checked(I32_MAX) * Checked(I32_MAX) + Checked(1 << 30)) >> 31
+    assert max(map(abs, Checked.seen)) > I32_MAX
+
+
+@pytest.fixture(scope="module")
+def kernels_py():
+    """kernels_py.py loaded in CPython under its own name (stand-in `micropython.const`)."""
+    fake = types.ModuleType("micropython")
+    fake.const = lambda v: v
+    saved = sys.modules.get("micropython")
+    sys.modules["micropython"] = fake
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "elrt_kernels_py_host", FIRMWARE_DIR / "elrt" / "kernels_py.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        if saved is None:
+            sys.modules.pop("micropython", None)
+        else:
+            sys.modules["micropython"] = saved
+    return mod
