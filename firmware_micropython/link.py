@@ -107,6 +107,8 @@ class Link:
             if rx.readinto(hdr, 5) != 5:
                 return EOF
             n = hdr[3] | (hdr[4] << 8)
+            while n > self.max_payload and self._resync_in_header():
+                n = hdr[3] | (hdr[4] << 8)
             if n > self.max_payload:
                 self.too_long += 1
                 continue
@@ -122,6 +124,33 @@ class Link:
             self.len = n
             self.frames_ok += 1
             return self.type
+
+    def _resync_in_header(self):
+        """A false sync gave an impossible length: if a sync pair sits inside the 5 header
+        bytes just read (garbage ending in A5 5A before a real frame), restart the header from
+        there. Returns True when the header was refilled (length to be checked again)."""
+        hdr = self.hdr
+        j = 0
+        while j < 4 and not (hdr[j] == SYNC0 and hdr[j + 1] == SYNC1):
+            j += 1
+        if j == 4:
+            return False
+        self.too_long += 1
+        k = 0
+        i = j + 2
+        while i < 5:
+            hdr[k] = hdr[i]
+            k += 1
+            i += 1
+        one = self.one
+        while k < 5:
+            if self.rx.readinto(one, 1) != 1:
+                hdr[3] = 0xFF
+                hdr[4] = 0xFF
+                return False
+            hdr[k] = one[0]
+            k += 1
+        return True
 
     def send(self, typ, n):
         """Frame and write the n payload bytes already placed at tbuf[HEADER:]."""
@@ -158,7 +187,7 @@ class Link:
                          latency_us, heap_free)
         i = 0
         while i < n_out:
-            t[HEADER + 16 + i] = out[i]
+            t[HEADER + 16 + i] = out[i] & 0xFF
             i += 1
         self.send(T_RESULT, 16 + n_out)
 

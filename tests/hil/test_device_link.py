@@ -84,6 +84,7 @@ def test_device_resyncs_after_garbage_and_flips(echo_board, frames, garbage, dat
     """Garbage (incl. 0x03) costs nothing; a flipped bit costs the damaged frame and at most the
     next one (a corrupted length field can swallow it; the board does not rescan)."""
     parts = []
+    frames = [(t, i, p) for i, (t, _, p) in enumerate(frames)]  # distinct, to tell them apart
     encoded = [bytearray(P.encode_frame(t, s, p)) for t, s, p in frames]
     flip = data.draw(st.none() | st.integers(0, len(encoded) - 1))
     if flip is not None:

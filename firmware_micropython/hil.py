@@ -1,0 +1,340 @@
+# HIL mode of the board (config "mode": "hil"): sample frames in over the link, the pipeline
+# (features -> model -> decision) on every window of a fixed grid, result/actuator frames out.
+#
+# Window k covers stream samples [k*stride, k*stride + window). Every window is answered: a
+# RESULT (computed, or skipped for a sensor fault, flag 1), or a LOST report (samples missing).
+# Sensor faults (NaN marker, dropouts, stuck values, spikes) are reported as SENSOR_FAULT and
+# the window is kept out of the decision: a broken sensor never stops a healthy machine.
+# Input "frames": int16 counts go straight into the pipeline's ring buffer. Input "i2c": the
+# samples (milli-g) feed the simulated MPU6050 on the fake I2C bus and the real driver reads
+# them, so the driver is in the loop. Nothing in the per-frame path allocates.
+import gc
+import time
+
+import micropython
+from micropython import const
+
+import link as L
+
+NAN_MARK = const(-32768)  # int16 sample value the host sends for a missing (NaN) sample
+_F_SKIPPED = const(1)
+_K_NAN = const(1)
+_K_DROPOUT = const(2)
+_K_STUCK = const(3)
+_K_SPIKE = const(4)
+_LOST_GAP = const(1)
+_LOST_BAD = const(2)
+_C_REARM = const(1)
+_C_QUIT = const(2)
+_C_RESTART = const(3)
+
+
+@micropython.viper
+def copy_in(ring: ptr16, head: int, size: int, src: ptr8, off: int, nvals: int) -> int:
+    """Copy nvals little-endian int16 from src[off:] into the ring at head; new head."""
+    i = 0
+    h = head
+    o = off
+    while i < nvals:
+        ring[h] = src[o] | (src[o + 1] << 8)
+        h += 1
+        if h == size:
+            h = 0
+        o += 2
+        i += 1
+    return h
+
+
+@micropython.viper
+def check_window(ring: ptr16, n: int, ch: int, spike: int, stuck: int, channel_mask: int) -> int:
+    """Sensor-fault scan of n samples x ch channels (ring order).
+
+    Returns 0, or count << 8 | kind << 4 | channel for the first fault found, by priority
+    NaN marker, spike (|v| >= spike), dropout (a run of >= stuck zeros), stuck (a run of >=
+    stuck identical values). Integer-only; counts are capped to keep the result a small int.
+    """
+    best = 0
+    c = 0
+    while c < ch:
+        if (channel_mask >> c) & 1:
+            nan = 0
+            spk = 0
+            zrun = 0
+            srun = 0
+            maxz = 0
+            maxs = 0
+            prev = 0x10000
+            i = c
+            end = n * ch
+            while i < end:
+                v = ring[i]
+                if v & 0x8000:
+                    v = v - 0x10000
+                if v == -32768:
+                    nan += 1
+                elif v >= spike or v <= 0 - spike:
+                    spk += 1
+                if v == prev:
+                    srun += 1
+                    if v == 0:
+                        zrun += 1
+                else:
+                    srun = 1
+                    zrun = 1 if v == 0 else 0
+                if srun > maxs:
+                    maxs = srun
+                if zrun > maxz:
+                    maxz = zrun
+                prev = v
+                i += ch
+            kind = 0
+            cnt = 0
+            if nan:
+                kind = 1
+                cnt = nan
+            elif spk:
+                kind = 4
+                cnt = spk
+            elif maxz >= stuck:
+                kind = 2
+                cnt = maxz
+            elif maxs >= stuck:
+                kind = 3
+                cnt = maxs
+            if kind and (best == 0 or kind < ((best >> 4) & 15)):
+                if cnt > 65535:
+                    cnt = 65535
+                best = (cnt << 8) | (kind << 4) | c
+        c += 1
+    return best
+
+
+class FrameSource:
+    """Sample source for the simulated sensor chip: the current SAMPLES frame's values."""
+
+    def __init__(self, buf, channels):
+        self.buf = buf
+        self.channels = channels
+        self.pos = 0
+        self.end = 0
+        self.count = 0
+
+    def next_into(self, out):
+        p = self.pos
+        if p >= self.end:
+            return False
+        b = self.buf
+        for i in range(self.channels):
+            v = b[p] | (b[p + 1] << 8)
+            out[i] = v - 65536 if v & 0x8000 else v
+            p += 2
+        self.pos = p
+        self.count += 1
+        return True
+
+
+class Bench:
+    """The board's HIL agent: one link, one pipeline, the window grid and its accounting."""
+
+    def __init__(self, cfg, model=None, link=None):
+        from decision import Decision
+        from pipeline import Pipeline, RawFeatures
+
+        hcfg = cfg.get("hil", {})
+        if model is None:
+            import elrt
+
+            model = elrt.Model()
+            model.load(cfg.get("model", "model.elb"))
+        self.model = model
+        self.link = link if link is not None else L.Link()
+        self.input = hcfg.get("input", "frames")
+        self.channels = ch = int(cfg.get("channels", 3))
+        self.window = w = int(cfg.get("window", len(model.input) // ch))
+        self.stride = s = int(cfg.get("stride", w))
+        lsb_per_g = int(hcfg.get("lsb_per_g", 2048))
+        self.sensor = None
+        if self.input == "i2c":
+            lsb_per_g = self._make_sensor(cfg)
+        elif self.input != "frames":
+            raise ValueError("hil input must be 'frames' or 'i2c', not %r" % (self.input,))
+        self.spike = min(32767, int(float(hcfg.get("spike_g", 8.0)) * lsb_per_g))
+        self.stuck = int(hcfg.get("stuck_samples", 24))
+        self.channel_mask = int(hcfg.get("check_channels", (1 << ch) - 1))
+        pre = cfg.get("preprocess")
+        if pre:
+            import preprocess
+
+            features = preprocess.Preprocessor(pre)
+        else:
+            features = RawFeatures(1.0 / lsb_per_g, model.input_scale, model.input_zero_point)
+        self.n_out = len(model.output)
+        self.decision = Decision(self.n_out, model.output_scale, model.output_zero_point,
+                                 cfg.get("decision"))
+        self.pipe = Pipeline(model, features, self.decision, w, s, ch)
+        self.sample = bytearray(2 * ch) if self.sensor is None else [0] * ch
+        self.name = cfg.get("name", "edgeloop-hil")
+        self.heap_lock = bool(hcfg.get("heap_lock", False))
+        self.restart()
+
+    def _make_sensor(self, cfg):
+        from drivers.mpu6050 import MPU6050
+        from simhw.chips import SimMPU6050
+        from simhw.i2c import I2C
+
+        self.source = FrameSource(self.link.rbuf, self.channels)
+        chip = SimMPU6050(self.source, cfg.get("sensor", {}).get("addr", 0x68))
+        self.i2c = I2C([chip])
+        scfg = cfg.get("sensor", {})
+        self.sensor = MPU6050(self.i2c, scfg.get("addr", 0x68), scfg.get("range_g", 16),
+                              cfg.get("sample_rate_hz", 1000))
+        self.raw = [0] * self.channels
+        return self.sensor.lsb_per_g
+
+    def restart(self):
+        """A new stream: sample 0 comes next, every window from 0 is still to be answered."""
+        p = self.pipe
+        p.head = 0
+        p.filled = 0
+        p.since = 0
+        self.next_index = 0  # stream index of the next sample expected
+        self.valid_from = 0  # first sample index of the contiguous data in the ring
+        self.next_k = 0  # next window id to answer
+        self.windows_done = 0
+        self.stopped = False
+        self.decision.reset()
+
+    def hello(self):
+        gc.collect()
+        self.link.hello(self.window, self.stride, self.channels, self.n_out, gc.mem_free(),
+                        self.name)
+
+    def serve(self):
+        """Answer frames until the host quits or the stream ends."""
+        lk = self.link
+        self.hello()
+        if self.heap_lock:  # proves the per-frame path allocates nothing (tests)
+            micropython.heap_lock()
+        while True:
+            typ = lk.recv()
+            if typ == L.T_SAMPLES:
+                self.on_samples()
+            elif typ == L.T_PING:
+                b = lk.rbuf
+                token = (b[0] | (b[1] << 8) | (b[2] << 16)) if lk.len >= 3 else lk.seq
+                lk.pong(token, self.windows_done, self.next_index)
+            elif typ == L.T_CONTROL:
+                op = lk.rbuf[0] if lk.len else 0
+                if op == _C_QUIT:
+                    return
+                if op == _C_REARM:
+                    self.stopped = False
+                    self.decision.reset()
+                elif op == _C_RESTART:
+                    self.restart()
+            elif typ == L.EOF:
+                return
+
+    def on_samples(self):
+        lk = self.link
+        b = lk.rbuf
+        if lk.len < 8:
+            lk.lost(self.next_k, 0, _LOST_BAD)
+            return
+        first = b[0] | (b[1] << 8) | (b[2] << 16) | ((b[3] & 0x3F) << 24)
+        n = b[4] | (b[5] << 8)
+        ch = b[6]
+        if ch != self.channels or b[7] != 0 or lk.len < 8 + 2 * n * ch:
+            # wrong layout: these samples cannot be used; they become a gap
+            lk.lost(self.next_k, 0, _LOST_BAD)
+            return
+        if first < self.next_index:
+            return  # a duplicate of samples already used (host retry): ignore
+        if first > self.next_index:
+            self.gap(first)
+        self.feed(8, n)
+
+    def gap(self, first):
+        """Samples [next_index, first) never arrived: report every window touching them."""
+        s = self.stride
+        last = (first - 1) // s  # last window starting before `first`
+        if last >= self.next_k:
+            self.link.lost(self.next_k, last - self.next_k + 1, _LOST_GAP)
+            self.next_k = last + 1
+        self.valid_from = first
+        self.next_index = first
+        p = self.pipe
+        p.filled = 0
+
+    def feed(self, off, n):
+        """Push n samples (at rbuf[off:]) through the ring, running each completed window."""
+        p = self.pipe
+        ch = self.channels
+        w = self.window
+        size = p.size
+        src = self.link.rbuf
+        if self.sensor is not None:
+            self.source.pos = off
+            self.source.end = off + 2 * ch * n
+        done = 0
+        while done < n:
+            end_idx = self.next_k * self.stride + w - 1  # last sample of the next window
+            take = end_idx - self.next_index + 1
+            if take > n - done:
+                take = n - done
+            if self.sensor is None:
+                p.head = copy_in(p.ring, p.head, size, src, off + 2 * ch * done, take * ch)
+            else:
+                self.read_sensor(take)
+            done += take
+            self.next_index += take
+            p.filled = w if p.filled + take >= w else p.filled + take
+            if self.next_index == end_idx + 1:
+                self.window_done()
+
+    def read_sensor(self, take):
+        p = self.pipe
+        ring = p.ring
+        raw = self.raw
+        sensor = self.sensor
+        size = p.size
+        h = p.head
+        for _ in range(take):
+            sensor.read_raw_into(raw, 0)
+            for i in range(self.channels):
+                ring[h] = raw[i]
+                h += 1
+            if h == size:
+                h = 0
+        p.head = h
+
+    def window_done(self):
+        lk = self.link
+        k = self.next_k
+        self.next_k = k + 1
+        self.windows_done += 1
+        if k * self.stride < self.valid_from:
+            return  # already reported lost when the gap was seen
+        p = self.pipe
+        fault = check_window(p.ring, self.window, self.channels, self.spike, self.stuck,
+                             self.channel_mask)
+        if fault:
+            lk.sensor_fault(k, (fault >> 4) & 15, fault & 15, fault >> 8)
+            lk.result(k, 0, 1 if self.stopped else 0, _F_SKIPPED, p.model.output, 0, 0,
+                      gc.mem_free())
+            return
+        t0 = time.ticks_us()
+        alarm = p.run()
+        dt = time.ticks_diff(time.ticks_us(), t0)
+        d = self.decision
+        lk.result(k, d.cls, 1 if alarm else 0, 0, p.model.output, self.n_out, dt, gc.mem_free())
+        if alarm and not self.stopped:
+            self.stopped = True
+            lk.actuator(k, 1)
+
+
+def main(cfg, model=None):
+    """Entry from main.py when config.json says "mode": "hil"."""
+    bench = Bench(cfg, model)
+    gc.collect()
+    bench.serve()

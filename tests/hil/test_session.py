@@ -1,0 +1,138 @@
+"""hil.py on the virtual board with a stand-in model, driven by the host session and the twin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeloop.link import protocol as P
+from edgeloop.link.session import HilSession, VirtualConnection
+from trainer.twins import RotatingMachine
+
+
+def session(root, **kw):
+    conn = VirtualConnection(root, script="hilmain.py")
+    return conn, HilSession(conn, **kw)
+
+
+def test_healthy_run_every_window_answered(standin_board) -> None:
+    conn, s = session(standin_board)
+    with conn:
+        res = s.run(RotatingMachine(seed=1), duration_s=5.0)
+    assert res.error == ""
+    assert res.n_windows == (5000 - 128) // 128 + 1
+    assert res.count("ok") == res.n_windows, res.lost_reasons()
+    assert all(w.heap_free > 0 and w.latency_us > 0 for w in res.windows)
+    print(res.summary())
+
+
+@pytest.mark.parametrize("mode", ["frames", "i2c"])
+def test_per_frame_path_allocates_nothing(make_standin_board, mode) -> None:
+    """With the heap locked after HELLO, a run with a fault, a stop, sensor faults and a gap
+    completes: any allocation would raise MemoryError on the board."""
+    root = make_standin_board(mode, hil={"input": mode, "heap_lock": True})
+    conn, s = session(root, input_mode=mode)
+    twin = RotatingMachine(seed=2, time_to_failure_s=40)
+    twin.sensor_fault("spike", at_s=3.0, duration_s=1.0)
+    drop = lambda frame, i: b"" if i == 30 else frame  # noqa: E731
+    with conn:
+        res = s.run(twin, duration_s=12.0, fault_at_s=6.0, mangle=drop)
+    assert res.error == "", res.error
+    assert "MemoryError" not in conn.recent_output()
+    assert res.stops and res.sensor_faults
+    assert res.lost and all(w.reason == "sample_gap" for w in res.lost)
+    assert res.count("ok") + res.count("skipped") + res.count("lost") == res.n_windows
+    heaps = {w.heap_free for w in res.windows if w.status != "lost"}
+    assert len(heaps) == 1, f"free heap changed during the run: {sorted(heaps)}"
+
+
+@pytest.mark.parametrize("kind", ["nan", "dropout", "stuck", "spike"])
+def test_sensor_fault_reported_not_stopped(standin_board, kind) -> None:
+    conn, s = session(standin_board)
+    twin = RotatingMachine(seed=3)
+    twin.sensor_fault(kind, at_s=2.0, duration_s=1.5)
+    with conn:
+        res = s.run(twin, duration_s=6.0)
+    assert res.error == ""
+    kinds = {f["kind"] for f in res.sensor_faults}
+    assert kinds == {kind}
+    assert not res.stops
+    skipped = [w.k for w in res.windows if w.status == "skipped"]
+    assert skipped and {f["window"] for f in res.sensor_faults} == set(skipped)
+    # the windows touching the fault interval, and only those, were kept out of the decision
+    for w in res.windows:
+        start, end = w.k * 128 / 1000, (w.k * 128 + 128) / 1000
+        if end <= 2.0 or start >= 3.5:
+            assert w.status == "ok", (w, kind)
+
+
+def test_garbage_and_dropped_bytes_are_accounted(standin_board) -> None:
+    rng = np.random.default_rng(0)
+
+    def mangle(frame: bytes, i: int) -> bytes:
+        if i % 7 == 3:  # garbage before the frame, including sync bytes and Ctrl-C
+            return bytes(rng.integers(0, 256, 40, dtype=np.uint8)) + b"\xa5\x5a\x03" + frame
+        if i % 11 == 5:  # bytes dropped inside the frame
+            cut = int(rng.integers(8, len(frame) - 1))
+            return frame[:cut] + frame[cut + 3 :]
+        return frame
+
+    conn, s = session(standin_board)
+    with conn:
+        res = s.run(RotatingMachine(seed=4), duration_s=10.0, mangle=mangle)
+    assert res.error == ""
+    mangled = {i for i in range(78) if i % 7 == 3 or i % 11 == 5}
+    lost = {w.k for w in res.lost}
+    assert lost, "dropped bytes must cost windows"
+    assert {w.reason for w in res.lost} <= {"sample_gap", "frame_lost"}
+    # a mangled frame costs its window and, at most, the two frames after it (swallowed)
+    assert lost <= mangled | {d + 1 for d in mangled} | {d + 2 for d in mangled}
+    assert len(lost) <= 2 * len(mangled)
+    assert res.count("ok") + len(lost) == res.n_windows
+    assert res.pongs and res.pongs[-1]["bad_crc"] + res.pongs[-1]["too_long"] >= 1
+
+
+def test_board_reset_mid_run_is_detected_and_run_recovers(standin_board) -> None:
+    conn, s = session(standin_board)
+    with conn:
+        res = s.run(RotatingMachine(seed=5), duration_s=8.0, reset_at_s=4.0)
+    assert res.error == ""
+    assert len(res.resets) == 1 and 4.0 <= res.resets[0] < 5.0
+    assert "board reset detected" in conn.recent_output()
+    late = [w for w in res.windows if w.t_end_s > 5.0]
+    assert late and all(w.status == "ok" for w in late)
+    for w in res.lost:
+        assert w.reason in ("board_reset", "sample_gap")
+    assert res.count("ok") + res.count("lost") == res.n_windows
+
+
+def test_board_crash_fails_with_its_traceback(standin_board) -> None:
+    (standin_board / "standin.py").write_text(
+        (standin_board / "standin.py").read_text().replace("hot = e >", "hot = 1 / 0 >")
+    )
+    conn, s = session(standin_board)
+    with conn:
+        res = s.run(RotatingMachine(seed=6), duration_s=3.0)
+    assert "ZeroDivisionError" in res.error
+    assert res.count("lost") == res.n_windows
+    assert {w.reason for w in res.lost} <= {"board_exited", "no_result"}
+
+
+def test_expect_failure_shows_recent_output(standin_board) -> None:
+    from edgeloop.link.session import HilError
+
+    conn = VirtualConnection(standin_board, script="hilmain.py")
+    with conn:
+        conn.expect(r"\[hello\] edgeloop-hil", timeout=10)
+        with pytest.raises(HilError, match="recent output:\n.*edgeloop-hil"):
+            conn.expect("never printed", timeout=0.5)
+
+
+def test_ping_counts_frames(standin_board) -> None:
+    conn = VirtualConnection(standin_board, script="hilmain.py")
+    with conn:
+        conn.expect_frame(P.MsgType.HELLO)
+        conn.write(b"noise\x03\x03")
+        conn.send(P.MsgType.PING, (77).to_bytes(4, "little"))
+        pong = P.decode_message(conn.expect_frame(P.MsgType.PONG))
+    assert pong.token == 77 and pong.garbage >= 7 and pong.frames_ok == 1
