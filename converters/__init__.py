@@ -74,6 +74,9 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
             f"{heap['arena_bytes']} B + weights {heap['weights_in_ram_bytes']} B + tables "
             f"{heap['op_table_bytes']} B + runtime {RUNTIME_OVERHEAD_BYTES} B) > board heap "
             f"{heap_limit} B"
+            + (f"; with weights read in place from ROMFS (MicroPython 1.25+) it would need "
+               f"{heap['total_bytes'] - heap['weights_in_ram_bytes']} B"
+               if not romfs and heap['weights_in_ram_bytes'] else "")
         )
         err.report = report  # type: ignore[attr-defined]
         raise err

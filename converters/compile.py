@@ -51,6 +51,7 @@ class Builder:
         self.tmap: dict[int, int] = {}
         self.alias_root: dict[int, int] = {}  # bundle id -> root bundle id (arena aliases)
         self.reports: list[dict] = []
+        self.alias_reports: list[dict] = []  # RESHAPE/EXPAND_DIMS/SQUEEZE: no op, no cost
 
     # -- tensors -------------------------------------------------------------------------------
     def t(self, idx: int) -> TTensor:
@@ -165,6 +166,9 @@ def compile_model(model: TModel) -> Compiled:
         try:
             if op.name in ALIAS_OPS:
                 b.alias(op.inputs[0], op.outputs[0])
+                b.alias_reports.append({"index": op.index, "op": op.name, "macs": 0, "params": 0,
+                                        "output_shape": list(b.t(op.outputs[0]).shape),
+                                        "alias": True})
                 continue
             lower.LOWER[op.name](b, op)
         except ConvertError as e:
@@ -176,7 +180,8 @@ def compile_model(model: TModel) -> Compiled:
     outs = [b.act(i) for i in model.outputs]
     arena = _plan_arena(b, ins, outs)
     bun = B.Bundle(b.tensors, b.ops, ins, outs, arena)
-    return Compiled(bun, b.reports)
+    reports = sorted(b.reports + b.alias_reports, key=lambda r: r["index"])
+    return Compiled(bun, reports)
 
 
 def _plan_arena(b: Builder, ins: list[int], outs: list[int]) -> int:

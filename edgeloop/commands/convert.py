@@ -1,0 +1,87 @@
+"""`edgeloop convert MODEL.tflite --board esp32 -o OUT`: bundle + report (+ C header)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from converters import ConvertError, convert_tflite
+from converters.c_array import tflite_c_header
+from edgeloop.boards import get_board
+
+
+def _table(report: dict, board: str) -> Table:
+    t = Table(title=f"edgeloop convert -> {board}", show_footer=True)
+    t.add_column("#", footer="")
+    t.add_column("op", footer="total")
+    t.add_column("output", footer="")
+    t.add_column("MACs", justify="right", footer=f"{report['total_macs']:,}")
+    t.add_column("params", justify="right", footer=f"{report['total_params']:,}")
+    for r in report["ops"]:
+        op = r["op"] + (" (alias, free)" if r.get("alias") else "")
+        t.add_row(str(r["index"]), op, "x".join(map(str, r["output_shape"])),
+                  f"{r['macs']:,}", f"{r['params']:,}")
+    return t
+
+
+def _summary(report: dict) -> str:
+    h = report["heap"]
+    limit = report["heap_limit_bytes"]
+    fit = "fits" if report["fits"] else "DOES NOT FIT"
+    return (
+        f"arena {h['arena_bytes']:,} B | weights in RAM {h['weights_in_ram_bytes']:,} B | "
+        f"tables {h['op_table_bytes']:,} B | runtime {h['runtime_overhead_bytes']:,} B\n"
+        f"estimated heap {h['total_bytes']:,} B of {limit:,} B -> {fit}\n"
+        f"bundle {report['bundle_bytes']:,} B (.tflite {report['tflite_bytes']:,} B)"
+    )
+
+
+def convert(
+    model: Annotated[Path, typer.Argument(help="int8 .tflite model")],
+    board: Annotated[str, typer.Option("--board", "-b", help="board profile")] = "esp32",
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("out"),
+    c_header: Annotated[
+        bool, typer.Option("--c-header", help="also write model_data.h (TFLM C array)")
+    ] = False,
+    romfs: Annotated[
+        bool, typer.Option("--romfs", help="weights stay in flash (ROMFS, MicroPython 1.25+)")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Convert a .tflite to a device bundle (OUT/model.elb) and a report (OUT/report.json)."""
+    if not model.exists():
+        raise FileNotFoundError(f"model file {model} does not exist")
+    profile = get_board(board)
+    data = model.read_bytes()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        conv = convert_tflite(data, heap_limit=profile.heap_bytes, romfs=romfs)
+    except ConvertError as exc:
+        report = getattr(exc, "report", None)
+        if report is not None:  # does not fit: keep the figures for the user
+            report["board"] = board
+            (out / "report.json").write_text(json.dumps(report, indent=2))
+        raise
+    report = dict(conv.report, board=board, model=str(model))
+    (out / "model.elb").write_bytes(conv.bundle)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    if c_header:
+        name = model.stem
+        (out / "model_data.h").write_text(tflite_c_header(data, f"g_{name}_model"))
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    console = Console()
+    console.print(_table(report, board))
+    console.print(_summary(report))
+    console.print(f"wrote {out / 'model.elb'} and {out / 'report.json'}"
+                  + (f" and {out / 'model_data.h'}" if c_header else ""))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("convert")(convert)
