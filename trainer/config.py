@@ -60,7 +60,7 @@ class Config:
     task: str = "classify"
     channels: tuple[str, ...] = ("ax", "ay", "az")
     sample_rate: float = 1000.0
-    counts_per_unit: float = 2048.0
+    counts_per_unit: float | tuple[float, ...] = 2048.0  # one for all channels, or per channel
     timestamp_column: str | None = "timestamp"
     label_column: str | None = None
     window: int = 256
@@ -85,7 +85,7 @@ class Config:
 _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "project": {"name": (str,), "task": (str,)},
     "sensor": {
-        "channels": (list,), "sample_rate": (int, float), "counts_per_unit": (int, float),
+        "channels": (list,), "sample_rate": (int, float), "counts_per_unit": (int, float, list),
         "timestamp_column": (str,), "label_column": (str,),
     },
     "window": {"size": (int,), "stride": (int,)},
@@ -146,9 +146,13 @@ def parse_config(raw: dict, src: str = "<dict>") -> Config:
     rate = float(g("sensor", "sample_rate", base.sample_rate))
     if rate <= 0:
         raise _err(src, "sensor.sample_rate", f"must be > 0, got {rate}")
-    cpu = float(g("sensor", "counts_per_unit", base.counts_per_unit))
-    if cpu <= 0:
-        raise _err(src, "sensor.counts_per_unit", f"must be > 0, got {cpu}")
+    cpu = g("sensor", "counts_per_unit", base.counts_per_unit)
+    cpus = cpu if isinstance(cpu, list) else [cpu]
+    if isinstance(cpu, list) and len(cpu) != len(channels):
+        raise _err(src, "sensor.counts_per_unit", f"needs one value per channel ({len(channels)})")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in cpus):
+        raise _err(src, "sensor.counts_per_unit", f"must be > 0, got {cpu!r}")
+    cpu = tuple(float(v) for v in cpu) if isinstance(cpu, list) else float(cpu)
     size = g("window", "size", base.window)
     if size < 16 or size > 1024 or size & (size - 1):
         raise _err(src, "window.size", f"must be a power of two in 16..1024, got {size}")
@@ -330,7 +334,9 @@ def device_config(cfg: Config, output_quant: tuple[float, int] | None = None) ->
         decision["anomaly"] = True
     return {
         "version": 1, "name": cfg.name, "task": cfg.task, "channels": list(cfg.channels),
-        "sample_rate": cfg.sample_rate, "counts_per_unit": cfg.counts_per_unit,
+        "sample_rate": cfg.sample_rate,
+        "counts_per_unit": list(cfg.counts_per_unit) if isinstance(cfg.counts_per_unit, tuple)
+        else cfg.counts_per_unit,
         "window": cfg.window, "stride": cfg.stride, "labels": labels, "healthy": cfg.healthy,
         "preprocess": preprocess_config(cfg, cfg.calibration), "decision": decision,
         "board": cfg.board, "model": "model.elb",

@@ -224,7 +224,7 @@ def window_recordings(recs: list[Rec], cfg: Config, classes: tuple[str, ...]) ->
         if r.label not in classes:
             raise TrainerError(f"{r.source}: label {r.label!r} is not in classes {classes}")
         starts = range(0, n - cfg.window + 1, cfg.stride)
-        counts = to_counts(r.data, cfg.counts_per_unit)
+        counts = to_counts(r.data, np.asarray(cfg.counts_per_unit, np.float64))
         xs.append(np.stack([counts[s : s + cfg.window] for s in starts]))
         ys += [classes.index(r.label)] * len(starts)
         gs += [r.group] * len(starts)

@@ -140,7 +140,7 @@ class RotatingMachine(BlockTwin):
     def _fault_signal(self, x: np.ndarray, th: np.ndarray, r: np.ndarray, f, t) -> None:
         sev = self.severity * (0.7 + 0.3 * self.load)
         if self.fault == "imbalance":
-            a = 0.25 * sev * r**2
+            a = 0.4 * sev * r**2
             x[:, 0] += a * np.cos(th + self.imb_phase)
             x[:, 1] += a * np.sin(th + self.imb_phase)
         elif self.fault == "misalignment":
@@ -150,12 +150,12 @@ class RotatingMachine(BlockTwin):
             x[:, 2] += 0.25 * sev * r**2 * np.cos(th) + 0.2 * sev * r**2 * np.cos(2 * th + 1.0)
         elif self.fault == "looseness":
             for k in range(1, 9):
-                a = 0.1 * sev * r**2 / math.sqrt(k)
+                a = 0.2 * sev * r**2 / math.sqrt(k)
                 x[:, 0] += a * np.cos(k * th + self.harm_phase[k])
                 x[:, 1] += 0.7 * a * np.sin(k * th + self.harm_phase[k])
             for h in (0.5, 1.5):
-                x[:, 0] += 0.06 * sev * r**2 * np.cos(h * th)
-            x[:, 1] += 0.3 * sev * r**2 * np.maximum(0.0, np.cos(th)) ** 3  # rattle
+                x[:, 0] += 0.1 * sev * r**2 * np.cos(h * th)
+            x[:, 1] += 0.5 * sev * r**2 * np.maximum(0.0, np.cos(th)) ** 3  # rattle
         elif self.fault == "bearing":
             self._bearing(x, sev, f, t)
 
@@ -212,7 +212,7 @@ class RotatingMachine(BlockTwin):
             load=float(pick.uniform(0.3, 1.0)),
             noise_g=float(pick.uniform(0.01, 0.04)),
         )
-        sev = float(pick.uniform(0.3, 2.0))
+        sev = float(pick.uniform(0.4, 2.0))
         if condition != "normal":
             twin.inject_fault(condition, 0.0)
             twin.severity_override = sev

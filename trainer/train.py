@@ -1,0 +1,278 @@
+"""Training run: data -> features -> Keras model -> int8 .tflite -> report, in one folder.
+
+RUN/model.keras, RUN/model_int8.tflite, RUN/report.json (float_accuracy/int8_accuracy, or
+float_auc/int8_auc for anomaly), RUN/model_card.json, RUN/confusion.png (or scores.png),
+RUN/training_curve.png, RUN/edgeloop.toml (the config used), RUN/calibration.json and
+RUN/config.json (the board's device config). The int8 metrics are measured on exactly the int8
+inputs the board computes (trainer.features.quantize_input), not on TFLite's own quantizer.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from trainer.config import Config, device_config, load_config, to_toml
+from trainer.data import Splits, load_splits
+from trainer.errors import TrainerError
+from trainer.features import compute_features, fit_calibration, float_input, quantize_input
+from trainer.report import (
+    anomaly_metrics,
+    classification_metrics,
+    plot_confusion,
+    plot_history,
+    plot_scores,
+)
+
+ANOMALY_PERCENTILE = 99.5
+
+
+def infer_config(data: Path | str) -> Config:
+    """A config for data without edgeloop.toml: channels and rate from the first CSV."""
+    p = Path(data)
+    if (p / "edgeloop.toml").is_file():
+        return load_config(p / "edgeloop.toml")
+    if p.suffix == ".npz":
+        z = np.load(p, allow_pickle=False)
+        if "X" not in z:
+            raise TrainerError(f"{p}: missing array 'X'")
+        t, c = z["X"].shape[1:]
+        w = 1 << (int(t).bit_length() - 1)
+        return Config(channels=tuple(f"c{i}" for i in range(c)), sample_rate=100.0, window=w,
+                      stride=max(1, w // 2), source=str(p))
+    files = sorted(p.rglob("*.csv")) if p.is_dir() else []
+    if not files:
+        raise TrainerError(f"{p}: no .csv files found (and no edgeloop.toml)")
+    with files[0].open(newline="") as fh:
+        rows = [r for _, r in zip(range(64), csv.reader(fh), strict=False)]
+    header = [h.strip() for h in rows[0]]
+    channels = tuple(h for h in header if h not in ("timestamp", "label"))
+    rate = 100.0
+    if "timestamp" in header and len(rows) > 3:
+        ts = np.array([float(r[header.index("timestamp")]) for r in rows[1:]])
+        rate = 1000.0 / float(np.median(np.diff(ts)))
+    window = 256 if rate >= 400 else 128 if rate >= 40 else 16
+    chain = ("dc", "rms", "peak", "fft") if rate >= 400 else ("mean", "dc", "rms", "peak", "fft")
+    from trainer.features import FeatureSpec
+
+    bins = min(16, window // 2)
+    return Config(channels=channels, sample_rate=round(rate, 6), window=window,
+                  stride=window // 2, features=FeatureSpec(chain, bins), source=str(files[0]),
+                  label_column="label" if "label" in header else None)
+
+
+def _progress_callback(epochs: int, enabled: bool):
+    import keras
+
+    class Bar(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=epochs, desc="training", unit="epoch", disable=not enabled,
+                            leave=False)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if "loss" in k or "acc" in k})
+            self.bar.update(1)
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return Bar()
+
+
+def _set_seed(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except Exception:  # noqa: BLE001 - older TF: determinism is then best effort
+        pass
+
+
+def train(
+    data: Path | str,
+    out: Path | str,
+    cfg: Config | None = None,
+    *,
+    test: Path | str | None = None,
+    model: str | None = None,
+    window: int | None = None,
+    stride: int | None = None,
+    seed: int | None = None,
+    epochs: int | None = None,
+    progress: bool = True,
+    splits: Splits | None = None,
+) -> dict:
+    """Train, quantize and report; returns the report dict (also RUN/report.json)."""
+    from trainer.quantize import check_ops, check_qat_available, io_quant, run_int8, to_int8
+    from trainer.zoo import build, count_macs, deployable
+
+    t_start = time.perf_counter()
+    cfg = cfg or infer_config(data)
+    mspec = cfg.model
+    if model is not None:
+        task = "anomaly" if model == "autoencoder" else "classify"
+        cfg = cfg.with_(task=task)
+        mspec = type(mspec)(**{**mspec.__dict__, "name": model})
+    if seed is not None:
+        mspec = type(mspec)(**{**mspec.__dict__, "seed": seed})
+    if epochs is not None:
+        mspec = type(mspec)(**{**mspec.__dict__, "epochs": epochs})
+    cfg = cfg.with_(model=mspec, window=window or cfg.window, stride=stride or cfg.stride)
+    if cfg.window & (cfg.window - 1) or not 16 <= cfg.window <= 1024:
+        raise TrainerError(f"--window must be a power of two in 16..1024, got {cfg.window}")
+    if cfg.task == "anomaly" and mspec.name != "autoencoder":
+        raise TrainerError(f"model {mspec.name!r} is a classifier; anomaly needs 'autoencoder'")
+    if cfg.task == "anomaly" and cfg.healthy is None:
+        raise TrainerError("anomaly training needs [labels] healthy (the normal class)")
+    if mspec.qat:
+        check_qat_available()
+    run = Path(out)
+    run.mkdir(parents=True, exist_ok=True)
+
+    sp = splits or load_splits(data, cfg, test=test, seed=mspec.seed)
+    classes = sp.classes
+    cfg = cfg.with_(classes=classes)
+    if not cfg.decision.fault_classes and cfg.healthy in classes:
+        from trainer.config import DecisionSpec
+
+        cfg = cfg.with_(decision=DecisionSpec(
+            tuple(c for c in classes if c != cfg.healthy), cfg.decision.threshold,
+            cfg.decision.n, cfg.decision.m, cfg.decision.action))
+    anomaly = cfg.task == "anomaly"
+    healthy = classes.index(cfg.healthy) if anomaly else None
+    train_x = sp.train.x[sp.train.y == healthy] if anomaly else sp.train.x
+    train_y = sp.train.y[sp.train.y == healthy] if anomaly else sp.train.y
+    if len(train_x) == 0:
+        raise TrainerError("no training windows (for anomaly: no healthy training windows)")
+
+    t0 = time.perf_counter()
+    cal = fit_calibration(train_x, cfg.features)
+    feats = {n: compute_features(w.x, cfg.features, cal.shift) for n, w in
+             (("train", sp.train), ("val", sp.val), ("test", sp.test))}
+    feats["train"] = compute_features(train_x, cfg.features, cal.shift)
+    xf = {n: float_input(f, cal) for n, f in feats.items()}
+    t_features = time.perf_counter() - t0
+
+    _set_seed(mspec.seed)
+    import keras
+
+    net = build(mspec.name, cfg.input_shape, len(classes))
+    net.compile(optimizer=keras.optimizers.Adam(mspec.learning_rate),
+                loss="mse" if anomaly else "sparse_categorical_crossentropy",
+                metrics=[] if anomaly else ["accuracy"])
+    val_x = xf["val"][sp.val.y == healthy] if anomaly else xf["val"]
+    val_y = sp.val.y
+    fit_kw: dict = {}
+    if not anomaly:
+        counts = np.bincount(train_y, minlength=len(classes))
+        fit_kw["class_weight"] = {i: float(len(train_y) / (len(classes) * max(c, 1)))
+                                  for i, c in enumerate(counts)}
+    callbacks = [_progress_callback(mspec.epochs, progress)]
+    has_val = len(val_x) > 0
+    if has_val:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=10, restore_best_weights=True))
+    t0 = time.perf_counter()
+    hist = net.fit(
+        xf["train"], xf["train"] if anomaly else train_y,
+        validation_data=((val_x, val_x) if anomaly else (val_x, val_y)) if has_val else None,
+        epochs=mspec.epochs, batch_size=mspec.batch_size, verbose=0, shuffle=True,
+        callbacks=callbacks, **fit_kw,
+    )
+    t_train = time.perf_counter() - t0
+    deploy_model = deployable(net, mspec.name, cfg.input_shape, len(classes), anomaly)
+
+    t0 = time.perf_counter()
+    tfl = to_int8(deploy_model, xf["train"])
+    check_ops(tfl)
+    q = io_quant(tfl)
+    cal.set_input_quant(q.input_scale, q.input_zero_point)
+    t_quant = time.perf_counter() - t0
+
+    def int8_out(name: str) -> np.ndarray:
+        xq = quantize_input(feats[name], cal)
+        yq = run_int8(tfl, xq).astype(np.float64)
+        return (yq - q.output_zero_point) * q.output_scale
+
+    report: dict = {
+        "model": mspec.name, "task": cfg.task, "classes": list(classes), "seed": mspec.seed,
+        "input_shape": list(cfg.input_shape), "window": cfg.window, "stride": cfg.stride,
+        "features": list(cfg.features.chain), "data": str(data), "balance": sp.report,
+        "epochs_run": len(hist.history["loss"]),
+    }
+    test_y = sp.test.y
+    if anomaly:
+        from trainer.zoo import anomaly_scorer
+
+        scorer = anomaly_scorer(net)
+        fs_val = np.asarray(scorer.predict(xf["val"], verbose=0)).reshape(-1)
+        is_val_h = sp.val.y == healthy
+        thr_f = float(np.percentile(fs_val[is_val_h], ANOMALY_PERCENTILE)) if is_val_h.any() else 0.0
+        qs_val = int8_out("val").reshape(-1)
+        thr_q = float(np.percentile(qs_val[is_val_h], ANOMALY_PERCENTILE)) if is_val_h.any() else 0.0
+        fs = np.asarray(scorer.predict(xf["test"], verbose=0)).reshape(-1)
+        qs = int8_out("test").reshape(-1)
+        anom = test_y != healthy
+        mf, mq = anomaly_metrics(fs, anom, thr_f), anomaly_metrics(qs, anom, thr_q)
+        report.update(float_auc=mf["auc"], int8_auc=mq["auc"], float=mf, int8=mq)
+        plot_scores(qs[~anom], qs[anom], thr_q, run / "scores.png")
+    else:
+        pf = np.asarray(net.predict(xf["test"], verbose=0))
+        pq = int8_out("test")
+        mf = classification_metrics(test_y, pf.argmax(1), classes)
+        mq = classification_metrics(test_y, pq.argmax(1), classes)
+        report.update(float_accuracy=mf["accuracy"], int8_accuracy=mq["accuracy"],
+                      float=mf, int8=mq)
+        plot_confusion(np.array(mq["confusion"]), classes, run / "confusion.png",
+                       f"{mspec.name} int8 (test accuracy {mq['accuracy']:.3f})")
+    plot_history(hist.history, run / "training_curve.png")
+
+    net.save(run / "model.keras")
+    (run / "model_int8.tflite").write_bytes(tfl)
+    (run / "edgeloop.toml").write_text(to_toml(cfg))
+    (run / "calibration.json").write_text(json.dumps(cal.to_dict()))
+    cfg = cfg.with_(calibration=cal)
+    dev = device_config(cfg, (q.output_scale, q.output_zero_point))
+    if anomaly:
+        dev["decision"]["score_threshold"] = thr_q
+        dev["decision"]["threshold_q"] = int(min(127, round(thr_q / q.output_scale) + q.output_zero_point))
+    (run / "config.json").write_text(json.dumps(dev))
+    report.update(
+        params=int(net.count_params()), macs=count_macs(deploy_model), tflite_bytes=len(tfl),
+        io_quant=q.__dict__, timing_s={
+            "features": round(t_features, 3), "train": round(t_train, 3),
+            "quantize": round(t_quant, 3), "total": round(time.perf_counter() - t_start, 3)},
+    )
+    (run / "report.json").write_text(json.dumps(report, indent=2))
+    (run / "model_card.json").write_text(json.dumps(_model_card(cfg, report), indent=2))
+    return report
+
+
+def _model_card(cfg: Config, rep: dict) -> dict:
+    import keras
+    import tensorflow as tf
+
+    metrics = {k: rep[k] for k in ("float_accuracy", "int8_accuracy", "float_auc", "int8_auc")
+               if k in rep}
+    return {
+        "name": cfg.name, "model": rep["model"], "task": cfg.task, "classes": rep["classes"],
+        "inputs": {"channels": list(cfg.channels), "sample_rate_hz": cfg.sample_rate,
+                   "counts_per_unit": cfg.counts_per_unit, "window": cfg.window,
+                   "stride": cfg.stride, "features": list(cfg.features.chain),
+                   "input_shape": rep["input_shape"]},
+        "metrics_test": metrics, "params": rep["params"], "macs": rep["macs"],
+        "tflite_bytes": rep["tflite_bytes"], "quantization": "full-integer PTQ, int8 in/out",
+        "training_data": {"source": rep["data"], "balance": rep["balance"]},
+        "seed": rep["seed"], "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "limitations": "Trained on the data above only; check the confusion matrix per class. "
+                       "Valid for the sensor, mounting and sample rate in `inputs`.",
+    }
