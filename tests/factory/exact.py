@@ -1,0 +1,63 @@
+"""Exactness checks shared by tests: our golden executor and the board against tflite-micro.
+
+Every comparison is numpy.testing.assert_array_equal (never allclose); a failure message carries
+the model description so the case can be rebuilt with singleop.build(**description) or
+keras_models.keras_tflite(seed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from factory.tflm import io_details, random_inputs, run_tflm
+
+
+def model_inputs(model: bytes, n: int, seed: int = 0) -> np.ndarray:
+    """A batch of n inputs for the model (int8 with -128/127 planted, or float for float input)."""
+    ins, _ = io_details(model)
+    return random_inputs(
+        tuple(int(d) for d in ins[0]["shape"]), n, seed=seed, dtype=ins[0]["dtype"]
+    )
+
+
+def assert_same(ours: np.ndarray, ref: np.ndarray, what: str, desc: object) -> None:
+    """Equal values, batch by batch; our executors may drop the model's leading batch-1 dim."""
+    ours = np.asarray(ours)
+    assert ours.dtype == ref.dtype, f"{what}: dtype {ours.dtype} != TFLM {ref.dtype} for {desc}"
+    assert ours.size == ref.size, f"{what}: shape {ours.shape} != TFLM {ref.shape} for {desc}"
+    ours = ours.reshape(ref.shape)
+    bad = np.argwhere(ours != ref)
+    detail = ""
+    if len(bad):
+        i = tuple(int(v) for v in bad[0])
+        detail = (
+            f"; {len(bad)}/{ref.size} differ, first at {i}: ours {ours[i]} vs TFLM {ref[i]}"
+            f" (max |diff| {np.max(np.abs(ours.astype(np.float64) - ref.astype(np.float64)))})"
+        )
+    np.testing.assert_array_equal(ours, ref, err_msg=f"{what} != TFLM for {desc}{detail}")
+
+
+def golden_vs_tflm(model: bytes, x: np.ndarray, desc: object) -> np.ndarray:
+    """Convert, run the golden executor and TFLM on x, assert equality; returns the TFLM output."""
+    import converters
+    from converters.golden import run_bundle
+
+    bundle = converters.convert_tflite(model).bundle
+    ref = run_tflm(model, x)
+    assert_same(run_bundle(bundle, x), ref, "golden", desc)
+    return ref
+
+
+def device_vs_tflm(
+    model: bytes, x: np.ndarray, desc: object, kernels: str = "auto"
+) -> tuple[np.ndarray, dict]:
+    """Convert and run x on the virtual board (edgeloop.infer.run_batch_virtual); assert it equals
+    TFLM. Returns (TFLM output, board stats)."""
+    import converters
+    from edgeloop.infer import run_batch_virtual
+
+    bundle = converters.convert_tflite(model).bundle
+    ref = run_tflm(model, x)
+    y, stats = run_batch_virtual(bundle, x, "virtual", kernels=kernels)
+    assert_same(y, ref, f"virtual board ({stats.get('kernels', kernels)} kernels)", desc)
+    return ref, stats
