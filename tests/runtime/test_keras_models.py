@@ -1,0 +1,37 @@
+"""Whole Keras models quantized by TensorFlow (H6's seeded random architectures, cached under
+build/cache/) on the virtual board: board == golden == tflite-micro with each kernel set, and
+the benchmark-sized vibration 1D-CNN within the ESP32 heap profile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from factory import random_inputs, run_tflm
+from factory.tflm import io_details
+
+from edgeloop.infer import run_batch_virtual
+
+SEEDS = range(0, 6)
+
+
+@pytest.fixture(scope="module")
+def keras_models() -> list[tuple[int, bytes]]:
+    keras_models = pytest.importorskip("factory.keras_models")
+    return [(s, keras_models.keras_tflite(s)) for s in keras_models.usable_seeds(len(SEEDS))]
+
+
+def test_random_keras_models_exact(keras_models, kernels: str, three_way) -> None:
+    for seed, model in keras_models:
+        ins, _ = io_details(model)
+        x = random_inputs(tuple(ins[0]["shape"]), 4, seed=seed)
+        three_way(model, x, kernels)
+
+
+def test_vibration_cnn_on_esp32_profile(kernels: str, to_bundle) -> None:
+    models = pytest.importorskip("benchmarks.models")
+    tflite = models.benchmark_model("vibration_cnn1d")
+    ins, _ = io_details(tflite)
+    x = random_inputs(tuple(ins[0]["shape"]), 3, seed=1)
+    y, stats = run_batch_virtual(to_bundle(tflite), x, profile="esp32", kernels=kernels)
+    np.testing.assert_array_equal(y.reshape(-1), run_tflm(tflite, x).reshape(-1))
+    assert 0 < stats["model_heap_bytes"] < 100 * 1024
