@@ -1,0 +1,69 @@
+"""`edgeloop infer` and run_batch_virtual: outputs equal tflite-micro, stats are reported, and
+bad inputs are refused naming the expected shape."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from factory import random_inputs, run_tflm
+from factory.singleop import build
+from typer.testing import CliRunner
+
+from edgeloop.cli import app
+from edgeloop.infer import InferError, run_batch_virtual
+
+
+@pytest.fixture(scope="module")
+def conv(tmp_path_factory):
+    from converters import convert_tflite
+
+    model = build("CONV_2D", seed=3)
+    path = tmp_path_factory.mktemp("infer") / "model.elb"
+    path.write_bytes(convert_tflite(model).bundle)
+    return model, path
+
+
+def test_cli_infer_writes_outputs(conv, tmp_path) -> None:
+    model, bundle = conv
+    x = random_inputs((1, 8, 8, 3), 40, seed=4)
+    np.save(tmp_path / "x.npy", x)
+    res = CliRunner().invoke(app, ["infer", str(bundle), "--board", "virtual", "--input",
+                                   str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
+                                   "--kernels", "bytecode", "--json"])
+    assert res.exit_code == 0, res.output
+    stats = json.loads(res.output.strip().splitlines()[-1])
+    y = np.load(tmp_path / "y.npy")
+    np.testing.assert_array_equal(y, run_tflm(model, x))
+    assert stats["samples"] == 40 and stats["kernels"] == "bytecode"
+    assert stats["arena_bytes"] > 0 and stats["model_heap_bytes"] > stats["arena_bytes"]
+
+
+def test_large_batch_streams_through_files(conv) -> None:
+    model, bundle = conv
+    x = random_inputs((1, 8, 8, 3), 300, seed=9)
+    y, stats = run_batch_virtual(bundle.read_bytes(), x, kernels="auto")
+    np.testing.assert_array_equal(y, run_tflm(model, x))
+    assert len(stats["latency_ms"]) == 300 and stats["median_ms"] > 0
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (np.zeros((2, 8, 8, 3), np.int8), "expected (batch, 1, 8, 8, 3)"),
+        (np.zeros((2, 1, 8, 8, 3), np.float32), "dtype float32, the model input is int8"),
+        (np.zeros((0, 1, 8, 8, 3), np.int8), "batch >= 1"),
+    ],
+)
+def test_bad_inputs_refused(conv, x, message: str) -> None:
+    with pytest.raises(InferError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run_batch_virtual(conv[1].read_bytes(), x)
+
+
+def test_cli_bad_kernel_choice(conv, tmp_path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 8, 8, 3), np.int8))
+    res = CliRunner().invoke(app, ["infer", str(conv[1]), "--input", str(tmp_path / "x.npy"),
+                                   "--output", str(tmp_path / "y.npy"), "--kernels", "fast"])
+    assert res.exit_code != 0
+    assert "--kernels must be one of auto, viper, bytecode" in str(res.exception)
