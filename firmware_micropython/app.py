@@ -84,7 +84,24 @@ class Hardware:
         self.led = Pin(led_pin, Pin.OUT) if led_pin is not None else None
         self.actuate(False)
         self.actuations = 0
-        self.sensor = self.make_sensor()
+        self.sensor = self._first_sensor()
+
+    def _first_sensor(self):
+        # A sensor missing at power-up (loose connector) is reported and retried each second;
+        # the watchdog is fed meanwhile, the relay stays safe (off).
+        tries = 0
+        while True:
+            try:
+                return self.make_sensor()
+            except OSError as exc:
+                tries += 1
+                if self.sim:
+                    raise
+                if tries == 1 or tries % 60 == 0:
+                    emit({"event": "sensor_missing", "errno": exc.args[0] if exc.args else 0,
+                          "tries": tries})
+                self.feed()
+                time.sleep_ms(1000)
 
     def _samples_read(self):
         return self.chip.samples_read if self.chip is not None else 0
@@ -153,6 +170,17 @@ class Hardware:
         if self.wdt is not None:
             self.wdt.feed()
 
+    def maintenance(self):
+        """Ctrl-C (mpremote, `edgeloop deploy`): keep the started watchdog fed from a timer so
+        the board stays in the REPL for maintenance; a hard reset (`machine.reset()`) ends it."""
+        if self.wdt is None or self.sim:
+            return
+        from machine import Timer
+
+        wdt = self.wdt
+        self._timer = Timer(0)
+        self._timer.init(period=1000, mode=Timer.PERIODIC, callback=lambda t: wdt.feed())
+
     def finished(self):
         """Simulated data ran out (never true on a real board)."""
         if not self.sim:
@@ -179,14 +207,23 @@ def main(cfg=None):
     decision = Decision(n_out, model.output_scale, model.output_zero_point, cfg.get("decision"))
     pipe = Pipeline(model, features, decision, window, stride, channels)
     labels = cfg.get("labels") or [str(i) for i in range(n_out)]
-    max_windows = int(cfg.get("max_windows", 0))
-    reinit_after = int(cfg.get("reinit_after", 50))
     period_us = 0 if hw.sim else 1000000 // sample_rate(cfg)
-    sample = array("h", bytes(2 * channels))
     gc.collect()
     emit({"event": "start", "kernels": elrt.KERNELS, "window": window, "stride": stride,
           "channels": channels, "outputs": n_out, "sim": hw.sim, "free": gc.mem_free()})
 
+    try:
+        return _loop(cfg, hw, pipe, decision, labels, channels, period_us)
+    except KeyboardInterrupt:
+        hw.maintenance()
+        emit({"event": "stopped", "windows": pipe.windows})
+        raise
+
+
+def _loop(cfg, hw, pipe, decision, labels, channels, period_us):
+    max_windows = int(cfg.get("max_windows", 0))
+    reinit_after = int(cfg.get("reinit_after", 50))
+    sample = array("h", bytes(2 * channels))
     errors = 0
     consecutive = 0
     alarm = False

@@ -249,7 +249,9 @@ def list_port_names() -> list[str]:
 class SerialTransport(Transport):
     """A real board on a serial port (or socket:// URL) through mpremote's raw REPL."""
 
-    def __init__(self, port: str, baudrate: int = 115200, soft_reset: bool = True) -> None:
+    def __init__(self, port: str, baudrate: int = 115200, soft_reset: bool = False) -> None:
+        # No soft reset on connect by default: the app's watchdog keeps running through a soft
+        # reset with nothing feeding it, while the app's Ctrl-C handler feeds it from a timer.
         self.port = port
         self.name = f"board on {port}"
         if not _is_url(port) and not os.path.exists(port):
@@ -313,9 +315,14 @@ class SerialTransport(Transport):
             raise BoardError(f"reading {remote_path} on the {self.name} failed: {exc}") from exc
 
     def reset(self) -> None:
-        # Friendly REPL + Ctrl-D is a soft reboot, which runs boot.py then main.py.
-        self._t.exit_raw_repl()
-        self._t.serial.write(b"\x04")
+        """Hard reset (machine.reset()): clears the watchdog, then boot.py and main.py run."""
+        from mpremote.transport import TransportError
+
+        try:
+            self._t.exec_raw_no_follow("import machine\nmachine.reset()")
+        except TransportError as exc:
+            raise BoardError(f"could not reset the {self.name}: {exc}") from exc
+        self._t.in_raw_repl = False
 
     def console(self, seconds: float | None = None) -> Iterator[str]:
         self.reset()

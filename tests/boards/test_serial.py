@@ -52,6 +52,9 @@ class FakeMpremote:
     def exit_raw_repl(self) -> None:
         self.calls.append(("exit_raw_repl",))
 
+    def exec_raw_no_follow(self, command: str) -> None:
+        self.calls.append(("exec_raw_no_follow", command))
+
     def exec_raw(self, command: str, timeout: float = 10, data_consumer: object = None):
         self.calls.append(("exec_raw", timeout))
         res = self.board.run(command)
@@ -94,7 +97,7 @@ def test_opens_raw_repl_and_runs_code(mp, port) -> None:
         assert t.eval("[1, 'a', None]") == [1, "a", None]
         fake = mp.instances[0]
         assert fake.baudrate == 230400
-        assert fake.calls[0] == ("enter_raw_repl", True)
+        assert fake.calls[0] == ("enter_raw_repl", False)  # no soft reset: see SerialTransport
     assert fake.closed
 
 
@@ -160,12 +163,11 @@ def test_socket_url_goes_to_mpremote_untouched(mp) -> None:
     assert mp.instances[0].device == "socket://localhost:2217"
 
 
-def test_reset_is_soft_reboot_from_friendly_repl(mp, port) -> None:
+def test_reset_is_a_hard_reset(mp, port) -> None:
     with tr.SerialTransport(port) as t:
         t.reset()
         fake = mp.instances[0]
-        assert fake.calls[-1] == ("exit_raw_repl",)
-        assert fake.serial.written == [b"\x04"]
+        assert fake.calls[-1] == ("exec_raw_no_follow", "import machine\nmachine.reset()")
 
 
 def test_open_transport_choices(tmp_path) -> None:
