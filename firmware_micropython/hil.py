@@ -149,10 +149,11 @@ class Bench:
         self.model = model
         self.link = link if link is not None else L.Link()
         self.input = hcfg.get("input", "frames")
-        self.channels = ch = int(cfg.get("channels", 3))
+        ch = cfg.get("channels", 3)
+        self.channels = ch = ch if isinstance(ch, int) else len(ch)  # a count or the names
         self.window = w = int(cfg.get("window", len(model.input) // ch))
         self.stride = s = int(cfg.get("stride", w))
-        lsb_per_g = int(hcfg.get("lsb_per_g", 2048))
+        lsb_per_g = int(hcfg.get("lsb_per_g", cfg.get("counts_per_unit", 2048)))
         self.sensor = None
         if self.input == "i2c":
             lsb_per_g = self._make_sensor(cfg)

@@ -289,6 +289,11 @@ def hil_config(base: dict | None, input_mode: str = "frames", **hil: Any) -> dic
     """A device config for HIL mode from the run's config (window, preprocess, decision...)."""
     cfg = dict(base or {})
     cfg["mode"] = "hil"
+    dec = dict(cfg.get("decision", {}))
+    if "fault_classes" in dec and "alarm_classes" not in dec:  # trainer's name for them
+        dec["alarm_classes"] = dec["fault_classes"]
+    dec.setdefault("latch", True)  # a stopped machine stays stopped until re-armed
+    cfg["decision"] = dec
     h = dict(cfg.get("hil", {}))
     h["input"] = input_mode
     h.update(hil)
