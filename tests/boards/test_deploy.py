@@ -239,3 +239,43 @@ def test_cli_deploy_json(tmp_path, bundles, monkeypatch, capsys) -> None:
     assert "model.elb" in second["skipped"] and "config.json" in second["skipped"]
     assert second["verified"] is True
     assert set(second) >= {"copied", "skipped", "verified"}
+
+
+def test_cli_monitor_shows_status_lines(tmp_path, board, bundles, monkeypatch, capsys) -> None:
+    from edgeloop import cli
+
+    cfg = dict(dp.DEFAULT_DEVICE_CONFIG, max_windows=5)
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg)
+    dp.deploy(board, plan, verify=False)
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["edgeloop", "monitor", "--board", "virtual", "--dir", str(board.root), "--seconds", "60"],
+    )
+    cli.main()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("[start] ") and "sim=True" in out[0]
+    assert [line.split()[0] for line in out[1:6]] == [f"w={i}" for i in range(1, 6)]
+    assert "infer=" in out[1] and "free=" in out[1]
+    assert out[-1].startswith("[end] ") and "windows=5" in out[-1]
+
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["edgeloop", "monitor", "--board", "virtual", "--dir", str(board.root), "--raw"],
+    )
+    cli.main()
+    raw = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["w"] for r in raw[1:-1]] == [1, 2, 3, 4, 5]
+
+
+def test_monitor_without_a_deployed_app(tmp_path, monkeypatch, capsys) -> None:
+    from edgeloop import cli
+
+    monkeypatch.setattr(
+        sys, "argv", ["edgeloop", "monitor", "--board", "virtual", "--dir", str(tmp_path / "empty")]
+    )
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code == 2
+    assert "no main.py (run `edgeloop deploy" in capsys.readouterr().err

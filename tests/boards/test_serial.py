@@ -209,3 +209,35 @@ def test_devices_guess_chips(monkeypatch, capsys) -> None:
     assert found["/dev/ttyACM0"]["chip_guess"].startswith("esp32s3 or esp32c3")
     assert found["/dev/ttyUSB1"]["bridge"] == "CH340"
     assert found["/dev/ttyUSB2"]["bridge"].startswith("FTDI")
+
+
+def test_deploy_over_serial_through_mpremote(mp, port, tmp_path, bundles) -> None:
+    """The whole deploy over SerialTransport; the fake board runs x64 code, so plan for it."""
+    from edgeloop.boards import get_board
+    from edgeloop.link import deploy as dp
+
+    src = tmp_path / "m.elb"
+    src.write_bytes(bundles[0])
+    plan = dp.plan_deploy(src, get_board("virtual"), virtual=False)
+    assert "samples.s16" not in plan.files and not any(p.startswith("simhw/") for p in plan.files)
+    with tr.SerialTransport(port) as t:
+        first = dp.deploy(t, plan)
+        again = dp.deploy(t, plan)
+    assert first.verified and again.verified and again.copied == []
+    writes = [c[1] for c in mp.instances[0].calls if c[0] == "fs_writefile"]
+    assert "model.elb.tmp" in writes and "model.elb" not in writes  # only ever via rename
+    assert all(w.endswith(".tmp") for w in writes)
+
+
+def test_deploy_plans_the_boards_architecture(tmp_path, bundles) -> None:
+    from edgeloop.boards import get_board
+    from edgeloop.link import deploy as dp
+
+    src = tmp_path / "m.elb"
+    src.write_bytes(bundles[0])
+    # mpy v6 header byte 2: arch << 2 (MP_NATIVE_ARCH_XTENSAWIN = 10, RV32IMC = 11)
+    for name, arch_byte in (("esp32", 10), ("esp32s3", 10), ("esp32c3", 11)):
+        plan = dp.plan_deploy(src, get_board(name), virtual=False)
+        mpy = plan.files["elrt/kernels_viper.mpy"]
+        assert mpy[0] == ord("M") and mpy[2] >> 2 == arch_byte, (name, mpy[:4])
+        assert plan.files["main.py"].startswith(b"#")  # main.py stays source
