@@ -6,6 +6,8 @@ installed here it does not work, so `qat=True` raises a TrainerError saying so.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +69,8 @@ def to_int8(model, representative: np.ndarray, max_samples: int = 500) -> bytes:
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
     try:
-        return conv.convert()
+        with contextlib.redirect_stdout(io.StringIO()):  # keras export chatter; keeps --json clean
+            return conv.convert()
     except Exception as exc:
         raise TrainerError(f"int8 conversion of model {model.name!r} failed: {exc}") from exc
 

@@ -1,0 +1,127 @@
+"""`edgeloop simulate TWIN --out DIR` and `edgeloop train --data DIR --out RUN`.
+
+simulate writes a labelled CSV dataset (the layout `train` reads) plus an edgeloop.toml for it;
+train runs trainer.train and, when the converter is present, also writes RUN/model.elb so the
+run folder is deployable as is (`edgeloop deploy RUN`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from edgeloop.errors import EdgeLoopError
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _trainer_error(exc: Exception) -> EdgeLoopError:
+    return EdgeLoopError(str(exc))
+
+
+def simulate(
+    twin: Annotated[str, typer.Argument(help="rotating_machine | wearable | environment")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="dataset folder to write")],
+    seed: Annotated[int, typer.Option(help="seed: same seed, same data")] = 0,
+    per_class: Annotated[int, typer.Option("--per-class", help="recordings per class")] = 20,
+    duration: Annotated[
+        float | None, typer.Option(help="seconds per recording (default: per twin)")
+    ] = None,
+) -> None:
+    """Write a synthetic labelled dataset: OUT/<label>/<label>.NNNN.csv and OUT/edgeloop.toml."""
+    from trainer.errors import TrainerError
+    from trainer.twins import TWINS, synthesize, write_csv_dataset
+
+    if twin not in TWINS:
+        raise EdgeLoopError(f"unknown twin {twin!r}; known: {', '.join(TWINS)}")
+    if per_class < 3:
+        raise EdgeLoopError("--per-class must be >= 3 (train/validation/test split by recording)")
+    try:
+        recs = synthesize(twin, per_class=per_class, duration_s=duration, seed=seed)
+        write_csv_dataset(recs, out)
+    except (TrainerError, ValueError) as exc:
+        raise _trainer_error(exc) from None
+    example = EXAMPLES / twin / "edgeloop.toml"
+    if example.is_file():
+        shutil.copy(example, out / "edgeloop.toml")
+    n = sum(len(r.data) for r in recs)
+    Console().print(f"wrote {len(recs)} recordings ({n:,} samples) of {twin!r} to {out}")
+
+
+def train(
+    data: Annotated[Path, typer.Option("--data", "-d", help="CSV folder or .npz")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="run folder to write")],
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="edgeloop.toml (default: DATA/edgeloop.toml)")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="mlp | cnn1d | dscnn | autoencoder")
+    ] = None,
+    window: Annotated[int | None, typer.Option(help="window size (power of two)")] = None,
+    stride: Annotated[int | None, typer.Option(help="window stride")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed: same seed, same model")] = None,
+    epochs: Annotated[int | None, typer.Option(help="training epochs")] = None,
+    test: Annotated[Path | None, typer.Option(help="explicit test-set folder")] = None,
+    no_bundle: Annotated[bool, typer.Option("--no-bundle", help="skip model.elb")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print report.json")] = False,
+) -> None:
+    """Train, quantize to int8 and report: RUN/model.keras, model_int8.tflite, report.json."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines
+    from trainer.config import load_config
+    from trainer.errors import TrainerError
+    from trainer.train import train as run_training
+
+    if not data.exists():
+        raise EdgeLoopError(f"data {data} does not exist")
+    try:
+        cfg = load_config(config) if config else None
+        report = run_training(data, out, cfg, test=test, model=model, window=window,
+                              stride=stride, seed=seed, epochs=epochs, progress=not as_json)
+    except TrainerError as exc:
+        raise _trainer_error(exc) from None
+    if not no_bundle:
+        report["bundle"] = _bundle(out, report)
+        (out / "report.json").write_text(json.dumps(report, indent=2))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    con = Console()
+    if "float_accuracy" in report:
+        con.print(f"test accuracy: float {report['float_accuracy']:.4f}  "
+                  f"int8 {report['int8_accuracy']:.4f}")
+    else:
+        con.print(f"test AUC: float {report['float_auc']:.4f}  int8 {report['int8_auc']:.4f}")
+    t = report["timing_s"]
+    con.print(f"{report['model']}: {report['params']:,} params, {report['macs']:,} MACs, "
+              f".tflite {report['tflite_bytes']:,} B; train+quantize {t['train'] + t['quantize']:.1f} s")
+    con.print(f"run folder: {out}")
+
+
+def _bundle(out: Path, report: dict) -> dict:
+    """Convert RUN/model_int8.tflite for the config's board; a failure is reported, not fatal."""
+    try:
+        from converters import ConvertError, convert_tflite
+    except ImportError as exc:
+        return {"ok": False, "error": f"converter unavailable: {exc}"}
+    from edgeloop.boards import get_board
+
+    board = json.loads((out / "config.json").read_text()).get("board", "esp32")
+    try:
+        conv = convert_tflite((out / "model_int8.tflite").read_bytes(),
+                              heap_limit=get_board(board).heap_bytes)
+    except ConvertError as exc:
+        return {"ok": False, "error": str(exc)}
+    (out / "model.elb").write_bytes(conv.bundle)
+    (out / "bundle_report.json").write_text(json.dumps(conv.report, indent=2, default=str))
+    return {"ok": True, "bytes": len(conv.bundle), "board": board}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate)
+    app.command("train")(train)
