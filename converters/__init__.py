@@ -14,12 +14,15 @@ from converters.tflite_reader import read_tflite
 
 __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "parse_bundle"]
 
-# Rough fixed cost of the runtime's model object on the board: op records as Python objects,
-# tensor memoryviews, kernel dispatch tables (bytes). Measured figures come from the runtime
-# benchmark; this keeps the fit check conservative.
-RUNTIME_OVERHEAD_BYTES = 6 * 1024
-PER_OP_OVERHEAD_BYTES = 160
+# Heap the runtime needs besides arena and bundle, calibrated on the virtual board (x64 .mpy):
+# importing elrt takes ~25 KB (viper kernels; bytecode ~23 KB), and each loaded model adds
+# ~230 B per op (plan tuple, views) + ~40 B per tensor + ~0.5 KB (least squares over 11 models).
+# Large contiguous blocks (bundle, arena) also need headroom against heap fragmentation.
+RUNTIME_OVERHEAD_BYTES = 26 * 1024
+MODEL_OVERHEAD_BYTES = 512
+PER_OP_OVERHEAD_BYTES = 256
 PER_TENSOR_OVERHEAD_BYTES = 48
+FRAGMENTATION_MARGIN = 0.10
 
 
 @dataclass
@@ -28,14 +31,18 @@ class Conversion:
     report: dict
 
 
-def estimate_heap(arena: int, const_bytes: int, n_ops: int, n_tensors: int,
+def estimate_heap(arena: int, bundle_bytes: int, n_ops: int, n_tensors: int,
                   romfs: bool = False) -> dict:
-    """Heap the loaded model needs on the board: arena + weights (unless ROMFS) + overheads."""
-    tables = n_ops * PER_OP_OVERHEAD_BYTES + n_tensors * PER_TENSOR_OVERHEAD_BYTES
-    weights = 0 if romfs else const_bytes
-    total = arena + weights + tables + RUNTIME_OVERHEAD_BYTES
+    """Heap the model needs on the board: the elrt runtime, the arena, the bundle file (elrt
+    reads it into RAM and uses the weights in place; nothing with ROMFS), op plan and views."""
+    tables = (MODEL_OVERHEAD_BYTES + n_ops * PER_OP_OVERHEAD_BYTES
+              + n_tensors * PER_TENSOR_OVERHEAD_BYTES)
+    weights = 0 if romfs else bundle_bytes
+    margin = int(FRAGMENTATION_MARGIN * (arena + weights))
+    total = arena + weights + tables + RUNTIME_OVERHEAD_BYTES + margin
     return {"arena_bytes": arena, "weights_in_ram_bytes": weights, "op_table_bytes": tables,
-            "runtime_overhead_bytes": RUNTIME_OVERHEAD_BYTES, "total_bytes": total}
+            "runtime_overhead_bytes": RUNTIME_OVERHEAD_BYTES,
+            "fragmentation_margin_bytes": margin, "total_bytes": total}
 
 
 def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
@@ -45,7 +52,8 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
     compiled = compile_model(model)
     blob = write_bundle(compiled.bundle)
     bun = parse_bundle(blob)  # the bundle must read back through the spec'd reader
-    heap = estimate_heap(bun.arena_bytes, bun.const_bytes, len(bun.ops), len(bun.tensors), romfs)
+    arena_b, n_ops, n_t = bun.arena_bytes, len(bun.ops), len(bun.tensors)
+    heap = estimate_heap(arena_b, len(blob), n_ops, n_t, romfs)
     ins = [bun.tensors[i] for i in bun.inputs]
     outs = [bun.tensors[i] for i in bun.outputs]
     report = {
@@ -71,11 +79,12 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
     if not report["fits"]:
         err = ConvertError(
             f"model does not fit: estimated heap {heap['total_bytes']} B (arena "
-            f"{heap['arena_bytes']} B + weights {heap['weights_in_ram_bytes']} B + tables "
-            f"{heap['op_table_bytes']} B + runtime {RUNTIME_OVERHEAD_BYTES} B) > board heap "
+            f"{heap['arena_bytes']} B + bundle {heap['weights_in_ram_bytes']} B + tables "
+            f"{heap['op_table_bytes']} B + runtime {RUNTIME_OVERHEAD_BYTES} B + fragmentation "
+            f"margin {heap['fragmentation_margin_bytes']} B) > board heap "
             f"{heap_limit} B"
-            + (f"; with weights read in place from ROMFS (MicroPython 1.25+) it would need "
-               f"{heap['total_bytes'] - heap['weights_in_ram_bytes']} B"
+            + (f"; with the bundle read in place from ROMFS (MicroPython 1.25+) it would need "
+               f"{estimate_heap(arena_b, 0, n_ops, n_t, True)['total_bytes']} B"
                if not romfs and heap['weights_in_ram_bytes'] else "")
         )
         err.report = report  # type: ignore[attr-defined]

@@ -34,8 +34,9 @@ def _summary(report: dict) -> str:
     limit = report["heap_limit_bytes"]
     fit = "fits" if report["fits"] else "DOES NOT FIT"
     return (
-        f"arena {h['arena_bytes']:,} B | weights in RAM {h['weights_in_ram_bytes']:,} B | "
-        f"tables {h['op_table_bytes']:,} B | runtime {h['runtime_overhead_bytes']:,} B\n"
+        f"arena {h['arena_bytes']:,} B | bundle in RAM {h['weights_in_ram_bytes']:,} B | "
+        f"tables {h['op_table_bytes']:,} B | runtime {h['runtime_overhead_bytes']:,} B | "
+        f"fragmentation margin {h['fragmentation_margin_bytes']:,} B\n"
         f"estimated heap {h['total_bytes']:,} B of {limit:,} B -> {fit}\n"
         f"bundle {report['bundle_bytes']:,} B (.tflite {report['tflite_bytes']:,} B)"
     )
