@@ -70,10 +70,17 @@ def _fold(bias: np.ndarray, input_zp: int, filt_sums: np.ndarray, what: str) -> 
     return folded.astype(np.int32)
 
 
-def _filter(b: Builder, op: TOp) -> tuple[TTensor, np.ndarray]:
+def _filter(b: Builder, op: TOp, channel_dim: int) -> tuple[TTensor, np.ndarray]:
     ft = _int8(b, op, op.inputs[1], "filter")
     if ft.data is None:
         raise ConvertError(f"filter tensor {op.inputs[1]} is not constant")
+    if ft.per_channel:
+        n = ft.shape[channel_dim]
+        if ft.scale.size != n or ft.quantized_dimension != channel_dim % len(ft.shape):
+            raise ConvertError(
+                f"filter tensor {op.inputs[1]}: per-channel quantization over dim "
+                f"{ft.quantized_dimension} with {ft.scale.size} scales, expected dim "
+                f"{channel_dim % len(ft.shape)} with {n}")
     if np.any(ft.zero_point != 0):
         raise ConvertError(f"filter tensor {op.inputs[1]} has a non-zero zero point "
                            "(TFLM int8 weights are symmetric)")
@@ -87,7 +94,7 @@ def _report(op: TOp, macs: int, params: int, out: TTensor, **extra) -> dict:
 
 def fully_connected(b: Builder, op: TOp) -> None:
     it = _int8(b, op, op.inputs[0], "input")
-    ft, w = _filter(b, op)
+    ft, w = _filter(b, op, 0)
     ot = _int8(b, op, op.outputs[0], "output")
     if w.ndim != 2:
         raise ConvertError(f"weights must be 2-D, got shape {w.shape}")
@@ -148,7 +155,7 @@ def _need4d(tt: TTensor, what: str) -> None:
 
 def conv_2d(b: Builder, op: TOp) -> None:
     it = _int8(b, op, op.inputs[0], "input")
-    ft, w = _filter(b, op)
+    ft, w = _filter(b, op, 0)
     ot = _int8(b, op, op.outputs[0], "output")
     _need4d(it, "input")
     _need4d(ot, "output")
@@ -172,7 +179,7 @@ def conv_2d(b: Builder, op: TOp) -> None:
 
 def depthwise_conv_2d(b: Builder, op: TOp) -> None:
     it = _int8(b, op, op.inputs[0], "input")
-    ft, w = _filter(b, op)
+    ft, w = _filter(b, op, -1)
     ot = _int8(b, op, op.outputs[0], "output")
     _need4d(it, "input")
     _need4d(ot, "output")

@@ -25,8 +25,9 @@ def exact_vs_tflm(model: bytes, n: int = 6, seed: int = 0) -> dict:
     return conv.report
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def check_exact():
+    """exact_vs_tflm (stateless, so session scope is safe inside hypothesis tests)."""
     return exact_vs_tflm
 
 
