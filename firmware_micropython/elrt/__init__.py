@@ -218,11 +218,7 @@ class Model:
         """Load a bundle from a file path (read into RAM) or a buffer (used in place). Raises
         BundleError; on failure the previously loaded model is left untouched."""
         if isinstance(src, str):
-            try:
-                with open(src, "rb") as f:
-                    buf = f.read()
-            except OSError as e:
-                raise BundleError("cannot read bundle %s: %s" % (src, e))
+            buf = _read_file(src)
         else:
             buf = src
         try:
@@ -389,6 +385,32 @@ class Model:
         call = _call
         for op in self._plan:
             call(op[0], op[1])
+
+
+def _read_file(path):
+    # A file on a ROMFS mount (MicroPython 1.25+) exposes its flash bytes as a buffer: use them
+    # in place (the view keeps the file object alive). Any other file is read into one
+    # exactly-sized bytearray, without the growing buffers of read().
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise BundleError("cannot read bundle %s: %s" % (path, e))
+    try:
+        return memoryview(f)
+    except TypeError:
+        pass
+    try:
+        n = f.seek(0, 2)
+        f.seek(0)
+        buf = bytearray(n)
+        got = f.readinto(buf)
+    except OSError as e:
+        raise BundleError("cannot read bundle %s: %s" % (path, e))
+    finally:
+        f.close()
+    if got != n:
+        raise BundleError("cannot read bundle %s: got %s of %d bytes" % (path, got, n))
+    return buf
 
 
 def _view(arena, body, t):
