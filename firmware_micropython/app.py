@@ -192,16 +192,22 @@ class Hardware:
 
 def main(cfg=None):
     cfg = cfg if cfg is not None else load_config()
-    hw = Hardware(cfg)
+    # Heap order matters on a 100 KB board: the model's buffers are the largest contiguous
+    # blocks, so they go first; the preprocessing tables are large as parsed JSON and small as
+    # the Preprocessor's arrays, so the JSON is dropped as soon as they are built.
+    gc.collect()
     model = elrt.Model()
     model.load(cfg.get("model", "model.elb"))
+    pre_cfg = cfg.pop("preprocess", None)
+    features = PreprocessFeatures(pre_cfg) if pre_cfg else None
+    pre_window = pre_cfg.get("window") if pre_cfg else None
+    pre_cfg = None
+    gc.collect()
+    hw = Hardware(cfg)
     channels = hw.sensor.channels
-    pre_cfg = cfg.get("preprocess") or {}
-    window = int(cfg.get("window", pre_cfg.get("window", len(model.input) // channels)))
+    window = int(cfg.get("window", pre_window or len(model.input) // channels))
     stride = int(cfg.get("stride", window))
-    if pre_cfg:
-        features = PreprocessFeatures(cfg["preprocess"])
-    else:
+    if features is None:
         features = RawFeatures(hw.sensor.scale_g, model.input_scale, model.input_zero_point)
     n_out = len(model.output)
     decision = Decision(n_out, model.output_scale, model.output_zero_point, cfg.get("decision"))
