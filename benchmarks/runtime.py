@@ -1,0 +1,257 @@
+"""Runtime benchmark (issue 3, item 9): EdgeLoop's MicroPython runtime against TFLM.
+
+For each benchmark model (benchmarks/models.py), in one run on one machine: convert it, run it
+on the virtual board with the viper kernels and with the bytecode kernels, run it in the
+`tflite-micro` interpreter, and compare ms per inference, memory (our activation arena and
+model heap vs TFLM's arena from `print_allocations`), bundle vs .tflite bytes, and whether
+every output is identical to TFLM's. Prints a table and writes build/bench/runtime.json.
+
+    python -m benchmarks.runtime            (what `make bench` runs)
+    python -m benchmarks.runtime --models kws_dscnn --viper-n 50
+
+The virtual board is the MicroPython unix port on this machine (viper int 64-bit, x86-64), so
+its ms are not ESP32 ms; the ratio to TFLM measured on the same machine is the figure of merit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.models import RECIPES, benchmark_model
+from converters import convert_tflite
+from edgeloop.boards import get_board
+from edgeloop.infer import InferError, run_batch_virtual
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_JSON = ROOT / "build" / "bench" / "runtime.json"
+SMALL_BOARD = "virtual"  # x86-64 virtual board with an ESP32's ~100 KB heap
+BIG_BOARD = "esp32s3"  # 2 MB heap (PSRAM), for models that do not fit 100 KB
+TFLM_ARENA = 8 << 20  # generous; print_allocations reports what is really used
+TARGETS = {
+    "viper_vs_tflm_geomean_max": 2.0,
+    "arena_vs_tflm_arena_max": 1.0,
+    "bundle_vs_tflite_max": 1.0,
+    "identical_fraction": 1.0,
+}
+
+
+def capture_fd_stderr(fn: Callable[[], Any]) -> tuple[Any, str]:
+    """Call fn with file descriptor 2 redirected to a file, returning (result, what C++ wrote).
+
+    TFLM's print_allocations writes with C stdio/MicroPrintf straight to fd 2, which
+    sys.stderr redirection would not see.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            result = fn()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        return result, tmp.read().decode(errors="replace")
+
+
+def parse_arena(text: str) -> dict[str, int]:
+    """'Arena allocation total/head/tail N bytes' lines of print_allocations, as ints."""
+    found = {k: int(v) for k, v in re.findall(r"Arena allocation (\w+) (\d+) bytes", text)}
+    if "total" not in found:
+        raise RuntimeError(f"no 'Arena allocation total' in TFLM's print_allocations:\n{text}")
+    return found
+
+
+def bench_inputs(shape: tuple[int, ...], n: int, seed: int) -> np.ndarray:
+    """n random int8 samples; sample 0 is all -128, sample 1 all 127 and every other sample has
+    -128 and 127 planted (saturation edges)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=(n, *shape), dtype=np.int16).astype(np.int8)
+    flat = x.reshape(n, -1)
+    flat[0] = -128
+    if n > 1:
+        flat[1] = 127
+    flat[2:, 0] = -128
+    flat[2:, -1] = 127
+    return x
+
+
+def run_tflm(tflite: bytes, x: np.ndarray, timing_invokes: int) -> dict[str, Any]:
+    """Outputs of every sample, median ms per invoke, and the arena TFLM really used."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(bytes(tflite), arena_size=TFLM_ARENA)
+    dtype = interp.get_input_details(0)["dtype"]
+    ys = []
+    for sample in x:
+        interp.set_input(np.ascontiguousarray(sample.astype(dtype)), 0)
+        interp.invoke()
+        ys.append(np.array(interp.get_output(0), copy=True))
+    # timing: warm up, then time single invokes (same input) and take the median
+    interp.set_input(np.ascontiguousarray(x[-1].astype(dtype)), 0)
+    for _ in range(3):
+        interp.invoke()
+    times = []
+    for _ in range(timing_invokes):
+        t0 = time.perf_counter()
+        interp.invoke()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    _, text = capture_fd_stderr(interp.print_allocations)
+    arena = parse_arena(text)
+    return {"y": np.stack(ys), "ms": statistics.median(times), "arena": arena}
+
+
+def _run_board(bundle: bytes, x: np.ndarray, board: str, kernels: str):
+    y, stats = run_batch_virtual(bundle, x, board, kernels=kernels, timeout=1800)
+    if stats["kernels"] != kernels:
+        raise RuntimeError(f"asked for {kernels} kernels, the board ran {stats['kernels']}")
+    return y, stats
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    n = len(a)
+    return a.shape[0] == b.shape[0] and np.array_equal(a.reshape(n, -1), b.reshape(n, -1))
+
+
+def bench_model(name: str, viper_n: int, bytecode_n: int, seed: int = 0) -> dict[str, Any]:
+    tflite = benchmark_model(name)
+    conv = convert_tflite(tflite)
+    rep = conv.report
+    small = get_board(SMALL_BOARD).heap_bytes
+    board = SMALL_BOARD if rep["estimated_heap_bytes"] <= small else BIG_BOARD
+    shape = tuple(rep["inputs"][0]["shape"])
+    x = bench_inputs(shape, viper_n, seed)
+    try:
+        yv, sv = _run_board(conv.bundle, x, board, "viper")
+    except InferError:
+        if board == BIG_BOARD:
+            raise
+        board = BIG_BOARD  # the estimate said it fits, the board disagreed
+        yv, sv = _run_board(conv.bundle, x, board, "viper")
+    xb = x[: max(1, min(bytecode_n, viper_n))]
+    yb, sb = _run_board(conv.bundle, xb, board, "bytecode")
+    tf = run_tflm(tflite, x, timing_invokes=200)
+    viper_ms, bytecode_ms, tflm_ms = sv["median_ms"], sb["median_ms"], tf["ms"]
+    return {
+        "model": name,
+        "board_profile": board,
+        "board_heap_bytes": get_board(board).heap_bytes,
+        "fits_100kb": board == SMALL_BOARD,
+        "macs": rep["total_macs"],
+        "params": rep["total_params"],
+        "viper_inferences": len(x),
+        "bytecode_inferences": len(xb),
+        "viper_ms": viper_ms,
+        "bytecode_ms": bytecode_ms,
+        "tflm_ms": tflm_ms,
+        "viper_vs_tflm": viper_ms / tflm_ms,
+        "bytecode_vs_tflm": bytecode_ms / tflm_ms,
+        "viper_mmac_per_s": rep["total_macs"] / viper_ms / 1000.0,
+        "arena_bytes": sv["arena_bytes"],
+        "model_heap_bytes": sv["model_heap_bytes"],
+        "tflm_arena_bytes": tf["arena"]["total"],
+        "tflm_arena": tf["arena"],
+        "arena_vs_tflm_arena": sv["arena_bytes"] / tf["arena"]["total"],
+        "bundle_bytes": len(conv.bundle),
+        "tflite_bytes": len(tflite),
+        "bundle_vs_tflite": len(conv.bundle) / len(tflite),
+        "viper_identical": _same(yv, tf["y"]),
+        "bytecode_identical": _same(yb, tf["y"][: len(xb)]),
+        "outputs_compared": int(yv.size + yb.size),
+    }
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ratios = [r["viper_vs_tflm"] for r in rows]
+    geo = math.exp(statistics.fmean(math.log(v) for v in ratios))
+    geo_b = math.exp(statistics.fmean(math.log(r["bytecode_vs_tflm"]) for r in rows))
+    identical = sum(r["viper_identical"] and r["bytecode_identical"] for r in rows) / len(rows)
+    return {
+        "viper_vs_tflm_geomean": geo,
+        "bytecode_vs_tflm_geomean": geo_b,
+        "identical_fraction": identical,
+        "targets": TARGETS,
+        "met": {
+            "viper_within_2x_tflm": geo <= TARGETS["viper_vs_tflm_geomean_max"],
+            "arena_le_tflm_arena": all(r["arena_vs_tflm_arena"] <= 1.0 for r in rows),
+            "bundle_le_tflite": all(r["bundle_vs_tflite"] <= 1.0 for r in rows),
+            "all_identical": identical == 1.0,
+        },
+    }
+
+
+def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+    head = (
+        f"{'model':16s} {'board':8s} {'viper ms':>9s} {'bytec ms':>9s} {'TFLM ms':>8s} "
+        f"{'v/TFLM':>7s} {'b/TFLM':>7s} {'arena B':>8s} {'TFLM ar':>8s} {'heap B':>8s} "
+        f"{'bundle B':>9s} {'tflite B':>9s} {'same':>5s}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        same = "yes" if r["viper_identical"] and r["bytecode_identical"] else "NO"
+        lines.append(
+            f"{r['model']:16s} {r['board_profile']:8s} {r['viper_ms']:9.3f} "
+            f"{r['bytecode_ms']:9.2f} {r['tflm_ms']:8.3f} {r['viper_vs_tflm']:7.2f} "
+            f"{r['bytecode_vs_tflm']:7.1f} {r['arena_bytes']:8d} {r['tflm_arena_bytes']:8d} "
+            f"{r['model_heap_bytes']:8d} {r['bundle_bytes']:9d} {r['tflite_bytes']:9d} "
+            f"{same:>5s}"
+        )
+    met = summary["met"]
+    lines += [
+        "-" * len(head),
+        f"geomean viper/TFLM {summary['viper_vs_tflm_geomean']:.2f} (target <= 2: "
+        f"{'met' if met['viper_within_2x_tflm'] else 'MISSED'}); bytecode/TFLM "
+        f"{summary['bytecode_vs_tflm_geomean']:.1f}",
+        f"arena <= TFLM arena: {'met' if met['arena_le_tflm_arena'] else 'MISSED'}; "
+        f"bundle <= tflite: {'met' if met['bundle_le_tflite'] else 'MISSED'}; identical "
+        f"outputs: {summary['identical_fraction']:.0%} of models",
+        "board 'virtual' = 100 KB heap (ESP32); 'esp32s3' = 2 MB heap, for models that do not "
+        "fit 100 KB. heap B = heap the loaded model takes on the board (arena + weights + "
+        "tables).",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="*", default=list(RECIPES), choices=list(RECIPES))
+    ap.add_argument("--viper-n", type=int, default=30, help="inferences with viper kernels")
+    ap.add_argument("--bytecode-n", type=int, default=3, help="inferences with bytecode kernels")
+    ap.add_argument("--out", type=Path, default=OUT_JSON)
+    args = ap.parse_args(argv)
+    if args.viper_n < 1 or args.bytecode_n < 1:
+        ap.error("--viper-n and --bytecode-n must be >= 1")
+    rows = []
+    for name in args.models:
+        print(f"benchmarking {name} ...", file=sys.stderr, flush=True)
+        rows.append(bench_model(name, args.viper_n, args.bytecode_n))
+    summary = summarize(rows)
+    print(format_table(rows, summary))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "machine": {"platform": sys.platform, "python": sys.version.split()[0],
+                    "cpus": os.cpu_count()},
+        "models": [{k: v for k, v in r.items()} for r in rows],
+        "summary": summary,
+    }
+    args.out.write_text(json.dumps(doc, indent=2))
+    print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
