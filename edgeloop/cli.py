@@ -7,12 +7,16 @@ layers below become one-line messages here, and nowhere else.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
 
 from edgeloop.boards import UnknownBoardError
 from edgeloop.errors import EdgeLoopError
+
+# TensorFlow's C++ start-up chatter buries our output; users can set their own level.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(
     name="edgeloop",
