@@ -65,6 +65,22 @@ def infer_config(data: Path | str) -> Config:
                   label_column="label" if "label" in header else None)
 
 
+def calibrate_threshold(healthy: np.ndarray, anomalous: np.ndarray) -> float:
+    """Anomaly threshold from validation scores: where detection - false alarms is largest
+    (midway between the two neighbouring scores) if the validation set has anomalies, else the
+    ANOMALY_PERCENTILE of the healthy scores."""
+    if len(healthy) == 0:
+        raise TrainerError("no healthy validation windows to calibrate the anomaly threshold")
+    if len(anomalous) == 0:
+        return float(np.percentile(healthy, ANOMALY_PERCENTILE))
+    cand = np.unique(np.concatenate([healthy, anomalous]))
+    tpr = (anomalous[None, :] > cand[:, None]).mean(1)
+    fpr = (healthy[None, :] > cand[:, None]).mean(1)
+    best = int(np.argmax(tpr - fpr))
+    hi = cand[best + 1] if best + 1 < len(cand) else cand[best]
+    return float((cand[best] + hi) / 2)
+
+
 def _progress_callback(epochs: int, enabled: bool):
     import keras
 
@@ -192,7 +208,13 @@ def train(
     deploy_model = deployable(net, mspec.name, cfg.input_shape, len(classes), anomaly)
 
     t0 = time.perf_counter()
-    tfl = to_int8(deploy_model, xf["train"])
+    rep = xf["train"]
+    if anomaly:  # headroom: scores of anomalous windows must not all saturate the int8 output
+        rng = np.random.default_rng(mspec.seed)
+        pick = rng.choice(len(rep), min(len(rep), 200), replace=False)
+        noisy = rep[pick] + rng.normal(0.0, 0.5, size=rep[pick].shape).astype(np.float32)
+        rep = np.concatenate([rep[: 300], noisy])
+    tfl = to_int8(deploy_model, rep)
     check_ops(tfl)
     q = io_quant(tfl)
     cal.set_input_quant(q.input_scale, q.input_zero_point)
@@ -216,9 +238,9 @@ def train(
         scorer = anomaly_scorer(net)
         fs_val = np.asarray(scorer.predict(xf["val"], verbose=0)).reshape(-1)
         is_val_h = sp.val.y == healthy
-        thr_f = float(np.percentile(fs_val[is_val_h], ANOMALY_PERCENTILE)) if is_val_h.any() else 0.0
+        thr_f = calibrate_threshold(fs_val[is_val_h], fs_val[~is_val_h])
         qs_val = int8_out("val").reshape(-1)
-        thr_q = float(np.percentile(qs_val[is_val_h], ANOMALY_PERCENTILE)) if is_val_h.any() else 0.0
+        thr_q = calibrate_threshold(qs_val[is_val_h], qs_val[~is_val_h])
         fs = np.asarray(scorer.predict(xf["test"], verbose=0)).reshape(-1)
         qs = int8_out("test").reshape(-1)
         anom = test_y != healthy

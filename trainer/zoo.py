@@ -57,9 +57,10 @@ def build(name: str, input_shape: tuple[int, int], n_classes: int, batch_size: i
     elif name == "autoencoder":
         n = rows * ch
         x = layers.Flatten()(inp)
-        x = layers.Dense(48, activation="relu")(x)
-        x = layers.Dense(12, activation="relu")(x)
-        x = layers.Dense(48, activation="relu")(x)
+        x = layers.GaussianNoise(0.1)(x)  # denoising AE: generalises across operating points
+        x = layers.Dense(32, activation="relu")(x)
+        x = layers.Dense(8, activation="relu")(x)
+        x = layers.Dense(32, activation="relu")(x)
         x = layers.Dense(n)(x)
         out = layers.Reshape(input_shape, name="reconstruction")(x)
     else:
