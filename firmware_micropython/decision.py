@@ -12,7 +12,8 @@ class Decision:
         self.m = int(cfg.get("m", 5))
         if not 1 <= self.n <= self.m:
             raise ValueError("decision needs 1 <= n <= m, got n=%d m=%d" % (self.n, self.m))
-        self.latch = bool(cfg.get("latch", False))
+        # A "stop" action latches: a stopped machine stays stopped until the board is reset.
+        self.latch = bool(cfg.get("latch", cfg.get("action") == "stop"))
         q = cfg.get("threshold_q")  # the trainer gives it in int8 units already
         if q is None:
             q = int(round(float(cfg.get("threshold", 0.5)) / out_scale)) + out_zero_point

@@ -1,0 +1,59 @@
+"""The standalone app with a trained run: preprocessing, model and decision on the virtual board.
+
+Uses the rotating-machine run the HIL bench trains and caches (hil_tests/model.py), so the
+whole suite trains it once. The board plays the twin through the simulated MPU6050: 10 s
+healthy, then a bearing fault that grows; the app must not alarm before the fault, must alarm
+(and, the decision's action being "stop", latch the relay) before the recording ends.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeloop.boards import get_board
+from edgeloop.link import deploy as dp
+from edgeloop.link.transport import VirtualTransport
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def trained_run() -> Path:
+    from hil_tests.model import ensure_run
+
+    lock_path = ROOT / "build" / "cache" / "hil" / ".lock"  # the HIL bench's lock: train once
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return ensure_run()
+
+
+def test_trained_app_alarms_on_the_bearing_fault_only(tmp_path, trained_run) -> None:
+    board = VirtualTransport(tmp_path / "vb", get_board("esp32"))  # ESP32-sized heap
+    plan = dp.plan_deploy(trained_run, get_board("virtual"), virtual=True)
+    cfg = json.loads(plan.files["config.json"])
+    assert cfg["preprocess"] and cfg["sensor"]["sim_units"] == cfg["counts_per_unit"]
+    seconds, fault_at = 60, 10.0
+    plan.files["samples.s16"] = dp.twin_samples(
+        cfg["sensor"]["sim_units"], seconds=seconds, fault_at_s=fault_at
+    )
+    assert dp.deploy(board, plan).verified
+
+    lines = [json.loads(x) for x in board.console(seconds=120)]
+    start, windows, end = lines[0], lines[1:-1], lines[-1]
+    assert start["event"] == "start" and start["window"] == cfg["window"]
+    assert end["event"] == "end" and end["errors"] == 0
+    stride, window, rate = cfg["stride"], cfg["window"], cfg["sample_rate"]
+    assert len(windows) == (seconds * 1000 - window) // stride + 1
+    t_end = [(w["w"] - 1) * stride / rate + window / rate for w in windows]  # window end, s
+    before = [w for w, t in zip(windows, t_end, strict=True) if t <= fault_at]
+    assert not any(w["alarm"] for w in before), "false alarm on the healthy machine"
+    first_alarm = next(t for w, t in zip(windows, t_end, strict=True) if w["alarm"])
+    assert fault_at < first_alarm < seconds
+    assert cfg["decision"]["action"] == "stop"
+    assert end["actuations"] == 1 and end["alarm"] is True  # latched
+    assert min(w["free"] for w in windows) > 4096  # headroom left on the 100 KB heap
