@@ -63,6 +63,19 @@ def _bias(b: Builder, op: TOp, n: int) -> np.ndarray:
     return np.asarray(bt.data, np.int64).reshape(-1)
 
 
+def _check_bias_scale(b: Builder, op: TOp, it: TTensor, ft: TTensor, ot: TTensor) -> None:
+    """TFLM refuses (at Prepare) a bias whose scale is off input_scale * filter_scale by more
+    than 2 % of the output scale; refuse the same models here."""
+    if len(op.inputs) < 3 or op.inputs[2] < 0:
+        return
+    bt = b.t(op.inputs[2])
+    bias_scale = float(bt.scale[0]) if bt.quantized else 0.0
+    prod = float(np.float32(_scale(it)) * np.float32(ft.scale[0]))
+    if abs(prod - bias_scale) / float(np.float32(_scale(ot))) > 0.02:
+        raise ConvertError(f"bias tensor {op.inputs[2]} scale {bias_scale:g} does not match "
+                           f"input_scale * filter_scale = {prod:g} (TFLM refuses this model)")
+
+
 def _fold(bias: np.ndarray, input_zp: int, filt_sums: np.ndarray, what: str) -> np.ndarray:
     folded = bias - int(input_zp) * filt_sums.astype(np.int64)
     if folded.min(initial=0) < -(2**31) or folded.max(initial=0) >= 2**31:
@@ -104,6 +117,7 @@ def fully_connected(b: Builder, op: TOp) -> None:
         raise ConvertError(f"input size {n_in} is not a multiple of accum depth {depth}")
     batches = n_in // depth
     bias = _bias(b, op, out_depth)
+    _check_bias_scale(b, op, it, ft, ot)
     if ft.per_channel:
         mult, shift = conv_multipliers(_scale(it), ft.scale, _scale(ot), out_depth)
     else:
@@ -166,6 +180,7 @@ def conv_2d(b: Builder, op: TOp) -> None:
                            "unsupported")
     g = _geometry(op, it.shape, kh, kw, ot.shape)
     bias = _bias(b, op, oc)
+    _check_bias_scale(b, op, it, ft, ot)
     mult, shift = conv_multipliers(_scale(it), ft.scale, _scale(ot), oc)
     folded = _fold(bias, _zp(it), w.astype(np.int64).reshape(oc, -1).sum(axis=1), "CONV_2D")
     amin, amax = _act(op, ot)
@@ -192,6 +207,7 @@ def depthwise_conv_2d(b: Builder, op: TOp) -> None:
     dm = oc // c
     g = _geometry(op, it.shape, kh, kw, ot.shape)
     bias = _bias(b, op, oc)
+    _check_bias_scale(b, op, it, ft, ot)
     mult, shift = conv_multipliers(_scale(it), ft.scale, _scale(ot), oc)
     w3 = w.reshape(kh, kw, oc)
     folded = _fold(bias, _zp(it), w3.astype(np.int64).sum(axis=(0, 1)), "DEPTHWISE_CONV_2D")

@@ -211,6 +211,15 @@ def _sdhm16(a: int, b: int) -> int:
     return ab // (1 << 15) if ab >= 0 else -((-ab) // (1 << 15))
 
 
+def _rdbp16(x: int, exponent: int) -> int:
+    """gemmlowp RoundingDivideByPOT on int16 lanes: the mask (2^e - 1) is itself an int16, so
+    for exponents >= 16 it wraps to -1 (TFLM's HARD_SWISH hits this with large output scales)."""
+    mask = _w16((1 << exponent) - 1)
+    remainder = _w16(x & mask)
+    threshold = _w16((mask >> 1) + (1 if x < 0 else 0))
+    return _w16((x >> exponent) + (1 if remainder > threshold else 0))
+
+
 def _downscale16(m: int) -> int:
     if m >= 2**31 - 1 - (1 << 15):
         return 2**15 - 1
@@ -238,10 +247,10 @@ def hard_swish_table(it: TTensor, ot: TTensor) -> np.ndarray:
         if rexp > 0:
             rel = _sat_left16(rel, 1)
         if rexp < 0:
-            rel = rdbp(rel, -rexp)
+            rel = _rdbp16(rel, -rexp)
         rel = _w16((rel + (1 << 15)) >> 1)
         pre = _sdhm16(rel, pre_out)
-        o = rdbp(pre, -oexp) + _z(ot)
+        o = _rdbp16(pre, -oexp) + _z(ot)
         out.append(_clamp8(o))
     return np.array(out, np.int8)
 
