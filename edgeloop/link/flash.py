@@ -18,6 +18,8 @@ from edgeloop.errors import EdgeLoopError
 from edgeloop.link.transport import BoardBusy, BoardNotFound, list_port_names
 
 ESP_IMAGE_MAGIC = 0xE9
+PARTITION_TABLE_ADDR = 0x8000
+PARTITION_MAGIC = b"\xaa\x50"
 # esptool CHIP_NAME -> our profile name; image header chip ids (esp_image_header_t.chip_id)
 CHIP_NAMES = {"ESP32": "esp32", "ESP32-S3": "esp32s3", "ESP32-C3": "esp32c3"}
 IMAGE_CHIP_IDS = {
@@ -78,8 +80,20 @@ def image_chip(firmware: Path) -> str | None:
             f"{firmware} is not an ESP firmware image: expected magic 0xE9 at offset 0, found "
             f"{found} (download the .bin for your board from micropython.org/download)"
         )
-    chip_id = int.from_bytes(head[12:14], "little")
-    return IMAGE_CHIP_IDS.get(chip_id)
+    chip = IMAGE_CHIP_IDS.get(int.from_bytes(head[12:14], "little"))
+    profile = BOARDS.get(chip or "")
+    if profile is not None and profile.firmware_offset is not None:
+        # The full MicroPython image holds the partition table at flash 0x8000; an application
+        # image alone (also 0xE9) written at the bootloader's offset would leave no bootable board.
+        at = PARTITION_TABLE_ADDR - profile.firmware_offset
+        with open(firmware, "rb") as f:
+            f.seek(at)
+            if f.read(2) != PARTITION_MAGIC:
+                raise NotFirmwareImage(
+                    f"{firmware} has no partition table at file offset {hex(at)}: it looks like an "
+                    "application image only; use the full firmware .bin from micropython.org"
+                )
+    return chip
 
 
 def _check_port(port: str) -> None:

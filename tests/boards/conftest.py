@@ -19,17 +19,20 @@ def fw_board(tmp_path: Path) -> VirtualBoard:
     return board
 
 
-def _esp_image(chip_id: int, size: int = 4096) -> bytes:
-    head = bytearray(size)
+def _esp_image(chip_id: int, partition_table: bool = True) -> bytes:
+    head = bytearray(0x9000)
     head[0] = 0xE9
     head[1] = 3  # segments
     head[12:14] = chip_id.to_bytes(2, "little")
+    if partition_table:  # at flash 0x8000: file offset 0x7000 on ESP32 (image at 0x1000)
+        at = 0x8000 - (0x1000 if chip_id == 0 else 0)
+        head[at : at + 2] = b"\xaa\x50"
     return bytes(head)
 
 
 @pytest.fixture
 def esp_image():
-    """Build a minimal ESP image as a MicroPython .bin starts: magic 0xE9, chip id at byte 12."""
+    """Build a minimal MicroPython .bin: image magic 0xE9, chip id at 12, partition table."""
     return _esp_image
 
 

@@ -133,6 +133,13 @@ def test_not_a_firmware_image(tmp_path, port, esp, data, message) -> None:
     assert esp["detect"] == [] and esp["calls"] == []
 
 
+def test_application_image_alone_is_refused(esp_image, tmp_path, port, esp) -> None:
+    fw = write(tmp_path, esp_image(0, partition_table=False))
+    with pytest.raises(fl.NotFirmwareImage, match="no partition table at file offset 0x7000"):
+        fl.flash(port, fw)
+    assert esp["calls"] == []
+
+
 def test_missing_firmware_file(tmp_path, port, esp) -> None:
     with pytest.raises(fl.FlashError, match="does not exist"):
         fl.flash(port, tmp_path / "nope.bin")

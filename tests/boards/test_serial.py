@@ -241,3 +241,29 @@ def test_deploy_plans_the_boards_architecture(tmp_path, bundles) -> None:
         mpy = plan.files["elrt/kernels_viper.mpy"]
         assert mpy[0] == ord("M") and mpy[2] >> 2 == arch_byte, (name, mpy[:4])
         assert plan.files["main.py"].startswith(b"#")  # main.py stays source
+
+
+@pytest.mark.parametrize(
+    "machine,profile",
+    [
+        ("ESP32S3 module with ESP32S3", "esp32s3"),
+        ("ESP32C3 module with ESP32C3", "esp32c3"),
+        ("Generic ESP32 module with ESP32", "esp32"),
+    ],
+)
+def test_deploy_asks_the_board_what_it_is(monkeypatch, mp, port, machine, profile) -> None:
+    from edgeloop.commands.boards import _profile_for
+
+    with tr.SerialTransport(port) as t:
+        monkeypatch.setattr(t, "eval", lambda expr, timeout=30.0: machine)
+        assert _profile_for(t, None, virtual=False).name == profile
+        assert _profile_for(t, "esp32c3", virtual=False).name == "esp32c3"  # the user decides
+
+
+def test_deploy_refuses_an_unknown_board(mp, port) -> None:
+    from edgeloop.commands.boards import _profile_for
+    from edgeloop.errors import EdgeLoopError
+
+    with tr.SerialTransport(port) as t:  # the fake board is the unix port: "x86_64"
+        with pytest.raises(EdgeLoopError, match="give --board-profile esp32"):
+            _profile_for(t, None, virtual=False)
