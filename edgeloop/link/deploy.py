@@ -10,6 +10,7 @@ runs on the board and must equal the golden executor's output, bit for bit.
 
 from __future__ import annotations
 
+import ast
 import binascii
 import hashlib
 import json
@@ -23,7 +24,7 @@ import numpy as np
 from edgeloop.boards import BoardProfile
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import FIRMWARE_DIR, build_firmware, firmware_sources
-from edgeloop.link.transport import BoardError, Transport, VirtualTransport
+from edgeloop.link.transport import BoardError, Transport
 
 MODEL_PATH = "model.elb"
 CONFIG_PATH = "config.json"
@@ -228,8 +229,6 @@ def check_crc_on_board(transport: Transport, remote_path: str) -> bool:
 
 
 def _eval_last(transport: Transport, code: str, timeout: float = 60.0) -> object:
-    import ast
-
     out = transport.exec(code, timeout=timeout).strip()
     return ast.literal_eval(out.splitlines()[-1])
 
@@ -321,10 +320,6 @@ def verify_on_board(transport: Transport, bundle: bytes, seed: int = 0) -> dict:
         "board_output": y_board.tolist()[:16],
         "golden_output": y_gold.tolist()[:16],
     }
-
-
-def is_virtual(transport: Transport) -> bool:
-    return isinstance(transport, VirtualTransport)
 
 
 def sim_samples_bytes(samples: np.ndarray, units: float = 1000) -> bytes:

@@ -327,6 +327,7 @@ class SerialTransport(Transport):
     def console(self, seconds: float | None = None) -> Iterator[str]:
         self.reset()
         ser = self._t.serial
+        ser.timeout = 0.2  # so the deadline is checked while the board is quiet
         deadline = None if seconds is None else time.monotonic() + seconds
         buf = b""
         while deadline is None or time.monotonic() < deadline:

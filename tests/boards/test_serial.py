@@ -23,9 +23,19 @@ from edgeloop.vboard import VirtualBoard
 class FakeSerial:
     def __init__(self) -> None:
         self.written: list[bytes] = []
+        self.incoming = b""
+        self.timeout = None
 
     def write(self, b: bytes) -> None:
         self.written.append(b)
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.incoming)
+
+    def read(self, n: int = 1) -> bytes:
+        out, self.incoming = self.incoming[:n], self.incoming[n:]
+        return out
 
 
 class FakeMpremote:
@@ -267,3 +277,17 @@ def test_deploy_refuses_an_unknown_board(mp, port) -> None:
     with tr.SerialTransport(port) as t:  # the fake board is the unix port: "x86_64"
         with pytest.raises(EdgeLoopError, match="give --board-profile esp32"):
             _profile_for(t, None, virtual=False)
+
+
+def test_console_resets_and_yields_status_lines(mp, port) -> None:
+    with tr.SerialTransport(port) as t:
+        fake = mp.instances[0]
+        fake.serial.incoming = (
+            b"ets Jun  8 2016 00:22:57\r\n\xff\xfe\r\n"
+            b'{"event": "start", "window": 256}\r\n{"w": 1, "cls": 0}\r\n{"w": 2'
+        )
+        lines = list(t.console(seconds=0.3))
+        assert fake.calls[-1][0] == "exec_raw_no_follow"  # machine.reset() first
+        assert fake.serial.timeout is not None
+    assert lines[0].startswith("ets Jun")
+    assert lines[2:] == ['{"event": "start", "window": 256}', '{"w": 1, "cls": 0}']
