@@ -413,37 +413,52 @@ def mul(input1, input2, output, input1_offset, input2_offset, output_offset, out
                     p2 += b3
 
 
-def _srdhm_i(a, b):
-    # SaturatingRoundingDoublingHighMul on two plain int32 values.
-    if a == -2147483648 and b == -2147483648:
-        return 2147483647
-    r = b & 0x3FFFFFFF
-    return _srdhm(a, b >> 30, r >> 15, r & _M15)
+def _parts(v):
+    # v = top * 2**30 + mh * 2**15 + ml for a small int v (top in -1..0), as _srdhm takes M.
+    r = v & 0x3FFFFFFF
+    return v >> 30, r >> 15, r & _M15
 
 
-def _sat_shl(x, n):
-    # gemmlowp SaturatingRoundingMultiplyByPOT with a positive exponent: saturating x << n.
-    if x >= (1 << (31 - n)):
-        return 2147483647
-    if x < -(1 << (31 - n)):
-        return -2147483648
-    return x << n
-
-
-def _one_over_one_plus_x(a):
-    # gemmlowp one_over_one_plus_x_for_x_in_0_1 on a Q0.31 raw: Newton-Raphson in Q2.29.
-    s = a + 2147483647  # RoundingHalfSum(a, One) with One = INT32_MAX in Q0.31
-    half = (s + 1) >> 1 if s >= 0 else -((1 - s) >> 1)
-    x = 1515870810 + _srdhm_i(half, -1010580540)  # 48/17 - 32/17 * half_denominator
-    for _ in range(3):
-        x = x + _sat_shl(_srdhm_i(x, 536870912 - _srdhm_i(half, x)), 2)
-    return _sat_shl(x, 1)
+def _reciprocal(total):
+    """TFLM GetReciprocal(total, 12) for 0 < total < 2**30, with small ints only: returns
+    (num_bits_over_unit, top, mh, ml) of the Q0.31 scale (gemmlowp
+    one_over_one_plus_x_for_x_in_0_1: three Newton-Raphson steps in Q2.29)."""
+    n = 0
+    t = total
+    while t:
+        t >>= 1
+        n += 1
+    clz = 32 - n
+    # half_denominator = RoundingHalfSum(shifted_sum_minus_one, One) = 2**30 + r
+    r = (total - (1 << (n - 1))) << (clz - 1)
+    hm = r >> 15
+    hl = r & _M15
+    # x = 48/17 + (-32/17) * half_denominator, 48/17 = 1515870810 = 442128986 + 2 * 2**29
+    x = _srdhm(-1010580540, 1, hm, hl) + 442128986 + 536870912 + 536870912
+    for k in range(3):
+        om = 536870912 - _srdhm(x, 1, hm, hl)  # One(Q2.29) - half_denominator * x
+        pt, ph, pl = _parts(om)
+        p = _srdhm(x, pt, ph, pl)
+        if p >= 536870912:  # Rescale<2>: saturating << 2
+            d = 2147483647
+        elif p < -536870912:
+            d = -2147483648
+        else:
+            d = p << 2
+        if k < 2:
+            x += d
+    # scale = saturating (x + d) << 1, kept in parts: x + d may be exactly 2**30
+    if x - 536870912 >= 536870912 - d:
+        return 12 - clz, 1, _M15, _M15
+    x += d
+    r = (x & 0x1FFFFFFF) << 1
+    return 12 - clz, x >> 29, r >> 15, r & _M15
 
 
 def softmax(input, exp_lut, exp_acc_lut, output, outer_size, depth):
-    """TFLM int8 Softmax (output zero point -128, scale 1/256) from the converter's exp LUTs
-    indexed by d = row_max - x. The per-row reciprocal uses values >= 2**30 (big ints in
-    bytecode on a 32-bit board, once per row); the per-element work stays small."""
+    """TFLM int8 Softmax (output zero point -128, scale 1/256) from the converter's exp LUTs,
+    indexed by d = row_max - x. Small ints only: the Q0.31 values (exp, 1/sum) stay split in
+    15-bit digits, as in the requantization."""
     for o in range(outer_size):
         base = o * depth
         mx = -128
@@ -454,22 +469,34 @@ def softmax(input, exp_lut, exp_acc_lut, output, outer_size, depth):
         total = 0
         for c in range(base, base + depth):
             total += _i32(exp_acc_lut, mx - ((input[c] ^ 128) - 128))
-        clz = 0
-        t = total
-        while clz < 32 and t < 0x80000000:
-            t <<= 1
-            clz += 1
-        e = 12 - clz + 23  # num_bits_over_unit + 31 - 8
-        scale = _one_over_one_plus_x(((total << clz) & 0xFFFFFFFF) - 0x80000000)
-        r = scale & 0x3FFFFFFF
-        top = scale >> 30
-        mh = r >> 15
-        ml = r & _M15
+        nbits, st, sh, sl = _reciprocal(total)
+        e = nbits + 23  # num_bits_over_unit + 31 - 8
         for c in range(base, base + depth):
-            ex = _i32(exp_lut, mx - ((input[c] ^ 128) - 128))
-            # SRDHM(scale, ex) with ex as the x operand (ex >= 0, < 2**31)
-            v = _rdbpot(_srdhm(ex, top, mh, ml), e) - 128
-            output[c] = _clamp8(v, -128, 127)
+            j = (mx - ((input[c] ^ 128) - 128)) << 2
+            # exp = xt * 2**30 + xh * 2**15 + xl (0 <= exp < 2**31)
+            b3 = exp_lut[j + 3]
+            xl = exp_lut[j] | ((exp_lut[j + 1] & 0x7F) << 8)
+            xh = (exp_lut[j + 1] >> 7) | (exp_lut[j + 2] << 1) | ((b3 & 0x3F) << 9)
+            xt = b3 >> 6
+            output[c] = _softmax_out(xt, xh, xl, st, sh, sl, e)
+
+
+def _softmax_out(xt, xh, xl, mt, mh, ml, e):
+    # clamp(RoundingDivideByPOT(SRDHM(x, M), e) - 128) for 0 <= x, M < 2**31 given in 15-bit
+    # digits (tops 0/1), e >= 15: the 62-bit product is summed column by column with carries.
+    c1 = xh * ml + ((xl * ml) >> 15)
+    c1b = (c1 & _M15) + xl * mh
+    c2 = xh * mh + (c1 >> 15)
+    c2b = (c2 & _M15) + (c1b >> 15) + xt * ml + xl * mt
+    c3 = xt * mh + xh * mt + (c2 >> 15) + (c2b >> 15)
+    # product + 2**30 = Y * 2**30 + (< 2**30), Y = xt*mt*2**30 + c3*2**15 + (c2b & M15) + 1;
+    # SRDHM = Y >> 1 and the rounding shift by e gives (Y + 2**e) >> (e + 1)
+    z = (c2b & _M15) + 1
+    v = xt * mt * 32768 + c3 + (z >> 15) + (1 << (e - 15))
+    v = (v >> (e - 14)) - 128
+    if v > 127:
+        v = 127
+    return v & 0xFF
 
 
 def lut(input, table, output, n_elements):

@@ -136,3 +136,24 @@ def kernels_py():
         else:
             sys.modules["micropython"] = saved
     return mod
+
+
+@settings(max_examples=2000, deadline=None)
+@given(total=st.one_of(st.sampled_from([2**19, 2**19 + 1, 2**20, 2**29, 2**30 - 1]),
+                       st.integers(2**19, 2**30 - 1)),
+       ex=st.one_of(st.sampled_from([0, 1, 2**30, I32_MAX]), st.integers(0, I32_MAX)))
+def test_softmax_reciprocal_small_and_exact(kernels_py, total: int, ex: int) -> None:
+    """Softmax's 1/sum (gemmlowp Newton-Raphson) and output step, on small ints only, equal the
+    converter's reference fixed-point (itself checked against TFLM by the converter tests)."""
+    from converters.fixedpoint import get_reciprocal
+
+    Checked.seen = []
+    nbits, top, mh, ml = (int(v) for v in kernels_py._reciprocal(Checked(total)))
+    scale, want_bits = get_reciprocal(total, 12)
+    assert (top * 2**30 + mh * 2**15 + ml, nbits) == (scale, want_bits)
+    e = nbits + 23
+    out = kernels_py._softmax_out(Checked(ex >> 30), Checked((ex >> 15) & 0x7FFF),
+                                  Checked(ex & 0x7FFF), top, mh, ml, e)
+    assert (int(out) ^ 128) - 128 == max(-128, min(127, ref_rdbpot(ref_srdhm(scale, ex), e) - 128))
+    widest = max(Checked.seen, key=abs, default=0)
+    assert SMALL_MIN <= widest <= SMALL_MAX, f"intermediate {widest} would be a big int"

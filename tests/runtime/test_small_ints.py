@@ -55,9 +55,7 @@ class LoggedBuf:
         self.mv[int(i)] = int(v)
 
 
-# SOFTMAX computes its per-row reciprocal in Q0.31/Q2.29 (values up to 2**31): a few big ints
-# per row in bytecode on a 32-bit port. Its per-element work is covered here via the LUT path.
-OPS = [op for op in sorted(strategies.STRATEGIES) if op != "SOFTMAX"]
+OPS = sorted(strategies.STRATEGIES)
 
 
 @pytest.mark.parametrize("op", OPS)
