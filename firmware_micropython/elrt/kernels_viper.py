@@ -97,32 +97,78 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
     return r
 
 
+# The three MAC-heavy kernels are a thin public wrapper that parks its arguments in _A and calls
+# a zero-argument implementation: viper keeps a function's first locals in machine registers and
+# arguments come first, so with 12-26 arguments no loop variable would get one. The
+# implementations declare their hottest locals (accumulator, two addresses) first. _A is
+# preallocated; storing into it allocates nothing. Kernels never run concurrently.
+_A = [0] * 26
+
+
 @micropython.viper
-def fully_connected(input, filter, bias, output_multiplier, output_shift, output, batches: int,
-                    accum_depth: int, output_depth: int, output_offset: int,
-                    output_activation_min: int, output_activation_max: int):
+def fully_connected(input, filter, bias, output_multiplier, output_shift, output, batches,
+                    accum_depth, output_depth, output_offset, output_activation_min,
+                    output_activation_max):
     """output[b, o] = clamp(MBQM(bias[o] + sum_i filter[o, i] * input[b, i]) + output_offset)
     (the input zero point is folded into the bias)."""
+    a = _A
+    a[0] = input
+    a[1] = filter
+    a[2] = bias
+    a[3] = output_multiplier
+    a[4] = output_shift
+    a[5] = output
+    a[6] = batches
+    a[7] = accum_depth
+    a[8] = output_depth
+    a[9] = output_offset
+    a[10] = output_activation_min
+    a[11] = output_activation_max
+    _fully_connected()
+
+
+@micropython.viper
+def _fully_connected():
+    # Dot products use sum(x * w) = sum(x * (w ^ 128)) - 128 * sum(x) over an 8x unrolled head
+    # (w ^ 128 is w + 128, unsigned: one operation less per MAC), the head's sum(x) computed once
+    # per batch row; |partial sums| <= 128 * 255 * 8192 < 2**28 with the head capped at 8192.
+    acc = 0
+    xa = 0
+    wa = 0
     sgn = -1
     sgn = sgn << 31
     msk = -1 - sgn
     half = 1
     half = half << 30
-    pb = ptr32(bias)
-    pm = ptr32(output_multiplier)
-    ps = ptr32(output_shift)
-    po = ptr8(output)
-    amin = output_activation_min
-    amax = output_activation_max
-    xa0 = int(ptr8(input))
-    wa0 = int(ptr8(filter))
-    d4 = accum_depth & 3
+    a = _A
+    xa0 = int(ptr8(a[0]))
+    wa0 = int(ptr8(a[1]))
+    pb = ptr32(a[2])
+    pm = ptr32(a[3])
+    ps = ptr32(a[4])
+    po = ptr8(a[5])
+    batches = int(a[6])
+    depth = int(a[7])
+    odepth = int(a[8])
+    ooff = int(a[9])
+    amin = int(a[10])
+    amax = int(a[11])
+    head = depth - (depth & 7)
+    if head > 8192:
+        head = 8192
     o_i = 0
     b = 0
     while b < batches:
-        xb = xa0 + b * accum_depth
+        xb = xa0 + b * depth
+        px = ptr8(xb)
+        sx = 0
+        i = 0
+        while i < head:
+            sx += (px[i] ^ 128) - 128
+            i += 1
+        sx = sx << 7
         o = 0
-        while o < output_depth:
+        while o < odepth:
             cm = pm[o]
             cmh = cm >> 16
             cml = cm & 0xFFFF
@@ -140,27 +186,35 @@ def fully_connected(input, filter, bias, output_multiplier, output_shift, output
                 ce = 0 - csl
                 crm = -1 - (-1 << ce)
                 crt = crm >> 1
-            acc = pb[o]
-            if acc & sgn:
-                acc = (acc & msk) + sgn
+            acc = 0
             xa = xb
-            wa = wa0 + o * accum_depth
-            xe = xa + accum_depth - d4
+            wa = wa0 + o * depth
+            xe = xa + head
             while xa < xe:
                 px = ptr8(xa)
                 pw = ptr8(wa)
-                acc += (((px[0] ^ 128) - 128) * ((pw[0] ^ 128) - 128)
-                        + ((px[1] ^ 128) - 128) * ((pw[1] ^ 128) - 128)
-                        + ((px[2] ^ 128) - 128) * ((pw[2] ^ 128) - 128)
-                        + ((px[3] ^ 128) - 128) * ((pw[3] ^ 128) - 128))
-                xa += 4
-                wa += 4
+                acc += (((px[0] ^ 128) - 128) * (pw[0] ^ 128)
+                        + ((px[1] ^ 128) - 128) * (pw[1] ^ 128)
+                        + ((px[2] ^ 128) - 128) * (pw[2] ^ 128)
+                        + ((px[3] ^ 128) - 128) * (pw[3] ^ 128)
+                        + ((px[4] ^ 128) - 128) * (pw[4] ^ 128)
+                        + ((px[5] ^ 128) - 128) * (pw[5] ^ 128)
+                        + ((px[6] ^ 128) - 128) * (pw[6] ^ 128)
+                        + ((px[7] ^ 128) - 128) * (pw[7] ^ 128))
+                xa += 8
+                wa += 8
+            acc = acc - sx
             px = ptr8(xa)
             pw = ptr8(wa)
+            n = depth - head
             i = 0
-            while i < d4:
+            while i < n:
                 acc += ((px[i] ^ 128) - 128) * ((pw[i] ^ 128) - 128)
                 i += 1
+            bo = pb[o]
+            if bo & sgn:
+                bo = (bo & msk) + sgn
+            acc = acc + bo
             # MultiplyByQuantizedMultiplier(acc, cm, shift), int32-safe (see requantize)
             xq = acc
             if clb:
@@ -200,7 +254,7 @@ def fully_connected(input, filter, bias, output_multiplier, output_shift, output
                 r = r >> ce
                 if rem > thr:
                     r = r + 1
-            r = r + output_offset
+            r = r + ooff
             if r < amin:
                 r = amin
             if r > amax:
@@ -212,46 +266,97 @@ def fully_connected(input, filter, bias, output_multiplier, output_shift, output
 
 
 @micropython.viper
-def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batches: int,
-            input_height: int, input_width: int, input_depth: int, output_height: int,
-            output_width: int, output_depth: int, filter_height: int, filter_width: int,
-            stride_height: int, stride_width: int, dilation_height_factor: int,
-            dilation_width_factor: int, padding_top: int, padding_left: int, input_offset: int,
-            output_offset: int, output_activation_min: int, output_activation_max: int):
-    """TFLM ConvPerChannel with a folded bias; out-of-bounds taps read -input_offset.
+def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batches,
+            input_height, input_width, input_depth, output_height, output_width, output_depth,
+            filter_height, filter_width, stride_height, stride_width, dilation_height_factor,
+            dilation_width_factor, padding_top, padding_left, input_offset, output_offset,
+            output_activation_min, output_activation_max):
+    """TFLM ConvPerChannel with a folded bias; out-of-bounds taps read -input_offset."""
+    a = _A
+    a[0] = input
+    a[1] = filter
+    a[2] = bias
+    a[3] = output_multiplier
+    a[4] = output_shift
+    a[5] = output
+    a[6] = batches
+    a[7] = input_height
+    a[8] = input_width
+    a[9] = input_depth
+    a[10] = output_height
+    a[11] = output_width
+    a[12] = output_depth
+    a[13] = filter_height
+    a[14] = filter_width
+    a[15] = stride_height
+    a[16] = stride_width
+    a[17] = dilation_height_factor
+    a[18] = dilation_width_factor
+    a[19] = padding_top
+    a[20] = padding_left
+    a[21] = input_offset
+    a[22] = output_offset
+    a[23] = output_activation_min
+    a[24] = output_activation_max
+    _conv_2d()
 
-    Computed as (bias + zp * sum(filter)) + sum over in-bounds taps of filter * (x - zp), which
-    is TFLM's own accumulator at every step. Output channel outermost (its requantization parts
-    and filter sum computed once); the in-bounds taps of a filter row are one contiguous run
-    when the width dilation is 1, read through raw addresses and unrolled 4x."""
+
+@micropython.viper
+def _conv_2d():
+    # Output channel outermost (its requantization parts and filter sum computed once).
+    # Border pixels: acc = bias + zp * sum(filter) + sum over in-bounds taps of w * (x - zp),
+    # i.e. TFLM's accumulation with the folded bias. Interior pixels (whole window inside, filter
+    # of <= 8192 taps): acc = (bias - 128 * sum(filter)) + sum w * (x ^ 128), x ^ 128 being
+    # x + 128 unsigned; the in-bounds taps of a filter row form one contiguous run when the
+    # width dilation is 1, read through raw addresses, unrolled 8x then 4x (border runs 4x).
+    acc = 0
+    xa = 0
+    wa = 0
     sgn = -1
     sgn = sgn << 31
     msk = -1 - sgn
     half = 1
     half = half << 30
-    pb = ptr32(bias)
-    pm = ptr32(output_multiplier)
-    ps = ptr32(output_shift)
-    po = ptr8(output)
-    amin = output_activation_min
-    amax = output_activation_max
-    ih = input_height
-    iw = input_width
-    ic = input_depth
-    kh = filter_height
-    kw = filter_width
-    oh = output_height
-    ow = output_width
-    oc = output_depth
-    dh = dilation_height_factor
-    dw = dilation_width_factor
-    zp = 0 - input_offset
-    offm = input_offset - 128
-    fa0 = int(ptr8(filter))
+    a = _A
+    pf = ptr8(a[1])
+    pb = ptr32(a[2])
+    pm = ptr32(a[3])
+    ps = ptr32(a[4])
+    po = ptr8(a[5])
+    batches = int(a[6])
+    ih = int(a[7])
+    iw = int(a[8])
+    ic = int(a[9])
+    oh = int(a[10])
+    ow = int(a[11])
+    oc = int(a[12])
+    kh = int(a[13])
+    kw = int(a[14])
+    sh = int(a[15])
+    sw = int(a[16])
+    dh = int(a[17])
+    dw = int(a[18])
+    pt = int(a[19])
+    pl = int(a[20])
+    ioff = int(a[21])
+    ooff = int(a[22])
+    amin = int(a[23])
+    amax = int(a[24])
+    zp = 0 - ioff
+    offm = ioff - 128
+    xbase = int(ptr8(a[0]))
+    fa0 = int(pf)
     ksz = kh * kw * ic
+    fast = ksz <= 8192
     xstep = dw * ic
     isz = ih * iw * ic
     osz = oh * ow * oc
+    if dw == 1:
+        frl = kw * ic  # full-row run length
+        fnrun = 1
+    else:
+        frl = ic
+        fnrun = kw
     o = 0
     while o < oc:
         fo = fa0 + o * ksz
@@ -278,66 +383,113 @@ def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batche
             ce = 0 - csl
             crm = -1 - (-1 << ce)
             crt = crm >> 1
-        base = pb[o]
-        if base & sgn:
-            base = (base & msk) + sgn
-        base = base + zp * fs
+        bo = pb[o]
+        if bo & sgn:
+            bo = (bo & msk) + sgn
+        base_b = bo + zp * fs
+        base_i = bo - (fs << 7)
         b = 0
         while b < batches:
-            xa0 = int(ptr8(input)) + b * isz
+            xa0 = xbase + b * isz
             ob = b * osz + o
             oy = 0
             while oy < oh:
-                iy0 = oy * stride_height - padding_top
+                iy0 = oy * sh - pt
                 ky0 = 0
                 while ky0 < kh and iy0 + dh * ky0 < 0:
                     ky0 += 1
                 ky1 = kh
                 while ky1 > ky0 and iy0 + dh * (ky1 - 1) >= ih:
                     ky1 -= 1
+                rowin = fast and ky0 == 0 and ky1 == kh
                 ox = 0
                 while ox < ow:
-                    ix0 = ox * stride_width - padding_left
-                    kx0 = 0
-                    while kx0 < kw and ix0 + dw * kx0 < 0:
-                        kx0 += 1
-                    kx1 = kw
-                    while kx1 > kx0 and ix0 + dw * (kx1 - 1) >= iw:
-                        kx1 -= 1
-                    if dw == 1:
-                        nrun = 1
-                        rl = (kx1 - kx0) * ic
+                    ix0 = ox * sw - pl
+                    if rowin and ix0 >= 0 and ix0 + dw * (kw - 1) < iw:
+                        acc = 0
+                        ky = 0
+                        while ky < kh:
+                            xs = xa0 + ((iy0 + dh * ky) * iw + ix0) * ic
+                            ws = fo + ky * kw * ic
+                            j = 0
+                            while j < fnrun:
+                                xa = xs + j * xstep
+                                wa = ws + j * ic
+                                xe = xa + frl - 7
+                                while xa < xe:
+                                    px = ptr8(xa)
+                                    pw = ptr8(wa)
+                                    acc += (((pw[0] ^ 128) - 128) * (px[0] ^ 128)
+                                            + ((pw[1] ^ 128) - 128) * (px[1] ^ 128)
+                                            + ((pw[2] ^ 128) - 128) * (px[2] ^ 128)
+                                            + ((pw[3] ^ 128) - 128) * (px[3] ^ 128)
+                                            + ((pw[4] ^ 128) - 128) * (px[4] ^ 128)
+                                            + ((pw[5] ^ 128) - 128) * (px[5] ^ 128)
+                                            + ((pw[6] ^ 128) - 128) * (px[6] ^ 128)
+                                            + ((pw[7] ^ 128) - 128) * (px[7] ^ 128))
+                                    xa += 8
+                                    wa += 8
+                                xe = xe + 4
+                                if xa < xe:
+                                    px = ptr8(xa)
+                                    pw = ptr8(wa)
+                                    acc += (((pw[0] ^ 128) - 128) * (px[0] ^ 128)
+                                            + ((pw[1] ^ 128) - 128) * (px[1] ^ 128)
+                                            + ((pw[2] ^ 128) - 128) * (px[2] ^ 128)
+                                            + ((pw[3] ^ 128) - 128) * (px[3] ^ 128))
+                                    xa += 4
+                                    wa += 4
+                                xe = xe + 3
+                                while xa < xe:
+                                    px = ptr8(xa)
+                                    pw = ptr8(wa)
+                                    acc += ((pw[0] ^ 128) - 128) * (px[0] ^ 128)
+                                    xa += 1
+                                    wa += 1
+                                j += 1
+                            ky += 1
+                        acc = acc + base_i
                     else:
-                        nrun = kx1 - kx0
-                        rl = ic
-                    r4 = rl & 3
-                    acc = base
-                    ky = ky0
-                    while ky < ky1:
-                        xs = xa0 + ((iy0 + dh * ky) * iw + ix0 + dw * kx0) * ic
-                        ws = fo + (ky * kw + kx0) * ic
-                        j = 0
-                        while j < nrun:
-                            xa = xs + j * xstep
-                            wa = ws + j * ic
-                            xe = xa + rl - r4
-                            while xa < xe:
-                                px = ptr8(xa)
-                                pw = ptr8(wa)
-                                acc += (((px[0] ^ 128) + offm) * ((pw[0] ^ 128) - 128)
-                                        + ((px[1] ^ 128) + offm) * ((pw[1] ^ 128) - 128)
-                                        + ((px[2] ^ 128) + offm) * ((pw[2] ^ 128) - 128)
-                                        + ((px[3] ^ 128) + offm) * ((pw[3] ^ 128) - 128))
-                                xa += 4
-                                wa += 4
-                            px = ptr8(xa)
-                            pw = ptr8(wa)
-                            i = 0
-                            while i < r4:
-                                acc += ((px[i] ^ 128) + offm) * ((pw[i] ^ 128) - 128)
-                                i += 1
-                            j += 1
-                        ky += 1
+                        kx0 = 0
+                        while kx0 < kw and ix0 + dw * kx0 < 0:
+                            kx0 += 1
+                        kx1 = kw
+                        while kx1 > kx0 and ix0 + dw * (kx1 - 1) >= iw:
+                            kx1 -= 1
+                        if dw == 1:
+                            nrun = 1
+                            rl = (kx1 - kx0) * ic
+                        else:
+                            nrun = kx1 - kx0
+                            rl = ic
+                        acc = base_b
+                        ky = ky0
+                        while ky < ky1:
+                            xs = xa0 + ((iy0 + dh * ky) * iw + ix0 + dw * kx0) * ic
+                            ws = fo + (ky * kw + kx0) * ic
+                            j = 0
+                            while j < nrun:
+                                xa = xs + j * xstep
+                                wa = ws + j * ic
+                                xe = xa + rl - 3
+                                while xa < xe:
+                                    px = ptr8(xa)
+                                    pw = ptr8(wa)
+                                    acc += (((px[0] ^ 128) + offm) * ((pw[0] ^ 128) - 128)
+                                            + ((px[1] ^ 128) + offm) * ((pw[1] ^ 128) - 128)
+                                            + ((px[2] ^ 128) + offm) * ((pw[2] ^ 128) - 128)
+                                            + ((px[3] ^ 128) + offm) * ((pw[3] ^ 128) - 128))
+                                    xa += 4
+                                    wa += 4
+                                xe = xe + 3
+                                while xa < xe:
+                                    px = ptr8(xa)
+                                    pw = ptr8(wa)
+                                    acc += ((px[0] ^ 128) + offm) * ((pw[0] ^ 128) - 128)
+                                    xa += 1
+                                    wa += 1
+                                j += 1
+                            ky += 1
                     # MultiplyByQuantizedMultiplier(acc, cm, shift), int32-safe (see requantize)
                     xq = acc
                     if clb:
@@ -377,7 +529,7 @@ def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batche
                         r = r >> ce
                         if rem > thr:
                             r = r + 1
-                    r = r + output_offset
+                    r = r + ooff
                     if r < amin:
                         r = amin
                     if r > amax:
@@ -390,52 +542,100 @@ def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batche
 
 
 @micropython.viper
-def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, output,
-                      batches: int, input_height: int, input_width: int, input_depth: int,
-                      output_height: int, output_width: int, output_depth: int,
-                      filter_height: int, filter_width: int, stride_height: int,
-                      stride_width: int, dilation_height_factor: int,
-                      dilation_width_factor: int, padding_top: int, padding_left: int,
-                      depth_multiplier: int, input_offset: int, output_offset: int,
-                      output_activation_min: int, output_activation_max: int):
+def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, output, batches,
+                      input_height, input_width, input_depth, output_height, output_width,
+                      output_depth, filter_height, filter_width, stride_height, stride_width,
+                      dilation_height_factor, dilation_width_factor, padding_top, padding_left,
+                      depth_multiplier, input_offset, output_offset, output_activation_min,
+                      output_activation_max):
     """TFLM DepthwiseConvPerChannel with a folded bias; output channel = ic * depth_multiplier
-    + m; out-of-bounds taps read -input_offset (handled as in conv_2d)."""
+    + m; out-of-bounds taps read -input_offset."""
+    a = _A
+    a[0] = input
+    a[1] = filter
+    a[2] = bias
+    a[3] = output_multiplier
+    a[4] = output_shift
+    a[5] = output
+    a[6] = batches
+    a[7] = input_height
+    a[8] = input_width
+    a[9] = input_depth
+    a[10] = output_height
+    a[11] = output_width
+    a[12] = output_depth
+    a[13] = filter_height
+    a[14] = filter_width
+    a[15] = stride_height
+    a[16] = stride_width
+    a[17] = dilation_height_factor
+    a[18] = dilation_width_factor
+    a[19] = padding_top
+    a[20] = padding_left
+    a[21] = depth_multiplier
+    a[22] = input_offset
+    a[23] = output_offset
+    a[24] = output_activation_min
+    a[25] = output_activation_max
+    _depthwise_conv_2d()
+
+
+@micropython.viper
+def _depthwise_conv_2d():
+    # As _conv_2d (border pixels: TFLM's accumulation; interior pixels: bias - 128 * sum(filter)
+    # + sum w * (x ^ 128)), taps strided by the channel counts, 3-wide filter rows unrolled.
+    acc = 0
+    px = ptr8(_A[0])
+    pw = ptr8(_A[1])
     sgn = -1
     sgn = sgn << 31
     msk = -1 - sgn
     half = 1
     half = half << 30
-    pb = ptr32(bias)
-    pm = ptr32(output_multiplier)
-    ps = ptr32(output_shift)
-    po = ptr8(output)
-    amin = output_activation_min
-    amax = output_activation_max
-    ih = input_height
-    iw = input_width
-    icn = input_depth
-    kh = filter_height
-    kw = filter_width
-    oh = output_height
-    ow = output_width
-    oc = output_depth
-    dh = dilation_height_factor
-    dw = dilation_width_factor
-    zp = 0 - input_offset
-    offm = input_offset - 128
-    fa0 = int(ptr8(filter))
+    a = _A
+    pb = ptr32(a[2])
+    pm = ptr32(a[3])
+    ps = ptr32(a[4])
+    po = ptr8(a[5])
+    batches = int(a[6])
+    ih = int(a[7])
+    iw = int(a[8])
+    icn = int(a[9])
+    oh = int(a[10])
+    ow = int(a[11])
+    oc = int(a[12])
+    kh = int(a[13])
+    kw = int(a[14])
+    sh = int(a[15])
+    sw = int(a[16])
+    dh = int(a[17])
+    dw = int(a[18])
+    pt = int(a[19])
+    pl = int(a[20])
+    dm = int(a[21])
+    ioff = int(a[22])
+    ooff = int(a[23])
+    amin = int(a[24])
+    amax = int(a[25])
+    zp = 0 - ioff
+    offm = ioff - 128
+    xbase = int(px)
+    fa0 = int(pw)
     xstep = dw * icn
+    xstep2 = xstep + xstep
+    oc2 = oc + oc
     isz = ih * iw * icn
     osz = oh * ow * oc
+    kw3 = kw == 3
     o = 0
     while o < oc:
-        ic = o // depth_multiplier
-        pf = ptr8(fa0 + o)
+        ic = o // dm
+        pw = ptr8(fa0 + o)
         fs = 0
         i = 0
         k = kh * kw * oc
         while i < k:
-            fs += (pf[i] ^ 128) - 128
+            fs += (pw[i] ^ 128) - 128
             i += oc
         cm = pm[o]
         cmh = cm >> 16
@@ -454,47 +654,71 @@ def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, outp
             ce = 0 - csl
             crm = -1 - (-1 << ce)
             crt = crm >> 1
-        base = pb[o]
-        if base & sgn:
-            base = (base & msk) + sgn
-        base = base + zp * fs
+        bo = pb[o]
+        if bo & sgn:
+            bo = (bo & msk) + sgn
+        base_b = bo + zp * fs
+        base_i = bo - (fs << 7)
         b = 0
         while b < batches:
-            xa0 = int(ptr8(input)) + b * isz + ic
+            xa0 = xbase + b * isz + ic
             ob = b * osz + o
             oy = 0
             while oy < oh:
-                iy0 = oy * stride_height - padding_top
+                iy0 = oy * sh - pt
                 ky0 = 0
                 while ky0 < kh and iy0 + dh * ky0 < 0:
                     ky0 += 1
                 ky1 = kh
                 while ky1 > ky0 and iy0 + dh * (ky1 - 1) >= ih:
                     ky1 -= 1
+                rowin = ky0 == 0 and ky1 == kh
                 ox = 0
                 while ox < ow:
-                    ix0 = ox * stride_width - padding_left
-                    kx0 = 0
-                    while kx0 < kw and ix0 + dw * kx0 < 0:
-                        kx0 += 1
-                    kx1 = kw
-                    while kx1 > kx0 and ix0 + dw * (kx1 - 1) >= iw:
-                        kx1 -= 1
-                    n = kx1 - kx0
-                    acc = base
-                    ky = ky0
-                    while ky < ky1:
-                        px = ptr8(xa0 + ((iy0 + dh * ky) * iw + ix0 + dw * kx0) * icn)
-                        pw = ptr8(fa0 + (ky * kw + kx0) * oc + o)
-                        xi = 0
-                        wi = 0
-                        k = 0
-                        while k < n:
-                            acc += ((px[xi] ^ 128) + offm) * ((pw[wi] ^ 128) - 128)
-                            xi += xstep
-                            wi += oc
-                            k += 1
-                        ky += 1
+                    ix0 = ox * sw - pl
+                    if rowin and ix0 >= 0 and ix0 + dw * (kw - 1) < iw:
+                        acc = 0
+                        ky = 0
+                        while ky < kh:
+                            px = ptr8(xa0 + ((iy0 + dh * ky) * iw + ix0) * icn)
+                            pw = ptr8(fa0 + ky * kw * oc + o)
+                            if kw3:
+                                acc += (((pw[0] ^ 128) - 128) * (px[0] ^ 128)
+                                        + ((pw[oc] ^ 128) - 128) * (px[xstep] ^ 128)
+                                        + ((pw[oc2] ^ 128) - 128) * (px[xstep2] ^ 128))
+                            else:
+                                xi = 0
+                                wi = 0
+                                k = 0
+                                while k < kw:
+                                    acc += ((pw[wi] ^ 128) - 128) * (px[xi] ^ 128)
+                                    xi += xstep
+                                    wi += oc
+                                    k += 1
+                            ky += 1
+                        acc = acc + base_i
+                    else:
+                        kx0 = 0
+                        while kx0 < kw and ix0 + dw * kx0 < 0:
+                            kx0 += 1
+                        kx1 = kw
+                        while kx1 > kx0 and ix0 + dw * (kx1 - 1) >= iw:
+                            kx1 -= 1
+                        n = kx1 - kx0
+                        acc = base_b
+                        ky = ky0
+                        while ky < ky1:
+                            px = ptr8(xa0 + ((iy0 + dh * ky) * iw + ix0 + dw * kx0) * icn)
+                            pw = ptr8(fa0 + (ky * kw + kx0) * oc + o)
+                            xi = 0
+                            wi = 0
+                            k = 0
+                            while k < n:
+                                acc += ((px[xi] ^ 128) + offm) * ((pw[wi] ^ 128) - 128)
+                                xi += xstep
+                                wi += oc
+                                k += 1
+                            ky += 1
                     # MultiplyByQuantizedMultiplier(acc, cm, shift), int32-safe (see requantize)
                     xq = acc
                     if clb:
@@ -534,7 +758,7 @@ def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, outp
                         r = r >> ce
                         if rem > thr:
                             r = r + 1
-                    r = r + output_offset
+                    r = r + ooff
                     if r < amin:
                         r = amin
                     if r > amax:
