@@ -231,14 +231,22 @@ def _loop(cfg, hw, pipe, decision, labels, channels, period_us):
     reinit_after = int(cfg.get("reinit_after", 50))
     sample = array("h", bytes(2 * channels))
     errors = 0
+    overruns = 0
     consecutive = 0
     alarm = False
     next_t = ticks_us()
     while True:
         hw.feed()
         if period_us:
-            while ticks_diff(ticks_us(), next_t) < 0:
-                pass
+            late = ticks_diff(ticks_us(), next_t)
+            if late > 4 * period_us:
+                # A window's inference outlasted a few sample periods: restart the sample clock
+                # rather than read a burst of samples back to back, and say so in the status.
+                overruns += 1
+                next_t = ticks_us()
+            else:
+                while ticks_diff(ticks_us(), next_t) < 0:
+                    pass
             next_t += period_us
         try:
             hw.sensor.read_raw_into(sample, 0)
@@ -273,7 +281,7 @@ def _loop(cfg, hw, pipe, decision, labels, channels, period_us):
         d = decision
         emit({"w": pipe.windows, "cls": d.cls, "label": labels[d.cls] if d.cls < len(labels) else d.cls,
               "score": d.score, "pos": d.positive, "alarm": alarm, "us": dt,
-              "free": gc.mem_free(), "errors": errors})
+              "free": gc.mem_free(), "errors": errors, "overruns": overruns})
         if max_windows and pipe.windows >= max_windows:
             break
     emit({"event": "end", "windows": pipe.windows, "errors": errors, "alarm": alarm,
