@@ -136,7 +136,7 @@ class FrameSource:
 class Bench:
     """The board's HIL agent: one link, one pipeline, the window grid and its accounting."""
 
-    def __init__(self, cfg, model=None, link=None):
+    def __init__(self, cfg, model=None, link=None, consume_cfg=False):
         from decision import Decision
         from pipeline import Pipeline, RawFeatures
 
@@ -147,18 +147,18 @@ class Bench:
             model = elrt.Model()
             model.load(cfg.get("model", "model.elb"))
         self.model = model
-        self.link = link if link is not None else L.Link()
         self.input = hcfg.get("input", "frames")
+        if self.input not in ("frames", "i2c"):
+            raise ValueError("hil input must be 'frames' or 'i2c', not %r" % (self.input,))
         ch = cfg.get("channels", 3)
         self.channels = ch = ch if isinstance(ch, int) else len(ch)  # a count or the names
         self.window = w = int(cfg.get("window", len(model.input) // ch))
         self.stride = s = int(cfg.get("stride", w))
-        lsb_per_g = int(hcfg.get("lsb_per_g", cfg.get("counts_per_unit", 2048)))
-        self.sensor = None
-        if self.input == "i2c":
-            lsb_per_g = self._make_sensor(cfg)
-        elif self.input != "frames":
-            raise ValueError("hil input must be 'frames' or 'i2c', not %r" % (self.input,))
+        scfg = cfg.get("sensor", {})
+        if self.input == "i2c":  # counts as the MPU6050 gives them at its range
+            lsb_per_g = {2: 16384, 4: 8192, 8: 4096, 16: 2048}[int(scfg.get("range_g", 16))]
+        else:
+            lsb_per_g = int(hcfg.get("lsb_per_g", cfg.get("counts_per_unit", 2048)))
         self.spike = min(32767, int(float(hcfg.get("spike_g", 8.0)) * lsb_per_g))
         self.stuck = int(hcfg.get("stuck_samples", 24))
         self.channel_mask = int(hcfg.get("check_channels", (1 << ch) - 1))
@@ -173,24 +173,33 @@ class Bench:
         self.decision = Decision(self.n_out, model.output_scale, model.output_zero_point,
                                  cfg.get("decision"))
         self.pipe = Pipeline(model, features, self.decision, w, s, ch)
-        self.sample = bytearray(2 * ch) if self.sensor is None else [0] * ch
         self.name = cfg.get("name", "edgeloop-hil")
         self.heap_lock = bool(hcfg.get("heap_lock", False))
+        max_payload = int(hcfg.get("max_payload", 8 + 2 * ch * s))
+        addr = scfg.get("addr", 0x68)
+        range_g = int(scfg.get("range_g", 16))
+        rate = cfg.get("sample_rate_hz", 1000)
+        if consume_cfg:
+            cfg.clear()  # main.py holds the parsed config; everything needed is copied now
+            gc.collect()
+        if link is None:
+            # the host sends one stride per SAMPLES frame: size the receive buffer for that
+            link = L.Link(max_payload=max_payload)
+        self.link = link
+        self.sensor = None
+        if self.input == "i2c":
+            self._make_sensor(addr, range_g, rate)
         self.restart()
 
-    def _make_sensor(self, cfg):
+    def _make_sensor(self, addr, range_g, rate):
         from drivers.mpu6050 import MPU6050
         from simhw.chips import SimMPU6050
         from simhw.i2c import I2C
 
         self.source = FrameSource(self.link.rbuf, self.channels)
-        chip = SimMPU6050(self.source, cfg.get("sensor", {}).get("addr", 0x68))
-        self.i2c = I2C([chip])
-        scfg = cfg.get("sensor", {})
-        self.sensor = MPU6050(self.i2c, scfg.get("addr", 0x68), scfg.get("range_g", 16),
-                              cfg.get("sample_rate_hz", 1000))
+        self.i2c = I2C([SimMPU6050(self.source, addr)])
+        self.sensor = MPU6050(self.i2c, addr, range_g, rate)
         self.raw = [0] * self.channels
-        return self.sensor.lsb_per_g
 
     def restart(self):
         """A new stream: sample 0 comes next, every window from 0 is still to be answered."""
@@ -336,6 +345,6 @@ class Bench:
 
 def main(cfg, model=None):
     """Entry from main.py when config.json says "mode": "hil"."""
-    bench = Bench(cfg, model)
+    bench = Bench(cfg, model, consume_cfg=True)
     gc.collect()
     bench.serve()

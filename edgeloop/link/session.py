@@ -356,6 +356,7 @@ class SessionResult:
     wall_s: float = 0.0
     hello: dict = field(default_factory=dict)
     error: str = ""  # why the run ended early (board exited / went silent), with its output
+    samples: np.ndarray | None = None  # every int16 sample sent (run(keep_samples=True))
 
     # summary ---------------------------------------------------------------------------------
     @property
@@ -473,6 +474,8 @@ class HilSession:
         timeline_every: int = 1,
         answer_timeout: float = 20.0,
         on_stop: Callable[[], None] | None = None,
+        on_batch: Callable[[Any, int], None] | None = None,
+        keep_samples: bool = False,
     ) -> SessionResult:
         """Stream duration_s of the twin, one stride per frame, keeping the board in step."""
         h = self.hello
@@ -493,12 +496,18 @@ class HilSession:
         sent = 0
         batch_no = 0
         reset_done = reset_at_s is None
+        kept: list[np.ndarray] = []
         start = time.perf_counter()
         self.conn.send(P.MsgType.CONTROL, bytes([3]))  # RESTART: a new stream from sample 0
         while sent < n_total:
             n = min(S, n_total - sent)
+            if on_batch is not None:
+                on_batch(twin, batch_no)  # e.g. drift the operating point
             x = twin.step(n)
-            payload = P.samples_payload(sent, self.encode(x), P.DType.INT16)
+            q = self.encode(x)
+            if keep_samples:
+                kept.append(q)
+            payload = P.samples_payload(sent, q, P.DType.INT16)
             frame = P.encode_frame(P.MsgType.SAMPLES, self.conn.tx_seq, payload)
             self.conn.tx_seq = (self.conn.tx_seq + 1) & 0xFFFF
             self.conn.write(mangle(frame, batch_no) if mangle else frame)
@@ -530,6 +539,8 @@ class HilSession:
         res.windows = [self.windows[k] for k in sorted(self.windows)]
         res.timeline = tl
         res.wall_s = time.perf_counter() - start
+        if keep_samples:
+            res.samples = np.concatenate(kept) if kept else np.zeros((0, 0), np.int16)
         return res
 
     # ---- event handling -----------------------------------------------------------------------

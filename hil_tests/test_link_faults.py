@@ -1,0 +1,76 @@
+"""Link faults: garbage bytes, dropped bytes and a board reset mid-run.
+
+Pass: every window is accounted for (answered, skipped or lost with a named reason), losses stay
+bounded to the damaged frames (a damaged frame may swallow the next two), the board's own
+counters show the damage it skipped, a reset is detected and reported, and the closed loop keeps
+working afterwards: the bearing fault injected later is still stopped before breakdown.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ALLOWED = {"sample_gap", "frame_lost", "board_reset", "no_result"}
+
+
+def test_garbage_and_dropped_bytes(board, hil) -> None:
+    from trainer.twins import RotatingMachine
+
+    rng = np.random.default_rng(1)
+    mangled: set[int] = set()
+
+    def mangle(frame: bytes, i: int) -> bytes:
+        if i % 9 == 4:
+            mangled.add(i)
+            junk = bytes(rng.integers(0, 256, 64, dtype=np.uint8))
+            return junk + b"\x03\x04\xa5\x5a" + frame  # Ctrl-C/D and a false sync too
+        if i % 13 == 6:
+            mangled.add(i)
+            cut = int(rng.integers(10, len(frame) - 4))
+            return frame[:cut] + frame[cut + 4 :]
+        return frame
+
+    twin = RotatingMachine(seed=8, time_to_failure_s=60.0)
+    res = hil.run(board, twin, 40.0, fault_at_s=15.0, mangle=mangle)
+    assert res.error == "", res.error
+    s = res.summary()
+    assert s["answered"] + s["skipped_sensor_fault"] + s["lost"] == s["windows"], s
+    assert set(s["lost_reasons"]) <= ALLOWED, s
+    lost = {w.k for w in res.lost}
+    # frame i carries samples [i*S, (i+1)*S): windows i-W/S+1..i need it; a damaged frame can
+    # also swallow the next two frames
+    span = res.window // res.stride
+    hit = {m + d for m in mangled for d in range(-span + 1, 3)}
+    assert lost <= hit, sorted(lost - hit)
+    assert 0 < len(lost) <= (span + 2) * len(mangled)
+    last = res.pongs[-1]
+    assert last["garbage"] > 0 and last["bad_crc"] + last["too_long"] > 0, last
+    assert s["false_stops"] == 0 and s["detection_latency_s"] is not None, s
+    assert not twin.broken
+
+
+def test_board_reset_mid_run(board, hil) -> None:
+    from trainer.twins import RotatingMachine
+
+    twin = RotatingMachine(seed=9, time_to_failure_s=60.0)
+    res = hil.run(board, twin, 40.0, fault_at_s=15.0, reset_at_s=8.0)
+    assert res.error == "", res.error
+    s = res.summary()
+    assert s["board_resets"] == 1 and 8.0 <= res.resets[0] < 9.0, s
+    assert "board reset detected" in board.recent_output()
+    assert s["answered"] + s["lost"] == s["windows"], s
+    assert set(s["lost_reasons"]) <= ALLOWED, s
+    lost_t = [w.t_end_s for w in res.lost]
+    assert lost_t and min(lost_t) >= 7.5 and max(lost_t) <= 9.5, lost_t
+    assert s["false_stops"] == 0 and s["detection_latency_s"] is not None, s
+    assert not twin.broken
+
+
+def test_dut_expect_shows_recent_output_on_failure(board) -> None:
+    import pytest
+
+    from edgeloop.link.session import HilError
+
+    board.expect(r"\[hello\]", timeout=30)
+    with pytest.raises(HilError, match="recent output"):
+        board.expect("this line never comes", timeout=0.3)
