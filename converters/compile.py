@@ -15,7 +15,7 @@ from converters import bundle as B
 from converters import lower
 from converters.errors import ConvertError
 from converters.plan import Buffer, plan
-from converters.tflite_reader import TModel, TOp, TTensor
+from converters.tflite_reader import TModel, TTensor
 
 ALIAS_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
 SUPPORTED_OPS = (
@@ -213,6 +213,3 @@ def _plan_arena(b: Builder, ins: list[int], outs: list[int]) -> int:
             t.offset = roots[r].offset if r in roots else 0
     return arena
 
-
-def tflite_op(op: TOp) -> str:
-    return f"#{op.index} {op.name}"

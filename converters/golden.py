@@ -74,9 +74,9 @@ class _Exec:
         acc = x @ w.T + bias
         self.put(op.tensors[5], self._requant(acc, op, p, 1))
 
-    def _patches(self, p, depthwise: bool):
+    def _patches(self, op, p):
         """Input padded with input_zero_point, gathered as [n, oh, ow, kh, kw, c] int64."""
-        x = self.get(self._cur.tensors[0]).astype(np.int64)
+        x = self.get(op.tensors[0]).astype(np.int64)
         x = x.reshape(p["batches"], p["in_h"], p["in_w"], p["in_c"])
         kh, kw, dh, dw = p["k_h"], p["k_w"], p["dil_h"], p["dil_w"]
         sh, sw, oh, ow = p["stride_h"], p["stride_w"], p["out_h"], p["out_w"]
@@ -92,8 +92,7 @@ class _Exec:
         return xp[:, iy[:, None, :, None], ix[None, :, None, :], :]  # [n, oh, ow, kh, kw, c]
 
     def op_conv_2d(self, op, p):
-        self._cur = op
-        pat = self._patches(p, False)
+        pat = self._patches(op, p)
         w = self.get(op.tensors[1]).astype(np.int64)  # [oc, kh, kw, ic]
         n, oh, ow = pat.shape[:3]
         acc = pat.reshape(n * oh * ow, -1) @ w.reshape(w.shape[0], -1).T
@@ -101,8 +100,7 @@ class _Exec:
         self.put(op.tensors[5], self._requant(acc, op, p, 3))
 
     def op_depthwise_conv_2d(self, op, p):
-        self._cur = op
-        pat = self._patches(p, True)  # [n, oh, ow, kh, kw, ic]
+        pat = self._patches(op, p)  # [n, oh, ow, kh, kw, ic]
         dm = p["depth_multiplier"]
         pat = np.repeat(pat, dm, axis=5)  # channel oc = ic*dm + m
         w = self.get(op.tensors[1]).astype(np.int64)  # [kh, kw, oc]

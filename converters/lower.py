@@ -299,11 +299,7 @@ def _lut_op(b: Builder, op: TOp, table: np.ndarray) -> None:
 
 def elementwise(b: Builder, op: TOp) -> None:
     it = _int8(b, op, op.inputs[0], "input")
-    ot = b.t(op.outputs[0])
-    if op.name == "QUANTIZE" and it.dtype == "INT8" and ot.dtype == "INT8":
-        pass
-    else:
-        _int8(b, op, op.outputs[0], "output")
+    ot = _int8(b, op, op.outputs[0], "output")
     table = luts.elementwise_table(op.name, it, ot, op.options)
     _lut_op(b, op, table)
 
