@@ -75,6 +75,8 @@ class Hardware:
                 )
             wdt = WDT(timeout=cfg.get("watchdog_ms", 5000)) if cfg.get("watchdog", True) else None
         self.wdt = wdt
+        global _active
+        _active = self  # so Ctrl-C anywhere after this point keeps the watchdog fed
         acfg = cfg.get("actuator", {})
         self.active_high = acfg.get("active_high", True)
         relay_pin = acfg.get("pin", pins.get("relay"))
@@ -190,8 +192,20 @@ class Hardware:
         return False
 
 
+_active = None  # the Hardware in use (its watchdog is running)
+
+
 def main(cfg=None):
-    cfg = cfg if cfg is not None else load_config()
+    try:
+        return _main(cfg if cfg is not None else load_config())
+    except KeyboardInterrupt:
+        if _active is not None:
+            _active.maintenance()
+        emit({"event": "stopped"})
+        raise
+
+
+def _main(cfg):
     # Heap order matters on a 100 KB board: the model's buffers are the largest contiguous
     # blocks, so they go first; the preprocessing tables are large as parsed JSON and small as
     # the Preprocessor's arrays, so the JSON is dropped as soon as they are built.
@@ -218,12 +232,7 @@ def main(cfg=None):
     emit({"event": "start", "kernels": elrt.KERNELS, "window": window, "stride": stride,
           "channels": channels, "outputs": n_out, "sim": hw.sim, "free": gc.mem_free()})
 
-    try:
-        return _loop(cfg, hw, pipe, decision, labels, channels, period_us)
-    except KeyboardInterrupt:
-        hw.maintenance()
-        emit({"event": "stopped", "windows": pipe.windows})
-        raise
+    return _loop(cfg, hw, pipe, decision, labels, channels, period_us)
 
 
 def _loop(cfg, hw, pipe, decision, labels, channels, period_us):

@@ -1,0 +1,98 @@
+"""The app's real-hardware path (machine.I2C/Pin/WDT/Timer) on the virtual board.
+
+A stand-in `machine` module is put in sys.modules before the app imports it: its I2C is the
+simulated bus with an MPU6050, so everything from pin numbers to the watchdog is exercised
+as on an ESP32. The sample source raises KeyboardInterrupt mid-run, as Ctrl-C from mpremote does.
+"""
+
+from __future__ import annotations
+
+import json
+
+from edgeloop.boards import get_board
+from edgeloop.link import deploy as dp
+from edgeloop.link.transport import VirtualTransport
+
+SCRIPT = r"""
+import sys
+from array import array
+from simhw.chips import SimMPU6050
+from simhw.i2c import I2C as SimI2C
+from simhw.source import ArraySource
+import simhw.pins as sp
+
+class Interrupting(ArraySource):
+    def next_into(self, out):
+        if self.count == 200:
+            raise KeyboardInterrupt
+        return ArraySource.next_into(self, out)
+
+CHIP = SimMPU6050(Interrupting(array('h', [0, 0, 1000] * 300)), units=1000)
+log = {'i2c': None, 'wdt': None, 'timer': None, 'pins': {}}
+
+class I2C(SimI2C):
+    def __init__(self, id, sda=None, scl=None, freq=0):
+        SimI2C.__init__(self, [CHIP])
+        log['i2c'] = (id, sda.id, scl.id, freq)
+
+class Pin(sp.Pin):
+    def __init__(self, id, mode=-1, value=None):
+        sp.Pin.__init__(self, id, mode, value)
+        log['pins'][id] = self
+
+class WDT(sp.WDT):
+    def __init__(self, id=0, timeout=5000):
+        sp.WDT.__init__(self, id, timeout)
+        log['wdt'] = self
+
+class Timer:
+    PERIODIC = 1
+    def __init__(self, id):
+        self.id = id
+        log['timer'] = self
+    def init(self, period, mode, callback):
+        self.period, self.callback = period, callback
+
+class FakeMachine:
+    pass
+
+for k in ('I2C', 'Pin', 'WDT', 'Timer'):
+    setattr(FakeMachine, k, globals()[k])
+sys.modules['machine'] = FakeMachine
+import app
+cfg = {"sample_rate": 1000, "counts_per_unit": 16384, "window": 32, "stride": 32,
+       "pins": {"sda": 21, "scl": 22, "relay": 26, "led": 2}, "watchdog_ms": 3000,
+       "decision": {"n": 1, "m": 1, "threshold": 0.0, "fault_classes": [0, 1, 2]}}
+try:
+    app.main(cfg)
+except KeyboardInterrupt:
+    print('interrupted')
+w = log['wdt']
+fed = w.feeds
+log['timer'].callback(log['timer'])
+import json
+print(json.dumps({'i2c': log['i2c'], 'timeout': w.timeout, 'fed': fed, 'fed_after': w.feeds,
+    'timer': [log['timer'].id, log['timer'].period], 'pins': sorted(log['pins']),
+    'relay': log['pins'][26].value(), 'led': log['pins'][2].value()}))
+"""
+
+
+def test_real_hardware_path_with_watchdog_and_ctrl_c(tmp_path, bundles) -> None:
+    src = tmp_path / "m.elb"
+    src.write_bytes(bundles[0])
+    board = VirtualTransport(tmp_path / "vb", get_board("virtual"))
+    dp.deploy(board, dp.plan_deploy(src, get_board("virtual"), virtual=True), verify=False)
+    lines = board.exec(SCRIPT).strip().splitlines()
+    start = json.loads(lines[0])
+    assert start["event"] == "start" and start["sim"] is False
+    status = [json.loads(x) for x in lines[1:] if x.startswith("{") and '"w"' in x]
+    assert [s["w"] for s in status] == [1, 2, 3, 4, 5, 6]  # 200 samples / 32
+    assert json.loads(lines[-3]) == {"event": "stopped"}
+    assert lines[-2] == "interrupted"
+    got = json.loads(lines[-1])
+    assert got["i2c"] == [0, 21, 22, 400000]  # bus 0 on the config's pins at 400 kHz
+    assert got["timeout"] == 3000
+    assert got["fed"] == 201  # once per sample read (200 samples, then the Ctrl-C)
+    assert got["timer"] == [0, 1000] and got["fed_after"] == 202  # fed by the timer after ^C
+    assert got["pins"] == [2, 21, 22, 26]
+    assert got["relay"] == 1 and got["led"] == 1  # the alarm switched relay and LED on
