@@ -106,6 +106,7 @@ def _set_seed(seed: int) -> None:
     import keras
     import tensorflow as tf
 
+    keras.backend.clear_session()  # layer-name counters too: same seed, same .tflite bytes
     keras.utils.set_random_seed(seed)
     try:
         tf.config.experimental.enable_op_determinism()
