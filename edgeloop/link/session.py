@@ -715,8 +715,8 @@ def run_closed_loop(
     fault_at_s: float | None = 30.0,
     duration_s: float = 120.0,
     time_to_failure_s: float = 60.0,
-    input_mode: str = "frames",
-    lsb_per_g: int = 2048,
+    input_mode: str | None = None,
+    lsb_per_g: int | None = None,
     twin_kwargs: dict | None = None,
     profile: str = "virtual",
 ) -> dict:
@@ -729,6 +729,13 @@ def run_closed_loop(
     from trainer.twins import RotatingMachine
 
     own = not isinstance(board, BoardConnection)
+    cfg: dict = {}
+    if own and (Path(board) / "config.json").is_file():
+        cfg = json.loads((Path(board) / "config.json").read_text())
+    hcfg = cfg.get("hil", {})
+    input_mode = input_mode or hcfg.get("input", "frames")
+    if lsb_per_g is None:
+        lsb_per_g = int(hcfg.get("lsb_per_g", cfg.get("counts_per_unit", 2048)))
     conn = VirtualConnection(board, profile) if own else board
     try:
         session = HilSession(conn, input_mode=input_mode, lsb_per_g=lsb_per_g)
