@@ -90,29 +90,38 @@ def bench_inputs(shape: tuple[int, ...], n: int, seed: int) -> np.ndarray:
     return x
 
 
-def run_tflm(tflite: bytes, x: np.ndarray, timing_invokes: int) -> dict[str, Any]:
-    """Outputs of every sample, median ms per invoke, and the arena TFLM really used."""
+def tflm_interpreter(tflite: bytes):
     from tflite_micro.python.tflite_micro import runtime
 
-    interp = runtime.Interpreter.from_bytes(bytes(tflite), arena_size=TFLM_ARENA)
+    return runtime.Interpreter.from_bytes(bytes(tflite), arena_size=TFLM_ARENA)
+
+
+def run_tflm(tflite: bytes, x: np.ndarray) -> dict[str, Any]:
+    """TFLM's output for every sample and the arena it really used."""
+    interp = tflm_interpreter(tflite)
     dtype = interp.get_input_details(0)["dtype"]
     ys = []
     for sample in x:
         interp.set_input(np.ascontiguousarray(sample.astype(dtype)), 0)
         interp.invoke()
         ys.append(np.array(interp.get_output(0), copy=True))
-    # timing: warm up, then time single invokes (same input) and take the median
-    interp.set_input(np.ascontiguousarray(x[-1].astype(dtype)), 0)
+    _, text = capture_fd_stderr(interp.print_allocations)
+    return {"y": np.stack(ys), "arena": parse_arena(text)}
+
+
+def time_tflm(tflite: bytes, sample: np.ndarray, invokes: int) -> float:
+    """Median ms of single invokes (after a warm-up), as the board's per-inference ticks."""
+    interp = tflm_interpreter(tflite)
+    dtype = interp.get_input_details(0)["dtype"]
+    interp.set_input(np.ascontiguousarray(sample.astype(dtype)), 0)
     for _ in range(3):
         interp.invoke()
     times = []
-    for _ in range(timing_invokes):
+    for _ in range(invokes):
         t0 = time.perf_counter()
         interp.invoke()
         times.append((time.perf_counter() - t0) * 1000.0)
-    _, text = capture_fd_stderr(interp.print_allocations)
-    arena = parse_arena(text)
-    return {"y": np.stack(ys), "ms": statistics.median(times), "arena": arena}
+    return statistics.median(times)
 
 
 def _run_board(bundle: bytes, x: np.ndarray, board: str, kernels: str):
@@ -127,7 +136,9 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape[0] == b.shape[0] and np.array_equal(a.reshape(n, -1), b.reshape(n, -1))
 
 
-def bench_model(name: str, viper_n: int, bytecode_n: int, seed: int = 0) -> dict[str, Any]:
+def bench_model(
+    name: str, viper_n: int, bytecode_n: int, rounds: int = 3, seed: int = 0
+) -> dict[str, Any]:
     tflite = benchmark_model(name)
     conv = convert_tflite(tflite)
     rep = conv.report
@@ -135,22 +146,34 @@ def bench_model(name: str, viper_n: int, bytecode_n: int, seed: int = 0) -> dict
     board = SMALL_BOARD if rep["estimated_heap_bytes"] <= small else BIG_BOARD
     shape = tuple(rep["inputs"][0]["shape"])
     x = bench_inputs(shape, viper_n, seed)
+    small_board_error = None
     try:
         yv, sv = _run_board(conv.bundle, x, board, "viper")
-    except InferError:
+    except InferError as exc:
         if board == BIG_BOARD:
             raise
-        board = BIG_BOARD  # the estimate said it fits, the board disagreed
+        # the converter's estimate said it fits 100 KB, the board disagreed
+        small_board_error = str(exc).splitlines()[-1]
+        board = BIG_BOARD
         yv, sv = _run_board(conv.bundle, x, board, "viper")
+    tf = run_tflm(tflite, x)
+    # Timing rounds, viper and TFLM back to back so both see the same machine load (the host
+    # is shared); each side's figure is its best round's median.
+    viper_rounds = [sv["median_ms"]]
+    tflm_rounds = [time_tflm(tflite, x[-1], max(50, len(x)))]
+    for _ in range(rounds - 1):
+        viper_rounds.append(_run_board(conv.bundle, x, board, "viper")[1]["median_ms"])
+        tflm_rounds.append(time_tflm(tflite, x[-1], max(50, len(x))))
     xb = x[: max(1, min(bytecode_n, viper_n))]
     yb, sb = _run_board(conv.bundle, xb, board, "bytecode")
-    tf = run_tflm(tflite, x, timing_invokes=200)
-    viper_ms, bytecode_ms, tflm_ms = sv["median_ms"], sb["median_ms"], tf["ms"]
+    viper_ms, bytecode_ms, tflm_ms = min(viper_rounds), sb["median_ms"], min(tflm_rounds)
     return {
         "model": name,
         "board_profile": board,
         "board_heap_bytes": get_board(board).heap_bytes,
         "fits_100kb": board == SMALL_BOARD,
+        "estimated_heap_bytes": rep["estimated_heap_bytes"],
+        "small_board_error": small_board_error,
         "macs": rep["total_macs"],
         "params": rep["total_params"],
         "viper_inferences": len(x),
@@ -158,6 +181,8 @@ def bench_model(name: str, viper_n: int, bytecode_n: int, seed: int = 0) -> dict
         "viper_ms": viper_ms,
         "bytecode_ms": bytecode_ms,
         "tflm_ms": tflm_ms,
+        "viper_ms_rounds": viper_rounds,
+        "tflm_ms_rounds": tflm_rounds,
         "viper_vs_tflm": viper_ms / tflm_ms,
         "bytecode_vs_tflm": bytecode_ms / tflm_ms,
         "viper_mmac_per_s": rep["total_macs"] / viper_ms / 1000.0,
@@ -221,7 +246,7 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         f"outputs: {summary['identical_fraction']:.0%} of models",
         "board 'virtual' = 100 KB heap (ESP32); 'esp32s3' = 2 MB heap, for models that do not "
         "fit 100 KB. heap B = heap the loaded model takes on the board (arena + weights + "
-        "tables).",
+        "tables). ms: median per inference, best of the timing rounds.",
     ]
     return "\n".join(lines)
 
@@ -231,20 +256,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="*", default=list(RECIPES), choices=list(RECIPES))
     ap.add_argument("--viper-n", type=int, default=30, help="inferences with viper kernels")
     ap.add_argument("--bytecode-n", type=int, default=3, help="inferences with bytecode kernels")
+    ap.add_argument("--rounds", type=int, default=3, help="timing rounds (best round counts)")
     ap.add_argument("--out", type=Path, default=OUT_JSON)
     args = ap.parse_args(argv)
-    if args.viper_n < 1 or args.bytecode_n < 1:
-        ap.error("--viper-n and --bytecode-n must be >= 1")
+    if min(args.viper_n, args.bytecode_n, args.rounds) < 1:
+        ap.error("--viper-n, --bytecode-n and --rounds must be >= 1")
     rows = []
     for name in args.models:
         print(f"benchmarking {name} ...", file=sys.stderr, flush=True)
-        rows.append(bench_model(name, args.viper_n, args.bytecode_n))
+        rows.append(bench_model(name, args.viper_n, args.bytecode_n, args.rounds))
     summary = summarize(rows)
     print(format_table(rows, summary))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
-        "machine": {"platform": sys.platform, "python": sys.version.split()[0],
-                    "cpus": os.cpu_count()},
+        "machine": {
+            "platform": sys.platform,
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        },
         "models": [{k: v for k, v in r.items()} for r in rows],
         "summary": summary,
     }
