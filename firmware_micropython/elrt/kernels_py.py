@@ -413,16 +413,13 @@ def mul(input1, input2, output, input1_offset, input2_offset, output_offset, out
                     p2 += b3
 
 
-def _parts(v):
-    # v = top * 2**30 + mh * 2**15 + ml for a small int v (top in -1..0), as _srdhm takes M.
-    r = v & 0x3FFFFFFF
-    return v >> 30, r >> 15, r & _M15
+_SCRATCH = array.array("i", [0, 0, 0, 0])
 
 
-def _reciprocal(total):
-    """TFLM GetReciprocal(total, 12) for 0 < total < 2**30, with small ints only: returns
-    (num_bits_over_unit, top, mh, ml) of the Q0.31 scale (gemmlowp
-    one_over_one_plus_x_for_x_in_0_1: three Newton-Raphson steps in Q2.29)."""
+def _reciprocal(total, out):
+    """TFLM GetReciprocal(total, 12) for 0 < total < 2**30, with small ints only: writes
+    (num_bits_over_unit, top, mh, ml) of the Q0.31 scale to out (a tuple return would
+    allocate); gemmlowp one_over_one_plus_x_for_x_in_0_1, three Newton-Raphson steps in Q2.29."""
     n = 0
     t = total
     while t:
@@ -437,8 +434,8 @@ def _reciprocal(total):
     x = _srdhm(-1010580540, 1, hm, hl) + 442128986 + 536870912 + 536870912
     for k in range(3):
         om = 536870912 - _srdhm(x, 1, hm, hl)  # One(Q2.29) - half_denominator * x
-        pt, ph, pl = _parts(om)
-        p = _srdhm(x, pt, ph, pl)
+        r = om & 0x3FFFFFFF
+        p = _srdhm(x, om >> 30, r >> 15, r & _M15)
         if p >= 536870912:  # Rescale<2>: saturating << 2
             d = 2147483647
         elif p < -536870912:
@@ -448,11 +445,17 @@ def _reciprocal(total):
         if k < 2:
             x += d
     # scale = saturating (x + d) << 1, kept in parts: x + d may be exactly 2**30
+    out[0] = 12 - clz
     if x - 536870912 >= 536870912 - d:
-        return 12 - clz, 1, _M15, _M15
+        out[1] = 1
+        out[2] = _M15
+        out[3] = _M15
+        return
     x += d
     r = (x & 0x1FFFFFFF) << 1
-    return 12 - clz, x >> 29, r >> 15, r & _M15
+    out[1] = x >> 29
+    out[2] = r >> 15
+    out[3] = r & _M15
 
 
 def softmax(input, exp_lut, exp_acc_lut, output, outer_size, depth):
@@ -469,8 +472,12 @@ def softmax(input, exp_lut, exp_acc_lut, output, outer_size, depth):
         total = 0
         for c in range(base, base + depth):
             total += _i32(exp_acc_lut, mx - ((input[c] ^ 128) - 128))
-        nbits, st, sh, sl = _reciprocal(total)
-        e = nbits + 23  # num_bits_over_unit + 31 - 8
+        q = _SCRATCH
+        _reciprocal(total, q)
+        e = q[0] + 23  # num_bits_over_unit + 31 - 8
+        st = q[1]
+        sh = q[2]
+        sl = q[3]
         for c in range(base, base + depth):
             j = (mx - ((input[c] ^ 128) - 128)) << 2
             # exp = xt * 2**30 + xh * 2**15 + xl (0 <= exp < 2**31)
