@@ -5,6 +5,15 @@
 # simhw/ play the sensor, fed from a file of samples, and pins record what was switched.
 # Sensor read errors are reported and counted, never fatal; after `reinit_after` consecutive
 # errors the driver is re-created (a board that lost power on the sensor recovers).
+#
+# config.json keys read here (the trainer's device config plus board facts added by deploy):
+#   model ("model.elb"), sample_rate (Hz), counts_per_unit (sets the accelerometer range the
+#   model was trained at), window, stride, labels, preprocess (preprocess.Preprocessor's table;
+#   absent: raw window quantized to the model input), decision {fault_classes, threshold or
+#   threshold_q, n, m, action ("stop" latches), latch}, pins {sda, scl, relay, led, adc},
+#   sensor {kind: mpu6050|adxl345|analog, addr, range_g, i2c, freq, sim (sample file, virtual
+#   board), sim_units, fail_every}, actuator {pin, led, active_high}, watchdog (true),
+#   watchdog_ms (5000), max_windows (0: forever), reinit_after (50 consecutive read errors).
 import gc
 import json
 import sys
