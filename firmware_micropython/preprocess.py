@@ -7,8 +7,16 @@
 #   cfg = json.load(open("config.json"))
 #   pp = preprocess.Preprocessor(cfg["preprocess"])
 #   pp.run(samples, model.input)   # samples: array('h') of T*C counts, interleaved t*C + c
+#
+# Two kernel sets with the same arithmetic: viper (default; ~10x faster, what an ESP32 needs
+# to keep up with 1 kHz) and plain bytecode (the readable reference; kernels="python").
+# Viper notes: every working buffer is int16 (|values| < 2**14), read through ptr16 and
+# sign-extended with (v ^ 0x8000) - 0x8000, so 32- and 64-bit boards agree; products stay below
+# 2**30; scalars passed to viper are small ints (no boxing); isqrt is inlined (a viper call
+# would box its arguments).
 from array import array
 
+import micropython
 from micropython import const
 
 _Q14 = const(14)
@@ -47,8 +55,230 @@ def isqrt(n):
     return res
 
 
+@micropython.viper
+def _v_extract(x, y, t: int, c: int, ch: int, shift: int, dc: int, lg: int) -> int:
+    # channel ch of interleaved int16 counts -> y (14-bit, DC removed if dc); returns the mean
+    px = ptr16(x)
+    py = ptr16(y)
+    s = 0
+    i = ch
+    n = t * c
+    while i < n:
+        v = int(px[i])
+        s += (v ^ 0x8000) - 0x8000
+        i += c
+    mean = s >> lg
+    base = 0
+    if dc:
+        base = mean
+    i = ch
+    j = 0
+    while j < t:
+        v = int(px[i])
+        v = (((v ^ 0x8000) - 0x8000) - base) >> shift
+        if v > 8191:
+            v = 8191
+        elif v < -8192:
+            v = -8192
+        py[j] = v
+        i += c
+        j += 1
+    return mean
+
+
+@micropython.viper
+def _v_rms(y, t: int, lg: int) -> int:
+    py = ptr16(y)
+    hi = 0
+    lo = 0
+    wrap = 1 << 28
+    for i in range(t):
+        v = int(py[i])
+        v = (v ^ 0x8000) - 0x8000
+        lo += v * v
+        if lo >= wrap:
+            lo -= wrap
+            hi += 1
+    n = (hi << (28 - lg)) + (lo >> lg)
+    res = 0
+    bit = 1 << 28
+    while bit > n:
+        bit >>= 2
+    while bit:
+        if n >= res + bit:
+            n -= res + bit
+            res = (res >> 1) + bit
+        else:
+            res >>= 1
+        bit >>= 2
+    return res
+
+
+@micropython.viper
+def _v_peak(y, t: int) -> int:
+    py = ptr16(y)
+    p = 0
+    for i in range(t):
+        v = int(py[i])
+        v = (v ^ 0x8000) - 0x8000
+        if v < 0:
+            v = -v
+        if v > p:
+            p = v
+    return p
+
+
+@micropython.viper
+def _v_raw(y, vals, rows: int, dec: int, ld: int):
+    py = ptr16(y)
+    pv = ptr16(vals)
+    i = 0
+    for r in range(rows):
+        s = 0
+        for _ in range(dec):
+            v = int(py[i])
+            s += (v ^ 0x8000) - 0x8000
+            i += 1
+        pv[r] = s >> ld
+
+
+@micropython.viper
+def _v_fft(y, re, im, tw, n: int):
+    # in-place radix-2 DIT FFT of y into re/im, Q14 twiddles, every stage halves (floor)
+    py = ptr16(y)
+    pr = ptr16(re)
+    pi = ptr16(im)
+    pt = ptr16(tw)
+    quarter = n >> 2
+    halfn = n >> 1
+    j = 0
+    for i in range(n):
+        pr[j] = py[i]
+        pi[j] = 0
+        bit = halfn
+        while j & bit:
+            j ^= bit
+            bit >>= 1
+        j |= bit
+    half = 1
+    while half < n:
+        size = half << 1
+        step = n // size
+        start = 0
+        while start < n:
+            k = 0
+            a = start
+            end = start + half
+            while a < end:
+                wr = int(pt[k])
+                wr = (wr ^ 0x8000) - 0x8000
+                if k < quarter:
+                    wi = int(pt[quarter - k])
+                else:
+                    wi = int(pt[k - quarter])
+                wi = -((wi ^ 0x8000) - 0x8000)
+                b = a + half
+                br = int(pr[b])
+                br = (br ^ 0x8000) - 0x8000
+                bi = int(pi[b])
+                bi = (bi ^ 0x8000) - 0x8000
+                tr = (br * wr - bi * wi + 8192) >> 14
+                ti = (br * wi + bi * wr + 8192) >> 14
+                ar = int(pr[a])
+                ar = (ar ^ 0x8000) - 0x8000
+                ai = int(pi[a])
+                ai = (ai ^ 0x8000) - 0x8000
+                pr[a] = (ar + tr) >> 1
+                pi[a] = (ai + ti) >> 1
+                pr[b] = (ar - tr) >> 1
+                pi[b] = (ai - ti) >> 1
+                k += step
+                a += 1
+            start += size
+        half = size
+
+
+@micropython.viper
+def _v_bands(re, im, vals, n: int, bins: int, compress: int):
+    # |X_k| for k = 1..n/2 averaged over `bins` bands (floor), optionally isqrt(v << 13)
+    pr = ptr16(re)
+    pi = ptr16(im)
+    pv = ptr16(vals)
+    width = (n >> 1) // bins
+    kk = 1
+    for r in range(bins):
+        s = 0
+        for _ in range(width):
+            a = int(pr[kk])
+            a = (a ^ 0x8000) - 0x8000
+            b = int(pi[kk])
+            b = (b ^ 0x8000) - 0x8000
+            m = a * a + b * b
+            res = 0
+            bit = 1 << 28
+            while bit > m:
+                bit >>= 2
+            while bit:
+                if m >= res + bit:
+                    m -= res + bit
+                    res = (res >> 1) + bit
+                else:
+                    res >>= 1
+                bit >>= 2
+            s += res
+            kk += 1
+        v = s // width
+        if compress:
+            m = v << 13
+            res = 0
+            bit = 1 << 28
+            while bit > m:
+                bit >>= 2
+            while bit:
+                if m >= res + bit:
+                    m -= res + bit
+                    res = (res >> 1) + bit
+                else:
+                    res >>= 1
+                bit >>= 2
+            v = res
+        pv[r] = v
+
+
+@micropython.viper
+def _v_quant(vals, n: int, qp, qi: int, qstride: int, out, oi: int, ostride: int):
+    # out[oi + r*ostride] = int8 of vals[r] with params (off, mult, sh) at qi + r*qstride;
+    # qp: int16 triples (off, mult, sh) then the zero point at the end
+    pv = ptr16(vals)
+    pq = ptr16(qp)
+    po = ptr8(out)
+    zp = int(pq[int(len(qp)) - 1])
+    zp = (zp ^ 0x8000) - 0x8000
+    for r in range(n):
+        j = (qi + r * qstride) * 3
+        off = int(pq[j])
+        off = (off ^ 0x8000) - 0x8000
+        mult = int(pq[j + 1])
+        sh = int(pq[j + 2])
+        v = int(pv[r])
+        d = ((v ^ 0x8000) - 0x8000) - off
+        if d > 32767:
+            d = 32767
+        elif d < -32767:
+            d = -32767
+        q = ((d * mult + (1 << (sh - 1))) >> sh) + zp
+        if q > 127:
+            q = 127
+        elif q < -128:
+            q = -128
+        po[oi + r * ostride] = q
+
+
 class Preprocessor:
-    def __init__(self, cfg):
+    def __init__(self, cfg, kernels="viper"):
+        if kernels not in ("viper", "python"):
+            raise PreprocessError("kernels must be 'viper' or 'python'")
+        self.viper = kernels == "viper"
         try:
             self.window = t = int(cfg["window"])
             self.channels = c = int(cfg["channels"])
@@ -95,15 +325,40 @@ class Preprocessor:
         for r in self.rows:
             n_rows += r
         self.n_rows = n_rows
+        self.n_blocks = len(blocks)
         self.out_len = self.n_rows * c
+        # viper's view of the quantization parameters: int16 (off, mult, sh) triples + zp
+        qp = array("h", [0] * (3 * n_q + 1))
+        for i in range(n_q):
+            if not (-32768 <= self.off[i] <= 32767 and 0 < self.mult[i] < 32768
+                    and 1 <= self.sh[i] <= 30):
+                raise PreprocessError("quantization parameter %d out of range" % i)
+            qp[3 * i] = self.off[i]
+            qp[3 * i + 1] = self.mult[i]
+            qp[3 * i + 2] = self.sh[i]
+        qp[3 * n_q] = self.zp
+        self.qp = qp
+        self.ldec = array("b", [0] * len(blocks))
+        max_rows = 1
+        for j in range(len(blocks)):
+            d = self.param[j] if self.kinds[j] == _RAW else 1
+            ld = 0
+            while (1 << ld) < d:
+                ld += 1
+            if (1 << ld) != d:
+                raise PreprocessError("raw decimate must be a power of two, got %d" % d)
+            self.ldec[j] = ld
+            if self.rows[j] > max_rows:
+                max_rows = self.rows[j]
+        self.vals = array("h", [0] * max_rows)  # one block's values for one channel
         self.means = array("i", [0] * c)
-        self.y = array("i", [0] * t)  # working signal of one channel
+        self.y = array("h", [0] * t)  # working signal of one channel
         has_fft = False
         for k in self.kinds:
             if k == _FFT:
                 has_fft = True
-        self.re = array("i", [0] * (t if has_fft else 0))
-        self.im = array("i", [0] * (t if has_fft else 0))
+        self.re = array("h", [0] * (t if has_fft else 0))
+        self.im = array("h", [0] * (t if has_fft else 0))
         if has_fft:
             tw = cfg["twiddle"]
             if len(tw) != t // 2:
@@ -127,7 +382,47 @@ class Preprocessor:
         return q
 
     def run(self, x, out):
-        # x: T*C interleaved int16 counts; out: >= n_rows*C int8 (bytearray/memoryview/array)
+        # x: array('h') of T*C interleaved int16 counts; out: >= n_rows*C int8 bytes (bytearray,
+        # memoryview of the model input, array('b')); row-major [rows, C]
+        if self.viper:
+            self._run_viper(x, out)
+        else:
+            self._run_py(x, out)
+
+    def _run_viper(self, x, out):
+        t = self.window
+        c = self.channels
+        lg = self.log2
+        y = self.y
+        vals = self.vals
+        qp = self.qp
+        dc = 1 if self.dc else 0
+        for ch in range(c):
+            mean = _v_extract(x, y, t, c, ch, self.shift, dc, lg)
+            self.means[ch] = mean
+            row = 0
+            for b in range(self.n_blocks):
+                k = self.kinds[b]
+                rows = self.rows[b]
+                qi = self.qbase[b] + ch
+                if k == _FFT:
+                    _v_fft(y, self.re, self.im, self.tw, t)
+                    _v_bands(self.re, self.im, vals, t, self.param[b], self.sqrt[b])
+                    _v_quant(vals, rows, qp, qi, c, out, row * c + ch, c)
+                elif k == _RAW:
+                    _v_raw(y, vals, rows, self.param[b], self.ldec[b])
+                    _v_quant(vals, rows, qp, qi, 0, out, row * c + ch, c)
+                else:
+                    if k == _MEAN:
+                        vals[0] = mean
+                    elif k == _RMS:
+                        vals[0] = _v_rms(y, t, lg)
+                    else:
+                        vals[0] = _v_peak(y, t)
+                    _v_quant(vals, 1, qp, qi, 0, out, row * c + ch, c)
+                row += rows
+
+    def _run_py(self, x, out):
         t = self.window
         c = self.channels
         lg = self.log2

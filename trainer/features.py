@@ -192,7 +192,7 @@ def quant_multiplier(ratio: float) -> tuple[int, int]:
     if mult == 1 << 14:
         mult //= 2
         sh -= 1
-    if not 1 <= sh <= 40:
+    if not 1 <= sh <= 30:
         raise TrainerError(f"input quantization ratio {ratio:g} is out of the board's range")
     return mult, sh
 
@@ -252,7 +252,7 @@ def fit_calibration(counts: np.ndarray, spec: FeatureSpec) -> Calibration:
         else:  # per element: [p0.1, p99.9] -> [-1, 1]
             lo = np.percentile(f, 0.1, axis=0)
             hi = np.percentile(f, 99.9, axis=0)
-            offset[r0 : r0 + n] = np.rint((lo + hi) / 2).astype(np.int64)
+            offset[r0 : r0 + n] = np.clip(np.rint((lo + hi) / 2), -32768, 32767).astype(np.int64)
             unit[r0 : r0 + n] = 1.0 / np.maximum((hi - lo) / 2, 1.0)
         r0 += n
     return Calibration(shift, offset, unit)

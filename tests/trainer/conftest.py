@@ -48,7 +48,7 @@ BOARD_SCRIPT = """
 import json, preprocess
 from array import array
 cfg = json.load(open("pcfg.json"))
-pp = preprocess.Preprocessor(cfg)
+pp = preprocess.Preprocessor(cfg, {kernels!r})
 n = {n}
 wlen = pp.window * pp.channels
 x = array("h", [0] * wlen)
@@ -72,7 +72,10 @@ print("done", n)
 """
 
 
-def run_on_board(board_dir: Path, pcfg: dict, windows: np.ndarray, heap_lock: bool = False):
+def run_on_board(
+    board_dir: Path, pcfg: dict, windows: np.ndarray, heap_lock: bool = False,
+    kernels: str = "viper",
+):
     """Run preprocess.py on the virtual board over int16 windows [n, T, C]; int8 [n, rows*C]."""
     from edgeloop.vboard import VirtualBoard
 
@@ -80,7 +83,7 @@ def run_on_board(board_dir: Path, pcfg: dict, windows: np.ndarray, heap_lock: bo
     (board_dir / "windows.bin").write_bytes(np.ascontiguousarray(windows, "<i2").tobytes())
     n = len(windows)
     vb = VirtualBoard(board_dir, "virtual")
-    code = BOARD_SCRIPT.format(n=n, lock=heap_lock)
+    code = BOARD_SCRIPT.format(n=n, lock=heap_lock, kernels=kernels)
     res = vb.run(code, timeout=300).check("preprocess on the board")
     assert f"done {n}" in res.stdout
     return np.frombuffer((board_dir / "out.bin").read_bytes(), np.int8).reshape(n, -1)

@@ -25,6 +25,7 @@ def calibrated(cfg: Config, windows: np.ndarray, scale: float = 2 / 255, zp: int
     return cal
 
 
+@pytest.mark.parametrize("kernels", ["viper", "python"])
 @pytest.mark.parametrize(
     "chain,window,extra",
     [
@@ -32,23 +33,26 @@ def calibrated(cfg: Config, windows: np.ndarray, scale: float = 2 / 255, zp: int
         (("mean", "dc", "raw", "fft"), 64, {"fft_bins": 8, "fft_compress": "none", "raw_decimate": 4}),
     ],
 )
-def test_host_and_board_agree(board_dir, board_preprocess, windows_from_machine, chain, window, extra):
+def test_host_and_board_agree(
+    board_dir, board_preprocess, windows_from_machine, chain, window, extra, kernels
+):
     windows = windows_from_machine(12, window, seed=5)  # 60 windows, 5 conditions + faults
     cfg = Config(window=window, features=FeatureSpec(chain=chain, **extra))
     cal = calibrated(cfg, windows)
     host = quantize_input(compute_features(windows, cfg.features, cal.shift, check=True), cal, True)
-    board = board_preprocess(board_dir, preprocess_config(cfg, cal), windows)
+    board = board_preprocess(board_dir, preprocess_config(cfg, cal), windows, kernels=kernels)
     host = host.reshape(len(windows), -1)
     agree = np.mean(np.abs(host.astype(int) - board.astype(int)) <= 1)
     assert agree >= 0.999, f"only {agree:.4%} of inputs within 1 LSB"
     np.testing.assert_array_equal(board, host)  # integer design: exact, not just within 1 LSB
 
 
-def test_board_run_allocates_nothing(board_dir, board_preprocess, windows_from_machine):
+@pytest.mark.parametrize("kernels", ["viper", "python"])
+def test_board_run_allocates_nothing(board_dir, board_preprocess, windows_from_machine, kernels):
     windows = windows_from_machine(1, 128, seed=1)
     cfg = Config(window=128, features=FeatureSpec(("mean", "dc", "rms", "peak", "raw", "fft"), 8))
     cal = calibrated(cfg, windows)
-    out = board_preprocess(board_dir, preprocess_config(cfg, cal), windows, heap_lock=True)
+    out = board_preprocess(board_dir, preprocess_config(cfg, cal), windows, True, kernels)
     host = quantize_input(compute_features(windows, cfg.features, cal.shift), cal)
     np.testing.assert_array_equal(out, host.reshape(len(windows), -1))
 
@@ -90,3 +94,27 @@ def test_fft_matches_float_fft():
     re, im = fft_q14(y, twiddles(256), check=True)
     ref = np.fft.fft(y) / 256
     assert np.abs(re - ref.real).max() <= 4 and np.abs(im - ref.imag).max() <= 4
+
+
+@pytest.mark.parametrize("kernels", ["viper", "python"])
+def test_extreme_windows_agree(board_dir, board_preprocess, kernels):
+    """Full-scale rails, square waves, single impulses and noise: every clamp is exercised."""
+    rng = np.random.default_rng(3)
+    t = np.arange(128)
+    ws = [
+        np.full((128, 3), 32767), np.full((128, 3), -32768),
+        np.where((t // 2) % 2, 32767, -32768)[:, None].repeat(3, 1),
+        rng.integers(-32768, 32768, size=(128, 3)), rng.integers(-50, 50, size=(128, 3)),
+        np.zeros((128, 3), int),
+    ]
+    imp = np.zeros((128, 3), int)
+    imp[17] = (-32768, 32767, 12000)
+    ws.append(imp)
+    w = np.stack(ws).astype(np.int16)
+    train = np.concatenate([w, rng.integers(-3000, 3000, size=(20, 128, 3)).astype(np.int16)])
+    cfg = Config(window=128, features=FeatureSpec(("mean", "dc", "rms", "peak", "raw", "fft"), 16,
+                                                  "sqrt", 8, shift=None))
+    cal = calibrated(cfg, train, scale=0.05, zp=7)
+    host = quantize_input(compute_features(w, cfg.features, cal.shift, check=True), cal, True)
+    board = board_preprocess(board_dir, preprocess_config(cfg, cal), w, kernels=kernels)
+    np.testing.assert_array_equal(board, host.reshape(len(w), -1))
