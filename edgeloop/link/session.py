@@ -191,7 +191,7 @@ class VirtualConnection(BoardConnection):
 
         def pump(stream: Any, on_data: Callable[[bytes], None], eof: bool) -> None:
             while True:
-                data = stream.read1(65536) if hasattr(stream, "read1") else stream.read(4096)
+                data = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
                 if not data:
                     break
                 on_data(data)

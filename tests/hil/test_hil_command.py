@@ -1,0 +1,32 @@
+"""`edgeloop hil`: the pytest command line it builds and its registration in the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from edgeloop.cli import app
+from edgeloop.commands.hil import HIL_TESTS, pytest_args
+
+
+def test_pytest_args_carry_board_reports_and_filter() -> None:
+    args = pytest_args("/dev/ttyUSB0", "esp32", "fault", Path("out"), [])
+    assert args[0] == str(HIL_TESTS) and (HIL_TESTS / "conftest.py").is_file()
+    assert args[args.index("--board") + 1] == "/dev/ttyUSB0"
+    assert args[args.index("--board-profile") + 1] == "esp32"
+    assert args[args.index("-k") + 1] == "fault"
+    assert "--junitxml=out/junit.xml" in args and "--html=out/report.html" in args
+
+
+def test_hil_command_is_registered() -> None:
+    result = CliRunner().invoke(app, ["hil", "--help"])
+    assert result.exit_code == 0
+    assert "--board" in result.output and "--board-profile" in result.output
+
+
+def test_parallel_real_board_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["hil", "--board", "/dev/ttyUSB9", "-n", "2",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "virtual" in str(result.exception)
