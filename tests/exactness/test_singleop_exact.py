@@ -3,8 +3,10 @@ virtual board (bytecode and viper kernels) return exactly what tflite-micro retu
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from factory import exact, strategies
+from factory import exact, singleop, strategies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +20,11 @@ _COMMON = dict(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-GOLDEN = settings(max_examples=40, **_COMMON)  # host only, cheap
-DEVICE = settings(max_examples=5, **_COMMON)  # one MicroPython process per example
+# EDGELOOP_EXACT_EXAMPLES / EDGELOOP_EXACT_DEVICE_EXAMPLES raise the counts for a deeper sweep.
+GOLDEN = settings(max_examples=int(os.environ.get("EDGELOOP_EXACT_EXAMPLES", "60")), **_COMMON)
+DEVICE = settings(
+    max_examples=int(os.environ.get("EDGELOOP_EXACT_DEVICE_EXAMPLES", "5")), **_COMMON
+)
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -45,3 +50,45 @@ def test_virtual_board_equals_tflm(op: str, kernels: str) -> None:
         assert stats["kernels"] == kernels
 
     check()
+
+
+# Hand-picked corners that random draws reach rarely: wide reductions and pools (rounding of the
+# division), long dot products, extreme activation-input ranges, non-adjacent MEAN axes.
+EDGE_CASES = [
+    {"op": "MEAN", "shape": (1, 2, 2, 2), "axes": (1, 3), "keep_dims": True, "seed": 0},
+    {"op": "MEAN", "shape": (1, 3, 4, 5), "axes": (-3, -1), "keep_dims": False, "seed": 1},
+    {"op": "MEAN", "shape": (1, 16, 16, 8), "axes": (1, 2), "keep_dims": True, "seed": 2},
+    {"op": "MEAN", "shape": (1, 49, 10, 4), "axes": (1, 2), "keep_dims": False, "seed": 3},
+    {"op": "AVERAGE_POOL_2D", "h": 8, "w": 8, "c": 4, "fh": 8, "fw": 8, "stride": (1, 1),
+     "padding": "VALID", "seed": 4},
+    {"op": "AVERAGE_POOL_2D", "h": 5, "w": 7, "c": 3, "fh": 3, "fw": 3, "stride": (2, 2),
+     "padding": "SAME", "seed": 5},
+    {"op": "FULLY_CONNECTED", "in_features": 2048, "units": 4, "per_channel": True, "seed": 6},
+    {"op": "FULLY_CONNECTED", "in_features": 640, "units": 128, "seed": 7},
+    {"op": "CONV_2D", "h": 6, "w": 6, "cin": 64, "cout": 8, "kh": 3, "kw": 3, "seed": 8},
+    {"op": "CONV_2D", "h": 9, "w": 9, "cin": 2, "cout": 3, "kh": 3, "kw": 3, "stride": (2, 2),
+     "dilation": (2, 2), "padding": "SAME", "activation": "RELU6", "seed": 9},
+    {"op": "DEPTHWISE_CONV_2D", "h": 7, "w": 7, "cin": 3, "depth_multiplier": 4, "kh": 5,
+     "kw": 5, "padding": "SAME", "out_scale_log2": -14.0, "seed": 10},
+    {"op": "SOFTMAX", "shape": (1, 1, 1, 64), "beta": 3.0, "seed": 11},
+    {"op": "SOFTMAX", "shape": (1, 200), "beta": 0.1, "seed": 12},
+    {"op": "ADD", "shape": (1, 4, 4, 3), "other_shape": (1, 1, 1, 3), "operand": "const",
+     "out_scale_log2": -9.0, "seed": 13},
+    {"op": "MUL", "shape": (1, 8, 8, 4), "operand": "self", "seed": 14},
+]  # fmt: skip
+
+
+def _ids(case: dict) -> str:
+    return f"{case['op']}-{case['seed']}"
+
+
+@pytest.mark.parametrize("desc", EDGE_CASES, ids=_ids)
+def test_edge_cases_golden_equals_tflm(desc: dict) -> None:
+    model = singleop.build(**desc)
+    exact.golden_vs_tflm(model, exact.model_inputs(model, 8, desc["seed"]), desc)
+
+
+@pytest.mark.parametrize("desc", EDGE_CASES[::3], ids=_ids)
+def test_edge_cases_virtual_board_equals_tflm(desc: dict) -> None:
+    model = singleop.build(**desc)
+    exact.device_vs_tflm(model, exact.model_inputs(model, 3, desc["seed"]), desc)

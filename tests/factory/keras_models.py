@@ -265,11 +265,30 @@ def representative(spec: dict, n: int = 48) -> np.ndarray:
     return rng.normal(0.0, 1.0, size=(n, *spec["input"])).astype(np.float32)
 
 
+class TFConversionFailed(RuntimeError):
+    """TensorFlow's own converter rejected a generated architecture (a TF limitation/bug)."""
+
+
 def keras_tflite(seed: int) -> bytes:
-    """The int8 .tflite for architecture(seed), from build/cache when already converted."""
+    """The int8 .tflite for architecture(seed), from build/cache when already converted.
+
+    A TF converter failure is remembered next to the cache entry (.failed), so later runs skip
+    the seed without importing TensorFlow again."""
     spec = architecture(seed)
+    failed = cache_path("keras", spec).with_suffix(".failed")
+    if failed.exists():
+        raise TFConversionFailed(f"seed {seed}: {failed.read_text()[:500]}")
     rep = representative(spec)
-    return cached_tflite("keras", spec, lambda: quantize_keras(build_keras(spec, rep), rep))
+
+    def build() -> bytes:
+        try:
+            return quantize_keras(build_keras(spec, rep), rep)
+        except Exception as exc:  # TF raises many types (ConverterError, ValueError, ...)
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            failed.write_text(f"{type(exc).__name__}: {exc}")
+            raise TFConversionFailed(f"seed {seed}: {type(exc).__name__}: {exc}") from exc
+
+    return cached_tflite("keras", spec, build)
 
 
 def cache_path_for(seed: int):
@@ -296,7 +315,10 @@ def usable_seeds(n: int, start: int = 0, limit: int = 200) -> list[int]:
     """The first n seeds from `start` whose model uses only our op set and has lively outputs."""
     seeds = []
     for seed in range(start, start + limit):
-        model = keras_tflite(seed)
+        try:
+            model = keras_tflite(seed)
+        except TFConversionFailed:
+            continue
         if is_supported(model) and is_lively(model):
             seeds.append(seed)
             if len(seeds) == n:

@@ -150,7 +150,7 @@ def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def input_quant(rng: np.random.Generator, lo: float = -2.5, hi: float = -0.5) -> Quant:
+def input_quant(rng: np.random.Generator, lo: float = -3.5, hi: float = 0.0) -> Quant:
     """A plausible activation quantization: log-uniform scale, zero point anywhere in int8."""
     scale = float(10 ** rng.uniform(lo, hi))
     zp = int(rng.choice([-128, 0, int(rng.integers(-128, 128))], p=[0.2, 0.1, 0.7]))
@@ -163,11 +163,14 @@ def _out_zp(rng: np.random.Generator, activation: str = "NONE") -> int:
     return int(rng.integers(-40, 41))
 
 
-def _centered_quant(rng: np.random.Generator, center: float, std: float) -> Quant:
+def _centered_quant(
+    rng: np.random.Generator, center: float, std: float, log2: float = 0.0
+) -> Quant:
     """Output quantization for a real value of given centre and spread: ~40 codes per std, with
-    the zero point placed so the centre lands mid-range (as calibration would place it)."""
+    the zero point placed so the centre lands mid-range (as calibration would place it).
+    log2 scales the result by 2**log2 (negative: heavy clipping, large multipliers)."""
     scale = std / 40.0 * 2 ** rng.uniform(-1, 1)
-    scale = max(scale, abs(center) / 100.0, 1e-6)
+    scale = max(scale, abs(center) / 100.0, 1e-6) * 2.0**log2
     zp = int(np.clip(round(-center / scale) + rng.integers(-20, 21), -128, 127))
     return Quant(float(scale), zp)
 
@@ -183,12 +186,19 @@ def _weight_scales(rng: np.random.Generator, n: int, per_channel: bool) -> np.nd
 
 
 def _acc_out_quant(
-    rng: np.random.Generator, in_q: Quant, w_scales: np.ndarray, k: int, activation: str
+    rng: np.random.Generator,
+    in_q: Quant,
+    w_scales: np.ndarray,
+    k: int,
+    activation: str,
+    log2: float = 0.0,
 ) -> Quant:
-    """Output scale sized to the accumulator spread (sum of k products), with +-2x jitter."""
+    """Output scale sized to the accumulator spread (sum of k products), with +-2x jitter,
+    times 2**log2 (negative log2: real multipliers >= 1 and heavy clipping)."""
     w_rms = float(np.sqrt(np.mean(np.square(w_scales.astype(np.float64)))))
     acc_std = float(in_q.scale) * w_rms * _U * _U * math.sqrt(k)
-    return Quant(acc_std / 40.0 * 2 ** rng.uniform(-1, 1), _out_zp(rng, activation))
+    scale = acc_std / 40.0 * 2 ** rng.uniform(-1, 1) * 2.0**log2
+    return Quant(scale, _out_zp(rng, activation))
 
 
 def _bias(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
@@ -212,14 +222,27 @@ def fully_connected(
     per_channel: bool = False,
     activation: str = "NONE",
     use_bias: bool = True,
+    mid: Sequence[int] = (),
+    keep_num_dims: bool = False,
+    out_scale_log2: float = 0.0,
     seed: int = 0,
 ) -> bytes:
+    """y = x W^T + b. With `mid` dims the input is [1, *mid, in_features] (TFLM folds all but
+    the last dim into the batch); keep_num_dims keeps them in the output shape."""
     rng = _rng(seed)
     mb = ModelBuilder()
     in_q = input_quant(rng)
     ws = _weight_scales(rng, units, per_channel)
-    out_q = _acc_out_quant(rng, in_q, ws, in_features, activation)
-    x = mb.tensor([batch, in_features], quant=in_q, name="input")
+    out_q = _acc_out_quant(rng, in_q, ws, in_features, activation, out_scale_log2)
+    mid = [int(m) for m in mid]
+    in_shape = [1, *mid, in_features] if mid else [batch, in_features]
+    if not mid:
+        out_shape = [batch, units]
+    elif keep_num_dims:
+        out_shape = [1, *mid, units]
+    else:
+        out_shape = [math.prod(mid), units]
+    x = mb.tensor(in_shape, quant=in_q, name="input")
     w = mb.tensor(
         [units, in_features], quant=Quant(ws, 0, 0), data=_weights(rng, (units, in_features))
     )
@@ -229,9 +252,10 @@ def fully_connected(
         ins.append(mb.tensor([units], "int32", Quant(bs, 0, 0), _bias(rng, units, in_features)))
     else:
         ins.append(-1)
-    y = mb.tensor([batch, units], quant=out_q, name="output")
+    y = mb.tensor(out_shape, quant=out_q, name="output")
     opt = fb.FullyConnectedOptionsT()
     opt.fusedActivationFunction = ACTIVATIONS[activation]
+    opt.keepNumDims = bool(keep_num_dims and mid)
     mb.op("FULLY_CONNECTED", ins, [y], opt)
     return mb.build([x], [y])
 
@@ -248,6 +272,7 @@ def conv_2d(
     padding: str = "SAME",
     activation: str = "NONE",
     per_channel: bool = True,
+    out_scale_log2: float = 0.0,
     seed: int = 0,
 ) -> bytes:
     rng = _rng(seed)
@@ -259,7 +284,7 @@ def conv_2d(
     in_q = input_quant(rng)
     ws = _weight_scales(rng, cout, per_channel)
     k = kh * kw * cin
-    out_q = _acc_out_quant(rng, in_q, ws, k, activation)
+    out_q = _acc_out_quant(rng, in_q, ws, k, activation, out_scale_log2)
     x = mb.tensor([1, h, w, cin], quant=in_q, name="input")
     wt = mb.tensor(
         [cout, kh, kw, cin], quant=Quant(ws, 0, 0), data=_weights(rng, (cout, kh, kw, cin))
@@ -288,6 +313,7 @@ def depthwise_conv_2d(
     padding: str = "SAME",
     activation: str = "NONE",
     per_channel: bool = True,
+    out_scale_log2: float = 0.0,
     seed: int = 0,
 ) -> bytes:
     rng = _rng(seed)
@@ -299,7 +325,7 @@ def depthwise_conv_2d(
     mb = ModelBuilder()
     in_q = input_quant(rng)
     ws = _weight_scales(rng, cout, per_channel)
-    out_q = _acc_out_quant(rng, in_q, ws, kh * kw, activation)
+    out_q = _acc_out_quant(rng, in_q, ws, kh * kw, activation, out_scale_log2)
     x = mb.tensor([1, h, w, cin], quant=in_q, name="input")
     wt = mb.tensor([1, kh, kw, cout], quant=Quant(ws, 0, 3), data=_weights(rng, (1, kh, kw, cout)))
     bs = (float(in_q.scale) * ws.astype(np.float64)).astype(np.float32)
@@ -366,6 +392,7 @@ def mean(
     axes: Sequence[int] = (1, 2),
     keep_dims: bool = True,
     same_quant: bool = False,
+    out_scale_log2: float = 0.0,
     seed: int = 0,
 ) -> bytes:
     rng = _rng(seed)
@@ -379,7 +406,11 @@ def mean(
     in_q = input_quant(rng)
     n = math.prod(shape[i] for i in norm)  # a mean of n values spreads 1/sqrt(n) as wide
     centre = -float(in_q.scale) * int(in_q.zero_point)
-    out_q = in_q if same_quant else _centered_quant(rng, centre, in_q.scale * _U / math.sqrt(n))
+    out_q = (
+        in_q
+        if same_quant
+        else _centered_quant(rng, centre, in_q.scale * _U / math.sqrt(n), out_scale_log2)
+    )
     x = mb.tensor(shape, quant=in_q, name="input")
     ax = mb.const_i32(list(axes))
     y = mb.tensor(out_shape, quant=out_q, name="output")
@@ -396,10 +427,14 @@ def _binary(
     activation: str,
     const_first: bool,
     seed: int,
+    operand: str = "const",
+    out_scale_log2: float = 0.0,
 ) -> bytes:
     rng = _rng(seed)
     mb = ModelBuilder()
     q1, q2 = input_quant(rng), input_quant(rng)
+    if operand == "self":  # x op x: both operands read the same arena tensor
+        q2, other_shape = q1, shape
     out_shape = list(np.broadcast_shapes(tuple(shape), tuple(other_shape)))
     s1, z1, s2, z2 = float(q1.scale), int(q1.zero_point), float(q2.scale), int(q2.zero_point)
     if op == "ADD":
@@ -407,9 +442,16 @@ def _binary(
     else:
         centre = s1 * s2 * z1 * z2
         std = s1 * s2 * math.sqrt((_U**2 + z1**2) * (_U**2 + z2**2) - (z1 * z2) ** 2)
-    out_q = _centered_quant(rng, centre, std)
+    if operand == "self" and op == "MUL":
+        centre, std = s1 * s1 * (_U**2 + z1**2), s1 * s1 * _U * (_U + 2 * abs(z1))
+    elif operand == "self":
+        centre, std = -2 * s1 * z1, 2 * s1 * _U
+    out_q = _centered_quant(rng, centre, std, out_scale_log2)
     x = mb.tensor(shape, quant=q1, name="input")
-    c = mb.tensor(other_shape, quant=q2, data=_weights(rng, other_shape))
+    if operand == "self":
+        c = x
+    else:
+        c = mb.tensor(other_shape, quant=q2, data=_weights(rng, other_shape))
     y = mb.tensor(out_shape, quant=out_q, name="output")
     opt = fb.AddOptionsT() if op == "ADD" else fb.MulOptionsT()
     opt.fusedActivationFunction = ACTIVATIONS[activation]
@@ -422,10 +464,21 @@ def add(
     other_shape: Sequence[int] | None = None,
     activation: str = "NONE",
     const_first: bool = False,
+    operand: str = "const",
+    out_scale_log2: float = 0.0,
     seed: int = 0,
 ) -> bytes:
-    """x + constant (broadcast to x's shape or beyond, as numpy broadcasting)."""
-    return _binary("ADD", shape, other_shape or shape, activation, const_first, seed)
+    """x + constant (or x itself with operand="self"; broadcast to x's shape or beyond, as numpy broadcasting)."""
+    return _binary(
+        "ADD",
+        shape,
+        other_shape or shape,
+        activation,
+        const_first,
+        seed,
+        operand,
+        out_scale_log2,
+    )
 
 
 def mul(
@@ -433,10 +486,21 @@ def mul(
     other_shape: Sequence[int] | None = None,
     activation: str = "NONE",
     const_first: bool = False,
+    operand: str = "const",
+    out_scale_log2: float = 0.0,
     seed: int = 0,
 ) -> bytes:
-    """x * constant (broadcast as numpy broadcasting)."""
-    return _binary("MUL", shape, other_shape or shape, activation, const_first, seed)
+    """x * constant (or x itself with operand="self"; broadcast as numpy broadcasting)."""
+    return _binary(
+        "MUL",
+        shape,
+        other_shape or shape,
+        activation,
+        const_first,
+        seed,
+        operand,
+        out_scale_log2,
+    )
 
 
 def _unary(
@@ -463,7 +527,7 @@ def _range_quant(rng: np.random.Generator, lo: float, hi: float) -> Quant:
 
 
 def _act_in_quant(rng: np.random.Generator) -> Quant:
-    r = float(10 ** rng.uniform(-0.5, 1.2))  # real range about [-r, r], r in 0.3..16
+    r = float(10 ** rng.uniform(-1.3, 1.8))  # real range about [-r, r], r in 0.05..63
     return _range_quant(rng, -r * rng.uniform(0.3, 1.0), r * rng.uniform(0.3, 1.0))
 
 

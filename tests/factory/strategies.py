@@ -16,6 +16,9 @@ from factory import singleop
 SEEDS = st.integers(0, 2**31 - 1)
 ACTS = st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"])
 PADS = st.sampled_from(["SAME", "VALID"])
+# output-scale factor (log2): mostly calibrated, sometimes far too fine (multipliers >= 1, heavy
+# clipping) or too coarse
+OUT_LOG2 = st.sampled_from([0.0, 0.0, 0.0, 0.0, -4.0, -9.0, -14.0, 3.0])
 
 
 def _model(op: str, params: dict) -> tuple[bytes, dict]:
@@ -34,13 +37,17 @@ def _shape(draw, min_rank: int = 1, max_rank: int = 4, max_dim: int = 6, batch1:
 @st.composite
 def fully_connected(draw, small: bool = False):
     m = 16 if small else 64
+    mid = draw(st.sampled_from([(), (), (), (2,), (3, 2)]))
     p = dict(
-        batch=draw(st.sampled_from([1, 1, 1, 2])),
+        batch=1 if mid else draw(st.sampled_from([1, 1, 1, 2])),
         in_features=draw(st.integers(1, m)),
         units=draw(st.integers(1, m // 2)),
         per_channel=draw(st.booleans()),
         activation=draw(ACTS),
         use_bias=draw(st.booleans()),
+        mid=mid,
+        keep_num_dims=draw(st.booleans()) if mid else False,
+        out_scale_log2=draw(OUT_LOG2),
         seed=draw(SEEDS),
     )
     return _model("FULLY_CONNECTED", p)
@@ -71,7 +78,7 @@ def conv_2d(draw, small: bool = False):
     p = dict(
         h=h, w=w, cin=draw(st.integers(1, c)), cout=draw(st.integers(1, c)), kh=kh, kw=kw,
         stride=stride, dilation=dil, padding=padding, activation=draw(ACTS),
-        per_channel=draw(st.booleans()), seed=draw(SEEDS),
+        per_channel=draw(st.booleans()), out_scale_log2=draw(OUT_LOG2), seed=draw(SEEDS),
     )  # fmt: skip
     return _model("CONV_2D", p)
 
@@ -83,7 +90,7 @@ def depthwise_conv_2d(draw, small: bool = False):
         h=h, w=w, cin=draw(st.integers(1, 4 if small else 8)),
         depth_multiplier=draw(st.sampled_from([1, 1, 2, 3])), kh=kh, kw=kw, stride=stride,
         dilation=dil, padding=padding, activation=draw(ACTS), per_channel=draw(st.booleans()),
-        seed=draw(SEEDS),
+        out_scale_log2=draw(OUT_LOG2), seed=draw(SEEDS),
     )  # fmt: skip
     return _model("DEPTHWISE_CONV_2D", p)
 
@@ -118,7 +125,8 @@ def mean(draw, small: bool = False):
         axes = [1, 2]  # the global-average-pooling form Keras produces
     p = dict(
         shape=shape, axes=tuple(axes), keep_dims=draw(st.booleans()),
-        same_quant=draw(st.sampled_from([False, False, True])), seed=draw(SEEDS),
+        same_quant=draw(st.sampled_from([False, False, True])), out_scale_log2=draw(OUT_LOG2),
+        seed=draw(SEEDS),
     )  # fmt: skip
     return _model("MEAN", p)
 
@@ -143,7 +151,8 @@ def _binary(draw, op: str, small: bool):
     shape, other = draw(_broadcast_pair(small))
     p = dict(
         shape=shape, other_shape=other, activation=draw(ACTS), const_first=draw(st.booleans()),
-        seed=draw(SEEDS),
+        operand=draw(st.sampled_from(["const", "const", "const", "self"])),
+        out_scale_log2=draw(OUT_LOG2), seed=draw(SEEDS),
     )  # fmt: skip
     return _model(op, p)
 
