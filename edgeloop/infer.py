@@ -170,7 +170,11 @@ def run_batch_virtual(
         except VirtualBoardError as exc:
             raise InferError(str(exc)) from exc
         if res.returncode != 0:
-            raise InferError(_board_failure(res.stdout + res.stderr))
+            raise InferError(
+                f"{_board_failure(res.stdout + res.stderr)} "
+                f"(board profile {prof.name}: {prof.heap_bytes // 1024} KB heap, "
+                f"bundle {len(bundle)} B)"
+            )
         stats = parse_stats(res.stdout)
         y = _outputs((root / "outputs.bin").read_bytes(), len(x), stats)
     stats["board"] = prof.name

@@ -67,3 +67,13 @@ def test_cli_bad_kernel_choice(conv, tmp_path) -> None:
                                    "--output", str(tmp_path / "y.npy"), "--kernels", "fast"])
     assert res.exit_code != 0
     assert "--kernels must be one of auto, viper, bytecode" in str(res.exception)
+
+
+def test_model_too_big_for_the_heap_is_reported() -> None:
+    from converters import convert_tflite
+
+    # 160 KB of weights cannot be read into a 100 KB ESP32 heap
+    model = build("FULLY_CONNECTED", in_features=320, units=500, seed=1)
+    with pytest.raises(InferError, match="MemoryError"):
+        run_batch_virtual(convert_tflite(model).bundle, random_inputs((1, 320), 1),
+                          profile="esp32")

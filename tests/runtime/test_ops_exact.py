@@ -13,7 +13,7 @@ OPS = sorted(strategies.STRATEGIES)
 
 @pytest.mark.parametrize("op", OPS)
 def test_single_op_exact(op: str, kernels: str, three_way) -> None:
-    @settings(max_examples=3, deadline=None, derandomize=True,
+    @settings(max_examples=5, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.function_scoped_fixture,
                                      HealthCheck.too_slow])
     @given(strategies.single_op(op, small=True))
