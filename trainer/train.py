@@ -133,6 +133,14 @@ def train(
     from trainer.zoo import build, count_macs, deployable
 
     t_start = time.perf_counter()
+    if str(data).startswith("sktime:"):  # real data shipped inside the sktime wheel
+        from trainer.datasets import basic_motions_config, basic_motions_splits
+
+        if str(data) != "sktime:BasicMotions":
+            raise TrainerError(f"unknown packaged dataset {data!r}; known: sktime:BasicMotions")
+        cfg = cfg or basic_motions_config()
+        if splits is None:
+            splits = basic_motions_splits(cfg, seed=cfg.model.seed if seed is None else seed)
     cfg = cfg or infer_config(data)
     mspec = cfg.model
     if model is not None:

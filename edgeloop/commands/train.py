@@ -55,7 +55,9 @@ def simulate(
 
 
 def train(
-    data: Annotated[Path, typer.Option("--data", "-d", help="CSV folder or .npz")],
+    data: Annotated[
+        Path, typer.Option("--data", "-d", help="CSV folder, .npz, or sktime:BasicMotions")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="run folder to write")],
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="edgeloop.toml (default: DATA/edgeloop.toml)")
@@ -77,7 +79,7 @@ def train(
     from trainer.errors import TrainerError
     from trainer.train import train as run_training
 
-    if not data.exists():
+    if not data.exists() and not str(data).startswith("sktime:"):
         raise EdgeLoopError(f"data {data} does not exist")
     try:
         cfg = load_config(config) if config else None
