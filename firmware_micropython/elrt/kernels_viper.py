@@ -358,6 +358,413 @@ def _conv_2d():
         frl = ic
         fnrun = kw
     o = 0
+    while o + 3 < oc:
+        fo = fa0 + o * ksz
+        pf = ptr8(fo + 0 * ksz)
+        fs0 = 0
+        i = 0
+        while i < ksz:
+            fs0 += (pf[i] ^ 128) - 128
+            i += 1
+        bo = pb[o + 0]
+        if bo & sgn:
+            bo = (bo & msk) + sgn
+        bb0 = bo + zp * fs0
+        bi0 = bo - (fs0 << 7)
+        pf = ptr8(fo + 1 * ksz)
+        fs1 = 0
+        i = 0
+        while i < ksz:
+            fs1 += (pf[i] ^ 128) - 128
+            i += 1
+        bo = pb[o + 1]
+        if bo & sgn:
+            bo = (bo & msk) + sgn
+        bb1 = bo + zp * fs1
+        bi1 = bo - (fs1 << 7)
+        pf = ptr8(fo + 2 * ksz)
+        fs2 = 0
+        i = 0
+        while i < ksz:
+            fs2 += (pf[i] ^ 128) - 128
+            i += 1
+        bo = pb[o + 2]
+        if bo & sgn:
+            bo = (bo & msk) + sgn
+        bb2 = bo + zp * fs2
+        bi2 = bo - (fs2 << 7)
+        pf = ptr8(fo + 3 * ksz)
+        fs3 = 0
+        i = 0
+        while i < ksz:
+            fs3 += (pf[i] ^ 128) - 128
+            i += 1
+        bo = pb[o + 3]
+        if bo & sgn:
+            bo = (bo & msk) + sgn
+        bb3 = bo + zp * fs3
+        bi3 = bo - (fs3 << 7)
+        b = 0
+        while b < batches:
+            xa0 = xbase + b * isz
+            ob = b * osz + o
+            oy = 0
+            while oy < oh:
+                iy0 = oy * sh - pt
+                ky0 = 0
+                while ky0 < kh and iy0 + dh * ky0 < 0:
+                    ky0 += 1
+                ky1 = kh
+                while ky1 > ky0 and iy0 + dh * (ky1 - 1) >= ih:
+                    ky1 -= 1
+                rowin = fast and ky0 == 0 and ky1 == kh
+                ox = 0
+                while ox < ow:
+                    ix0 = ox * sw - pl
+                    if rowin and ix0 >= 0 and ix0 + dw * (kw - 1) < iw:
+                        acc = 0
+                        acc1 = 0
+                        acc2 = 0
+                        acc3 = 0
+                        ky = 0
+                        while ky < kh:
+                            xs = xa0 + ((iy0 + dh * ky) * iw + ix0) * ic
+                            ws = fo + ky * kw * ic
+                            j = 0
+                            while j < fnrun:
+                                xa = xs + j * xstep
+                                wa = ws + j * ic
+                                xe = xa + frl - 3
+                                while xa < xe:
+                                    px = ptr8(xa)
+                                    p0 = ptr8(wa)
+                                    p1 = ptr8(wa + 1 * ksz)
+                                    p2 = ptr8(wa + 2 * ksz)
+                                    p3 = ptr8(wa + 3 * ksz)
+                                    x0 = px[0] ^ 128
+                                    x1 = px[1] ^ 128
+                                    x2 = px[2] ^ 128
+                                    x3 = px[3] ^ 128
+                                    acc += (((p0[0] ^ 128) - 128) * x0 + ((p0[1] ^ 128) - 128) * x1 + ((p0[2] ^ 128) - 128) * x2 + ((p0[3] ^ 128) - 128) * x3)
+                                    acc1 += (((p1[0] ^ 128) - 128) * x0 + ((p1[1] ^ 128) - 128) * x1 + ((p1[2] ^ 128) - 128) * x2 + ((p1[3] ^ 128) - 128) * x3)
+                                    acc2 += (((p2[0] ^ 128) - 128) * x0 + ((p2[1] ^ 128) - 128) * x1 + ((p2[2] ^ 128) - 128) * x2 + ((p2[3] ^ 128) - 128) * x3)
+                                    acc3 += (((p3[0] ^ 128) - 128) * x0 + ((p3[1] ^ 128) - 128) * x1 + ((p3[2] ^ 128) - 128) * x2 + ((p3[3] ^ 128) - 128) * x3)
+                                    xa += 4
+                                    wa += 4
+                                xe = xe + 3
+                                while xa < xe:
+                                    px = ptr8(xa)
+                                    x0 = px[0] ^ 128
+                                    pw = ptr8(wa + 0 * ksz)
+                                    acc += ((pw[0] ^ 128) - 128) * x0
+                                    pw = ptr8(wa + 1 * ksz)
+                                    acc1 += ((pw[0] ^ 128) - 128) * x0
+                                    pw = ptr8(wa + 2 * ksz)
+                                    acc2 += ((pw[0] ^ 128) - 128) * x0
+                                    pw = ptr8(wa + 3 * ksz)
+                                    acc3 += ((pw[0] ^ 128) - 128) * x0
+                                    xa += 1
+                                    wa += 1
+                                j += 1
+                            ky += 1
+                        acc = acc + bi0
+                        acc1 = acc1 + bi1
+                        acc2 = acc2 + bi2
+                        acc3 = acc3 + bi3
+                    else:
+                        kx0 = 0
+                        while kx0 < kw and ix0 + dw * kx0 < 0:
+                            kx0 += 1
+                        kx1 = kw
+                        while kx1 > kx0 and ix0 + dw * (kx1 - 1) >= iw:
+                            kx1 -= 1
+                        if dw == 1:
+                            nrun = 1
+                            rl = (kx1 - kx0) * ic
+                        else:
+                            nrun = kx1 - kx0
+                            rl = ic
+                        acc = bb0
+                        acc1 = bb1
+                        acc2 = bb2
+                        acc3 = bb3
+                        ky = ky0
+                        while ky < ky1:
+                            xs = xa0 + ((iy0 + dh * ky) * iw + ix0 + dw * kx0) * ic
+                            ws = fo + (ky * kw + kx0) * ic
+                            j = 0
+                            while j < nrun:
+                                xa = xs + j * xstep
+                                wa = ws + j * ic
+                                xe = xa + rl
+                                while xa < xe:
+                                    px = ptr8(xa)
+                                    x0 = (px[0] ^ 128) + offm
+                                    pw = ptr8(wa + 0 * ksz)
+                                    acc += x0 * ((pw[0] ^ 128) - 128)
+                                    pw = ptr8(wa + 1 * ksz)
+                                    acc1 += x0 * ((pw[0] ^ 128) - 128)
+                                    pw = ptr8(wa + 2 * ksz)
+                                    acc2 += x0 * ((pw[0] ^ 128) - 128)
+                                    pw = ptr8(wa + 3 * ksz)
+                                    acc3 += x0 * ((pw[0] ^ 128) - 128)
+                                    xa += 1
+                                    wa += 1
+                                j += 1
+                            ky += 1
+                    oidx = ob + (oy * ow + ox) * oc
+                    cm = pm[o + 0]
+                    cmh = cm >> 16
+                    cml = cm & 0xFFFF
+                    csl = ps[o + 0]
+                    if csl & sgn:
+                        csl = (csl & msk) + sgn
+                    clb = 0
+                    ce = 0
+                    crm = 0
+                    crt = 0
+                    if csl > 0:
+                        clb = 1
+                        clb = clb << (31 - csl)
+                    elif csl < 0:
+                        ce = 0 - csl
+                        crm = -1 - (-1 << ce)
+                        crt = crm >> 1
+                    # MultiplyByQuantizedMultiplier(acc, cm, shift), int32-safe (see requantize)
+                    xq = acc
+                    if clb:
+                        hib = xq & clb
+                        xq = (xq & (clb - 1)) << csl
+                        if hib:
+                            xq = xq + sgn
+                    if xq == sgn:
+                        r = 0 - cm
+                    else:
+                        u = xq
+                        if xq < 0:
+                            u = 0 - xq
+                        uh = u >> 16
+                        ul = u & 0xFFFF
+                        bb = uh * cml
+                        cc = ul * cmh
+                        q = ul * (cml >> 1)
+                        t = (q & 0x7FFF) << 1
+                        if cml & 1:
+                            t = t + ul
+                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                        r = (top << 1) + ((mid >> 15) & 1)
+                        if xq < 0:
+                            if rr > half:
+                                r = r + 1
+                            r = 0 - r
+                        elif rr >= half:
+                            r = r + 1
+                    if ce:
+                        thr = crt
+                        if r < 0:
+                            thr = thr + 1
+                        rem = r & crm
+                        r = r >> ce
+                        if rem > thr:
+                            r = r + 1
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 0] = r
+                    cm = pm[o + 1]
+                    cmh = cm >> 16
+                    cml = cm & 0xFFFF
+                    csl = ps[o + 1]
+                    if csl & sgn:
+                        csl = (csl & msk) + sgn
+                    clb = 0
+                    ce = 0
+                    crm = 0
+                    crt = 0
+                    if csl > 0:
+                        clb = 1
+                        clb = clb << (31 - csl)
+                    elif csl < 0:
+                        ce = 0 - csl
+                        crm = -1 - (-1 << ce)
+                        crt = crm >> 1
+                    # MultiplyByQuantizedMultiplier(acc1, cm, shift), int32-safe (see requantize)
+                    xq = acc1
+                    if clb:
+                        hib = xq & clb
+                        xq = (xq & (clb - 1)) << csl
+                        if hib:
+                            xq = xq + sgn
+                    if xq == sgn:
+                        r = 0 - cm
+                    else:
+                        u = xq
+                        if xq < 0:
+                            u = 0 - xq
+                        uh = u >> 16
+                        ul = u & 0xFFFF
+                        bb = uh * cml
+                        cc = ul * cmh
+                        q = ul * (cml >> 1)
+                        t = (q & 0x7FFF) << 1
+                        if cml & 1:
+                            t = t + ul
+                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                        r = (top << 1) + ((mid >> 15) & 1)
+                        if xq < 0:
+                            if rr > half:
+                                r = r + 1
+                            r = 0 - r
+                        elif rr >= half:
+                            r = r + 1
+                    if ce:
+                        thr = crt
+                        if r < 0:
+                            thr = thr + 1
+                        rem = r & crm
+                        r = r >> ce
+                        if rem > thr:
+                            r = r + 1
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 1] = r
+                    cm = pm[o + 2]
+                    cmh = cm >> 16
+                    cml = cm & 0xFFFF
+                    csl = ps[o + 2]
+                    if csl & sgn:
+                        csl = (csl & msk) + sgn
+                    clb = 0
+                    ce = 0
+                    crm = 0
+                    crt = 0
+                    if csl > 0:
+                        clb = 1
+                        clb = clb << (31 - csl)
+                    elif csl < 0:
+                        ce = 0 - csl
+                        crm = -1 - (-1 << ce)
+                        crt = crm >> 1
+                    # MultiplyByQuantizedMultiplier(acc2, cm, shift), int32-safe (see requantize)
+                    xq = acc2
+                    if clb:
+                        hib = xq & clb
+                        xq = (xq & (clb - 1)) << csl
+                        if hib:
+                            xq = xq + sgn
+                    if xq == sgn:
+                        r = 0 - cm
+                    else:
+                        u = xq
+                        if xq < 0:
+                            u = 0 - xq
+                        uh = u >> 16
+                        ul = u & 0xFFFF
+                        bb = uh * cml
+                        cc = ul * cmh
+                        q = ul * (cml >> 1)
+                        t = (q & 0x7FFF) << 1
+                        if cml & 1:
+                            t = t + ul
+                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                        r = (top << 1) + ((mid >> 15) & 1)
+                        if xq < 0:
+                            if rr > half:
+                                r = r + 1
+                            r = 0 - r
+                        elif rr >= half:
+                            r = r + 1
+                    if ce:
+                        thr = crt
+                        if r < 0:
+                            thr = thr + 1
+                        rem = r & crm
+                        r = r >> ce
+                        if rem > thr:
+                            r = r + 1
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 2] = r
+                    cm = pm[o + 3]
+                    cmh = cm >> 16
+                    cml = cm & 0xFFFF
+                    csl = ps[o + 3]
+                    if csl & sgn:
+                        csl = (csl & msk) + sgn
+                    clb = 0
+                    ce = 0
+                    crm = 0
+                    crt = 0
+                    if csl > 0:
+                        clb = 1
+                        clb = clb << (31 - csl)
+                    elif csl < 0:
+                        ce = 0 - csl
+                        crm = -1 - (-1 << ce)
+                        crt = crm >> 1
+                    # MultiplyByQuantizedMultiplier(acc3, cm, shift), int32-safe (see requantize)
+                    xq = acc3
+                    if clb:
+                        hib = xq & clb
+                        xq = (xq & (clb - 1)) << csl
+                        if hib:
+                            xq = xq + sgn
+                    if xq == sgn:
+                        r = 0 - cm
+                    else:
+                        u = xq
+                        if xq < 0:
+                            u = 0 - xq
+                        uh = u >> 16
+                        ul = u & 0xFFFF
+                        bb = uh * cml
+                        cc = ul * cmh
+                        q = ul * (cml >> 1)
+                        t = (q & 0x7FFF) << 1
+                        if cml & 1:
+                            t = t + ul
+                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                        r = (top << 1) + ((mid >> 15) & 1)
+                        if xq < 0:
+                            if rr > half:
+                                r = r + 1
+                            r = 0 - r
+                        elif rr >= half:
+                            r = r + 1
+                    if ce:
+                        thr = crt
+                        if r < 0:
+                            thr = thr + 1
+                        rem = r & crm
+                        r = r >> ce
+                        if rem > thr:
+                            r = r + 1
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 3] = r
+                    ox += 1
+                oy += 1
+            b += 1
+        o += 4
     while o < oc:
         fo = fa0 + o * ksz
         pf = ptr8(fo)
