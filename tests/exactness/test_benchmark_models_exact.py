@@ -13,3 +13,13 @@ from benchmarks.models import RECIPES, benchmark_model
 def test_golden_equals_tflm(name: str) -> None:
     model = benchmark_model(name)
     exact.golden_vs_tflm(model, exact.model_inputs(model, 4, 0), name)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_virtual_board_viper_equals_tflm(name: str) -> None:
+    """Viper kernels at benchmark sizes (long dot products, wide layers, unroll remainders).
+    The heap is the ESP32-S3 profile's: ResNet-8 and the autoencoder exceed a plain ESP32's."""
+    model = benchmark_model(name)
+    _, stats = exact.device_vs_tflm(model, exact.model_inputs(model, 3, 1), name,
+                                    kernels="viper", profile="esp32s3")  # fmt: skip
+    assert stats["kernels"] == "viper"

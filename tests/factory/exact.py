@@ -49,7 +49,7 @@ def golden_vs_tflm(model: bytes, x: np.ndarray, desc: object) -> np.ndarray:
 
 
 def device_vs_tflm(
-    model: bytes, x: np.ndarray, desc: object, kernels: str = "auto"
+    model: bytes, x: np.ndarray, desc: object, kernels: str = "auto", profile: str = "virtual"
 ) -> tuple[np.ndarray, dict]:
     """Convert and run x on the virtual board (edgeloop.infer.run_batch_virtual); assert it equals
     TFLM. Returns (TFLM output, board stats)."""
@@ -58,6 +58,6 @@ def device_vs_tflm(
 
     bundle = converters.convert_tflite(model).bundle
     ref = run_tflm(model, x)
-    y, stats = run_batch_virtual(bundle, x, "virtual", kernels=kernels)
+    y, stats = run_batch_virtual(bundle, x, profile, kernels=kernels)
     assert_same(y, ref, f"virtual board ({stats.get('kernels', kernels)} kernels)", desc)
     return ref, stats
