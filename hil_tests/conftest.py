@@ -24,6 +24,7 @@ import pytest
 from edgeloop.boards import get_board
 from edgeloop.link.session import (
     BoardConnection,
+    HilError,
     HilSession,
     SerialConnection,
     SessionResult,
@@ -125,6 +126,11 @@ def _connect(bench: BenchInfo, deployed: dict, input_mode: str) -> BoardConnecti
         return VirtualConnection(root, bench.profile.name)
     conn = SerialConnection(bench.port, bench.baud)
     conn.reset()
+    try:
+        conn.await_hello(8.0)
+    except HilError:  # no soft reboot (e.g. a stuck app): hard reset through RTS
+        conn.reset(hard=True)
+        conn.await_hello(20.0)
     return conn
 
 

@@ -26,6 +26,8 @@ from edgeloop.errors import EdgeLoopError
 from edgeloop.link import protocol as P
 
 NAN_MARK = -32768  # int16 value meaning "no sample" (NaN) on the link; see firmware hil.py
+# MicroPython's banner after a (soft) reboot, the ESP32 ROM's reset line, a soft reboot note
+BOOT_BANNER = re.compile(rb"MicroPython v\d|rst:0x[0-9a-f]+ \(|soft reboot")
 PAD = bytes(P.MAX_PAYLOAD + P.HEADER_SIZE + P.CRC_SIZE)  # completes any half-read frame
 
 
@@ -55,6 +57,7 @@ class BoardConnection:
         self.bytes_out = 0
         self.closed = False
         self.eof = False  # the board's output ended (process exited, port closed)
+        self.hello: P.Hello | None = None  # the board's last HELLO taken by await_hello()
 
     # transport hooks -------------------------------------------------------------------------
     def _write_raw(self, data: bytes) -> None:
@@ -143,6 +146,11 @@ class BoardConnection:
             return self.events.get(timeout=timeout)
         except queue.Empty:
             return None
+
+    def await_hello(self, timeout: float = 30.0) -> P.Hello:
+        """Wait for the board's HELLO (it just started its HIL agent) and keep it."""
+        self.hello = P.Hello.unpack(self.expect_frame(P.MsgType.HELLO, timeout).payload)
+        return self.hello
 
     def expect_frame(self, msg_type: int, timeout: float = 10.0) -> P.Frame:
         """Skip events until a frame of msg_type arrives (others stay unread only for text)."""
@@ -269,13 +277,25 @@ class SerialConnection(BoardConnection):
         except OSError as exc:
             raise HilError(f"{self.name}: write failed: {exc}") from exc
 
-    def reset(self) -> None:
-        """Hard reset through the USB-serial bridge (RTS drives EN on ESP32 dev boards)."""
-        self.ser.dtr = False
-        self.ser.rts = True
-        time.sleep(0.1)
-        self.ser.rts = False
-        self._on_text(b"\n[host] board reset (RTS)\n")
+    def reset(self, hard: bool = False) -> None:
+        """Restart the board's main.py.
+
+        Soft (default): a CONTROL QUIT frame ends a running HIL agent, then Ctrl-C, Ctrl-B
+        (leave raw REPL, as mpremote leaves it after a deploy) and Ctrl-D (soft reboot).
+        Hard: pulse RTS, which drives EN on ESP32 dev boards with a USB-serial bridge.
+        """
+        self.hello = None
+        if hard:
+            self.ser.dtr = False
+            self.ser.rts = True
+            time.sleep(0.1)
+            self.ser.rts = False
+            self._on_text(b"\n[host] board reset (RTS)\n")
+            return
+        self.send(P.MsgType.CONTROL, bytes([P.Control.QUIT]))
+        time.sleep(0.3)
+        self.write(b"\r\x03\x03\x02\x04")
+        self._on_text(b"\n[host] board soft reset (Ctrl-D)\n")
 
     def close(self) -> None:
         super().close()
@@ -347,7 +367,8 @@ class SessionResult:
     windows: list[WindowRecord] = field(default_factory=list)
     stops: list[dict] = field(default_factory=list)  # {"window", "t_s"} stop commands applied
     sensor_faults: list[dict] = field(default_factory=list)
-    resets: list[float] = field(default_factory=list)  # sim time of each board (re)start seen
+    resets: list[float] = field(default_factory=list)  # sim time of each HELLO after the first
+    banners: list[float] = field(default_factory=list)  # boot banners / ROM reset lines seen
     corrupt_frames: int = 0
     pongs: list[dict] = field(default_factory=list)
     timeline: dict[str, list[float]] = field(default_factory=dict)
@@ -413,6 +434,7 @@ class SessionResult:
             "broken_at_s": self.broken_at_s,
             "sensor_fault_reports": len(self.sensor_faults),
             "board_resets": len(self.resets),
+            "boot_banners": len(self.banners),
             "corrupt_frames": self.corrupt_frames,
             "error": self.error,
             "latency_us_max": max(lat) if lat else None,
@@ -444,8 +466,7 @@ class HilSession:
         self.conn = conn
         self.input_mode = input_mode
         self.lsb_per_g = lsb_per_g
-        frame = conn.expect_frame(P.MsgType.HELLO, hello_timeout)
-        self.hello = P.Hello.unpack(frame.payload)
+        self.hello = conn.hello or conn.await_hello(hello_timeout)
         if self.hello.version != P.PROTOCOL_VERSION:
             raise HilError(
                 f"{conn.name} speaks link protocol v{self.hello.version}, host v{P.PROTOCOL_VERSION}"
@@ -634,6 +655,12 @@ class HilSession:
                 return False
             if isinstance(ev, P.Corrupt):
                 self.res.corrupt_frames += 1
+                continue
+            if isinstance(ev, P.Text):
+                if BOOT_BANNER.search(ev.data):  # a real board rebooting prints these
+                    self.res.banners.append(self.twin.t)
+                    self._mark_unanswered_lost(P.LostReason.BOARD_RESET)
+                    self.conn._on_text(b"[host] boot banner: the board restarted\n")
                 continue
             if not isinstance(ev, P.Frame):
                 continue

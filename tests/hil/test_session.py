@@ -136,3 +136,23 @@ def test_ping_counts_frames(standin_board) -> None:
         conn.send(P.MsgType.PING, (77).to_bytes(4, "little"))
         pong = P.decode_message(conn.expect_frame(P.MsgType.PONG))
     assert pong.token == 77 and pong.garbage >= 7 and pong.frames_ok == 1
+
+
+def test_boot_banner_in_console_text_is_a_reset(standin_board) -> None:
+    """A real board that reboots prints its banner before main.py says HELLO again."""
+    from edgeloop.link.session import BOOT_BANNER
+
+    assert BOOT_BANNER.search(b"ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET)")
+    assert BOOT_BANNER.search(b"MicroPython v1.24.1 on 2024-11-29; Generic ESP32 module")
+    assert not BOOT_BANNER.search(b"[log] window 12 ok")
+    conn, s = session(standin_board)
+
+    def inject_banner(frame: bytes, i: int) -> bytes:
+        if i == 20:  # as if the board's console printed it (we loop it back into the reader)
+            conn._on_bytes(b"MicroPython v1.24.1 on 2024-11-29; Generic ESP32 module\r\n")
+        return frame
+
+    with conn:
+        res = s.run(RotatingMachine(seed=1), duration_s=5.0, mangle=inject_banner)
+    assert len(res.banners) == 1
+    assert "boot banner" in conn.recent_output()
