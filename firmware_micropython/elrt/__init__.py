@@ -127,8 +127,25 @@ use_kernels(_env_choice())
 
 
 def crc32(buf):
-    """zlib CRC-32 of a buffer (binascii.crc32 where the port has it)."""
-    return binascii.crc32(buf) & 0xFFFFFFFF
+    """zlib CRC-32 of a buffer: binascii.crc32 where the port has it, else a table in bytecode."""
+    f = getattr(binascii, "crc32", None)
+    if f is not None:
+        return f(buf) & 0xFFFFFFFF
+    return crc32_table(buf)
+
+
+def crc32_table(buf):
+    """Byte-wise table CRC-32 (load time only: its 32-bit values are big ints on a 32-bit port)."""
+    table = [0] * 256
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        table[i] = c
+    c = 0xFFFFFFFF
+    for b in buf:
+        c = table[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
 
 
 def _call(fn, a):
@@ -382,6 +399,8 @@ class Model:
 
     def invoke(self):
         """Run every op once over the arena. Allocates nothing on the heap."""
+        if self._bundle is None:
+            raise BundleError("no model loaded: call load() first")
         call = _call
         for op in self._plan:
             call(op[0], op[1])

@@ -64,8 +64,9 @@ print("RESULT" + json.dumps(res))
 
 def test_corrupt_bundles_refused_and_old_model_kept(board) -> None:
     model = singleop.build("FULLY_CONNECTED", in_features=12, units=5, seed=11)
-    from converters import convert_tflite
     from factory import run_tflm
+
+    from converters import convert_tflite
 
     good = convert_tflite(model).bundle
     x = random_inputs((1, 12), 1, seed=3)
@@ -86,3 +87,13 @@ def test_corrupt_bundles_refused_and_old_model_kept(board) -> None:
         assert want in message, (name, message)
         assert still_same, f"{name}: the old model's output changed after a failed load"
     assert "cannot read bundle missing.elb" in out["missing"][1]
+
+
+def test_table_crc_on_the_board(board) -> None:
+    """The fallback CRC (ports without binascii.crc32) agrees with binascii on MicroPython."""
+    code = (
+        "import binascii, elrt\n"
+        "b = memoryview(bytes(range(256)) * 3 + b'ELMB')\n"
+        "print('SAME', elrt.crc32_table(b) == binascii.crc32(b) & 0xFFFFFFFF)\n"
+    )
+    assert "SAME True" in board.run(code).check("crc").stdout

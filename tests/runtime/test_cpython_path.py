@@ -34,3 +34,12 @@ def test_bundle_error_in_cpython(cpython_elrt, to_bundle) -> None:
     with pytest.raises(cpython_elrt.BundleError, match="CRC32"):
         m.load(good[:-1] + bytes([good[-1] ^ 1]))
     assert m.input_shape == (1, 16)
+
+
+def test_table_crc_matches_zlib(cpython_elrt) -> None:
+    """The CRC used on ports without binascii.crc32 is zlib's CRC-32."""
+    import zlib
+
+    data = bytes(range(256)) * 5 + b"ELMB"
+    assert cpython_elrt.crc32_table(data) == zlib.crc32(data)
+    assert cpython_elrt.crc32_table(b"") == 0
