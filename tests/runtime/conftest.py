@@ -24,8 +24,9 @@ def to_bundle(tflite: bytes) -> bytes:
 
 def three_way(tflite: bytes, x: np.ndarray, kernels: str) -> dict:
     """Run x on the virtual board, in the golden executor and in TFLM; assert all equal."""
-    from converters.golden import run_bundle
     from factory import run_tflm
+
+    from converters.golden import run_bundle
 
     bundle = to_bundle(tflite)
     ref = run_tflm(tflite, x)
