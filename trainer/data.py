@@ -224,7 +224,15 @@ def window_recordings(recs: list[Rec], cfg: Config, classes: tuple[str, ...]) ->
         if r.label not in classes:
             raise TrainerError(f"{r.source}: label {r.label!r} is not in classes {classes}")
         starts = range(0, n - cfg.window + 1, cfg.stride)
-        counts = to_counts(r.data, np.asarray(cfg.counts_per_unit, np.float64))
+        cpu = np.asarray(cfg.counts_per_unit, np.float64)
+        over = np.abs(r.data * cpu) > 32767
+        if over.mean() > 0.001:  # a sensor clips now and then; a wrong scale clips everything
+            ch = cfg.channels[int(np.argmax(over.sum(axis=0)))]
+            raise TrainerError(
+                f"{r.source}: {over.mean():.1%} of the values exceed the int16 sensor range at "
+                f"[sensor] counts_per_unit = {cfg.counts_per_unit} (worst: {ch!r}); lower it"
+            )
+        counts = to_counts(r.data, cpu)
         xs.append(np.stack([counts[s : s + cfg.window] for s in starts]))
         ys += [classes.index(r.label)] * len(starts)
         gs += [r.group] * len(starts)

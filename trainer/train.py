@@ -48,19 +48,39 @@ def infer_config(data: Path | str) -> Config:
     if not files:
         raise TrainerError(f"{p}: no .csv files found (and no edgeloop.toml)")
     with files[0].open(newline="") as fh:
-        rows = [r for _, r in zip(range(64), csv.reader(fh), strict=False)]
+        rows = list(csv.reader(fh))
     header = [h.strip() for h in rows[0]]
     channels = tuple(h for h in header if h not in ("timestamp", "label"))
+    try:
+        vals = np.array([[float(r[header.index(c)]) for c in channels] for r in rows[1:]])
+    except (ValueError, IndexError):
+        raise TrainerError(f"{files[0]}: cannot infer a config from it; give --config") from None
+    # counts per unit: a power of two leaving 2x headroom over the largest value in the data
+    peak = np.abs(vals).max(axis=0) if len(vals) else np.zeros(len(channels))
+    for f in files[1:200]:
+        with f.open(newline="") as fh:
+            rd = csv.reader(fh)
+            hdr = [h.strip() for h in next(rd, [])]
+            if all(c in hdr for c in channels):
+                idx = [hdr.index(c) for c in channels]
+                for r in rd:
+                    for j, k in enumerate(idx):
+                        try:
+                            peak[j] = max(peak[j], abs(float(r[k])))
+                        except (ValueError, IndexError):
+                            pass  # load_splits reports bad cells with file and line
+    peak = np.maximum(peak, 1e-6)
+    cpu = tuple(float(2.0 ** np.clip(np.floor(np.log2(16384.0 / p)), -8, 14)) for p in peak)
     rate = 100.0
     if "timestamp" in header and len(rows) > 3:
-        ts = np.array([float(r[header.index("timestamp")]) for r in rows[1:]])
+        ts = np.array([float(r[header.index("timestamp")]) for r in rows[1:64]])
         rate = 1000.0 / float(np.median(np.diff(ts)))
     window = 256 if rate >= 400 else 128 if rate >= 40 else 16
     chain = ("dc", "rms", "peak", "fft") if rate >= 400 else ("mean", "dc", "rms", "peak", "fft")
     from trainer.features import FeatureSpec
 
     bins = min(16, window // 2)
-    return Config(channels=channels, sample_rate=round(rate, 6), window=window,
+    return Config(channels=channels, sample_rate=rate, window=window, counts_per_unit=cpu,
                   stride=window // 2, features=FeatureSpec(chain, bins), source=str(files[0]),
                   label_column="label" if "label" in header else None)
 
@@ -226,6 +246,10 @@ def train(
     tfl = to_int8(deploy_model, rep)
     check_ops(tfl)
     q = io_quant(tfl)
+    if q.input_scale < 1e-6:
+        raise TrainerError(
+            "the model input is constant over the training windows: check [sensor] "
+            "counts_per_unit and [features] (are the features saturated or all zero?)")
     cal.set_input_quant(q.input_scale, q.input_zero_point)
     t_quant = time.perf_counter() - t0
 

@@ -112,3 +112,26 @@ def test_window_recordings_strides(machine_dir):
     counts = np.rint(recs[0].data[64:128] * CFG.counts_per_unit).astype(np.int16)
     np.testing.assert_array_equal(w.x[1], counts)
     assert len(w) == (500 - 64) // 64 + 1
+
+
+def test_wrong_counts_scale_is_an_error_not_silent_clipping(tmp_path):
+    for lab in ("a", "b"):
+        for i in range(3):
+            write(tmp_path / lab / f"{i}.csv", "timestamp,ax,ay,az",
+                  [f"{k}.0,0.1,0.2,{30.0 if lab == 'b' else 1.0}" for k in range(128)])
+    with pytest.raises(TrainerError, match=r"exceed the int16 sensor range .*worst: 'az'"):
+        load_splits(tmp_path, CFG)
+
+
+def test_config_inferred_from_csv_data(tmp_path):
+    from trainer.train import infer_config
+
+    for lab in ("a", "b"):
+        for i in range(3):
+            write(tmp_path / lab / f"{i}.csv", "timestamp,x,y",
+                  [f"{k * 20.0},{0.5 * (i + 1)},{300.0 if lab == 'b' else 1.0}" for k in range(600)])
+    cfg = infer_config(tmp_path)
+    assert cfg.channels == ("x", "y") and cfg.sample_rate == pytest.approx(50.0)
+    assert cfg.counts_per_unit == (2.0**13, 32.0)  # largest |x| 1.5, |y| 300 -> <= 16384 counts
+    s = load_splits(tmp_path, cfg)
+    assert s.train.x.dtype == np.int16 and np.abs(s.train.x).max() <= 16384
