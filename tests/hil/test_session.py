@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edgeloop.link import protocol as P
 from edgeloop.link.session import HilSession, VirtualConnection
@@ -156,3 +158,23 @@ def test_boot_banner_in_console_text_is_a_reset(standin_board) -> None:
         res = s.run(RotatingMachine(seed=1), duration_s=5.0, mangle=inject_banner)
     assert len(res.banners) == 1
     assert "boot banner" in conn.recent_output()
+
+
+@given(st.sets(st.integers(0, 23), max_size=8))
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_window_accounting_is_exact_under_frame_loss(make_standin_board, dropped) -> None:
+    """Whole SAMPLES frames vanish: exactly the windows needing their samples are lost (each
+    with a reason), every other window is answered, none is counted twice."""
+    root = make_standin_board("acct", window=256, stride=128)
+    conn, s = session(root)
+    with conn:
+        res = s.run(RotatingMachine(seed=0), duration_s=3.072,
+                    mangle=lambda f, i: b"" if i in dropped else f)
+    assert res.error == ""
+    span = 256 // 128
+    need = {w.k: set(range(w.k, w.k + span)) for w in res.windows}
+    expect_lost = {k for k, frames in need.items() if frames & dropped}
+    assert {w.k for w in res.lost} == expect_lost
+    assert all(w.reason in ("sample_gap", "frame_lost") for w in res.lost)
+    assert res.count("ok") == res.n_windows - len(expect_lost)
+    assert res.n_windows == (3072 - 256) // 128 + 1
