@@ -43,3 +43,10 @@ def test_table_crc_matches_zlib(cpython_elrt) -> None:
     data = bytes(range(256)) * 5 + b"ELMB"
     assert cpython_elrt.crc32_table(data) == zlib.crc32(data)
     assert cpython_elrt.crc32_table(b"") == 0
+
+
+def test_self_check_known_answer_is_the_bytecode_result(cpython_elrt) -> None:
+    """elrt accepts a kernel set by a known-answer FC; the bytecode set must produce it."""
+    from elrt import kernels_py
+
+    assert cpython_elrt._self_check(kernels_py)
