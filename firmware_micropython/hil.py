@@ -109,6 +109,52 @@ def check_window(ring: ptr16, n: int, ch: int, spike: int, stuck: int, channel_m
     return best
 
 
+@micropython.viper
+def f32_to_counts(buf: ptr8, off: int, nvals: int, unit: int, drop: int):
+    """float32 LE values at buf[off:] -> int16 LE round(v * unit), in place, integer-only.
+
+    The 24-bit significand loses `drop` low bits first (see f32_drop) so that significand *
+    unit stays below 2**30 on a 32-bit viper. Rounds half away from zero, saturates at
+    +-32767; NaN and inf become -32768 (no sample).
+    """
+    i = 0
+    while i < nvals:
+        src = off + 4 * i
+        b2 = buf[src + 2]
+        b3 = buf[src + 3]
+        exp = ((b3 & 0x7F) << 1) | (b2 >> 7)
+        if exp == 255:
+            v = -32768
+        elif exp == 0:
+            v = 0
+        else:
+            m = ((((b2 & 0x7F) | 0x80) << 16) | (buf[src + 1] << 8) | buf[src]) >> drop
+            p = m * unit
+            e = exp - 150 + drop  # value = m * 2**e
+            if e >= 0:
+                v = 32767 if (e > 15 or p > (32767 >> e)) else (p << e)
+            elif e < -30:
+                v = 0
+            else:
+                v = (p + (1 << (0 - e - 1))) >> (0 - e)
+                if v > 32767:
+                    v = 32767
+            if b3 & 0x80:
+                v = 0 - v
+        dst = off + 2 * i
+        buf[dst] = v & 0xFF
+        buf[dst + 1] = (v >> 8) & 0xFF
+        i += 1
+
+
+def f32_drop(unit):
+    """Significand bits to drop so that significand * unit < 2**30 (unit <= 32768)."""
+    bits = 0
+    while (1 << bits) <= unit:
+        bits += 1
+    return max(0, 24 - (30 - bits))
+
+
 class FrameSource:
     """Sample source for the simulated sensor chip: the current SAMPLES frame's values."""
 
@@ -159,6 +205,9 @@ class Bench:
             lsb_per_g = {2: 16384, 4: 8192, 8: 4096, 16: 2048}[int(scfg.get("range_g", 16))]
         else:
             lsb_per_g = int(hcfg.get("lsb_per_g", cfg.get("counts_per_unit", 2048)))
+        # float32 frames carry g: scale to counts (frames) or milli-g (the simulated chip)
+        self.float_unit = 1000 if self.input == "i2c" else lsb_per_g
+        self.float_drop = f32_drop(self.float_unit)
         self.spike = min(32767, int(float(hcfg.get("spike_g", 8.0)) * lsb_per_g))
         self.stuck = int(hcfg.get("stuck_samples", 24))
         self.channel_mask = int(hcfg.get("check_channels", (1 << ch) - 1))
@@ -254,10 +303,13 @@ class Bench:
         first = b[0] | (b[1] << 8) | (b[2] << 16) | ((b[3] & 0x3F) << 24)
         n = b[4] | (b[5] << 8)
         ch = b[6]
-        if ch != self.channels or b[7] != 0 or lk.len < 8 + 2 * n * ch:
+        width = 2 if b[7] == 0 else (4 if b[7] == 1 else 0)
+        if ch != self.channels or not width or lk.len < 8 + width * n * ch:
             # wrong layout: these samples cannot be used; they become a gap
             lk.lost(self.next_k, 0, _LOST_BAD)
             return
+        if width == 4:  # float32 values -> int16 counts in place (NaN/inf -> NAN_MARK)
+            f32_to_counts(b, 8, n * ch, self.float_unit, self.float_drop)
         if first < self.next_index:
             return  # a duplicate of samples already used (host retry): ignore
         if first > self.next_index:

@@ -450,7 +450,7 @@ class SessionResult:
         return d
 
 
-Mangler = Callable[[bytes, int], bytes]  # (frame bytes, batch number) -> bytes actually written
+Mangler = Callable[[bytes, int], bytes]  # (frame bytes, frame number) -> bytes actually written
 
 
 class HilSession:
@@ -462,10 +462,14 @@ class HilSession:
         input_mode: str = "frames",
         lsb_per_g: int = 2048,
         hello_timeout: float = 30.0,
+        sample_dtype: P.DType = P.DType.INT16,
     ) -> None:
         self.conn = conn
         self.input_mode = input_mode
         self.lsb_per_g = lsb_per_g
+        # INT16: the host converts to counts (NaN -> NAN_MARK); FLOAT32: values in g, the
+        # board converts (two frames per stride, so a frame never outgrows an int16 one)
+        self.sample_dtype = P.DType(sample_dtype)
         self.hello = conn.hello or conn.await_hello(hello_timeout)
         if self.hello.version != P.PROTOCOL_VERSION:
             raise HilError(
@@ -517,6 +521,7 @@ class HilSession:
         sent = 0
         batch_no = 0
         reset_done = reset_at_s is None
+        frame_no = 0
         kept: list[np.ndarray] = []
         start = time.perf_counter()
         self.conn.send(P.MsgType.CONTROL, bytes([3]))  # RESTART: a new stream from sample 0
@@ -528,10 +533,17 @@ class HilSession:
             q = self.encode(x)
             if keep_samples:
                 kept.append(q)
-            payload = P.samples_payload(sent, q, P.DType.INT16)
-            frame = P.encode_frame(P.MsgType.SAMPLES, self.conn.tx_seq, payload)
-            self.conn.tx_seq = (self.conn.tx_seq + 1) & 0xFFFF
-            self.conn.write(mangle(frame, batch_no) if mangle else frame)
+            if self.sample_dtype == P.DType.FLOAT32:
+                h = (n + 1) // 2
+                parts = [(sent, x[:h]), (sent + h, x[h:])] if n > 1 else [(sent, x)]
+            else:
+                parts = [(sent, q)]
+            for first, data in parts:
+                payload = P.samples_payload(first, data, self.sample_dtype)
+                frame = P.encode_frame(P.MsgType.SAMPLES, self.conn.tx_seq, payload)
+                self.conn.tx_seq = (self.conn.tx_seq + 1) & 0xFFFF
+                self.conn.write(mangle(frame, frame_no) if mangle else frame)
+                frame_no += 1
             if batch_no % timeline_every == 0:
                 tl["t"].append(twin.t)
                 x0 = x[:, 0][np.isfinite(x[:, 0])]

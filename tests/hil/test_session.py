@@ -28,12 +28,15 @@ def test_healthy_run_every_window_answered(standin_board) -> None:
     print(res.summary())
 
 
-@pytest.mark.parametrize("mode", ["frames", "i2c"])
-def test_per_frame_path_allocates_nothing(make_standin_board, mode) -> None:
+@pytest.mark.parametrize(
+    ("mode", "dtype"),
+    [("frames", P.DType.INT16), ("i2c", P.DType.INT16), ("frames", P.DType.FLOAT32)],
+)
+def test_per_frame_path_allocates_nothing(make_standin_board, mode, dtype) -> None:
     """With the heap locked after HELLO, a run with a fault, a stop, sensor faults and a gap
     completes: any allocation would raise MemoryError on the board."""
     root = make_standin_board(mode, hil={"input": mode, "heap_lock": True})
-    conn, s = session(root, input_mode=mode)
+    conn, s = session(root, input_mode=mode, sample_dtype=dtype)
     twin = RotatingMachine(seed=2, time_to_failure_s=40)
     twin.sensor_fault("spike", at_s=3.0, duration_s=1.0)
     drop = lambda frame, i: b"" if i == 30 else frame  # noqa: E731
@@ -178,3 +181,46 @@ def test_window_accounting_is_exact_under_frame_loss(make_standin_board, dropped
     assert all(w.reason in ("sample_gap", "frame_lost") for w in res.lost)
     assert res.count("ok") == res.n_windows - len(expect_lost)
     assert res.n_windows == (3072 - 256) // 128 + 1
+
+
+def test_float32_frames_convert_on_board_like_host(standin_board) -> None:
+    """float32 samples (g, NaN included) are turned into counts on the board, integer-only:
+    the same windows are answered, NaN becomes a sensor-fault report as with int16."""
+    results = {}
+    for dtype in (P.DType.INT16, P.DType.FLOAT32):
+        conn = VirtualConnection(standin_board, script="hilmain.py")
+        with conn:
+            twin = RotatingMachine(seed=3, time_to_failure_s=20)
+            twin.sensor_fault("nan", at_s=2.0, duration_s=0.5)
+            res = HilSession(conn, sample_dtype=dtype).run(twin, 12.0, fault_at_s=5.0)
+        assert res.error == ""
+        results[dtype] = res
+    a, b = results[P.DType.INT16], results[P.DType.FLOAT32]
+    assert [w.status for w in a.windows] == [w.status for w in b.windows]
+    assert {f["kind"] for f in b.sensor_faults} == {"nan"}
+    assert a.stops and b.stops and abs(a.stops[0]["t_s"] - b.stops[0]["t_s"]) < 1.0
+
+
+def test_f32_to_counts_on_the_board(tmp_path) -> None:
+    """The board's float32 -> int16 conversion against numpy, edge values included."""
+    import struct
+
+    from edgeloop.firmware import build_firmware
+    from edgeloop.vboard import VirtualBoard
+
+    vals = np.array([0.0, -0.0, 1.0, -1.0, 0.5, 1e-9, 3.999, -7.25, 15.99, 16.0, 100.0, -1e30,
+                     np.nan, np.inf, -np.inf, 2.0**-20, 0.000244140625], dtype=np.float32)
+    root = tmp_path / "b"
+    build_firmware(root, None)
+    n = len(vals)
+    code = (
+        f"import hil\nb = bytearray({vals.tobytes()!r})\n"
+        f"hil.f32_to_counts(b, 0, {n}, 2048, hil.f32_drop(2048))\nprint(bytes(b[:{2 * n}]).hex())"
+    )
+    out = VirtualBoard(root).run(code, timeout=30).check().stdout.split()[-1]
+    got = np.array(struct.unpack(f"<{n}h", bytes.fromhex(out)))
+    with np.errstate(invalid="ignore", over="ignore"):  # round half away from zero
+        v = vals.astype(np.float64) * 2048
+        want = np.clip(np.sign(v) * np.floor(np.abs(v) + 0.5), -32767, 32767)
+    want = np.where(np.isfinite(vals), want, -32768).astype(np.int64)
+    np.testing.assert_array_equal(got, want)
