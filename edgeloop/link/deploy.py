@@ -96,6 +96,34 @@ class DeployPlan:
     files: dict[str, bytes]
     model: bytes
     config_source: str
+    arch: str | None = None  # mpy-cross -march of the .mpy files, checked against the board
+
+
+# sys.implementation._mpy = version | sub_version << 8 | arch << 10 (py/persistentcode.h)
+MPY_VERSION, MPY_SUB_VERSION = 6, 3
+MPY_ARCHS = {"x86": 1, "x64": 2, "xtensa": 9, "xtensawin": 10, "rv32imc": 11}
+
+
+def check_board_mpy(transport: Transport, arch: str) -> None:
+    """Refuse a board whose MicroPython cannot import our .mpy files, before copying anything."""
+    code = "import sys\nprint(getattr(sys.implementation, '_mpy', -1))"
+    mpy = int(transport.exec(code).strip().splitlines()[-1])
+    if mpy < 0:
+        raise DeployError(
+            f"the {transport.name} cannot import .mpy files (no sys.implementation._mpy)"
+        )
+    version, sub, board_arch = mpy & 0xFF, (mpy >> 8) & 3, mpy >> 10
+    if (version, sub) != (MPY_VERSION, MPY_SUB_VERSION):
+        raise DeployError(
+            f"the {transport.name} runs MicroPython with .mpy {version}.{sub}; EdgeLoop's files are "
+            f"{MPY_VERSION}.{MPY_SUB_VERSION}: flash MicroPython v1.23 or newer (`edgeloop flash`)"
+        )
+    if MPY_ARCHS.get(arch) != board_arch:
+        names = {v: k for k, v in MPY_ARCHS.items()}
+        raise DeployError(
+            f"the {transport.name} runs {names.get(board_arch, board_arch)} code but the files were "
+            f"built for {arch}: give the right --board-profile"
+        )
 
 
 @dataclass
@@ -205,7 +233,8 @@ def plan_deploy(
                 sensor["sim_units"], float(cfg.get("sample_rate", 1000))
             )
     files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
-    return DeployPlan(files=files, model=bundle, config_source=config_src)
+    arch = "x64" if virtual else profile.mpy_arch
+    return DeployPlan(files=files, model=bundle, config_source=config_src, arch=arch)
 
 
 def _sha(data: bytes) -> str:
@@ -241,6 +270,8 @@ def deploy(
 ) -> DeployResult:
     """Make the board hold exactly the plan's files; the model is swapped in last and atomically."""
     result = DeployResult()
+    if plan.arch is not None:
+        check_board_mpy(transport, plan.arch)
     wanted = dict(plan.files)
     wanted[MODEL_PATH] = plan.model
     counterparts = {p: c for p in wanted if (c := _counterpart(p)) and c not in wanted}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -95,3 +96,17 @@ def bundles() -> dict[int, bytes]:
 def tflite_model() -> bytes:
     """The seed-0 int8 .tflite (what `edgeloop train` leaves in a run folder)."""
     return model_tflite(0)
+
+
+def _read_status(board) -> list[dict]:
+    raw = list(board.console(seconds=120))
+    try:
+        return [json.loads(line) for line in raw]
+    except ValueError:
+        pytest.fail("the board printed a line that is not a JSON status:\n" + "\n".join(raw[-30:]))
+
+
+@pytest.fixture
+def read_status():
+    """Run the board's main.py; its console as JSON objects (any other line fails, shown)."""
+    return _read_status

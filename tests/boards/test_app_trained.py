@@ -32,7 +32,7 @@ def trained_run() -> Path:
         return ensure_run()
 
 
-def test_trained_app_alarms_on_the_bearing_fault_only(tmp_path, trained_run) -> None:
+def test_trained_app_alarms_on_the_bearing_fault_only(read_status, tmp_path, trained_run) -> None:
     board = VirtualTransport(tmp_path / "vb", get_board("esp32"))  # ESP32-sized heap
     plan = dp.plan_deploy(trained_run, get_board("virtual"), virtual=True)
     cfg = json.loads(plan.files["config.json"])
@@ -43,7 +43,7 @@ def test_trained_app_alarms_on_the_bearing_fault_only(tmp_path, trained_run) -> 
     )
     assert dp.deploy(board, plan).verified
 
-    lines = [json.loads(x) for x in board.console(seconds=120)]
+    lines = read_status(board)
     start, windows, end = lines[0], lines[1:-1], lines[-1]
     assert start["event"] == "start" and start["window"] == cfg["window"]
     assert end["event"] == "end" and end["errors"] == 0

@@ -142,17 +142,15 @@ def host_prediction(samples: bytes, bundle: bytes, lsb: int, in_scale: float, zp
     return y.argmax(axis=1), y.max(axis=1)
 
 
-def status_lines(board: VirtualTransport) -> list[dict]:
-    return [json.loads(line) for line in board.console(seconds=120)]
-
-
-def test_app_runs_on_simulated_mpu6050_and_matches_the_host(tmp_path, board, bundles) -> None:
+def test_app_runs_on_simulated_mpu6050_and_matches_the_host(
+    read_status, tmp_path, board, bundles
+) -> None:
     cfg = dict(
         dp.DEFAULT_DEVICE_CONFIG, decision={"threshold": 0.3, "n": 2, "m": 3, "fault_classes": [1]}
     )
     plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg)
     assert dp.deploy(board, plan).verified
-    lines = status_lines(board)
+    lines = read_status(board)
     start, windows, end = lines[0], lines[1:-1], lines[-1]
     assert start["event"] == "start" and start["sim"] is True and start["window"] == 32
     assert end["event"] == "end" and end["windows"] == len(windows) == 20000 // 32
@@ -174,11 +172,11 @@ def test_app_runs_on_simulated_mpu6050_and_matches_the_host(tmp_path, board, bun
     assert all(w["free"] > 0 for w in windows)
 
 
-def test_app_survives_sensor_read_errors(tmp_path, board, bundles) -> None:
+def test_app_survives_sensor_read_errors(read_status, tmp_path, board, bundles) -> None:
     cfg = dict(dp.DEFAULT_DEVICE_CONFIG, sensor={"kind": "mpu6050", "fail_every": 97})
     plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg)
     dp.deploy(board, plan, verify=False)
-    lines = status_lines(board)
+    lines = read_status(board)
     errors = [x for x in lines if x.get("event") == "sensor_error"]
     end = lines[-1]
     assert errors and errors[0]["errno"] == 110

@@ -291,3 +291,28 @@ def test_console_resets_and_yields_status_lines(mp, port) -> None:
         assert fake.serial.timeout is not None
     assert lines[0].startswith("ets Jun")
     assert lines[2:] == ['{"event": "start", "window": 256}', '{"w": 1, "cls": 0}']
+
+
+def test_deploy_checks_the_boards_mpy_before_copying(mp, port, tmp_path, bundles) -> None:
+    from edgeloop.boards import get_board
+    from edgeloop.link import deploy as dp
+
+    src = tmp_path / "m.elb"
+    src.write_bytes(bundles[0])
+    plan = dp.plan_deploy(src, get_board("esp32"), virtual=False)  # xtensawin files
+    with tr.SerialTransport(port) as t:  # ... for a board running x64 code
+        with pytest.raises(
+            dp.DeployError, match="runs x64 code but the files were built for xtens"
+        ):
+            dp.deploy(t, plan)
+    assert not any(c[0] == "fs_writefile" for c in mp.instances[0].calls)
+
+
+@pytest.mark.parametrize("mpy,message", [(6 | 2 << 8 | 10 << 10, "6.2"), (-1, "cannot import")])
+def test_old_firmware_is_refused(monkeypatch, tmp_path, mpy, message) -> None:
+    from edgeloop.link import deploy as dp
+
+    t = tr.VirtualTransport(tmp_path / "vb")
+    monkeypatch.setattr(t, "exec", lambda code, timeout=30.0: f"{mpy}\n")
+    with pytest.raises(dp.DeployError, match=message):
+        dp.check_board_mpy(t, "xtensawin")
