@@ -174,6 +174,12 @@ def train(
     cfg = cfg.with_(model=mspec, window=window or cfg.window, stride=stride or cfg.stride)
     if cfg.window & (cfg.window - 1) or not 16 <= cfg.window <= 1024:
         raise TrainerError(f"--window must be a power of two in 16..1024, got {cfg.window}")
+    fs = cfg.features
+    if "fft" in fs.blocks and (cfg.window // 2) % fs.fft_bins:
+        raise TrainerError(f"window {cfg.window}: [features] fft_bins = {fs.fft_bins} must divide "
+                           f"window/2 = {cfg.window // 2}")
+    if "raw" in fs.blocks and fs.raw_decimate > cfg.window:
+        raise TrainerError(f"window {cfg.window} is shorter than raw_decimate {fs.raw_decimate}")
     if cfg.task == "anomaly" and mspec.name != "autoencoder":
         raise TrainerError(f"model {mspec.name!r} is a classifier; anomaly needs 'autoencoder'")
     if cfg.task == "anomaly" and cfg.healthy is None:
