@@ -476,7 +476,8 @@ class HilSession:
                 f"{conn.name} speaks link protocol v{self.hello.version}, host v{P.PROTOCOL_VERSION}"
             )
         self._token = 0
-        self._nudge_token = -1
+        self._sent = 0
+        self._ping_sent: dict[int, int] = {}
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Twin samples in g -> int16 for the link (counts, or milli-g for the I2C path)."""
@@ -521,6 +522,8 @@ class HilSession:
         sent = 0
         batch_no = 0
         reset_done = reset_at_s is None
+        self._sent = 0
+        self._ping_sent.clear()
         frame_no = 0
         kept: list[np.ndarray] = []
         start = time.perf_counter()
@@ -553,6 +556,7 @@ class HilSession:
                 tl["running"].append(1.0 if getattr(twin, "running", True) else 0.0)
                 tl["rpm"].append(float(getattr(twin, "rpm", 0.0)))
             sent += n
+            self._sent = sent
             batch_no += 1
             for k in range(len(self.windows), _windows_done(sent, W, S)):
                 self.windows[k] = WindowRecord(k, (k * S + W) / fs)
@@ -593,7 +597,7 @@ class HilSession:
                 self._fail("board_silent", f"no answer from the board for {timeout:.0f} s")
                 return False
             if now > nudged:  # a frame may be half-read on the board (dropped bytes): pad it
-                self._nudge_token = self._ping()
+                self._ping()
                 nudged = now + 0.5
             self._pump(block=True, timeout=0.1)
         return True
@@ -616,6 +620,7 @@ class HilSession:
 
     def _ping(self) -> int:
         self._token += 1
+        self._ping_sent[self._token] = self._sent  # samples the board has before this PING
         self.conn.write(PAD)
         self.conn.send(P.MsgType.PING, self._token.to_bytes(4, "little"))
         return self._token
@@ -701,18 +706,21 @@ class HilSession:
                 self.conn.send(P.MsgType.CONTROL, bytes([3]))
             elif isinstance(msg, P.Pong):
                 self.res.pongs.append(asdict(msg))
-                if msg.token == self._nudge_token:
-                    self._settle(msg)
+                self._settle(msg)
                 if want_pong is not None and msg.token == want_pong:
-                    self._settle(msg)
                     return True
 
     def _settle(self, pong: P.Pong) -> None:
-        """The board answered a PING sent after all pending windows' samples: whatever is still
-        pending will never be answered. Samples it never saw were lost in transit."""
+        """The board answered a PING: windows whose samples all went out before that PING and
+        that are still pending will never be answered. Samples it never saw were lost in
+        transit (frame_lost); otherwise the result went missing (no_result). Windows sent
+        after the PING are left alone (the host may have streamed on meanwhile)."""
+        before = self._ping_sent.pop(pong.token, None)
+        if before is None:
+            return
         for w in self.windows.values():
-            if w.status == "pending":
-                end = w.k * self.res.stride + self.res.window  # samples needed
+            end = w.k * self.res.stride + self.res.window  # samples the window needs
+            if w.status == "pending" and end <= before:
                 w.status = "lost"
                 w.reason = "frame_lost" if end > pong.samples_seen else "no_result"
 

@@ -21,7 +21,7 @@ from array import array
 class Model:
     """elrt.Model's interface; output class 1 when channel 0 has high-frequency energy."""
 
-    def __init__(self, window, channels, threshold):
+    def __init__(self, window, channels, threshold, slow_every=0):
         self.buf_in = array("b", bytes(window * channels))
         self.buf_out = array("b", bytes(2))
         self.input = memoryview(self.buf_in)
@@ -33,8 +33,14 @@ class Model:
         self.window = window
         self.channels = channels
         self.threshold = threshold
+        self.slow_every = slow_every
+        self.calls = 0
 
     def invoke(self):
+        self.calls += 1
+        if self.slow_every and self.calls % self.slow_every == 0:
+            import time
+            time.sleep_ms(700)  # a board that sometimes stalls (GC, flash write, Wi-Fi)
         x = self.buf_in
         c = self.channels
         e = 0
@@ -55,7 +61,8 @@ HILMAIN = '''
 import json, hil, standin
 cfg = json.load(open("config.json"))
 s = cfg["standin"]
-hil.main(cfg, model=standin.Model(cfg["window"], cfg["channels"], s["threshold"]))
+hil.main(cfg, model=standin.Model(cfg["window"], cfg["channels"], s["threshold"],
+                                  s.get("slow_every", 0)))
 '''
 
 BASE_CONFIG = {

@@ -224,3 +224,15 @@ def test_f32_to_counts_on_the_board(tmp_path) -> None:
         want = np.clip(np.sign(v) * np.floor(np.abs(v) + 0.5), -32767, 32767)
     want = np.where(np.isfinite(vals), want, -32768).astype(np.int64)
     np.testing.assert_array_equal(got, want)
+
+
+def test_slow_board_loses_nothing(make_standin_board) -> None:
+    """A board that stalls for 0.7 s now and then makes the host pad and PING; answers that
+    arrive late still count, and windows streamed after a PING are not written off by it."""
+    root = make_standin_board("slow", standin={"threshold": 400, "slow_every": 9})
+    conn, s = session(root)
+    with conn:
+        res = s.run(RotatingMachine(seed=1), duration_s=4.0)
+    assert res.error == ""
+    assert res.pongs, "the stalls must have triggered PINGs"
+    assert res.count("ok") == res.n_windows, res.lost_reasons()
