@@ -223,8 +223,9 @@ def plan_deploy(
         config_src = "given"
     cfg.setdefault("pins", dict(profile.pins))
     files = firmware_files("x64" if virtual else profile.mpy_arch, include_sim=virtual)
-    if virtual:
-        # No I2C on the virtual board: the simulated sensor plays the rotating-machine twin.
+    if virtual and cfg.get("mode", "standalone") == "standalone":
+        # No I2C on the virtual board: the simulated sensor plays the rotating-machine twin
+        # (in HIL mode the bench streams the samples instead).
         sensor = cfg.setdefault("sensor", {})
         sensor.setdefault("sim", SIM_SAMPLES_PATH)
         sensor.setdefault("sim_units", int(cfg.get("counts_per_unit", 16384)))
