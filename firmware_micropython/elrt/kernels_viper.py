@@ -358,6 +358,10 @@ def _conv_2d():
         frl = ic
         fnrun = kw
     o = 0
+    ks0 = 0
+    ks1 = ksz
+    ks2 = ksz + ksz
+    ks3 = ks2 + ksz
     while o + 3 < oc:
         fo = fa0 + o * ksz
         pf = ptr8(fo + 0 * ksz)
@@ -438,9 +442,9 @@ def _conv_2d():
                                 while xa < xe:
                                     px = ptr8(xa)
                                     p0 = ptr8(wa)
-                                    p1 = ptr8(wa + 1 * ksz)
-                                    p2 = ptr8(wa + 2 * ksz)
-                                    p3 = ptr8(wa + 3 * ksz)
+                                    p1 = ptr8(wa + ks1)
+                                    p2 = ptr8(wa + ks2)
+                                    p3 = ptr8(wa + ks3)
                                     x0 = px[0] ^ 128
                                     x1 = px[1] ^ 128
                                     x2 = px[2] ^ 128
@@ -455,13 +459,13 @@ def _conv_2d():
                                 while xa < xe:
                                     px = ptr8(xa)
                                     x0 = px[0] ^ 128
-                                    pw = ptr8(wa + 0 * ksz)
+                                    pw = ptr8(wa + ks0)
                                     acc += ((pw[0] ^ 128) - 128) * x0
-                                    pw = ptr8(wa + 1 * ksz)
+                                    pw = ptr8(wa + ks1)
                                     acc1 += ((pw[0] ^ 128) - 128) * x0
-                                    pw = ptr8(wa + 2 * ksz)
+                                    pw = ptr8(wa + ks2)
                                     acc2 += ((pw[0] ^ 128) - 128) * x0
-                                    pw = ptr8(wa + 3 * ksz)
+                                    pw = ptr8(wa + ks3)
                                     acc3 += ((pw[0] ^ 128) - 128) * x0
                                     xa += 1
                                     wa += 1
@@ -500,13 +504,13 @@ def _conv_2d():
                                 while xa < xe:
                                     px = ptr8(xa)
                                     x0 = (px[0] ^ 128) + offm
-                                    pw = ptr8(wa + 0 * ksz)
+                                    pw = ptr8(wa + ks0)
                                     acc += x0 * ((pw[0] ^ 128) - 128)
-                                    pw = ptr8(wa + 1 * ksz)
+                                    pw = ptr8(wa + ks1)
                                     acc1 += x0 * ((pw[0] ^ 128) - 128)
-                                    pw = ptr8(wa + 2 * ksz)
+                                    pw = ptr8(wa + ks2)
                                     acc2 += x0 * ((pw[0] ^ 128) - 128)
-                                    pw = ptr8(wa + 3 * ksz)
+                                    pw = ptr8(wa + ks3)
                                     acc3 += x0 * ((pw[0] ^ 128) - 128)
                                     xa += 1
                                     wa += 1
@@ -1034,7 +1038,390 @@ def _depthwise_conv_2d():
     isz = ih * iw * icn
     osz = oh * ow * oc
     kw3 = kw == 3
+    kall = kh * kw * oc
     o = 0
+    while dm == 1 and o + 3 < oc:
+        pw = ptr8(fa0 + o + 0)
+        fs0 = 0
+        i = 0
+        while i < kall:
+            fs0 += (pw[i] ^ 128) - 128
+            i += oc
+        bo = pb[o + 0]
+        if bo & sgn:
+            bo = (bo & msk) + sgn
+        bb0 = bo + zp * fs0
+        bi0 = bo - (fs0 << 7)
+        c0m = pm[o + 0]
+        c0mh = c0m >> 16
+        c0ml = c0m & 0xFFFF
+        c0sl = ps[o + 0]
+        if c0sl & sgn:
+            c0sl = (c0sl & msk) + sgn
+        c0lb = 0
+        c0e = 0
+        c0rm = 0
+        c0rt = 0
+        if c0sl > 0:
+            c0lb = 1
+            c0lb = c0lb << (31 - c0sl)
+        elif c0sl < 0:
+            c0e = 0 - c0sl
+            c0rm = -1 - (-1 << c0e)
+            c0rt = c0rm >> 1
+        pw = ptr8(fa0 + o + 1)
+        fs1 = 0
+        i = 0
+        while i < kall:
+            fs1 += (pw[i] ^ 128) - 128
+            i += oc
+        bo = pb[o + 1]
+        if bo & sgn:
+            bo = (bo & msk) + sgn
+        bb1 = bo + zp * fs1
+        bi1 = bo - (fs1 << 7)
+        c1m = pm[o + 1]
+        c1mh = c1m >> 16
+        c1ml = c1m & 0xFFFF
+        c1sl = ps[o + 1]
+        if c1sl & sgn:
+            c1sl = (c1sl & msk) + sgn
+        c1lb = 0
+        c1e = 0
+        c1rm = 0
+        c1rt = 0
+        if c1sl > 0:
+            c1lb = 1
+            c1lb = c1lb << (31 - c1sl)
+        elif c1sl < 0:
+            c1e = 0 - c1sl
+            c1rm = -1 - (-1 << c1e)
+            c1rt = c1rm >> 1
+        pw = ptr8(fa0 + o + 2)
+        fs2 = 0
+        i = 0
+        while i < kall:
+            fs2 += (pw[i] ^ 128) - 128
+            i += oc
+        bo = pb[o + 2]
+        if bo & sgn:
+            bo = (bo & msk) + sgn
+        bb2 = bo + zp * fs2
+        bi2 = bo - (fs2 << 7)
+        c2m = pm[o + 2]
+        c2mh = c2m >> 16
+        c2ml = c2m & 0xFFFF
+        c2sl = ps[o + 2]
+        if c2sl & sgn:
+            c2sl = (c2sl & msk) + sgn
+        c2lb = 0
+        c2e = 0
+        c2rm = 0
+        c2rt = 0
+        if c2sl > 0:
+            c2lb = 1
+            c2lb = c2lb << (31 - c2sl)
+        elif c2sl < 0:
+            c2e = 0 - c2sl
+            c2rm = -1 - (-1 << c2e)
+            c2rt = c2rm >> 1
+        pw = ptr8(fa0 + o + 3)
+        fs3 = 0
+        i = 0
+        while i < kall:
+            fs3 += (pw[i] ^ 128) - 128
+            i += oc
+        bo = pb[o + 3]
+        if bo & sgn:
+            bo = (bo & msk) + sgn
+        bb3 = bo + zp * fs3
+        bi3 = bo - (fs3 << 7)
+        c3m = pm[o + 3]
+        c3mh = c3m >> 16
+        c3ml = c3m & 0xFFFF
+        c3sl = ps[o + 3]
+        if c3sl & sgn:
+            c3sl = (c3sl & msk) + sgn
+        c3lb = 0
+        c3e = 0
+        c3rm = 0
+        c3rt = 0
+        if c3sl > 0:
+            c3lb = 1
+            c3lb = c3lb << (31 - c3sl)
+        elif c3sl < 0:
+            c3e = 0 - c3sl
+            c3rm = -1 - (-1 << c3e)
+            c3rt = c3rm >> 1
+        b = 0
+        while b < batches:
+            xa0 = xbase + b * isz + o
+            ob = b * osz + o
+            oy = 0
+            while oy < oh:
+                iy0 = oy * sh - pt
+                ky0 = 0
+                while ky0 < kh and iy0 + dh * ky0 < 0:
+                    ky0 += 1
+                ky1 = kh
+                while ky1 > ky0 and iy0 + dh * (ky1 - 1) >= ih:
+                    ky1 -= 1
+                rowin = ky0 == 0 and ky1 == kh
+                ox = 0
+                while ox < ow:
+                    ix0 = ox * sw - pl
+                    if rowin and ix0 >= 0 and ix0 + dw * (kw - 1) < iw:
+                        acc = 0
+                        acc1 = 0
+                        acc2 = 0
+                        acc3 = 0
+                        ky = 0
+                        while ky < kh:
+                            px = ptr8(xa0 + ((iy0 + dh * ky) * iw + ix0) * icn)
+                            pw = ptr8(fa0 + ky * kw * oc + o)
+                            if kw3:
+                                acc += (((pw[0] ^ 128) - 128) * (px[0] ^ 128)
+                                        + ((pw[oc + 0] ^ 128) - 128) * (px[xstep + 0] ^ 128)
+                                        + ((pw[oc2 + 0] ^ 128) - 128) * (px[xstep2 + 0] ^ 128))
+                                acc1 += (((pw[1] ^ 128) - 128) * (px[1] ^ 128)
+                                        + ((pw[oc + 1] ^ 128) - 128) * (px[xstep + 1] ^ 128)
+                                        + ((pw[oc2 + 1] ^ 128) - 128) * (px[xstep2 + 1] ^ 128))
+                                acc2 += (((pw[2] ^ 128) - 128) * (px[2] ^ 128)
+                                        + ((pw[oc + 2] ^ 128) - 128) * (px[xstep + 2] ^ 128)
+                                        + ((pw[oc2 + 2] ^ 128) - 128) * (px[xstep2 + 2] ^ 128))
+                                acc3 += (((pw[3] ^ 128) - 128) * (px[3] ^ 128)
+                                        + ((pw[oc + 3] ^ 128) - 128) * (px[xstep + 3] ^ 128)
+                                        + ((pw[oc2 + 3] ^ 128) - 128) * (px[xstep2 + 3] ^ 128))
+                            else:
+                                xi = 0
+                                wi = 0
+                                k = 0
+                                while k < kw:
+                                    acc += ((pw[wi + 0] ^ 128) - 128) * (px[xi + 0] ^ 128)
+                                    acc1 += ((pw[wi + 1] ^ 128) - 128) * (px[xi + 1] ^ 128)
+                                    acc2 += ((pw[wi + 2] ^ 128) - 128) * (px[xi + 2] ^ 128)
+                                    acc3 += ((pw[wi + 3] ^ 128) - 128) * (px[xi + 3] ^ 128)
+                                    xi += xstep
+                                    wi += oc
+                                    k += 1
+                            ky += 1
+                        acc = acc + bi0
+                        acc1 = acc1 + bi1
+                        acc2 = acc2 + bi2
+                        acc3 = acc3 + bi3
+                    else:
+                        kx0 = 0
+                        while kx0 < kw and ix0 + dw * kx0 < 0:
+                            kx0 += 1
+                        kx1 = kw
+                        while kx1 > kx0 and ix0 + dw * (kx1 - 1) >= iw:
+                            kx1 -= 1
+                        n = kx1 - kx0
+                        acc = bb0
+                        acc1 = bb1
+                        acc2 = bb2
+                        acc3 = bb3
+                        ky = ky0
+                        while ky < ky1:
+                            px = ptr8(xa0 + ((iy0 + dh * ky) * iw + ix0 + dw * kx0) * icn)
+                            pw = ptr8(fa0 + (ky * kw + kx0) * oc + o)
+                            xi = 0
+                            wi = 0
+                            k = 0
+                            while k < n:
+                                acc += ((px[xi + 0] ^ 128) + offm) * ((pw[wi + 0] ^ 128) - 128)
+                                acc1 += ((px[xi + 1] ^ 128) + offm) * ((pw[wi + 1] ^ 128) - 128)
+                                acc2 += ((px[xi + 2] ^ 128) + offm) * ((pw[wi + 2] ^ 128) - 128)
+                                acc3 += ((px[xi + 3] ^ 128) + offm) * ((pw[wi + 3] ^ 128) - 128)
+                                xi += xstep
+                                wi += oc
+                                k += 1
+                            ky += 1
+                    oidx = ob + (oy * ow + ox) * oc
+                    # MultiplyByQuantizedMultiplier(acc, c0m, shift), int32-safe (see requantize)
+                    xq = acc
+                    if c0lb:
+                        hib = xq & c0lb
+                        xq = (xq & (c0lb - 1)) << c0sl
+                        if hib:
+                            xq = xq + sgn
+                    if xq == sgn:
+                        r = 0 - c0m
+                    else:
+                        u = xq
+                        if xq < 0:
+                            u = 0 - xq
+                        uh = u >> 16
+                        ul = u & 0xFFFF
+                        bb = uh * c0ml
+                        cc = ul * c0mh
+                        q = ul * (c0ml >> 1)
+                        t = (q & 0x7FFF) << 1
+                        if c0ml & 1:
+                            t = t + ul
+                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                        top = uh * c0mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                        r = (top << 1) + ((mid >> 15) & 1)
+                        if xq < 0:
+                            if rr > half:
+                                r = r + 1
+                            r = 0 - r
+                        elif rr >= half:
+                            r = r + 1
+                    if c0e:
+                        thr = c0rt
+                        if r < 0:
+                            thr = thr + 1
+                        rem = r & c0rm
+                        r = r >> c0e
+                        if rem > thr:
+                            r = r + 1
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 0] = r
+                    # MultiplyByQuantizedMultiplier(acc1, c1m, shift), int32-safe (see requantize)
+                    xq = acc1
+                    if c1lb:
+                        hib = xq & c1lb
+                        xq = (xq & (c1lb - 1)) << c1sl
+                        if hib:
+                            xq = xq + sgn
+                    if xq == sgn:
+                        r = 0 - c1m
+                    else:
+                        u = xq
+                        if xq < 0:
+                            u = 0 - xq
+                        uh = u >> 16
+                        ul = u & 0xFFFF
+                        bb = uh * c1ml
+                        cc = ul * c1mh
+                        q = ul * (c1ml >> 1)
+                        t = (q & 0x7FFF) << 1
+                        if c1ml & 1:
+                            t = t + ul
+                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                        top = uh * c1mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                        r = (top << 1) + ((mid >> 15) & 1)
+                        if xq < 0:
+                            if rr > half:
+                                r = r + 1
+                            r = 0 - r
+                        elif rr >= half:
+                            r = r + 1
+                    if c1e:
+                        thr = c1rt
+                        if r < 0:
+                            thr = thr + 1
+                        rem = r & c1rm
+                        r = r >> c1e
+                        if rem > thr:
+                            r = r + 1
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 1] = r
+                    # MultiplyByQuantizedMultiplier(acc2, c2m, shift), int32-safe (see requantize)
+                    xq = acc2
+                    if c2lb:
+                        hib = xq & c2lb
+                        xq = (xq & (c2lb - 1)) << c2sl
+                        if hib:
+                            xq = xq + sgn
+                    if xq == sgn:
+                        r = 0 - c2m
+                    else:
+                        u = xq
+                        if xq < 0:
+                            u = 0 - xq
+                        uh = u >> 16
+                        ul = u & 0xFFFF
+                        bb = uh * c2ml
+                        cc = ul * c2mh
+                        q = ul * (c2ml >> 1)
+                        t = (q & 0x7FFF) << 1
+                        if c2ml & 1:
+                            t = t + ul
+                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                        top = uh * c2mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                        r = (top << 1) + ((mid >> 15) & 1)
+                        if xq < 0:
+                            if rr > half:
+                                r = r + 1
+                            r = 0 - r
+                        elif rr >= half:
+                            r = r + 1
+                    if c2e:
+                        thr = c2rt
+                        if r < 0:
+                            thr = thr + 1
+                        rem = r & c2rm
+                        r = r >> c2e
+                        if rem > thr:
+                            r = r + 1
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 2] = r
+                    # MultiplyByQuantizedMultiplier(acc3, c3m, shift), int32-safe (see requantize)
+                    xq = acc3
+                    if c3lb:
+                        hib = xq & c3lb
+                        xq = (xq & (c3lb - 1)) << c3sl
+                        if hib:
+                            xq = xq + sgn
+                    if xq == sgn:
+                        r = 0 - c3m
+                    else:
+                        u = xq
+                        if xq < 0:
+                            u = 0 - xq
+                        uh = u >> 16
+                        ul = u & 0xFFFF
+                        bb = uh * c3ml
+                        cc = ul * c3mh
+                        q = ul * (c3ml >> 1)
+                        t = (q & 0x7FFF) << 1
+                        if c3ml & 1:
+                            t = t + ul
+                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                        top = uh * c3mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                        r = (top << 1) + ((mid >> 15) & 1)
+                        if xq < 0:
+                            if rr > half:
+                                r = r + 1
+                            r = 0 - r
+                        elif rr >= half:
+                            r = r + 1
+                    if c3e:
+                        thr = c3rt
+                        if r < 0:
+                            thr = thr + 1
+                        rem = r & c3rm
+                        r = r >> c3e
+                        if rem > thr:
+                            r = r + 1
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 3] = r
+                    ox += 1
+                oy += 1
+            b += 1
+        o += 4
     while o < oc:
         ic = o // dm
         pw = ptr8(fa0 + o)

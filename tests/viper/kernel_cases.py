@@ -102,19 +102,36 @@ def make_case(op: str, seed: int) -> tuple[str, list, int]:
         ]
         return op, args, 5
     if op in ("conv_2d", "depthwise_conv_2d"):
-        nb, ih, iw, ic = ri(1, 2), ri(1, 7), ri(1, 7), ri(1, 5)
+        # up to 9 channels and mostly depth_multiplier 1: the 4-channel group paths run
+        nb, ih, iw, ic = ri(1, 2), ri(1, 7), ri(1, 7), ri(1, 9)
         kh, kw = ri(1, 3), ri(1, 3)
         sh, sw, dh, dw, ph, pw = ri(1, 2), ri(1, 2), ri(1, 2), ri(1, 2), ri(0, 1), ri(0, 1)
         oh, ow = _out_size(ih, kh, sh, dh, ph), _out_size(iw, kw, sw, dw, pw)
-        dm = ri(1, 3)
+        dm = 1 if rng.random() < 0.6 else ri(2, 3)
         oc = ri(1, 6) if op == "conv_2d" else ic * dm
         fsize = oc * kh * kw * ic if op == "conv_2d" else kh * kw * oc
+        if rng.random() < 0.35:
+            # transparent requantization (multiplier 0.5, shift 1: scale 1.0) and small values:
+            # the output is the accumulator itself, so any accumulation error shows
+            ioff = ri(-3, 3)
+            x = rng.integers(-6, 7, nb * ih * iw * ic).astype(np.int8).tobytes()
+            f = rng.integers(-3, 4, fsize).astype(np.int8).tobytes()
+            bias, mult, shift = (
+                _i32(rng.integers(-20, 21, oc)),
+                _i32([1 << 30] * oc),
+                _i32([1] * oc),
+            )
+            amin, amax = -128, 127
+        else:
+            x, f = _i8(rng, nb * ih * iw * ic), _i8(rng, fsize)
+            bias = _i32(rng.integers(-40000, 40000, oc))
+            mult, shift = _mult(rng, oc), _shift(rng, oc, -14, 1)
         args = [
-            _i8(rng, nb * ih * iw * ic),
-            _i8(rng, fsize),
-            _i32(rng.integers(-40000, 40000, oc)),
-            _mult(rng, oc),
-            _shift(rng, oc, -14, 1),
+            x,
+            f,
+            bias,
+            mult,
+            shift,
             bytes(nb * oh * ow * oc),
             nb,
             ih,
