@@ -202,10 +202,6 @@ def _check_header(mv):
     return body
 
 
-class _Tensor:
-    __slots__ = ("dtype", "kind", "shape", "offset", "nbytes", "zero_point", "scale")
-
-
 class Model:
     """An int8 model loaded from a bundle: input/output views, invoke(), arena_bytes."""
 
@@ -233,6 +229,7 @@ class Model:
         """Load a bundle from a file path (read into RAM) or a buffer (used in place). Raises
         BundleError; on failure the previously loaded model is left untouched."""
         if isinstance(src, str):
+            gc.collect()  # the bundle is one large block: give it the most contiguous room
             buf = _read_file(src)
         else:
             buf = src
@@ -243,31 +240,30 @@ class Model:
                               % type(src).__name__)
         body = _check_header(mv)
         try:
-            state = self._build(body)
+            plan, arena, ins, outs, n_ops = self._build(body)
         except BundleError:
             raise
         except (ValueError, IndexError, KeyError, TypeError) as e:
             raise BundleError("malformed bundle: %s" % (e,))
-        plan, arena, arena_bytes, tensors, ins, outs, n_ops = state
         # commit: only now does the model change
         self._plan = plan
         self._arena = arena
         self._bundle = buf
-        self.arena_bytes = arena_bytes
-        self.inputs = [_view(arena, body, t) for t in ins]
-        self.outputs = [_view(arena, body, t) for t in outs]
-        self.input = self.inputs[0] if ins else None
-        self.output = self.outputs[0] if outs else None
+        self.arena_bytes = len(arena)
+        self.inputs = [t[7] for t in ins]
+        self.outputs = [t[7] for t in outs]
+        self.input = self.inputs[0]
+        self.output = self.outputs[0]
         ti = ins[0]
         to = outs[0]
-        self.input_shape = ti.shape
-        self.output_shape = to.shape
-        self.input_dtype = _DTYPE_NAME[ti.dtype]
-        self.output_dtype = _DTYPE_NAME[to.dtype]
-        self.input_scale = ti.scale
-        self.input_zero_point = ti.zero_point
-        self.output_scale = to.scale
-        self.output_zero_point = to.zero_point
+        self.input_shape = ti[6]
+        self.output_shape = to[6]
+        self.input_dtype = _DTYPE_NAME[ti[0]]
+        self.output_dtype = _DTYPE_NAME[to[0]]
+        self.input_scale = ti[5]
+        self.input_zero_point = ti[4]
+        self.output_scale = to[5]
+        self.output_zero_point = to[4]
         self.n_ops = n_ops
         self.kernels = KERNELS
         gc.collect()
@@ -284,36 +280,40 @@ class Model:
             raise BundleError("op list or constant section runs past the bundle body")
         if n_in < 1 or n_out < 1:
             raise BundleError("bundle declares %d inputs and %d outputs" % (n_in, n_out))
-        tensors = []
-        for i in range(n_t):
-            f = struct.unpack_from(_TENSOR_FMT, body, t_off + i * _TENSOR_SIZE)
-            t = _Tensor()
-            t.dtype, t.kind, nd = f[0], f[1], f[2]
-            t.offset, t.nbytes, t.zero_point, t.scale = f[4], f[5], f[6], f[7]
-            t.shape = tuple(f[8:8 + nd])
-            if t.dtype not in _DTYPE_SIZE or t.kind > 1 or nd > 4:
-                raise BundleError("tensor %d: bad dtype/kind/ndim %d/%d/%d" % (i, f[0], f[1], nd))
-            end = t.offset + t.nbytes
-            if (t.kind == 0 and end > arena_bytes) or (t.kind == 1 and end > c_len):
-                raise BundleError("tensor %d (%d bytes at %d) lies outside its %s"
-                                  % (i, t.nbytes, t.offset, "arena" if t.kind == 0 else
-                                     "constant section"))
-            if t.kind == 1:
-                t.offset += c_off
-            tensors.append(t)
-        io = struct.unpack_from("<%di" % (n_in + n_out), body, io_off)
-        for k in io:
-            if not 0 <= k < n_t or tensors[k].kind != 0:
-                raise BundleError("io tensor id %d is not an arena tensor" % k)
-        ins = [tensors[k] for k in io[:n_in]]
-        outs = [tensors[k] for k in io[n_in:]]
+        # The arena is the largest block: take it first, before parsing leaves garbage around.
+        gc.collect()
         arena = bytearray(arena_bytes)
         amv = memoryview(arena)
-        views = [None] * n_t
-        for i in range(n_t):
-            t = tensors[i]
-            src = amv if t.kind == 0 else body
-            views[i] = src[t.offset:t.offset + t.nbytes]
+
+        def tensor(k, where):
+            # (dtype, kind, offset, nbytes, zero_point, scale, shape, view), checked; parsed
+            # when an op refers to it, so no per-tensor table stays in RAM.
+            if not 0 <= k < n_t:
+                raise BundleError("%s: tensor id %d out of range (%d tensors)" % (where, k, n_t))
+            f = struct.unpack_from(_TENSOR_FMT, body, t_off + k * _TENSOR_SIZE)
+            dt, kind, nd, off, nb = f[0], f[1], f[2], f[4], f[5]
+            if dt not in _DTYPE_SIZE or kind > 1 or nd > 4:
+                raise BundleError("tensor %d: bad dtype/kind/ndim %d/%d/%d" % (k, dt, kind, nd))
+            if kind == 0:
+                if off + nb > arena_bytes:
+                    raise BundleError("tensor %d (%d bytes at %d) lies outside the arena"
+                                      % (k, nb, off))
+                v = amv[off:off + nb]
+            else:
+                if off + nb > c_len:
+                    raise BundleError("tensor %d (%d bytes at %d) lies outside the constant "
+                                      "section" % (k, nb, off))
+                v = body[c_off + off:c_off + off + nb]
+            return (dt, kind, off, nb, f[6], f[7], tuple(f[8:8 + nd]), v)
+
+        io = struct.unpack_from("<%di" % (n_in + n_out), body, io_off)
+        ins = []
+        outs = []
+        for j in range(n_in + n_out):
+            t = tensor(io[j], "io list")
+            if t[1] != 0:
+                raise BundleError("io tensor %d is not an arena tensor" % io[j])
+            (ins if j < n_in else outs).append(t)
         K = _K
         plan = []
         p = ops_off
@@ -333,14 +333,15 @@ class Model:
             if p + 4 * (3 + nt + npar) > end:
                 raise BundleError("op %d %s runs past the op list" % (index, name))
             ids = struct.unpack_from("<%di" % nt, body, p + 12)
+            where = "op %d %s" % (index, name)
+            v = []
             for k in ids:
-                if not 0 <= k < n_t:
-                    raise BundleError("op %d %s: tensor id %d out of range" % (index, name, k))
+                t = tensor(k, where)
+                v.append(t[7])
+            if t[1] != 0:
+                raise BundleError("%s writes a constant tensor" % where)
             pp = p + 12 + 4 * nt
             prm = struct.unpack_from("<%di" % npar, body, pp)
-            v = [views[k] for k in ids]
-            if tensors[ids[-1]].kind != 0:
-                raise BundleError("op %d %s writes a constant tensor" % (index, name))
 
             def word(j):  # a 4-byte view of param j (multipliers stay out of Python ints)
                 return body[pp + 4 * j:pp + 4 * j + 4]
@@ -393,7 +394,7 @@ class Model:
             elif code == _OP_PAD:
                 plan.append((K.pad, tuple(v) + prm))
             p += 4 * (3 + nt + npar)
-        return tuple(plan), arena, arena_bytes, tensors, ins, outs, n_ops
+        return tuple(plan), arena, ins, outs, n_ops
 
     def invoke(self):
         """Run every op once over the arena. Allocates nothing on the heap."""
@@ -428,7 +429,3 @@ def _read_file(path):
     if got != n:
         raise BundleError("cannot read bundle %s: got %s of %d bytes" % (path, got, n))
     return buf
-
-
-def _view(arena, body, t):
-    return memoryview(arena)[t.offset:t.offset + t.nbytes]
