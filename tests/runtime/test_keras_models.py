@@ -1,6 +1,6 @@
 """Whole Keras models quantized by TensorFlow (H6's seeded random architectures, cached under
 build/cache/) on the virtual board: board == golden == tflite-micro with each kernel set, and
-the benchmark-sized vibration 1D-CNN within the ESP32 heap profile."""
+the vibration 1D-CNN and the keyword-spotting DS-CNN within the ESP32's 100 KB heap profile."""
 
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ def test_random_keras_models_exact(keras_models, kernels: str, three_way) -> Non
         three_way(model, x, kernels)
 
 
-def test_vibration_cnn_on_esp32_profile(kernels: str, to_bundle) -> None:
+@pytest.mark.parametrize("name", ["vibration_cnn1d", "kws_dscnn"])
+def test_benchmark_model_on_esp32_profile(name: str, kernels: str, to_bundle) -> None:
     models = pytest.importorskip("benchmarks.models")
-    tflite = models.benchmark_model("vibration_cnn1d")
+    tflite = models.benchmark_model(name)
     ins, _ = io_details(tflite)
     x = random_inputs(tuple(ins[0]["shape"]), 3, seed=1)
     y, stats = run_batch_virtual(to_bundle(tflite), x, profile="esp32", kernels=kernels)
