@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trainer.config import Config, preprocess_config
@@ -141,3 +141,41 @@ def test_compiled_mpy_for_every_board_and_runs_as_mpy(tmp_path, windows_from_mac
     out = board_preprocess(board, preprocess_config(cfg, cal), windows)
     host = quantize_input(compute_features(windows, cfg.features, cal.shift), cal)
     np.testing.assert_array_equal(out, host.reshape(len(windows), -1))
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lg=st.integers(4, 9),
+    blocks=st.lists(st.sampled_from(["mean", "rms", "peak", "raw", "fft"]), min_size=1,
+                    max_size=5, unique=True),
+    dc=st.booleans(),
+    bins_lg=st.integers(0, 8),
+    dec_lg=st.integers(0, 4),
+    compress=st.sampled_from(["none", "sqrt"]),
+    channels=st.integers(1, 6),
+    amp=st.integers(1, 32767),
+    seed=st.integers(0, 2**16),
+)
+def test_random_configs_host_equals_board(tmp_path_factory, board_preprocess, lg, blocks, dc,
+                                          bins_lg, dec_lg, compress, channels, amp, seed):
+    """Any declared chain, window, band count, decimation and channel count: exact."""
+    import shutil
+
+    window = 1 << lg
+    bins = 1 << min(bins_lg, lg - 1)
+    dec = 1 << min(dec_lg, lg)
+    chain = (("dc",) if dc else ()) + tuple(blocks)
+    spec = FeatureSpec(chain, bins, compress, dec, None)
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-amp - 1, amp + 1, size=(6, window, channels))
+    w += rng.integers(-3000, 3000, size=(6, 1, channels))  # DC offsets
+    w = np.clip(w, -32768, 32767).astype(np.int16)
+    cfg = Config(channels=tuple(f"c{i}" for i in range(channels)), window=window, features=spec)
+    cal = calibrated(cfg, w, scale=float(rng.uniform(0.002, 0.1)), zp=int(rng.integers(-20, 20)))
+    host = quantize_input(compute_features(w, spec, cal.shift, check=True), cal, True)
+    board_dir = tmp_path_factory.mktemp("b")
+    shutil.copy(Path(__file__).resolve().parents[2] / "firmware_micropython" / "preprocess.py",
+                board_dir)
+    board = board_preprocess(board_dir, preprocess_config(cfg, cal), w)
+    np.testing.assert_array_equal(board, host.reshape(len(w), -1))
