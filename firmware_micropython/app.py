@@ -297,7 +297,11 @@ def _loop(cfg, hw, pipe, decision, labels, channels, period_us):
             hw.actuate(alarm)
         gc.collect()  # the status line below is the only garbage; keep "free" meaningful
         d = decision
-        emit({"w": pipe.windows, "cls": d.cls, "label": labels[d.cls] if d.cls < len(labels) else d.cls,
+        if d.anomaly:
+            label = "anomaly" if d.positive else cfg.get("healthy", "normal")
+        else:
+            label = labels[d.cls] if d.cls < len(labels) else d.cls
+        emit({"w": pipe.windows, "cls": d.cls, "label": label,
               "score": d.score, "pos": d.positive, "alarm": alarm, "us": dt,
               "free": gc.mem_free(), "errors": errors, "overruns": overruns})
         if max_windows and pipe.windows >= max_windows:

@@ -1,7 +1,8 @@
 # Decision: turn per-window model outputs into an alarm, robust to single bad windows.
 # A window is "positive" when the top class is an alarm class with a score at or above the
-# threshold (compared in the output's int8 domain, so no float math per window); the alarm is
-# on when at least N of the last M windows were positive. All state is preallocated.
+# threshold (compared in the output's int8 domain, so no float math per window); for an anomaly
+# model (one output: the anomaly score) when the score reaches the threshold. The alarm is on
+# when at least N of the last M windows were positive. All state is preallocated.
 
 
 class Decision:
@@ -18,9 +19,13 @@ class Decision:
         if q is None:
             q = int(round(float(cfg.get("threshold", 0.5)) / out_scale)) + out_zero_point
         self.threshold_q = -128 if q < -128 else (127 if q > 127 else q)
+        # Anomaly models (the trainer's autoencoder) output one score: high means anomalous.
+        self.anomaly = bool(cfg.get("anomaly", n_outputs == 1))
         alarm = cfg.get("fault_classes", cfg.get("alarm_classes"))
-        if alarm is None:
-            alarm = list(range(1, n_outputs)) if n_outputs > 1 else [0]
+        if self.anomaly:
+            alarm = [0]
+        elif alarm is None:
+            alarm = list(range(1, n_outputs))
         self.alarm_mask = bytearray(n_outputs)
         for c in alarm:
             if not 0 <= c < n_outputs:
