@@ -21,6 +21,7 @@ OPS = (
     "softmax",
     "lut",
     "dequantize",
+    "quantize_f32",
     "concatenation",
     "pad",
 )
@@ -231,6 +232,13 @@ def make_case(op: str, seed: int) -> tuple[str, list, int]:
         n = ri(1, 30)
         table = rng.integers(0, 256, 1024, dtype=np.int64).astype(np.uint8).tobytes()
         return op, [_i8(rng, n), table, bytes(4 * n), n], 2
+    if op == "quantize_f32":
+        n = ri(1, 40)
+        scale = float(np.float32(rng.uniform(0.005, 0.2)))
+        zp = ri(-128, 127)
+        xf = rng.normal(0.0, 3.0, n).astype("<f4")
+        xf[: n // 3] = (np.round(xf[: n // 3] / scale) + 0.5) * scale  # near rounding ties
+        return op, [xf.tobytes(), bytes(n), n, zp, scale], 1
     if op == "concatenation":
         outer, cs, extra = ri(1, 4), ri(1, 6), ri(0, 6)
         stride = cs + extra
