@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from edgeloop.errors import EdgeLoopError
 
@@ -94,6 +95,7 @@ def train(
         typer.echo(json.dumps(report, indent=2))
         return
     con = Console()
+    con.print(_table(report))
     if "float_accuracy" in report:
         con.print(f"test accuracy: float {report['float_accuracy']:.4f}  "
                   f"int8 {report['int8_accuracy']:.4f}")
@@ -103,6 +105,25 @@ def train(
     con.print(f"{report['model']}: {report['params']:,} params, {report['macs']:,} MACs, "
               f".tflite {report['tflite_bytes']:,} B; train+quantize {t['train'] + t['quantize']:.1f} s")
     con.print(f"run folder: {out}")
+
+
+def _table(report: dict) -> Table:
+    """Windows per class per split (the class balance) and the int8 test precision/recall."""
+    bal = report["balance"]
+    t = Table(title=f"{report['model']} ({report['task']})")
+    t.add_column("class")
+    for split in ("train", "val", "test"):
+        t.add_column(f"{split} windows", justify="right")
+    per = report.get("int8", {}).get("per_class")
+    if per:
+        t.add_column("int8 precision", justify="right")
+        t.add_column("int8 recall", justify="right")
+    for c in report["classes"]:
+        row = [c] + [str(bal[s].get(c, 0)) for s in ("train", "val", "test")]
+        if per:
+            row += [f"{per[c]['precision']:.3f}", f"{per[c]['recall']:.3f}"]
+        t.add_row(*row)
+    return t
 
 
 def _bundle(out: Path, report: dict) -> dict:

@@ -105,3 +105,13 @@ def test_batch_recordings_and_counts():
     env = synthesize("environment", per_class=2, seed=0)
     co2 = {r.label: r.data[:, 2].mean() for r in env}
     assert co2["occupied"] > co2["empty"] + 100
+
+
+def test_environment_day_follows_occupancy():
+    from trainer.twins.environment import daily_profile
+
+    x, occ = daily_profile(seed=4, hours=24)
+    assert x.shape == (24 * 60, 3) and occ.shape == (24 * 60,)
+    busy = occ > 0
+    assert busy.any() and (~busy).any()
+    assert x[busy, 2].mean() > x[~busy, 2].mean()  # people breathe out CO2
