@@ -29,6 +29,8 @@ from micropython import const
 import array
 
 _M15 = const(0x7FFF)
+# Sign extension by table: one subscript instead of an xor and a subtraction per operand.
+_S8 = tuple(range(128)) + tuple(range(-128, 0))
 
 
 def _s8(v):
@@ -150,12 +152,13 @@ def fully_connected(input, filter, bias, output_multiplier, output_shift, output
     for b in range(batches):
         ib = b * accum_depth
         ob = b * output_depth
-        fi = 0
+        S = _S8
+        d = -ib
         for o in range(output_depth):
             acc = _i32(bias, o)
             for i in range(ib, ib + accum_depth):
-                acc += ((filter[fi] ^ 128) - 128) * ((input[i] ^ 128) - 128)
-                fi += 1
+                acc += S[filter[i + d]] * S[input[i]]
+            d += accum_depth
             acc = _requant(acc, output_multiplier, output_shift, o) + output_offset
             if acc < output_activation_min:
                 acc = output_activation_min
@@ -171,6 +174,7 @@ def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batche
             output_activation_min, output_activation_max):
     """TFLM ConvPerChannel with a folded bias; out-of-bounds taps read -input_offset."""
     zp = -input_offset
+    S = _S8
     fstride = filter_height * filter_width * input_depth
     in_size = input_height * input_width * input_depth
     o_i = 0
@@ -190,14 +194,13 @@ def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batche
                             ix = ix0 + kx * dilation_width_factor
                             if row_in and 0 <= ix < input_width:
                                 ip = ibase + (iy * input_width + ix) * input_depth
-                                for ic in range(input_depth):
-                                    acc += ((filter[fp] ^ 128) - 128) * ((input[ip] ^ 128) - 128)
-                                    fp += 1
-                                    ip += 1
+                                d = fp - ip
+                                for i in range(ip, ip + input_depth):
+                                    acc += S[filter[i + d]] * S[input[i]]
                             else:
-                                for ic in range(input_depth):
-                                    acc += ((filter[fp] ^ 128) - 128) * zp
-                                    fp += 1
+                                for i in range(fp, fp + input_depth):
+                                    acc += S[filter[i]] * zp
+                            fp += input_depth
                     acc = _requant(acc, output_multiplier, output_shift, oc) + output_offset
                     if acc < output_activation_min:
                         acc = output_activation_min
@@ -216,6 +219,7 @@ def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, outp
     """TFLM DepthwiseConvPerChannel with a folded bias; output channel = ic * depth_multiplier + m;
     out-of-bounds taps read -input_offset."""
     zp = -input_offset
+    S = _S8
     in_size = input_height * input_width * input_depth
     o_i = 0
     for b in range(batches):
@@ -233,13 +237,12 @@ def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, outp
                         fp = ky * filter_width * output_depth + oc
                         for kx in range(filter_width):
                             ix = ix0 + kx * dilation_width_factor
-                            w = (filter[fp] ^ 128) - 128
-                            fp += output_depth
                             if row_in and 0 <= ix < input_width:
-                                v = input[ibase + (iy * input_width + ix) * input_depth + ic]
-                                acc += w * ((v ^ 128) - 128)
+                                acc += S[filter[fp]] * S[input[
+                                    ibase + (iy * input_width + ix) * input_depth + ic]]
                             else:
-                                acc += w * zp
+                                acc += S[filter[fp]] * zp
+                            fp += output_depth
                     acc = _requant(acc, output_multiplier, output_shift, oc) + output_offset
                     if acc < output_activation_min:
                         acc = output_activation_min
