@@ -188,8 +188,13 @@ def run_batch_transport(transport: Any, bundle: bytes, x: np.ndarray, kernels: s
     x = check_inputs(x, model_io(bundle))
     transport.fs_put(bytes(bundle), "model.elb")
     transport.fs_put(x.tobytes(), "inputs.bin")
-    out = transport.exec(device_script(len(x), kernels),
-                         timeout=timeout if timeout is not None else 60.0 + 2.0 * len(x))
+    try:
+        out = transport.exec(device_script(len(x), kernels),
+                             timeout=timeout if timeout is not None else 60.0 + 2.0 * len(x))
+    except EdgeLoopError as exc:  # the link's BoardError carries the board's traceback
+        detail = getattr(exc, "board_traceback", "") or str(exc)
+        raise InferError(f"{_board_failure(detail)} (on {getattr(transport, 'name', 'board')})"
+                         ) from exc
     stats = parse_stats(out)
     y = _outputs(transport.fs_read("outputs.bin"), len(x), stats)
     return y, stats

@@ -39,10 +39,16 @@ def run_serial(port: str, bundle: bytes, x: np.ndarray, kernels: str,
             "inference on a serial board needs the boards feature (edgeloop.link transport); "
             "use --board virtual meanwhile"
         ) from exc
+    from edgeloop.link.transport import BoardError
+
     with open_transport(port=port, baudrate=baud) as transport:
-        out = transport.exec("import elrt\nprint(elrt.KERNELS)", timeout=20.0)
-        if "Error" in out:
-            raise InferError(f"the board on {port} has no elrt runtime: run `edgeloop deploy` first")
+        try:
+            transport.exec("import elrt", timeout=20.0)
+        except BoardError as exc:
+            raise InferError(
+                f"the board on {port} has no working elrt runtime ({exc}): "
+                "run `edgeloop deploy` first"
+            ) from exc
         return run_batch_transport(transport, bundle, x, kernels)
 
 

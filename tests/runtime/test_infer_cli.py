@@ -77,3 +77,30 @@ def test_model_too_big_for_the_heap_is_reported() -> None:
     with pytest.raises(InferError, match="MemoryError"):
         run_batch_virtual(convert_tflite(model).bundle, random_inputs((1, 320), 1),
                           profile="esp32")
+
+
+def test_transport_hook_with_the_link_transport(conv, tmp_path) -> None:
+    """run_batch_transport drives any edgeloop.link Transport; here the virtual one, with elrt
+    deployed as a flashed board has it."""
+    transport_mod = pytest.importorskip("edgeloop.link.transport")
+    from edgeloop.firmware import build_firmware
+    from edgeloop.infer import elrt_sources, run_batch_transport
+
+    model, bundle = conv
+    build_firmware(tmp_path, "x64", elrt_sources())
+    transport = transport_mod.VirtualTransport(tmp_path, "esp32")
+    x = random_inputs((1, 8, 8, 3), 5, seed=2)
+    y, stats = run_batch_transport(transport, bundle.read_bytes(), x, kernels="bytecode")
+    np.testing.assert_array_equal(y, run_tflm(model, x))
+    assert stats["kernels"] == "bytecode" and len(stats["latency_ms"]) == 5
+    # a corrupt bundle is caught on the host before it is sent
+    bad = bytearray(bundle.read_bytes())
+    bad[-1] ^= 0xFF
+    with pytest.raises(InferError, match="CRC32 mismatch"):
+        run_batch_transport(transport, bytes(bad), x)
+    # a failure on the board comes back with the board's own message
+    from converters import convert_tflite
+
+    big = convert_tflite(build("FULLY_CONNECTED", in_features=320, units=500, seed=1)).bundle
+    with pytest.raises(InferError, match="refused the model: MemoryError"):
+        run_batch_transport(transport, big, random_inputs((1, 320), 1))
