@@ -179,6 +179,13 @@ class FrameSource:
         return True
 
 
+def _kernels():
+    import sys
+
+    m = sys.modules.get("elrt")  # never import it here: a stand-in model runs without it
+    return m.KERNELS if m is not None else "none"
+
+
 class Bench:
     """The board's HIL agent: one link, one pipeline, the window grid and its accounting."""
 
@@ -272,6 +279,8 @@ class Bench:
         """Answer frames until the host quits or the stream ends."""
         lk = self.link
         self.hello()
+        lk.log("hil: input %s, window %d, stride %d, outputs %d, kernels %s" % (
+            self.input, self.window, self.stride, self.n_out, _kernels()))
         if self.heap_lock:  # proves the per-frame path allocates nothing (tests)
             micropython.heap_lock()
         while True:

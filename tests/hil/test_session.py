@@ -236,3 +236,9 @@ def test_slow_board_loses_nothing(make_standin_board) -> None:
     assert res.error == ""
     assert res.pongs, "the stalls must have triggered PINGs"
     assert res.count("ok") == res.n_windows, res.lost_reasons()
+
+
+def test_board_logs_its_setup(standin_board) -> None:
+    conn = VirtualConnection(standin_board, script="hilmain.py")
+    with conn:
+        conn.expect(r"\[log\] hil: input frames, window 128, stride 128, outputs 2", timeout=10)
