@@ -314,17 +314,17 @@ def load_splits(
     else:
         tr, va, te = split_by_recording(recs, val_frac, test_frac, seed)
     w = {n: window_recordings(r, cfg, classes) for n, r in (("train", tr), ("val", va), ("test", te))}
+    anomaly = cfg.task == "anomaly"
     for name, win in w.items():
         counts = np.bincount(win.y, minlength=len(classes))
+        need = min_windows if name == "train" else 1
         for ci, n in enumerate(counts):
-            if n < (min_windows if name == "train" else 1) and (name == "train" or n == 0):
-                if cfg.task == "anomaly" and name == "train" and classes[ci] != cfg.healthy:
-                    continue
-                if cfg.task == "anomaly" and name != "train":
-                    continue
+            # an anomaly model trains on the healthy class only; the others may be absent
+            if anomaly and (name != "train" or classes[ci] != cfg.healthy):
+                continue
+            if n < need:
                 raise TrainerError(
-                    f"class {classes[ci]!r} has {n} window(s) in the {name} split "
-                    f"(need >= {min_windows if name == 'train' else 1}); record more data "
-                    "or reduce [window] size/stride"
+                    f"class {classes[ci]!r} has {n} window(s) in the {name} split (need >= "
+                    f"{need}); record more data or reduce [window] size/stride"
                 )
     return Splits(w["train"], w["val"], w["test"], classes, balance_report(w, classes))

@@ -207,9 +207,8 @@ def train(
 
     t0 = time.perf_counter()
     cal = fit_calibration(train_x, cfg.features)
-    feats = {n: compute_features(w.x, cfg.features, cal.shift) for n, w in
-             (("train", sp.train), ("val", sp.val), ("test", sp.test))}
-    feats["train"] = compute_features(train_x, cfg.features, cal.shift)
+    feats = {n: compute_features(x, cfg.features, cal.shift) for n, x in
+             (("train", train_x), ("val", sp.val.x), ("test", sp.test.x))}
     xf = {n: float_input(f, cal) for n, f in feats.items()}
     t_features = time.perf_counter() - t0
 
