@@ -80,8 +80,9 @@ def _quiet():
             os.close(fd)
 
 
-def quantize_keras(model, representative: np.ndarray) -> bytes:
-    """Full-integer PTQ: int8 weights and activations, int8 input and output, builtins only."""
+def quantize_keras(model, representative: np.ndarray, int8_io: bool = True) -> bytes:
+    """Full-integer PTQ: int8 weights and activations, builtins only; int8 input and output
+    (int8_io=False keeps float32 I/O: TF adds QUANTIZE at the input, DEQUANTIZE at the output)."""
     with _quiet():
         import tensorflow as tf
 
@@ -95,8 +96,9 @@ def quantize_keras(model, representative: np.ndarray) -> bytes:
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = dataset
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    if int8_io:
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
     with _quiet():
         return bytes(conv.convert())
 

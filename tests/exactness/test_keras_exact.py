@@ -3,6 +3,7 @@ virtual board == TFLM, on random inputs that include -128 and 127."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from factory import exact, keras_models
 
@@ -27,6 +28,22 @@ def test_virtual_board_equals_tflm(seed: int, kernels: str) -> None:
     _, stats = exact.device_vs_tflm(model, exact.model_inputs(model, 6, seed), _desc(seed),
                                     kernels=kernels)  # fmt: skip
     assert stats["kernels"] == kernels
+
+
+FLOAT_IO_SEEDS = SEEDS[:4]
+
+
+@pytest.mark.parametrize("seed", FLOAT_IO_SEEDS)
+def test_float_io_models_golden_and_board_equal_tflm(seed: int) -> None:
+    """Float32 in/out models: the QUANTIZE/DEQUANTIZE edges in a real graph, host and board."""
+    model = keras_models.keras_tflite(seed, float_io=True)
+    ops = keras_models.tflite_ops(model)
+    assert ops[0] == "QUANTIZE" and ops[-1] == "DEQUANTIZE", ops
+    x = exact.model_inputs(model, 6, seed)
+    assert x.dtype == np.float32
+    desc = f"keras_models.keras_tflite({seed}, float_io=True)"
+    exact.golden_vs_tflm(model, x, desc)
+    exact.device_vs_tflm(model, x, desc, kernels="viper")
 
 
 def test_enough_architectures() -> None:

@@ -12,12 +12,46 @@ import numpy as np
 from factory.tflm import io_details, random_inputs, run_tflm
 
 
+def _float_input_quant(model: bytes) -> tuple[float, int] | None:
+    """(scale, zero point) the float input is quantized to by the QUANTIZE op that reads it."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    m = fb.Model.GetRootAs(bytes(model), 0)
+    sg = m.Subgraphs(0)
+    tin = sg.Inputs(0)
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        code = m.OperatorCodes(op.OpcodeIndex())
+        is_q = max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == fb.BuiltinOperator.QUANTIZE
+        if is_q and op.Inputs(0) == tin:
+            q = sg.Tensors(op.Outputs(0)).Quantization()
+            return float(q.Scale(0)), int(q.ZeroPoint(0))
+    return None
+
+
 def model_inputs(model: bytes, n: int, seed: int = 0) -> np.ndarray:
-    """A batch of n inputs for the model (int8 with -128/127 planted, or float for float input)."""
+    """A batch of n inputs for the model: int8 with -128/127 planted; for a float input, normal
+    values plus the rounding corners of its quantization (exact half-steps, 0, far out of
+    range)."""
     ins, _ = io_details(model)
-    return random_inputs(
-        tuple(int(d) for d in ins[0]["shape"]), n, seed=seed, dtype=ins[0]["dtype"]
-    )
+    shape = tuple(int(d) for d in ins[0]["shape"])
+    x = random_inputs(shape, n, seed=seed, dtype=ins[0]["dtype"])
+    if x.dtype == np.float32:
+        quant = _float_input_quant(model)
+        if quant is not None:
+            scale, zp = quant
+            rng = np.random.default_rng(seed + 1)
+            flat = x.reshape(n, -1)
+            k = rng.integers(-140, 140, size=flat.shape)
+            ties = ((k - zp + 0.5) * scale).astype(np.float32)
+            pick = rng.random(flat.shape) < 0.3
+            flat[pick] = ties[pick]
+            flat[:, 0] = 0.0
+            if flat.shape[1] > 2:
+                # far out of range, yet |x / scale| < 2**31: beyond that TFLM's float->int32
+                # cast is undefined behaviour (x86 gives INT32_MIN, so -1e6 quantizes to 127)
+                flat[:, 1], flat[:, 2] = 1e5 * scale, -1e5 * scale
+    return x
 
 
 def assert_same(ours: np.ndarray, ref: np.ndarray, what: str, desc: object) -> None:

@@ -269,26 +269,28 @@ class TFConversionFailed(RuntimeError):
     """TensorFlow's own converter rejected a generated architecture (a TF limitation/bug)."""
 
 
-def keras_tflite(seed: int) -> bytes:
+def keras_tflite(seed: int, float_io: bool = False) -> bytes:
     """The int8 .tflite for architecture(seed), from build/cache when already converted.
+    float_io=True keeps float32 input/output (QUANTIZE and DEQUANTIZE at the model's edges).
 
     A TF converter failure is remembered next to the cache entry (.failed), so later runs skip
     the seed without importing TensorFlow again."""
     spec = architecture(seed)
-    failed = cache_path("keras", spec).with_suffix(".failed")
+    kind = "keras-fio" if float_io else "keras"
+    failed = cache_path(kind, spec).with_suffix(".failed")
     if failed.exists():
         raise TFConversionFailed(f"seed {seed}: {failed.read_text()[:500]}")
     rep = representative(spec)
 
     def build() -> bytes:
         try:
-            return quantize_keras(build_keras(spec, rep), rep)
+            return quantize_keras(build_keras(spec, rep), rep, int8_io=not float_io)
         except Exception as exc:  # TF raises many types (ConverterError, ValueError, ...)
             failed.parent.mkdir(parents=True, exist_ok=True)
             failed.write_text(f"{type(exc).__name__}: {exc}")
             raise TFConversionFailed(f"seed {seed}: {type(exc).__name__}: {exc}") from exc
 
-    return cached_tflite("keras", spec, build)
+    return cached_tflite(kind, spec, build)
 
 
 def cache_path_for(seed: int):
