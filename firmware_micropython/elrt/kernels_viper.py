@@ -18,7 +18,10 @@
 #   product never exists. The block is inlined in each kernel (a viper call boxes int arguments:
 #   a big int, i.e. an allocation, on a 32-bit board for a multiplier >= 2**30). Kernels assume
 #   0 <= multiplier < 2**31, which TFLM's QuantizeMultiplier guarantees.
-# - Hot loops read through raw addresses (ptr8(address)) and are unrolled 4x.
+# - Hot loops read through raw addresses (ptr8(address)) and are unrolled 4x or 8x.
+# This file is generated: tests/viper/kernels_src/kernels_viper.tpl with the inlined blocks
+# (requantization, clamps, 4-channel group paths) expanded by tests/viper/kernels_src/gen.py;
+# edit those and run `python tests/viper/kernels_src/gen.py` (a test checks they agree).
 # No kernel allocates: no lists, tuples, floats, big ints, keyword or *args calls.
 import array
 import struct
@@ -215,7 +218,7 @@ def _fully_connected():
             if bo & sgn:
                 bo = (bo & msk) + sgn
             acc = acc + bo
-            # MultiplyByQuantizedMultiplier(acc, cm, shift), int32-safe (see requantize)
+            # r = MultiplyByQuantizedMultiplier(acc, cm, shift) on 16-bit halves
             xq = acc
             if clb:
                 hib = xq & clb
@@ -449,10 +452,14 @@ def _conv_2d():
                                     x1 = px[1] ^ 128
                                     x2 = px[2] ^ 128
                                     x3 = px[3] ^ 128
-                                    acc += (((p0[0] ^ 128) - 128) * x0 + ((p0[1] ^ 128) - 128) * x1 + ((p0[2] ^ 128) - 128) * x2 + ((p0[3] ^ 128) - 128) * x3)
-                                    acc1 += (((p1[0] ^ 128) - 128) * x0 + ((p1[1] ^ 128) - 128) * x1 + ((p1[2] ^ 128) - 128) * x2 + ((p1[3] ^ 128) - 128) * x3)
-                                    acc2 += (((p2[0] ^ 128) - 128) * x0 + ((p2[1] ^ 128) - 128) * x1 + ((p2[2] ^ 128) - 128) * x2 + ((p2[3] ^ 128) - 128) * x3)
-                                    acc3 += (((p3[0] ^ 128) - 128) * x0 + ((p3[1] ^ 128) - 128) * x1 + ((p3[2] ^ 128) - 128) * x2 + ((p3[3] ^ 128) - 128) * x3)
+                                    acc += (((p0[0] ^ 128) - 128) * x0 + ((p0[1] ^ 128) - 128) * x1
+                                        + ((p0[2] ^ 128) - 128) * x2 + ((p0[3] ^ 128) - 128) * x3)
+                                    acc1 += (((p1[0] ^ 128) - 128) * x0 + ((p1[1] ^ 128) - 128) * x1
+                                        + ((p1[2] ^ 128) - 128) * x2 + ((p1[3] ^ 128) - 128) * x3)
+                                    acc2 += (((p2[0] ^ 128) - 128) * x0 + ((p2[1] ^ 128) - 128) * x1
+                                        + ((p2[2] ^ 128) - 128) * x2 + ((p2[3] ^ 128) - 128) * x3)
+                                    acc3 += (((p3[0] ^ 128) - 128) * x0 + ((p3[1] ^ 128) - 128) * x1
+                                        + ((p3[2] ^ 128) - 128) * x2 + ((p3[3] ^ 128) - 128) * x3)
                                     xa += 4
                                     wa += 4
                                 xe = xe + 3
@@ -534,7 +541,7 @@ def _conv_2d():
                         ce = 0 - csl
                         crm = -1 - (-1 << ce)
                         crt = crm >> 1
-                    # MultiplyByQuantizedMultiplier(acc, cm, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(acc, cm, shift) on 16-bit halves
                     xq = acc
                     if clb:
                         hib = xq & clb
@@ -596,7 +603,7 @@ def _conv_2d():
                         ce = 0 - csl
                         crm = -1 - (-1 << ce)
                         crt = crm >> 1
-                    # MultiplyByQuantizedMultiplier(acc1, cm, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(acc1, cm, shift) on 16-bit halves
                     xq = acc1
                     if clb:
                         hib = xq & clb
@@ -658,7 +665,7 @@ def _conv_2d():
                         ce = 0 - csl
                         crm = -1 - (-1 << ce)
                         crt = crm >> 1
-                    # MultiplyByQuantizedMultiplier(acc2, cm, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(acc2, cm, shift) on 16-bit halves
                     xq = acc2
                     if clb:
                         hib = xq & clb
@@ -720,7 +727,7 @@ def _conv_2d():
                         ce = 0 - csl
                         crm = -1 - (-1 << ce)
                         crt = crm >> 1
-                    # MultiplyByQuantizedMultiplier(acc3, cm, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(acc3, cm, shift) on 16-bit halves
                     xq = acc3
                     if clb:
                         hib = xq & clb
@@ -901,7 +908,7 @@ def _conv_2d():
                                     wa += 1
                                 j += 1
                             ky += 1
-                    # MultiplyByQuantizedMultiplier(acc, cm, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(acc, cm, shift) on 16-bit halves
                     xq = acc
                     if clb:
                         hib = xq & clb
@@ -1238,7 +1245,7 @@ def _depthwise_conv_2d():
                                 k += 1
                             ky += 1
                     oidx = ob + (oy * ow + ox) * oc
-                    # MultiplyByQuantizedMultiplier(acc, c0m, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(acc, c0m, shift) on 16-bit halves
                     xq = acc
                     if c0lb:
                         hib = xq & c0lb
@@ -1283,7 +1290,7 @@ def _depthwise_conv_2d():
                     if r > amax:
                         r = amax
                     po[oidx + 0] = r
-                    # MultiplyByQuantizedMultiplier(acc1, c1m, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(acc1, c1m, shift) on 16-bit halves
                     xq = acc1
                     if c1lb:
                         hib = xq & c1lb
@@ -1328,7 +1335,7 @@ def _depthwise_conv_2d():
                     if r > amax:
                         r = amax
                     po[oidx + 1] = r
-                    # MultiplyByQuantizedMultiplier(acc2, c2m, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(acc2, c2m, shift) on 16-bit halves
                     xq = acc2
                     if c2lb:
                         hib = xq & c2lb
@@ -1373,7 +1380,7 @@ def _depthwise_conv_2d():
                     if r > amax:
                         r = amax
                     po[oidx + 2] = r
-                    # MultiplyByQuantizedMultiplier(acc3, c3m, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(acc3, c3m, shift) on 16-bit halves
                     xq = acc3
                     if c3lb:
                         hib = xq & c3lb
@@ -1513,7 +1520,7 @@ def _depthwise_conv_2d():
                                 wi += oc
                                 k += 1
                             ky += 1
-                    # MultiplyByQuantizedMultiplier(acc, cm, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(acc, cm, shift) on 16-bit halves
                     xq = acc
                     if clb:
                         hib = xq & clb
@@ -1738,7 +1745,7 @@ def mean(input, output, outer_size: int, reduce_size: int, inner_size: int, mode
                     r = 0 - ((0 - s) // n)
             else:
                 s = s - zn
-                # MultiplyByQuantizedMultiplier(s, cm, shift), int32-safe (see requantize)
+                # r = MultiplyByQuantizedMultiplier(s, cm, shift) on 16-bit halves
                 xq = s
                 if clb:
                     hib = xq & clb
@@ -1887,7 +1894,7 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                 while k < d3:
                     va = (((p1[j1] ^ 128) - 128) + input1_offset) << left_shift
                     vb = (((p2[j2] ^ 128) - 128) + input2_offset) << left_shift
-                    # MultiplyByQuantizedMultiplier(va, am, shift), int32-safe (see requantize)
+                    # ra = MultiplyByQuantizedMultiplier(va, am, shift) on 16-bit halves
                     xq = va
                     if alb:
                         hib = xq & alb
@@ -1926,7 +1933,7 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                         ra = ra >> ae
                         if rem > thr:
                             ra = ra + 1
-                    # MultiplyByQuantizedMultiplier(vb, bm, shift), int32-safe (see requantize)
+                    # rb = MultiplyByQuantizedMultiplier(vb, bm, shift) on 16-bit halves
                     xq = vb
                     if blb:
                         hib = xq & blb
@@ -1966,7 +1973,7 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                         if rem > thr:
                             rb = rb + 1
                     vs = ra + rb
-                    # MultiplyByQuantizedMultiplier(vs, cm, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(vs, cm, shift) on 16-bit halves
                     xq = vs
                     if clb:
                         hib = xq & clb
@@ -2079,7 +2086,7 @@ def mul(input1, input2, output, input1_offset: int, input2_offset: int, output_o
                 while k < d3:
                     v = (((p1[j1] ^ 128) - 128) + input1_offset) * (
                         ((p2[j2] ^ 128) - 128) + input2_offset)
-                    # MultiplyByQuantizedMultiplier(v, cm, shift), int32-safe (see requantize)
+                    # r = MultiplyByQuantizedMultiplier(v, cm, shift) on 16-bit halves
                     xq = v
                     if clb:
                         hib = xq & clb
@@ -2297,7 +2304,7 @@ def softmax(input, exp_lut, exp_acc_lut, output, outer_size: int, depth: int):
             else:
                 a = xx
                 bm = one29 - hx
-            # SaturatingRoundingDoublingHighMul(a, bm), int32-safe (see requantize)
+            # r = SaturatingRoundingDoublingHighMul(a, bm) on 16-bit halves
             if a == sgn:
                 if bm == sgn:
                     r = msk
@@ -2365,7 +2372,7 @@ def softmax(input, exp_lut, exp_acc_lut, output, outer_size: int, depth: int):
             if a & sgn:
                 a = (a & msk) + sgn
             bm = scale
-            # SaturatingRoundingDoublingHighMul(a, bm), int32-safe (see requantize)
+            # r = SaturatingRoundingDoublingHighMul(a, bm) on 16-bit halves
             if a == sgn:
                 if bm == sgn:
                     r = msk
