@@ -105,7 +105,7 @@ def use_kernels(name="auto"):
             KERNELS = "viper"
             return KERNELS
         if name == "viper":
-            raise ValueError("viper kernels failed their self-check against the bytecode set")
+            raise ValueError("viper kernels failed their self-check (known-answer FC)")
     from elrt import kernels_py as kp
     _K = kp
     KERNELS = "bytecode"
