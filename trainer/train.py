@@ -41,9 +41,15 @@ def infer_config(data: Path | str) -> Config:
         if "X" not in z:
             raise TrainerError(f"{p}: missing array 'X'")
         t, c = z["X"].shape[1:]
-        w = 1 << (int(t).bit_length() - 1)
+        w = min(1024, 1 << (int(t).bit_length() - 1))
+        peak = np.maximum(np.abs(np.nan_to_num(z["X"])).max(axis=(0, 1)), 1e-6)
+        cpu = tuple(float(2.0 ** np.clip(np.floor(np.log2(16384.0 / p)), -8, 14)) for p in peak)
+        from trainer.features import FeatureSpec
+
+        chain = ("mean", "dc", "rms", "peak", "fft") if w >= 16 else ("mean", "rms", "peak")
         return Config(channels=tuple(f"c{i}" for i in range(c)), sample_rate=100.0, window=w,
-                      stride=max(1, w // 2), source=str(p))
+                      stride=max(1, w // 2), counts_per_unit=cpu, source=str(p),
+                      features=FeatureSpec(chain, min(8, max(1, w // 2))))
     files = sorted(p.rglob("*.csv")) if p.is_dir() else []
     if not files:
         raise TrainerError(f"{p}: no .csv files found (and no edgeloop.toml)")

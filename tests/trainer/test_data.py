@@ -135,3 +135,14 @@ def test_config_inferred_from_csv_data(tmp_path):
     assert cfg.counts_per_unit == (2.0**13, 32.0)  # largest |x| 1.5, |y| 300 -> <= 16384 counts
     s = load_splits(tmp_path, cfg)
     assert s.train.x.dtype == np.int16 and np.abs(s.train.x).max() <= 16384
+
+
+def test_config_inferred_from_npz(tmp_path):
+    from trainer.train import infer_config
+
+    x = np.random.default_rng(1).normal(scale=3.0, size=(12, 100, 2))
+    np.savez(tmp_path / "d.npz", X=x, y=np.repeat(["u", "v"], 6))
+    cfg = infer_config(tmp_path / "d.npz")
+    assert cfg.channels == ("c0", "c1") and cfg.window == 64
+    s = load_splits(tmp_path / "d.npz", cfg)
+    assert s.classes == ("u", "v") and np.abs(s.train.x).max() <= 16384

@@ -115,3 +115,21 @@ def test_environment_day_follows_occupancy():
     busy = occ > 0
     assert busy.any() and (~busy).any()
     assert x[busy, 2].mean() > x[~busy, 2].mean()  # people breathe out CO2
+
+
+def test_machine_start_and_repair():
+    m = RotatingMachine(seed=6, time_to_failure_s=20.0)
+    m.inject_fault("imbalance", at_s=0.0)
+    m.step(3000)
+    m.stop()
+    m.step(5000)
+    h = m.health
+    assert m.rpm == 0.0 and h < 1.0
+    m.start()
+    m.step(3000)
+    assert m.rpm > 1000 and m.health < h  # running again: the fault degrades it further
+    m.stop()
+    m.repair()
+    m.start()
+    m.step(3000)
+    assert m.health == 1.0 and m.label == "normal" and not m.broken

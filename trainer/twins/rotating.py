@@ -79,6 +79,19 @@ class RotatingMachine(BlockTwin):
             self.running = False
             self._stop_at = self.t_generated
 
+    def start(self) -> None:
+        """Run again after a stop (the fault, if not repaired, resumes degrading)."""
+        if not self.broken:
+            self.running = True
+
+    def repair(self) -> None:
+        """Maintenance: fault cleared, health restored (a broken machine too); stays stopped."""
+        self.fault = "normal"
+        self._pending.clear()
+        self.health = 1.0
+        self.broken = False
+        self._impulses.clear()
+
     @property
     def label(self) -> str:
         """The condition of the most recently generated samples."""
@@ -109,6 +122,8 @@ class RotatingMachine(BlockTwin):
             1 - math.exp(-2 * dt / 20.0)
         ) * d
         target = self.rpm_nominal / 60.0 * (1.0 + self._drift)
+        if self.running and not self.broken and self._speed < target:  # spin-up, ~1 s
+            target = min(target, self._speed + target * dt)
         if not self.running or self.broken:
             target = self._speed * math.exp(-dt / (0.1 if self.broken else 0.6))
             if target < 0.5:
