@@ -112,7 +112,8 @@ def _outputs(raw: bytes, n: int, stats: dict[str, Any]) -> np.ndarray:
 
 
 def model_io(bundle: bytes) -> dict[str, Any]:
-    """Input/output shape and dtype of a bundle, read on the host (refuses a corrupt bundle)."""
+    """Input/output shape and dtype of a bundle, read on the host (refuses a corrupt bundle).
+    Batches return the first model output (n_outputs says how many there are)."""
     from converters.bundle import DT_FLOAT32, parse_bundle
     from converters.errors import ConvertError
 
@@ -120,8 +121,11 @@ def model_io(bundle: bytes) -> dict[str, Any]:
         b = parse_bundle(bundle)
     except ConvertError as exc:
         raise InferError(f"bad bundle: {exc}") from exc
+    if len(b.inputs) != 1:
+        raise InferError(f"infer runs single-input models; this bundle has {len(b.inputs)} inputs")
     ti, to = b.tensors[b.inputs[0]], b.tensors[b.outputs[0]]
     return {
+        "n_outputs": len(b.outputs),
         "input_shape": tuple(ti.shape),
         "input_dtype": np.dtype(np.float32 if ti.dtype == DT_FLOAT32 else np.int8),
         "output_shape": tuple(to.shape),
