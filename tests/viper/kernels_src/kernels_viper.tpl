@@ -1051,7 +1051,10 @@ def softmax(input, exp_lut, exp_acc_lut, output, outer_size: int, depth: int):
             scale = sgn
         else:
             scale = xx << 1
-        e = 35 - clz  # num_bits_over_unit + 31 - 8
+        e = 35 - clz  # num_bits_over_unit + 31 - 8, up to 34 for sums >= 2**28
+        wide = e > 31  # then every scaled value (in [0, 2**31)) rounds to 0, as golden.py has it
+        if wide:
+            e = 31
         rmask = -1 - (-1 << e)
         rthr = rmask >> 1
         c = 0
@@ -1068,6 +1071,8 @@ def softmax(input, exp_lut, exp_acc_lut, output, outer_size: int, depth: int):
             r = r >> e
             if rem > thr:
                 r = r + 1
+            if wide:
+                r = 0
             r = r - 128
             if r > 127:
                 r = 127
