@@ -228,21 +228,27 @@ class Model:
     def load(self, src):
         """Load a bundle from a file path (read into RAM) or a buffer (used in place). Raises
         BundleError; on failure the previously loaded model is left untouched."""
-        if isinstance(src, str):
-            gc.collect()  # the bundle is one large block: give it the most contiguous room
-            buf = _read_file(src)
-        else:
-            buf = src
         try:
-            mv = memoryview(buf)
-        except TypeError:
-            raise BundleError("bundle must be a path or a bytes-like buffer, not %s"
-                              % type(src).__name__)
-        body = _check_header(mv)
-        try:
+            if isinstance(src, str):
+                gc.collect()  # the bundle is one large block: give it the most contiguous room
+                buf = _read_file(src)
+            else:
+                buf = src
+            try:
+                mv = memoryview(buf)
+            except TypeError:
+                raise BundleError("bundle must be a path or a bytes-like buffer, not %s"
+                                  % type(src).__name__)
+            body = _check_header(mv)
             plan, arena, ins, outs, n_ops = self._build(body)
         except BundleError:
             raise
+        except MemoryError:
+            buf = mv = body = None
+            gc.collect()
+            raise BundleError("model does not fit in RAM: MemoryError while loading (%d bytes "
+                              "free now; the bundle, its arena and tables must fit together "
+                              "with the model already loaded)" % gc.mem_free())
         except (ValueError, IndexError, KeyError, TypeError) as e:
             raise BundleError("malformed bundle: %s" % (e,))
         # commit: only now does the model change

@@ -1,4 +1,5 @@
-"""A corrupt, truncated or foreign bundle is refused on the board with a clear elrt.BundleError,
+"""A corrupt, truncated, foreign or too-big bundle is refused on the board with a clear
+elrt.BundleError,
 and the model loaded before keeps working with unchanged outputs."""
 
 from __future__ import annotations
@@ -71,11 +72,15 @@ def test_corrupt_bundles_refused_and_old_model_kept(board) -> None:
     good = convert_tflite(model).bundle
     x = random_inputs((1, 12), 1, seed=3)
     variants = _variants(good)
+    # 160 KB of weights: more than the 100 KB heap holds (read from file only)
+    big = convert_tflite(singleop.build("FULLY_CONNECTED", in_features=320, units=500, seed=1))
     (board.root / "good.elb").write_bytes(good)
     (board.root / "x.bin").write_bytes(x.tobytes())
     for name, (data, _) in variants.items():
         (board.root / f"{name}.elb").write_bytes(data)
-    names = [*variants, *(n + "_buf" for n in variants)]
+    names = [*variants, *(n + "_buf" for n in variants), "too_big"]
+    variants["too_big"] = (big.bundle, "model does not fit in RAM")
+    (board.root / "too_big.elb").write_bytes(big.bundle)
     res = board.run(f"NAMES = {names!r}\n" + _SCRIPT).check("bundle error script")
     out = json.loads(res.stdout.split("RESULT", 1)[1])
     ref = run_tflm(model, x).reshape(-1)
