@@ -1,6 +1,5 @@
 """A corrupt, truncated, foreign or too-big bundle is refused on the board with a clear
-elrt.BundleError,
-and the model loaded before keeps working with unchanged outputs."""
+elrt.BundleError, and the model loaded before keeps working with unchanged outputs."""
 
 from __future__ import annotations
 
