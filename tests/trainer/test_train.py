@@ -199,5 +199,5 @@ def test_trained_model_on_the_streaming_twin(machine_run):
             assert (pred[t_end < 10.0] == normal).all(), (seed, fault)
             hits = t_end[(t_end > 10.0) & (pred != normal)]
             assert len(hits) and hits[0] - 10.0 <= 0.5, (seed, fault, hits[:3])
-    pred, _ = classify(RotatingMachine(seed=203, rpm_drift=0.06).step(120_000))
+    pred, _ = classify(RotatingMachine(seed=203, rpm_drift=0.06, load_drift=0.15).step(120_000))
     assert (pred == normal).all()

@@ -11,8 +11,11 @@ Streaming API (what the HIL bench drives in a closed loop)::
         ...                        # stream counts to the board, read its decision
         if board_said_stop:
             twin.stop()            # spin down (~2 s) and freeze the degradation
-    twin.t, twin.health, twin.broken, twin.running, twin.rpm, twin.label
+    twin.t, twin.health, twin.broken, twin.running, twin.rpm, twin.load, twin.label
+    twin.start(); twin.repair()    # run again after a stop; maintenance (fault cleared)
 
+- Operating point: rpm wanders (rpm_drift, relative std), load too if load_drift > 0; both
+  stay in the range the example dataset covers (1200-1800 rpm, load 0.3-1.0).
 - Time is simulated: `twin.t` is the time of the next sample; nothing sleeps.
 - Samples come from fixed internal blocks (64 samples for the machine), so the stream does
   not depend on how step() calls are chunked, and the same seed gives the same stream.

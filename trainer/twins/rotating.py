@@ -36,12 +36,13 @@ class RotatingMachine(BlockTwin):
         full_scale_g: float = 16.0,
         time_to_failure_s: float = 120.0,
         rpm_drift: float = 0.03,
+        load_drift: float = 0.0,
         block: int = 64,
     ) -> None:
         super().__init__(sample_rate)
         self.block = int(block)
         self.seed = seed
-        self.rng = child_rngs(seed, ("setup", "noise", "drift", "impulse"))
+        self.rng = child_rngs(seed, ("setup", "noise", "drift", "impulse", "load"))
         setup = self.rng["setup"]
         self.rpm_nominal = float(rpm)
         self.load = float(load)
@@ -49,6 +50,9 @@ class RotatingMachine(BlockTwin):
         self.full_scale_g = float(full_scale_g)
         self.time_to_failure_s = float(time_to_failure_s)
         self.rpm_drift = float(rpm_drift)
+        self.load_nominal = float(load)
+        self.load_drift = float(load_drift)  # std of the slow load wander (OU, 60 s)
+        self._load_dev = 0.0
         self.gain = 1.0 + 0.05 * setup.standard_normal(3)  # mounting gain per axis
         self.resonance_hz = float(setup.uniform(0.30, 0.38) * sample_rate)
         self.harm_phase = setup.uniform(0, 2 * math.pi, size=10)
@@ -128,6 +132,11 @@ class RotatingMachine(BlockTwin):
             target = self._speed * math.exp(-dt / (0.1 if self.broken else 0.6))
             if target < 0.5:
                 target = 0.0
+        if self.load_drift > 0:
+            a = math.exp(-dt / 60.0)
+            self._load_dev = self._load_dev * a + self.load_drift * math.sqrt(1 - a * a) * float(
+                self.rng["load"].standard_normal())
+            self.load = min(1.0, max(0.1, self.load_nominal + self._load_dev))
         f = np.linspace(self._speed, target, n, endpoint=False)
         self._speed = target
         phase = self._phase + np.cumsum(f) / fs
