@@ -74,3 +74,30 @@ def test_dut_expect_shows_recent_output_on_failure(board) -> None:
     board.expect(r"\[hello\]", timeout=30)
     with pytest.raises(HilError, match="recent output"):
         board.expect("this line never comes", timeout=0.3)
+
+
+def test_board_dying_mid_run_fails_with_a_clear_report(board, hil, bench) -> None:
+    """The board's process dies (power loss, a crash with no reboot): the run ends with an
+    error that says so and shows the board's last output; nothing is counted as answered
+    that was not, and every window is accounted."""
+    import pytest
+
+    from trainer.twins import RotatingMachine
+
+    if not bench.virtual:
+        pytest.skip("killing the board needs the virtual board")
+
+    def kill(frame: bytes, i: int) -> bytes:
+        if i == 60:
+            board.proc.kill()
+            board.proc.wait()
+        return frame
+
+    twin = RotatingMachine(seed=10, time_to_failure_s=60.0)
+    res = hil.run(board, twin, 30.0, mangle=kill)
+    assert ("output ended" in res.error or "stopped reading" in res.error), res.error
+    assert "recent output" in res.error and "[hello]" in res.error, res.error
+    s = res.summary()
+    assert s["answered"] + s["lost"] == s["windows"], s
+    assert set(s["lost_reasons"]) <= {"board_exited", "no_result"}, s
+    assert all(w.status == "ok" for w in res.windows if w.k < 55)

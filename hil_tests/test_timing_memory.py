@@ -15,10 +15,7 @@ import numpy as np
 RESERVE = 0.05  # keep at least 5 % of the profile's heap free while running
 
 
-def test_latency_and_heap_per_window(board, hil, bench) -> None:
-    from trainer.twins import RotatingMachine
-
-    twin = RotatingMachine(seed=4, time_to_failure_s=60.0)
+def test_latency_and_heap_per_window(board, hil, bench, twin) -> None:
     res = hil.run(board, twin, 40.0, fault_at_s=25.0)
     assert res.error == "", res.error
     ok = [w for w in res.windows if w.status == "ok"]

@@ -545,8 +545,15 @@ class HilSession:
                 payload = P.samples_payload(first, data, self.sample_dtype)
                 frame = P.encode_frame(P.MsgType.SAMPLES, self.conn.tx_seq, payload)
                 self.conn.tx_seq = (self.conn.tx_seq + 1) & 0xFFFF
-                self.conn.write(mangle(frame, frame_no) if mangle else frame)
+                try:
+                    self.conn.write(mangle(frame, frame_no) if mangle else frame)
+                except HilError as exc:  # the board is gone: end the run with its story
+                    why = str(exc).split("; recent output")[0]
+                    self._fail("board_exited", f"the board stopped reading: {why}")
+                    break
                 frame_no += 1
+            if res.error:
+                break
             if batch_no % timeline_every == 0:
                 tl["t"].append(twin.t)
                 x0 = x[:, 0][np.isfinite(x[:, 0])]
@@ -603,6 +610,7 @@ class HilSession:
         return True
 
     def _fail(self, reason: str, what: str) -> None:
+        self._pump(block=False)  # answers already on their way still count
         for w in self.windows.values():
             if w.status == "pending":
                 w.status = "lost"
