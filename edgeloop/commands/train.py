@@ -100,7 +100,10 @@ def train(
         con.print(f"test accuracy: float {report['float_accuracy']:.4f}  "
                   f"int8 {report['int8_accuracy']:.4f}")
     else:
-        con.print(f"test AUC: float {report['float_auc']:.4f}  int8 {report['int8_auc']:.4f}")
+        q = report["int8"]
+        con.print(f"test AUC: float {report['float_auc']:.4f}  int8 {report['int8_auc']:.4f}; "
+                  f"int8 at the threshold: detection {q['detection_rate']:.3f}, "
+                  f"false alarms {q['false_alarm_rate']:.3f} (trained on the healthy class only)")
     t = report["timing_s"]
     con.print(f"{report['model']}: {report['params']:,} params, {report['macs']:,} MACs, "
               f".tflite {report['tflite_bytes']:,} B; train+quantize {t['train'] + t['quantize']:.1f} s")
