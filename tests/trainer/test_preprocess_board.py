@@ -179,3 +179,24 @@ def test_random_configs_host_equals_board(tmp_path_factory, board_preprocess, lg
                 board_dir)
     board = board_preprocess(board_dir, preprocess_config(cfg, cal), w)
     np.testing.assert_array_equal(board, host.reshape(len(w), -1))
+
+
+def test_preprocessor_heap_footprint(board_dir, windows_from_machine):
+    """The rotating-machine preprocessing (256 x 3, 32 bands) costs < 8 KB of a 100 KB heap."""
+    import json
+
+    from edgeloop.vboard import VirtualBoard
+
+    windows = windows_from_machine(2, 256)
+    cfg = Config(window=256, features=FeatureSpec(fft_bins=32))
+    (board_dir / "pcfg.json").write_text(json.dumps(preprocess_config(cfg, calibrated(cfg, windows))))
+    code = (
+        "import gc, json, preprocess\n"
+        "cfg = json.load(open('pcfg.json'))\n"
+        "gc.collect()\nf0 = gc.mem_free()\n"
+        "pp = preprocess.Preprocessor(cfg)\n"
+        "gc.collect()\nprint('bytes', f0 - gc.mem_free())\n"
+    )
+    out = VirtualBoard(board_dir, "esp32").run(code).check("footprint").stdout
+    used = int(out.split("bytes")[1])
+    assert 0 < used < 8 * 1024, used
