@@ -377,7 +377,7 @@ class SessionResult:
     wall_s: float = 0.0
     hello: dict = field(default_factory=dict)
     error: str = ""  # why the run ended early (board exited / went silent), with its output
-    samples: np.ndarray | None = None  # every int16 sample sent (run(keep_samples=True))
+    samples: np.ndarray | None = None  # the host's int16 encoding of every sample (keep_samples)
 
     # summary ---------------------------------------------------------------------------------
     @property
@@ -537,8 +537,8 @@ class HilSession:
             if keep_samples:
                 kept.append(q)
             if self.sample_dtype == P.DType.FLOAT32:
-                h = (n + 1) // 2
-                parts = [(sent, x[:h]), (sent + h, x[h:])] if n > 1 else [(sent, x)]
+                half = (n + 1) // 2
+                parts = [(sent, x[:half]), (sent + half, x[half:])] if n > 1 else [(sent, x)]
             else:
                 parts = [(sent, q)]
             for first, data in parts:
@@ -573,7 +573,11 @@ class HilSession:
                 reset_done = True
                 self.conn.reset()
                 self._mark_unanswered_lost(P.LostReason.BOARD_RESET)
-                self._await_hello(answer_timeout)
+                try:
+                    self._await_hello(answer_timeout)
+                except HilError as exc:
+                    self._fail("board_reset", str(exc).split("; recent output")[0])
+                    break
             self._pump(block=False)
             if not self._wait_in_flight(max_in_flight, answer_timeout):
                 break
@@ -588,9 +592,6 @@ class HilSession:
         return res
 
     # ---- event handling -----------------------------------------------------------------------
-    def _pending(self) -> int:
-        return sum(1 for w in self.windows.values() if w.status == "pending")
-
     def _wait_in_flight(self, max_in_flight: int, timeout: float) -> bool:
         """Block while too many windows are unanswered; False when the board is gone."""
         deadline = time.monotonic() + timeout
