@@ -384,6 +384,10 @@ class Preprocessor:
     def run(self, x, out):
         # x: array('h') of T*C interleaved int16 counts; out: >= n_rows*C int8 bytes (bytearray,
         # memoryview of the model input, array('b')); row-major [rows, C]
+        if len(x) < self.window * self.channels or len(out) < self.out_len:
+            # viper reads raw memory: a short buffer must never get that far
+            raise PreprocessError("need %d samples and %d outputs, got %d and %d" % (
+                self.window * self.channels, self.out_len, len(x), len(out)))
         if self.viper:
             self._run_viper(x, out)
         else:

@@ -200,3 +200,25 @@ def test_preprocessor_heap_footprint(board_dir, windows_from_machine):
     out = VirtualBoard(board_dir, "esp32").run(code).check("footprint").stdout
     used = int(out.split("bytes")[1])
     assert 0 < used < 8 * 1024, used
+
+
+def test_short_buffers_are_refused_on_the_board(board_dir, windows_from_machine):
+    import json
+
+    from edgeloop.vboard import VirtualBoard
+
+    windows = windows_from_machine(1, 64)
+    cfg = Config(window=64, features=FeatureSpec(fft_bins=8))
+    (board_dir / "pcfg.json").write_text(json.dumps(preprocess_config(cfg, calibrated(cfg, windows))))
+    code = (
+        "import json, preprocess\nfrom array import array\n"
+        "pp = preprocess.Preprocessor(json.load(open('pcfg.json')))\n"
+        "for x, out in ((array('h', bytes(20)), bytearray(pp.out_len)),\n"
+        "               (array('h', bytes(384)), bytearray(2))):\n"
+        "    try:\n        pp.run(x, out)\n    except preprocess.PreprocessError as e:\n"
+        "        print('refused', e)\n"
+        "try:\n    preprocess.Preprocessor({'window': 100})\n"
+        "except preprocess.PreprocessError as e:\n    print('refused', e)\n"
+    )
+    out = VirtualBoard(board_dir).run(code).check("refusals").stdout
+    assert out.count("refused") == 3 and "lacks key" in out
