@@ -146,3 +146,17 @@ def test_config_inferred_from_npz(tmp_path):
     assert cfg.channels == ("c0", "c1") and cfg.window == 64
     s = load_splits(tmp_path / "d.npz", cfg)
     assert s.classes == ("u", "v") and np.abs(s.train.x).max() <= 16384
+
+
+def test_edge_impulse_export_layout(tmp_path):
+    """DATA/training + DATA/testing with <label>.<id>.csv files (labels from the file names)."""
+    for part, n in (("training", 3), ("testing", 1)):
+        for lab in ("idle", "wave"):
+            for i in range(n):
+                write(tmp_path / part / f"{lab}.{part[:2]}{i}.csv", "timestamp,ax,ay,az",
+                      good_rows(256))
+    s = load_splits(tmp_path, CFG, seed=0)
+    assert s.classes == ("idle", "wave")
+    assert s.report["test_recordings"] == 2 and s.report["test"] == {"idle": 7, "wave": 7}
+    assert all("testing" in g for g in s.test.groups.tolist())
+    assert not any("testing" in g for g in s.train.groups.tolist() + s.val.groups.tolist())
