@@ -378,6 +378,23 @@ def _conv_2d():
             bo = (bo & msk) + sgn
         bb0 = bo + zp * fs0
         bi0 = bo - (fs0 << 7)
+        c0m = pm[o + 0]
+        c0mh = c0m >> 16
+        c0ml = c0m & 0xFFFF
+        c0sl = ps[o + 0]
+        if c0sl & sgn:
+            c0sl = (c0sl & msk) + sgn
+        c0lb = 0
+        c0e = 0
+        c0rm = 0
+        c0rt = 0
+        if c0sl > 0:
+            c0lb = 1
+            c0lb = c0lb << (31 - c0sl)
+        elif c0sl < 0:
+            c0e = 0 - c0sl
+            c0rm = -1 - (-1 << c0e)
+            c0rt = c0rm >> 1
         pf = ptr8(fo + 1 * ksz)
         fs1 = 0
         i = 0
@@ -389,6 +406,23 @@ def _conv_2d():
             bo = (bo & msk) + sgn
         bb1 = bo + zp * fs1
         bi1 = bo - (fs1 << 7)
+        c1m = pm[o + 1]
+        c1mh = c1m >> 16
+        c1ml = c1m & 0xFFFF
+        c1sl = ps[o + 1]
+        if c1sl & sgn:
+            c1sl = (c1sl & msk) + sgn
+        c1lb = 0
+        c1e = 0
+        c1rm = 0
+        c1rt = 0
+        if c1sl > 0:
+            c1lb = 1
+            c1lb = c1lb << (31 - c1sl)
+        elif c1sl < 0:
+            c1e = 0 - c1sl
+            c1rm = -1 - (-1 << c1e)
+            c1rt = c1rm >> 1
         pf = ptr8(fo + 2 * ksz)
         fs2 = 0
         i = 0
@@ -400,6 +434,23 @@ def _conv_2d():
             bo = (bo & msk) + sgn
         bb2 = bo + zp * fs2
         bi2 = bo - (fs2 << 7)
+        c2m = pm[o + 2]
+        c2mh = c2m >> 16
+        c2ml = c2m & 0xFFFF
+        c2sl = ps[o + 2]
+        if c2sl & sgn:
+            c2sl = (c2sl & msk) + sgn
+        c2lb = 0
+        c2e = 0
+        c2rm = 0
+        c2rt = 0
+        if c2sl > 0:
+            c2lb = 1
+            c2lb = c2lb << (31 - c2sl)
+        elif c2sl < 0:
+            c2e = 0 - c2sl
+            c2rm = -1 - (-1 << c2e)
+            c2rt = c2rm >> 1
         pf = ptr8(fo + 3 * ksz)
         fs3 = 0
         i = 0
@@ -411,6 +462,23 @@ def _conv_2d():
             bo = (bo & msk) + sgn
         bb3 = bo + zp * fs3
         bi3 = bo - (fs3 << 7)
+        c3m = pm[o + 3]
+        c3mh = c3m >> 16
+        c3ml = c3m & 0xFFFF
+        c3sl = ps[o + 3]
+        if c3sl & sgn:
+            c3sl = (c3sl & msk) + sgn
+        c3lb = 0
+        c3e = 0
+        c3rm = 0
+        c3rt = 0
+        if c3sl > 0:
+            c3lb = 1
+            c3lb = c3lb << (31 - c3sl)
+        elif c3sl < 0:
+            c3e = 0 - c3sl
+            c3rm = -1 - (-1 << c3e)
+            c3rt = c3rm >> 1
         b = 0
         while b < batches:
             xa0 = xbase + b * isz
@@ -524,46 +592,29 @@ def _conv_2d():
                                 j += 1
                             ky += 1
                     oidx = ob + (oy * ow + ox) * oc
-                    cm = pm[o + 0]
-                    cmh = cm >> 16
-                    cml = cm & 0xFFFF
-                    csl = ps[o + 0]
-                    if csl & sgn:
-                        csl = (csl & msk) + sgn
-                    clb = 0
-                    ce = 0
-                    crm = 0
-                    crt = 0
-                    if csl > 0:
-                        clb = 1
-                        clb = clb << (31 - csl)
-                    elif csl < 0:
-                        ce = 0 - csl
-                        crm = -1 - (-1 << ce)
-                        crt = crm >> 1
-                    # r = MultiplyByQuantizedMultiplier(acc, cm, shift) on 16-bit halves
+                    # r = MultiplyByQuantizedMultiplier(acc, c0m, shift) on 16-bit halves
                     xq = acc
-                    if clb:
-                        hib = xq & clb
-                        xq = (xq & (clb - 1)) << csl
+                    if c0lb:
+                        hib = xq & c0lb
+                        xq = (xq & (c0lb - 1)) << c0sl
                         if hib:
                             xq = xq + sgn
                     if xq == sgn:
-                        r = 0 - cm
+                        r = 0 - c0m
                     else:
                         u = xq
                         if xq < 0:
                             u = 0 - xq
                         uh = u >> 16
                         ul = u & 0xFFFF
-                        bb = uh * cml
-                        cc = ul * cmh
-                        q = ul * (cml >> 1)
+                        bb = uh * c0ml
+                        cc = ul * c0mh
+                        q = ul * (c0ml >> 1)
                         t = (q & 0x7FFF) << 1
-                        if cml & 1:
+                        if c0ml & 1:
                             t = t + ul
                         mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        top = uh * c0mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
                         rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
                         r = (top << 1) + ((mid >> 15) & 1)
                         if xq < 0:
@@ -572,12 +623,12 @@ def _conv_2d():
                             r = 0 - r
                         elif rr >= half:
                             r = r + 1
-                    if ce:
-                        thr = crt
+                    if c0e:
+                        thr = c0rt
                         if r < 0:
                             thr = thr + 1
-                        rem = r & crm
-                        r = r >> ce
+                        rem = r & c0rm
+                        r = r >> c0e
                         if rem > thr:
                             r = r + 1
                     r = r + ooff
@@ -586,46 +637,29 @@ def _conv_2d():
                     if r > amax:
                         r = amax
                     po[oidx + 0] = r
-                    cm = pm[o + 1]
-                    cmh = cm >> 16
-                    cml = cm & 0xFFFF
-                    csl = ps[o + 1]
-                    if csl & sgn:
-                        csl = (csl & msk) + sgn
-                    clb = 0
-                    ce = 0
-                    crm = 0
-                    crt = 0
-                    if csl > 0:
-                        clb = 1
-                        clb = clb << (31 - csl)
-                    elif csl < 0:
-                        ce = 0 - csl
-                        crm = -1 - (-1 << ce)
-                        crt = crm >> 1
-                    # r = MultiplyByQuantizedMultiplier(acc1, cm, shift) on 16-bit halves
+                    # r = MultiplyByQuantizedMultiplier(acc1, c1m, shift) on 16-bit halves
                     xq = acc1
-                    if clb:
-                        hib = xq & clb
-                        xq = (xq & (clb - 1)) << csl
+                    if c1lb:
+                        hib = xq & c1lb
+                        xq = (xq & (c1lb - 1)) << c1sl
                         if hib:
                             xq = xq + sgn
                     if xq == sgn:
-                        r = 0 - cm
+                        r = 0 - c1m
                     else:
                         u = xq
                         if xq < 0:
                             u = 0 - xq
                         uh = u >> 16
                         ul = u & 0xFFFF
-                        bb = uh * cml
-                        cc = ul * cmh
-                        q = ul * (cml >> 1)
+                        bb = uh * c1ml
+                        cc = ul * c1mh
+                        q = ul * (c1ml >> 1)
                         t = (q & 0x7FFF) << 1
-                        if cml & 1:
+                        if c1ml & 1:
                             t = t + ul
                         mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        top = uh * c1mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
                         rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
                         r = (top << 1) + ((mid >> 15) & 1)
                         if xq < 0:
@@ -634,12 +668,12 @@ def _conv_2d():
                             r = 0 - r
                         elif rr >= half:
                             r = r + 1
-                    if ce:
-                        thr = crt
+                    if c1e:
+                        thr = c1rt
                         if r < 0:
                             thr = thr + 1
-                        rem = r & crm
-                        r = r >> ce
+                        rem = r & c1rm
+                        r = r >> c1e
                         if rem > thr:
                             r = r + 1
                     r = r + ooff
@@ -648,46 +682,29 @@ def _conv_2d():
                     if r > amax:
                         r = amax
                     po[oidx + 1] = r
-                    cm = pm[o + 2]
-                    cmh = cm >> 16
-                    cml = cm & 0xFFFF
-                    csl = ps[o + 2]
-                    if csl & sgn:
-                        csl = (csl & msk) + sgn
-                    clb = 0
-                    ce = 0
-                    crm = 0
-                    crt = 0
-                    if csl > 0:
-                        clb = 1
-                        clb = clb << (31 - csl)
-                    elif csl < 0:
-                        ce = 0 - csl
-                        crm = -1 - (-1 << ce)
-                        crt = crm >> 1
-                    # r = MultiplyByQuantizedMultiplier(acc2, cm, shift) on 16-bit halves
+                    # r = MultiplyByQuantizedMultiplier(acc2, c2m, shift) on 16-bit halves
                     xq = acc2
-                    if clb:
-                        hib = xq & clb
-                        xq = (xq & (clb - 1)) << csl
+                    if c2lb:
+                        hib = xq & c2lb
+                        xq = (xq & (c2lb - 1)) << c2sl
                         if hib:
                             xq = xq + sgn
                     if xq == sgn:
-                        r = 0 - cm
+                        r = 0 - c2m
                     else:
                         u = xq
                         if xq < 0:
                             u = 0 - xq
                         uh = u >> 16
                         ul = u & 0xFFFF
-                        bb = uh * cml
-                        cc = ul * cmh
-                        q = ul * (cml >> 1)
+                        bb = uh * c2ml
+                        cc = ul * c2mh
+                        q = ul * (c2ml >> 1)
                         t = (q & 0x7FFF) << 1
-                        if cml & 1:
+                        if c2ml & 1:
                             t = t + ul
                         mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        top = uh * c2mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
                         rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
                         r = (top << 1) + ((mid >> 15) & 1)
                         if xq < 0:
@@ -696,12 +713,12 @@ def _conv_2d():
                             r = 0 - r
                         elif rr >= half:
                             r = r + 1
-                    if ce:
-                        thr = crt
+                    if c2e:
+                        thr = c2rt
                         if r < 0:
                             thr = thr + 1
-                        rem = r & crm
-                        r = r >> ce
+                        rem = r & c2rm
+                        r = r >> c2e
                         if rem > thr:
                             r = r + 1
                     r = r + ooff
@@ -710,46 +727,29 @@ def _conv_2d():
                     if r > amax:
                         r = amax
                     po[oidx + 2] = r
-                    cm = pm[o + 3]
-                    cmh = cm >> 16
-                    cml = cm & 0xFFFF
-                    csl = ps[o + 3]
-                    if csl & sgn:
-                        csl = (csl & msk) + sgn
-                    clb = 0
-                    ce = 0
-                    crm = 0
-                    crt = 0
-                    if csl > 0:
-                        clb = 1
-                        clb = clb << (31 - csl)
-                    elif csl < 0:
-                        ce = 0 - csl
-                        crm = -1 - (-1 << ce)
-                        crt = crm >> 1
-                    # r = MultiplyByQuantizedMultiplier(acc3, cm, shift) on 16-bit halves
+                    # r = MultiplyByQuantizedMultiplier(acc3, c3m, shift) on 16-bit halves
                     xq = acc3
-                    if clb:
-                        hib = xq & clb
-                        xq = (xq & (clb - 1)) << csl
+                    if c3lb:
+                        hib = xq & c3lb
+                        xq = (xq & (c3lb - 1)) << c3sl
                         if hib:
                             xq = xq + sgn
                     if xq == sgn:
-                        r = 0 - cm
+                        r = 0 - c3m
                     else:
                         u = xq
                         if xq < 0:
                             u = 0 - xq
                         uh = u >> 16
                         ul = u & 0xFFFF
-                        bb = uh * cml
-                        cc = ul * cmh
-                        q = ul * (cml >> 1)
+                        bb = uh * c3ml
+                        cc = ul * c3mh
+                        q = ul * (c3ml >> 1)
                         t = (q & 0x7FFF) << 1
-                        if cml & 1:
+                        if c3ml & 1:
                             t = t + ul
                         mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        top = uh * c3mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
                         rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
                         r = (top << 1) + ((mid >> 15) & 1)
                         if xq < 0:
@@ -758,12 +758,12 @@ def _conv_2d():
                             r = 0 - r
                         elif rr >= half:
                             r = r + 1
-                    if ce:
-                        thr = crt
+                    if c3e:
+                        thr = c3rt
                         if r < 0:
                             thr = thr + 1
-                        rem = r & crm
-                        r = r >> ce
+                        rem = r & c3rm
+                        r = r >> c3e
                         if rem > thr:
                             r = r + 1
                     r = r + ooff

@@ -187,6 +187,7 @@ def conv4(ind, rq, rqsetup, clamp):
         L.append("        bo = (bo & msk) + sgn")
         L.append(f"    bb{k} = bo + zp * fs{k}")
         L.append(f"    bi{k} = bo - (fs{k} << 7)")
+        L.append(rqsetup(4, f"c{k}", "pm", "ps", f"o + {k}").rstrip("\n"))
     L.append("    b = 0")
     L.append("    while b < batches:")
     L.append("        xa0 = xbase + b * isz")
@@ -287,8 +288,7 @@ def conv4(ind, rq, rqsetup, clamp):
     L.append("                oidx = ob + (oy * ow + ox) * oc")
     for k in K:
         a = "acc" if k == 0 else f"acc{k}"
-        L.append(rqsetup(16, "c", "pm", "ps", f"o + {k}").rstrip("\n"))
-        L.append(rq(16, a, "r", "c").rstrip("\n"))
+        L.append(rq(16, a, "r", f"c{k}").rstrip("\n"))
         L.append("                r = r + ooff")
         L.append(clamp(16, "r", f"po[oidx + {k}]").rstrip("\n"))
     L.append("                ox += 1")
