@@ -216,24 +216,31 @@ def conv4(ind, rq, rqsetup, clamp):
     L.append("                        while j < fnrun:")
     L.append("                            xa = xs + j * xstep")
     L.append("                            wa = ws + j * ic")
-    L.append("                            xe = xa + frl - 3")
-    L.append("                            while xa < xe:")
-    L.append("                                px = ptr8(xa)")
-    for k in K:
-        L.append(
-            f"                                p{k} = ptr8(wa + ks{k})"
-            if k
-            else "                                p0 = ptr8(wa)"
-        )
-    for i in range(4):
-        L.append(f"                                x{i} = px[{i}] ^ 128")
-    for k in K:
-        a = "acc" if k == 0 else f"acc{k}"
-        terms = [f"((p{k}[{i}] ^ 128) - 128) * x{i}" for i in range(4)]
-        L.append(f"                                {a} += ({terms[0]} + {terms[1]}")
-        L.append(f"                                    + {terms[2]} + {terms[3]})")
-    L.append("                                xa += 4")
-    L.append("                                wa += 4")
+    for width, first in ((8, True), (4, False)):
+        if first:
+            L.append(f"                            xe = xa + frl - {width - 1}")
+            L.append("                            while xa < xe:")
+        else:
+            L.append("                            xe = xe + 4")
+            L.append("                            if xa < xe:")
+        L.append("                                px = ptr8(xa)")
+        for k in K:
+            L.append(
+                f"                                p{k} = ptr8(wa + ks{k})"
+                if k
+                else "                                p0 = ptr8(wa)"
+            )
+        for i in range(width):
+            L.append(f"                                x{i} = px[{i}] ^ 128")
+        for k in K:
+            a = "acc" if k == 0 else f"acc{k}"
+            terms = [f"((p{k}[{i}] ^ 128) - 128) * x{i}" for i in range(width)]
+            L.append(f"                                {a} += ({terms[0]} + {terms[1]}")
+            for i in range(2, width, 2):
+                tail = ")" if i + 2 >= width else ""
+                L.append(f"                                    + {terms[i]} + {terms[i + 1]}{tail}")
+        L.append(f"                                xa += {width}")
+        L.append(f"                                wa += {width}")
     L.append("                            xe = xe + 3")
     L.append("                            while xa < xe:")
     L.append("                                px = ptr8(xa)")
