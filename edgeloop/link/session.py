@@ -263,13 +263,14 @@ class SerialConnection(BoardConnection):
             while not self.closed:
                 try:
                     data = self.ser.read(self.ser.in_waiting or 1)
-                except OSError:
+                except (OSError, AttributeError):  # port gone (pyserial: closed under us)
                     break
                 if data:
                     self._on_bytes(data)
             self._on_eof()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self._reader = threading.Thread(target=pump, daemon=True)
+        self._reader.start()
 
     def _write_raw(self, data: bytes) -> None:
         try:
@@ -299,6 +300,7 @@ class SerialConnection(BoardConnection):
 
     def close(self) -> None:
         super().close()
+        self._reader.join(timeout=2.0)  # reads time out every 50 ms
         self.ser.close()
 
 

@@ -27,9 +27,12 @@ def serve_board(root, script: str = "hilmain.py") -> tuple[int, threading.Thread
             client.close()
 
         threading.Thread(target=up, daemon=True).start()
-        while data := client.recv(65536):
-            proc.stdin.write(data)
-        proc.stdin.close()
+        try:
+            while data := client.recv(65536):
+                proc.stdin.write(data)
+            proc.stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the board ended first
         proc.wait(timeout=10)
         srv.close()
 
