@@ -234,7 +234,7 @@ class Bench:
         max_payload = int(hcfg.get("max_payload", 8 + 2 * ch * s))
         addr = scfg.get("addr", 0x68)
         range_g = int(scfg.get("range_g", 16))
-        rate = cfg.get("sample_rate_hz", 1000)
+        rate = int(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
         if consume_cfg:
             cfg.clear()  # main.py holds the parsed config; everything needed is copied now
             gc.collect()

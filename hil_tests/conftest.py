@@ -176,6 +176,11 @@ class Hil:
 
     def run(self, conn: BoardConnection, twin, duration_s: float, label: str = "",
             input_mode: str = "frames", **kw) -> SessionResult:
+        rate = float(self.run_config.get("sample_rate", twin.sample_rate))
+        if abs(rate - twin.sample_rate) > 1e-6:
+            raise ValueError(
+                f"the twin samples at {twin.sample_rate} Hz but the model was trained at {rate} Hz"
+            )
         res = self.session(conn, input_mode).run(twin, duration_s, **kw)
         self.record(res, label)
         return res
