@@ -87,11 +87,20 @@ def run_config(hil_run: Path) -> dict:
     return json.loads((hil_run / "config.json").read_text())
 
 
-def _deploy(bench: BenchInfo, run: Path, base: dict, input_mode: str) -> Path | None:
-    cfg = hil_config(base, input_mode, lsb_per_g=int(base.get("counts_per_unit", 2048)))
+VARIANTS = {  # deployed configurations: input mode and extra HIL options
+    "frames": ("frames", {}),
+    "i2c": ("i2c", {}),
+    "heaplock": ("frames", {"heap_lock": True}),  # any per-frame allocation crashes the board
+}
+
+
+def _deploy(bench: BenchInfo, run: Path, base: dict, variant: str) -> Path | None:
+    input_mode, opts = VARIANTS[variant]
+    lsb = int(base.get("counts_per_unit", 2048))
+    cfg = hil_config(base, input_mode, lsb_per_g=lsb, **opts)
     if bench.virtual:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        root = bench.out / "vboard" / f"{bench.profile.name}-{input_mode}-{worker}"
+        root = bench.out / "vboard" / f"{bench.profile.name}-{variant}-{worker}"
         lock = _locked(root.parent / f".{root.name}.lock")
         try:
             return deploy_virtual(run, root, cfg, bench.profile.name, verify=False)
@@ -107,7 +116,7 @@ def _deploy(bench: BenchInfo, run: Path, base: dict, input_mode: str) -> Path | 
 
 @pytest.fixture(scope="session")
 def deployed(bench: BenchInfo, hil_run: Path, run_config: dict) -> dict[str, Path | None]:
-    """Input mode -> deployed board folder (virtual) or None (real board, deployed over serial)."""
+    """Variant -> deployed board folder (virtual) or None (real board, deployed over serial)."""
     cache: dict[str, Path | None] = {}
 
     class _Lazy(dict):
@@ -119,8 +128,8 @@ def deployed(bench: BenchInfo, hil_run: Path, run_config: dict) -> dict[str, Pat
     return _Lazy()
 
 
-def _connect(bench: BenchInfo, deployed: dict, input_mode: str) -> BoardConnection:
-    root = deployed[input_mode]
+def _connect(bench: BenchInfo, deployed: dict, variant: str) -> BoardConnection:
+    root = deployed[variant]
     if bench.virtual:
         assert root is not None
         return VirtualConnection(root, bench.profile.name)
@@ -149,6 +158,15 @@ def i2c_board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
     if not bench.virtual:
         pytest.skip("register-level input needs the virtual board's simulated I2C bus")
     conn = _connect(bench, deployed, "i2c")
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def locked_board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
+    """Like `board`, with micropython.heap_lock() on after HELLO: the whole per-frame path
+    (link, preprocessing, model, decision) must allocate nothing or the board crashes."""
+    conn = _connect(bench, deployed, "heaplock")
     yield conn
     conn.close()
 

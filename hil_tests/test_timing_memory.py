@@ -30,3 +30,19 @@ def test_latency_and_heap_per_window(board, hil, bench, twin) -> None:
     assert res.hello["heap_free"] <= prof.heap_bytes
     assert min(heap) >= RESERVE * prof.heap_bytes, (min(heap), prof.heap_bytes)
     assert max(heap) - min(heap) == 0, f"free heap drifted: {min(heap)}..{max(heap)}"
+
+
+def test_per_frame_path_allocates_nothing(locked_board, hil) -> None:
+    """With the heap locked after HELLO, a run with a sensor fault, a bearing fault and the
+    stop completes without a MemoryError: link, preprocessing, model and decision allocate
+    nothing per frame (the heap-lock variant of the deployed config)."""
+    from trainer.twins import RotatingMachine
+
+    twin = RotatingMachine(seed=6, time_to_failure_s=60.0)
+    twin.sensor_fault("spike", at_s=4.0, duration_s=1.0)
+    res = hil.run(locked_board, twin, 30.0, fault_at_s=12.0)
+    assert res.error == "", res.error
+    assert "MemoryError" not in locked_board.recent_output()
+    s = res.summary()
+    assert s["answered"] + s["skipped_sensor_fault"] == s["windows"], s
+    assert res.sensor_faults and res.stops
