@@ -41,8 +41,11 @@ def test_golden_equals_tflm(op: str) -> None:
 @pytest.mark.parametrize("kernels", ["bytecode", "viper"])
 @pytest.mark.parametrize("op", OPS)
 def test_virtual_board_equals_tflm(op: str, kernels: str) -> None:
+    # bytecode kernels run ~100x slower than viper: smaller shapes keep the test short
     @DEVICE
-    @given(case=strategies.single_op(op, small=True), data_seed=st.integers(0, 2**16))
+    @given(
+        case=strategies.single_op(op, small=kernels == "bytecode"), data_seed=st.integers(0, 2**16)
+    )
     def check(case: tuple[bytes, dict], data_seed: int) -> None:
         model, desc = case
         _, stats = exact.device_vs_tflm(model, exact.model_inputs(model, 4, data_seed), desc,

@@ -21,8 +21,15 @@ PADS = st.sampled_from(["SAME", "VALID"])
 OUT_LOG2 = st.sampled_from([0.0, 0.0, 0.0, 0.0, -4.0, -9.0, -14.0, 3.0])
 
 
+class Case(tuple):
+    """(model_bytes, description); shown as the call that rebuilds it, not as raw bytes."""
+
+    def __repr__(self) -> str:
+        return f"singleop.build(**{self[1]!r})"
+
+
 def _model(op: str, params: dict) -> tuple[bytes, dict]:
-    return singleop.build(op, **params), {"op": op, **params}
+    return Case((singleop.build(op, **params), {"op": op, **params}))
 
 
 @st.composite
