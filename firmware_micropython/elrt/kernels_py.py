@@ -154,17 +154,34 @@ def fully_connected(input, filter, bias, output_multiplier, output_shift, output
         ob = b * output_depth
         S = _S8
         d = -ib
-        for o in range(output_depth):
+        o = 0
+        while o < output_depth:
             acc = _i32(bias, o)
-            for i in range(ib, ib + accum_depth):
-                acc += S[filter[i + d]] * S[input[i]]
-            d += accum_depth
+            if o + 1 < output_depth:
+                # two outputs per pass over the input row: each input value is loaded once
+                acc1 = _i32(bias, o + 1)
+                d1 = d + accum_depth
+                for i in range(ib, ib + accum_depth):
+                    v = S[input[i]]
+                    acc += S[filter[i + d]] * v
+                    acc1 += S[filter[i + d1]] * v
+                acc1 = _requant(acc1, output_multiplier, output_shift, o + 1) + output_offset
+                if acc1 < output_activation_min:
+                    acc1 = output_activation_min
+                elif acc1 > output_activation_max:
+                    acc1 = output_activation_max
+                output[ob + o + 1] = acc1 & 0xFF
+            else:
+                for i in range(ib, ib + accum_depth):
+                    acc += S[filter[i + d]] * S[input[i]]
             acc = _requant(acc, output_multiplier, output_shift, o) + output_offset
             if acc < output_activation_min:
                 acc = output_activation_min
             elif acc > output_activation_max:
                 acc = output_activation_max
             output[ob + o] = acc & 0xFF
+            d += 2 * accum_depth
+            o += 2
 
 
 def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batches,
@@ -184,30 +201,63 @@ def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batche
             iy0 = oy * stride_height - padding_top
             for ox in range(output_width):
                 ix0 = ox * stride_width - padding_left
-                for oc in range(output_depth):
-                    acc = _i32(bias, oc)
-                    fp = oc * fstride
-                    for ky in range(filter_height):
-                        iy = iy0 + ky * dilation_height_factor
-                        row_in = 0 <= iy < input_height
-                        for kx in range(filter_width):
-                            ix = ix0 + kx * dilation_width_factor
-                            if row_in and 0 <= ix < input_width:
-                                ip = ibase + (iy * input_width + ix) * input_depth
-                                d = fp - ip
-                                for i in range(ip, ip + input_depth):
-                                    acc += S[filter[i + d]] * S[input[i]]
-                            else:
-                                for i in range(fp, fp + input_depth):
-                                    acc += S[filter[i]] * zp
-                            fp += input_depth
+                oc = 0
+                while oc < output_depth:
+                    if oc + 1 < output_depth:
+                        # two output channels per pass: each input value is loaded once
+                        acc = _i32(bias, oc)
+                        acc1 = _i32(bias, oc + 1)
+                        fp = oc * fstride
+                        for ky in range(filter_height):
+                            iy = iy0 + ky * dilation_height_factor
+                            row_in = 0 <= iy < input_height
+                            for kx in range(filter_width):
+                                ix = ix0 + kx * dilation_width_factor
+                                if row_in and 0 <= ix < input_width:
+                                    ip = ibase + (iy * input_width + ix) * input_depth
+                                    d = fp - ip
+                                    d1 = d + fstride
+                                    for i in range(ip, ip + input_depth):
+                                        v = S[input[i]]
+                                        acc += S[filter[i + d]] * v
+                                        acc1 += S[filter[i + d1]] * v
+                                else:
+                                    for i in range(fp, fp + input_depth):
+                                        acc += S[filter[i]] * zp
+                                        acc1 += S[filter[i + fstride]] * zp
+                                fp += input_depth
+                        acc1 = _requant(acc1, output_multiplier, output_shift, oc + 1)
+                        acc1 += output_offset
+                        if acc1 < output_activation_min:
+                            acc1 = output_activation_min
+                        elif acc1 > output_activation_max:
+                            acc1 = output_activation_max
+                        output[o_i + 1] = acc1 & 0xFF
+                    else:
+                        acc = _i32(bias, oc)
+                        fp = oc * fstride
+                        for ky in range(filter_height):
+                            iy = iy0 + ky * dilation_height_factor
+                            row_in = 0 <= iy < input_height
+                            for kx in range(filter_width):
+                                ix = ix0 + kx * dilation_width_factor
+                                if row_in and 0 <= ix < input_width:
+                                    ip = ibase + (iy * input_width + ix) * input_depth
+                                    d = fp - ip
+                                    for i in range(ip, ip + input_depth):
+                                        acc += S[filter[i + d]] * S[input[i]]
+                                else:
+                                    for i in range(fp, fp + input_depth):
+                                        acc += S[filter[i]] * zp
+                                fp += input_depth
                     acc = _requant(acc, output_multiplier, output_shift, oc) + output_offset
                     if acc < output_activation_min:
                         acc = output_activation_min
                     elif acc > output_activation_max:
                         acc = output_activation_max
                     output[o_i] = acc & 0xFF
-                    o_i += 1
+                    o_i += 2 if oc + 1 < output_depth else 1
+                    oc += 2
 
 
 def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, output, batches,

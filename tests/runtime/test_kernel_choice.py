@@ -45,7 +45,8 @@ def test_auto_env_and_use_kernels(board, viper_usable: bool) -> None:
 
 
 def test_faulty_viper_set_falls_back(tmp_path) -> None:
-    board = prepare_board(tmp_path, compiled=False)
+    board = prepare_board(tmp_path)
+    (tmp_path / "elrt" / "kernels_viper.mpy").unlink()
     # a viper module that imports but computes wrong results must not be used
     (tmp_path / "elrt" / "kernels_viper.py").write_text(
         "from elrt.kernels_py import *\n"
