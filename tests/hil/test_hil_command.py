@@ -30,3 +30,23 @@ def test_parallel_real_board_is_refused(tmp_path: Path) -> None:
                                       "--out", str(tmp_path)])
     assert result.exit_code != 0
     assert "virtual" in str(result.exception)
+
+
+def test_hil_command_writes_junit_and_html(tmp_path: Path) -> None:
+    """End to end: `edgeloop hil -k ...` on the virtual board writes both reports."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "edgeloop"
+    out = tmp_path / "hil"
+    proc = subprocess.run(
+        [str(exe), "hil", "-k", "dut_expect or latency_and_heap", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    junit = (out / "junit.xml").read_text()
+    assert 'name="test_dut_expect_shows_recent_output_on_failure"' in junit
+    assert 'name="run.heap_free_min"' in junit  # session figures as JUnit properties
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64" in html  # the timeline PNG is embedded
+    assert (out / "test_latency_and_heap_per_window" / "timeline.png").is_file()
