@@ -128,6 +128,12 @@ def fully_connected(input, filter, bias, output_multiplier, output_shift, output
     a[10] = output_activation_min
     a[11] = output_activation_max
     _fully_connected()
+    a[0] = 0  # drop the buffer references: _A must not keep an unloaded model's memory alive
+    a[1] = 0
+    a[2] = 0
+    a[3] = 0
+    a[4] = 0
+    a[5] = 0
 
 
 @micropython.viper
@@ -302,6 +308,12 @@ def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batche
     a[23] = output_activation_min
     a[24] = output_activation_max
     _conv_2d()
+    a[0] = 0  # drop the buffer references: _A must not keep an unloaded model's memory alive
+    a[1] = 0
+    a[2] = 0
+    a[3] = 0
+    a[4] = 0
+    a[5] = 0
 
 
 @micropython.viper
@@ -1029,6 +1041,12 @@ def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, outp
     a[24] = output_activation_min
     a[25] = output_activation_max
     _depthwise_conv_2d()
+    a[0] = 0  # drop the buffer references: _A must not keep an unloaded model's memory alive
+    a[1] = 0
+    a[2] = 0
+    a[3] = 0
+    a[4] = 0
+    a[5] = 0
 
 
 @micropython.viper
