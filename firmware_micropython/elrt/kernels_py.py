@@ -271,6 +271,7 @@ def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, outp
     zp = -input_offset
     S = _S8
     in_size = input_height * input_width * input_depth
+    xstep = dilation_width_factor * input_depth
     o_i = 0
     for b in range(batches):
         ibase = b * in_size
@@ -281,18 +282,24 @@ def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, outp
                 for oc in range(output_depth):
                     ic = oc // depth_multiplier
                     acc = _i32(bias, oc)
+                    fp = oc
                     for ky in range(filter_height):
                         iy = iy0 + ky * dilation_height_factor
-                        row_in = 0 <= iy < input_height
-                        fp = ky * filter_width * output_depth + oc
-                        for kx in range(filter_width):
-                            ix = ix0 + kx * dilation_width_factor
-                            if row_in and 0 <= ix < input_width:
-                                acc += S[filter[fp]] * S[input[
-                                    ibase + (iy * input_width + ix) * input_depth + ic]]
-                            else:
+                        if 0 <= iy < input_height:
+                            ip = ibase + (iy * input_width + ix0) * input_depth + ic
+                            ix = ix0
+                            for kx in range(filter_width):
+                                if 0 <= ix < input_width:
+                                    acc += S[filter[fp]] * S[input[ip]]
+                                else:
+                                    acc += S[filter[fp]] * zp
+                                fp += output_depth
+                                ip += xstep
+                                ix += dilation_width_factor
+                        else:
+                            for kx in range(filter_width):
                                 acc += S[filter[fp]] * zp
-                            fp += output_depth
+                                fp += output_depth
                     acc = _requant(acc, output_multiplier, output_shift, oc) + output_offset
                     if acc < output_activation_min:
                         acc = output_activation_min
