@@ -72,6 +72,10 @@ class Link:
         self.hdr = bytearray(5)
         self.one = bytearray(1)
         self.rbuf = bytearray(max_payload + 2)
+        # bytes of a bad frame queued for a second scan (see _rescan)
+        self.rp = bytearray(max_payload + 2 + 5 + 16)
+        self.rp_pos = 0
+        self.rp_len = 0
         self.max_tx = max_tx
         self.tbuf = bytearray(HEADER + max_tx + 2)
         self.type = 0
@@ -83,74 +87,104 @@ class Link:
         self.garbage = 0
         self.too_long = 0
 
+    def _read(self, buf, n):
+        """Fill buf[0:n]: bytes queued for a rescan first, then the stream. False at EOF."""
+        k = 0
+        rp = self.rp
+        while k < n and self.rp_pos < self.rp_len:
+            buf[k] = rp[self.rp_pos]
+            self.rp_pos += 1
+            k += 1
+        if k == n:
+            return True
+        if k == 0:
+            return self.rx.readinto(buf, n) == n
+        one = self.one  # finishing a partly replayed read: byte by byte (recovery only)
+        while k < n:
+            if self.rx.readinto(one, 1) != 1:
+                return False
+            buf[k] = one[0]
+            k += 1
+        return True
+
+    def _rescan(self, n):
+        """A bad frame: queue its bytes after the sync pair (5 header bytes, then n bytes of
+        rbuf) to be scanned again, ahead of any bytes still queued, so a real frame starting
+        inside them (after garbage, or behind a damaged length) is still found. Oldest bytes
+        beyond the queue's capacity are dropped (counted as garbage)."""
+        rp = self.rp
+        left = self.rp_len - self.rp_pos
+        total = 5 + n + left
+        d = total - len(rp)
+        if d < 0:
+            d = 0
+        self.garbage += d
+        # the still-queued tail (logical bytes 5+n..total) moves to rp[5+n-d..]
+        i0 = d - 5 - n
+        if i0 < 0:
+            i0 = 0
+        src = self.rp_pos + i0
+        dst = 5 + n + i0 - d
+        cnt = left - i0
+        if dst > src:
+            i = cnt - 1
+            while i >= 0:
+                rp[dst + i] = rp[src + i]
+                i -= 1
+        else:
+            i = 0
+            while i < cnt:
+                rp[dst + i] = rp[src + i]
+                i += 1
+        hdr = self.hdr
+        rb = self.rbuf
+        k = d
+        while k < 5 + n:
+            rp[k - d] = hdr[k] if k < 5 else rb[k - 5]
+            k += 1
+        self.rp_pos = 0
+        self.rp_len = total - d
+
     def recv(self):
         """Block for the next good frame; return its type (payload in rbuf[:len]) or EOF."""
-        rx = self.rx
         one = self.one
         hdr = self.hdr
         rbuf = self.rbuf
         while True:
-            if rx.readinto(one, 1) != 1:
+            if not self._read(one, 1):
                 return EOF
             if one[0] != SYNC0:
                 self.garbage += 1
                 continue
-            if rx.readinto(one, 1) != 1:
+            if not self._read(one, 1):
                 return EOF
             while one[0] == SYNC0:  # A5 A5 5A: the second A5 may start the frame
                 self.garbage += 1
-                if rx.readinto(one, 1) != 1:
+                if not self._read(one, 1):
                     return EOF
             if one[0] != SYNC1:
                 self.garbage += 2
                 continue
-            if rx.readinto(hdr, 5) != 5:
+            if not self._read(hdr, 5):
                 return EOF
             n = hdr[3] | (hdr[4] << 8)
-            while n > self.max_payload and self._resync_in_header():
-                n = hdr[3] | (hdr[4] << 8)
             if n > self.max_payload:
                 self.too_long += 1
+                self._rescan(0)
                 continue
-            if rx.readinto(rbuf, n + 2) != n + 2:
+            if not self._read(rbuf, n + 2):
                 return EOF
             crc = crc16(hdr, 0, 5, 0xFFFF, CRC_TABLE)
             crc = crc16(rbuf, 0, n, crc, CRC_TABLE)
             if crc != (rbuf[n] | (rbuf[n + 1] << 8)):
                 self.bad_crc += 1
+                self._rescan(n + 2)
                 continue
             self.type = hdr[0]
             self.seq = hdr[1] | (hdr[2] << 8)
             self.len = n
             self.frames_ok += 1
             return self.type
-
-    def _resync_in_header(self):
-        """A false sync gave an impossible length: if a sync pair sits inside the 5 header
-        bytes just read (garbage ending in A5 5A before a real frame), restart the header from
-        there. Returns True when the header was refilled (length to be checked again)."""
-        hdr = self.hdr
-        j = 0
-        while j < 4 and not (hdr[j] == SYNC0 and hdr[j + 1] == SYNC1):
-            j += 1
-        if j == 4:
-            return False
-        self.too_long += 1
-        k = 0
-        i = j + 2
-        while i < 5:
-            hdr[k] = hdr[i]
-            k += 1
-            i += 1
-        one = self.one
-        while k < 5:
-            if self.rx.readinto(one, 1) != 1:
-                hdr[3] = 0xFF
-                hdr[4] = 0xFF
-                return False
-            hdr[k] = one[0]
-            k += 1
-        return True
 
     def send(self, typ, n):
         """Frame and write the n payload bytes already placed at tbuf[HEADER:]."""

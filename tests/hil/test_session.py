@@ -39,9 +39,19 @@ def test_per_frame_path_allocates_nothing(make_standin_board, mode, dtype) -> No
     conn, s = session(root, input_mode=mode, sample_dtype=dtype)
     twin = RotatingMachine(seed=2, time_to_failure_s=40)
     twin.sensor_fault("spike", at_s=3.0, duration_s=1.0)
-    drop = lambda frame, i: b"" if i == 30 else frame  # noqa: E731
+    def damage(frame: bytes, i: int) -> bytes:  # the framer's recovery paths run too
+        if i == 30:
+            return b""  # a whole frame lost: sample gap
+        if i == 40:
+            return frame[:20] + frame[25:]  # bytes dropped: bad CRC, rescan
+        if i == 50:
+            return b"\xa5\x5a\x40\x00\x00\x10\x00\x03" + frame  # a false header first
+        if i == 60:
+            return b"\xa5\x5a\x40\x00\x00\xff\xff" + frame  # an impossible length
+        return frame
+
     with conn:
-        res = s.run(twin, duration_s=12.0, fault_at_s=6.0, mangle=drop)
+        res = s.run(twin, duration_s=12.0, fault_at_s=6.0, mangle=damage)
     assert res.error == "", res.error
     assert "MemoryError" not in conn.recent_output()
     assert res.stops and res.sensor_faults
@@ -90,7 +100,7 @@ def test_garbage_and_dropped_bytes_are_accounted(standin_board) -> None:
     lost = {w.k for w in res.lost}
     assert lost, "dropped bytes must cost windows"
     assert {w.reason for w in res.lost} <= {"sample_gap", "frame_lost"}
-    # a mangled frame costs its window and, at most, the two frames after it (swallowed)
+    # a mangled frame costs its windows and, at most, those of the two frames after it
     assert lost <= mangled | {d + 1 for d in mangled} | {d + 2 for d in mangled}
     assert len(lost) <= 2 * len(mangled)
     assert res.count("ok") + len(lost) == res.n_windows
