@@ -319,3 +319,25 @@ def single_op(op: str, small: bool = False) -> st.SearchStrategy[tuple[bytes, di
 
 def any_single_op(small: bool = False) -> st.SearchStrategy[tuple[bytes, dict]]:
     return st.one_of([s(small=small) for s in STRATEGIES.values()])
+
+
+class GraphCase(tuple):
+    """(model_bytes, description) of a random multi-op graph; shown as the rebuilding call."""
+
+    def __repr__(self) -> str:
+        return f"graphs.random_graph(**{self[1]!r})"
+
+
+@st.composite
+def graph(draw, small: bool = False) -> GraphCase:
+    """A random multi-op graph (factory.graphs): planner, aliases, joins, broadcasts."""
+    from factory import graphs
+
+    p = dict(
+        seed=draw(SEEDS),
+        n_ops=draw(st.integers(2, 6 if small else 10)),
+        hw=draw(st.integers(2, 6 if small else 10)),
+        channels=draw(st.integers(1, 4)),
+    )
+    model, _ = graphs.random_graph(**p)
+    return GraphCase((model, p))

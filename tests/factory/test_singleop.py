@@ -74,3 +74,17 @@ def test_output_quantization_is_realistic(op: str, params: dict) -> None:
 def test_unknown_op_is_named() -> None:
     with pytest.raises(ValueError, match="GATHER"):
         singleop.build("GATHER")
+
+
+def test_random_graphs_are_valid_deterministic_and_varied() -> None:
+    from factory import graphs
+
+    seen: set[str] = set()
+    for seed in range(40):
+        model, ops = graphs.random_graph(seed, n_ops=2 + seed % 8, hw=3 + seed % 6)
+        assert graphs.random_graph(seed, n_ops=2 + seed % 8, hw=3 + seed % 6)[0] == model
+        ins, outs = io_details(model)
+        y = run_tflm(model, random_inputs(tuple(ins[0]["shape"]), 3, seed=seed))
+        assert y.shape == (3, *tuple(outs[0]["shape"]))
+        seen |= set(ops)
+    assert {"CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "CONCATENATION", "MEAN", "RESHAPE"} <= seen
