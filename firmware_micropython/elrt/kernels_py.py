@@ -101,7 +101,8 @@ def _requant_s(x, mbuf, j, s):
 
 def _requant(x, mbuf, sbuf, c):
     # MultiplyByQuantizedMultiplier(x, output_multiplier[c], output_shift[c]) reading the
-    # multiplier bytes directly, so no value >= 2**30 is ever created.
+    # multiplier bytes directly, so no value >= 2**30 is ever created. _srdhm and _rdbpot are
+    # inlined: this runs once per output element and calls cost more than the arithmetic.
     j = c << 2
     b3 = mbuf[j + 3]
     ml = mbuf[j] | ((mbuf[j + 1] & 0x7F) << 8)
@@ -112,7 +113,31 @@ def _requant(x, mbuf, sbuf, c):
     s = (sbuf[j] ^ 128) - 128
     if s > 0:
         return _srdhm(x << s, top, mh, ml)
-    return _rdbpot(_srdhm(x, top, mh, ml), -s)
+    xh = x >> 15
+    xl = x & _M15
+    v1 = xh * ml + ((xl * ml) >> 15)
+    v2 = xl * mh + (v1 & _M15)
+    p = xh * mh
+    w = (v1 >> 15) + (v2 >> 15) + top * (x & 1) + 1
+    y = (p >> 1) + (((p & 1) + w) >> 1)
+    if top == 1:
+        y += x >> 1
+    elif top != 0:
+        y -= x >> 1
+        if top == -2:
+            y -= x >> 1
+    if s == 0:
+        return y
+    e = -s
+    mask = ~(-1 << e)
+    rem = y & mask
+    thr = mask >> 1
+    if y < 0:
+        thr += 1
+    y >>= e
+    if rem > thr:
+        y += 1
+    return y
 
 
 def multiply_by_quantized_multiplier(x, multiplier, shift):
