@@ -55,8 +55,10 @@ def test_session_over_socket_url(standin_board) -> None:
 def test_run_closed_loop_summary(make_standin_board) -> None:
     root = make_standin_board("loop")
     (root / "main.py").write_text((root / "hilmain.py").read_text())
+    png = root / "timeline.png"
     out = run_closed_loop(root, twin_seed=1, fault_at_s=10.0, duration_s=30.0,
-                          time_to_failure_s=30.0)
+                          time_to_failure_s=30.0, timeline_png=png)
+    assert png.stat().st_size > 10_000
     assert out["false_stops"] == 0 and out["breakdowns"] == 0 and out["lost"] == 0
     assert out["windows"] == (30000 - 128) // 128 + 1
     assert 0 <= out["detection_latency_s"] < 10.0
