@@ -104,3 +104,15 @@ def test_transport_hook_with_the_link_transport(conv, tmp_path) -> None:
     big = convert_tflite(build("FULLY_CONNECTED", in_features=320, units=500, seed=1)).bundle
     with pytest.raises(InferError, match="refused the model: .*does not fit in RAM"):
         run_batch_transport(transport, big, random_inputs((1, 320), 1))
+
+
+def test_batch_larger_than_the_board_heap() -> None:
+    """20,000 inputs (320 KB in, 320 KB out) through a 100 KB board: inputs, outputs and
+    timings stream through files, so the batch size is not bounded by the heap."""
+    from converters import convert_tflite
+
+    model = build("RELU", shape=(1, 16), seed=3)
+    x = random_inputs((1, 16), 20000, seed=5)
+    y, stats = run_batch_virtual(convert_tflite(model).bundle, x, profile="esp32")
+    np.testing.assert_array_equal(y, run_tflm(model, x))
+    assert len(stats["latency_ms"]) == 20000
