@@ -54,6 +54,7 @@ def check_window(ring: ptr16, n: int, ch: int, spike: int, stuck: int, channel_m
     stuck identical values). Integer-only; counts are capped to keep the result a small int.
     """
     best = 0
+    best_rank = 0
     c = 0
     while c < ch:
         if (channel_mask >> c) & 1:
@@ -70,7 +71,7 @@ def check_window(ring: ptr16, n: int, ch: int, spike: int, stuck: int, channel_m
                 v = ring[i]
                 if v & 0x8000:
                     v = v - 0x10000
-                if v == -32768:
+                if v == NAN_MARK:
                     nan += 1
                 elif v >= spike or v <= 0 - spike:
                     spk += 1
@@ -89,22 +90,28 @@ def check_window(ring: ptr16, n: int, ch: int, spike: int, stuck: int, channel_m
                 i += ch
             kind = 0
             cnt = 0
+            rank = 0  # 1 = most telling: NaN, spike, dropout, stuck
             if nan:
-                kind = 1
+                kind = _K_NAN
                 cnt = nan
+                rank = 1
             elif spk:
-                kind = 4
+                kind = _K_SPIKE
                 cnt = spk
+                rank = 2
             elif maxz >= stuck:
-                kind = 2
+                kind = _K_DROPOUT
                 cnt = maxz
+                rank = 3
             elif maxs >= stuck:
-                kind = 3
+                kind = _K_STUCK
                 cnt = maxs
-            if kind and (best == 0 or kind < ((best >> 4) & 15)):
+                rank = 4
+            if kind and (best == 0 or rank < best_rank):
                 if cnt > 65535:
                     cnt = 65535
                 best = (cnt << 8) | (kind << 4) | c
+                best_rank = rank
         c += 1
     return best
 
@@ -209,7 +216,9 @@ class Bench:
         self.stride = s = int(cfg.get("stride", w))
         scfg = cfg.get("sensor", {})
         if self.input == "i2c":  # counts as the MPU6050 gives them at its range
-            lsb_per_g = {2: 16384, 4: 8192, 8: 4096, 16: 2048}[int(scfg.get("range_g", 16))]
+            lsb_per_g = {2: 16384, 4: 8192, 8: 4096, 16: 2048}.get(int(scfg.get("range_g", 16)))
+            if lsb_per_g is None:
+                raise ValueError("hil: sensor.range_g must be 2, 4, 8 or 16 for the MPU6050")
         else:
             lsb_per_g = int(hcfg.get("lsb_per_g", cfg.get("counts_per_unit", 2048)))
         # float32 frames carry g: scale to counts (frames) or milli-g (the simulated chip)
