@@ -252,3 +252,23 @@ def test_board_logs_its_setup(standin_board) -> None:
     conn = VirtualConnection(standin_board, script="hilmain.py")
     with conn:
         conn.expect(r"\[log\] hil: input frames, window 128, stride 128, outputs 2", timeout=10)
+
+
+def test_protocol_version_mismatch_is_refused(standin_board) -> None:
+    from edgeloop.link.session import HilError
+
+    conn = VirtualConnection(standin_board, script="hilmain.py")
+    with conn:
+        conn.await_hello()
+        conn.hello = P.Hello(99, 256, 128, 3, 5, 1000, "future board")
+        with pytest.raises(HilError, match="protocol v99"):
+            HilSession(conn)
+
+
+def test_missing_port_and_undeployed_board_are_clear_errors(tmp_path) -> None:
+    from edgeloop.link.session import HilError, SerialConnection
+
+    with pytest.raises(HilError, match="cannot open /dev/ttyEDGELOOP0"):
+        SerialConnection("/dev/ttyEDGELOOP0")
+    with pytest.raises(HilError, match="deploy the board first"):
+        VirtualConnection(tmp_path / "empty")
