@@ -50,6 +50,7 @@ class Control(IntEnum):
 
     REARM = 1  # the machine was restarted: clear the decision state
     QUIT = 2  # leave HIL mode
+    RESTART = 3  # a new sample stream starts at index 0 (decision cleared)
 
 
 class Actuator(IntEnum):

@@ -529,7 +529,7 @@ class HilSession:
         frame_no = 0
         kept: list[np.ndarray] = []
         start = time.perf_counter()
-        self.conn.send(P.MsgType.CONTROL, bytes([3]))  # RESTART: a new stream from sample 0
+        self.conn.send(P.MsgType.CONTROL, bytes([P.Control.RESTART]))  # stream from sample 0
         while sent < n_total:
             n = min(S, n_total - sent)
             if on_batch is not None:
@@ -657,7 +657,7 @@ class HilSession:
         while time.monotonic() < deadline:
             if self._pump(block=True, timeout=0.2, want_hello=True):
                 # the board starts a new stream at 0; tell it where the host's stream is
-                self.conn.send(P.MsgType.CONTROL, bytes([3]))
+                self.conn.send(P.MsgType.CONTROL, bytes([P.Control.RESTART]))
                 return
         raise HilError(
             f"{self.conn.name}: no HELLO within {timeout:.0f} s after a reset; recent output:\n"
@@ -714,7 +714,7 @@ class HilSession:
                 self.conn._on_text(b"[host] board reset detected (HELLO)\n")
                 if want_hello:
                     return True
-                self.conn.send(P.MsgType.CONTROL, bytes([3]))
+                self.conn.send(P.MsgType.CONTROL, bytes([P.Control.RESTART]))
             elif isinstance(msg, P.Pong):
                 self.res.pongs.append(asdict(msg))
                 self._settle(msg)
@@ -806,7 +806,7 @@ def run_closed_loop(
             plot_timeline(res, Path(timeline_png), f"closed loop, twin seed {twin_seed}")
     finally:
         if own:
-            conn.send(P.MsgType.CONTROL, bytes([2]))
+            conn.send(P.MsgType.CONTROL, bytes([P.Control.QUIT]))
             conn.close()
     return res.summary()
 
