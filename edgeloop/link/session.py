@@ -429,6 +429,7 @@ class SessionResult:
             "lost_reasons": self.lost_reasons(),
             "stops": len(self.stops),
             "first_stop_s": self.first_stop_s,
+            "health_at_stop": self.stops[0]["health"] if self.stops else None,
             "false_stops": self.false_stops,
             "fault_at_s": self.fault_at_s,
             "detection_latency_s": self.detection_latency_s,
@@ -753,7 +754,8 @@ class HilSession:
     def _on_actuator(self, cmd: P.ActuatorCmd) -> None:
         if cmd.command != P.Actuator.STOP:
             return
-        self.res.stops.append({"window": cmd.window, "t_s": self.twin.t})
+        self.res.stops.append({"window": cmd.window, "t_s": self.twin.t,
+                               "health": float(getattr(self.twin, "health", 1.0))})
         self.twin.stop()
         if self.on_stop:
             self.on_stop()
