@@ -19,6 +19,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -99,7 +100,9 @@ def quantize_keras(model, representative: np.ndarray, int8_io: bool = True) -> b
     if int8_io:
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
-    with _quiet():
+    with _quiet(), warnings.catch_warnings():
+        # int8 I/O without input statistics is intended: PTQ calibrates from the dataset
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         return bytes(conv.convert())
 
 
