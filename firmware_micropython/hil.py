@@ -117,12 +117,12 @@ def check_window(ring: ptr16, n: int, ch: int, spike: int, stuck: int, channel_m
 
 
 @micropython.viper
-def f32_to_counts(buf: ptr8, off: int, nvals: int, unit: int, drop: int):
-    """float32 LE values at buf[off:] -> int16 LE round(v * unit), in place, integer-only.
+def f32_to_counts(buf: ptr8, off: int, nvals: int, odd: int, t: int, limit: int):
+    """float32 LE values at buf[off:] -> int16 LE round(v * unit), in place, integer-only,
+    with unit = odd << t (see f32_unit). Every product stays below 2**30 (32-bit viper).
 
-    The 24-bit significand loses `drop` low bits first (see f32_drop) so that significand *
-    unit stays below 2**30 on a 32-bit viper. Rounds half away from zero, saturates at
-    +-32767; NaN and inf become -32768 (no sample).
+    The significand keeps 15 fractional bits of the result, so power-of-two units are exact
+    (round half away from zero); saturates at +-32767; NaN and inf become -32768 (no sample).
     """
     i = 0
     while i < nvals:
@@ -130,23 +130,27 @@ def f32_to_counts(buf: ptr8, off: int, nvals: int, unit: int, drop: int):
         b2 = buf[src + 2]
         b3 = buf[src + 3]
         exp = ((b3 & 0x7F) << 1) | (b2 >> 7)
+        v = 0
         if exp == 255:
             v = -32768
-        elif exp == 0:
-            v = 0
-        else:
-            m = ((((b2 & 0x7F) | 0x80) << 16) | (buf[src + 1] << 8) | buf[src]) >> drop
-            p = m * unit
-            e = exp - 150 + drop  # value = m * 2**e
-            if e >= 0:
-                v = 32767 if (e > 15 or p > (32767 >> e)) else (p << e)
-            elif e < -30:
-                v = 0
-            else:
-                v = (p + (1 << (0 - e - 1))) >> (0 - e)
-                if v > 32767:
+        elif exp != 0:
+            drop = 135 - exp - t  # leaves value * unit with 15 fractional bits
+            if drop < 0:
+                drop = 0
+            if drop <= 24:
+                m = ((((b2 & 0x7F) | 0x80) << 16) | (buf[src + 1] << 8) | buf[src]) >> drop
+                if m > limit:
                     v = 32767
-            if b3 & 0x80:
+                else:
+                    p = m * odd
+                    e = exp - 150 + drop + t  # value * unit = p * 2**e
+                    if e >= 0:
+                        v = 32767 if (e > 15 or p > (32767 >> e)) else (p << e)
+                    else:
+                        v = (p + (1 << (0 - e - 1))) >> (0 - e)
+                        if v > 32767:
+                            v = 32767
+            if b3 & 0x80 and v != -32768:
                 v = 0 - v
         dst = off + 2 * i
         buf[dst] = v & 0xFF
@@ -154,12 +158,16 @@ def f32_to_counts(buf: ptr8, off: int, nvals: int, unit: int, drop: int):
         i += 1
 
 
-def f32_drop(unit):
-    """Significand bits to drop so that significand * unit < 2**30 (unit <= 32768)."""
-    bits = 0
-    while (1 << bits) <= unit:
-        bits += 1
-    return max(0, 24 - (30 - bits))
+def f32_unit(unit):
+    """(odd, t, limit) for f32_to_counts: unit = odd << t, limit keeps m * odd < 2**30."""
+    unit = int(unit)
+    if not 0 < unit <= 32768:
+        raise ValueError("hil: float32 scale must be 1..32768 counts per unit, got %d" % unit)
+    t = 0
+    while not unit & 1:
+        unit >>= 1
+        t += 1
+    return unit, t, (1 << 30) // unit
 
 
 class FrameSource:
@@ -222,8 +230,7 @@ class Bench:
         else:
             lsb_per_g = int(hcfg.get("lsb_per_g", cfg.get("counts_per_unit", 2048)))
         # float32 frames carry g: scale to counts (frames) or milli-g (the simulated chip)
-        self.float_unit = 1000 if self.input == "i2c" else lsb_per_g
-        self.float_drop = f32_drop(self.float_unit)
+        self.float_unit = f32_unit(1000 if self.input == "i2c" else lsb_per_g)
         self.spike = min(32767, int(float(hcfg.get("spike_g", 8.0)) * lsb_per_g))
         self.stuck = int(hcfg.get("stuck_samples", 24))
         self.channel_mask = int(hcfg.get("check_channels", (1 << ch) - 1))
@@ -327,7 +334,8 @@ class Bench:
             lk.lost(self.next_k, 0, _LOST_BAD)
             return
         if width == 4:  # float32 values -> int16 counts in place (NaN/inf -> NAN_MARK)
-            f32_to_counts(b, 8, n * ch, self.float_unit, self.float_drop)
+            fu = self.float_unit
+            f32_to_counts(b, 8, n * ch, fu[0], fu[1], fu[2])
         if first < self.next_index:
             return  # a duplicate of samples already used (host retry): ignore
         if first > self.next_index:

@@ -225,7 +225,7 @@ def test_f32_to_counts_on_the_board(tmp_path) -> None:
     n = len(vals)
     code = (
         f"import hil\nb = bytearray({vals.tobytes()!r})\n"
-        f"hil.f32_to_counts(b, 0, {n}, 2048, hil.f32_drop(2048))\nprint(bytes(b[:{2 * n}]).hex())"
+        f"hil.f32_to_counts(b, 0, {n}, *hil.f32_unit(2048))\nprint(bytes(b[:{2 * n}]).hex())"
     )
     out = VirtualBoard(root).run(code, timeout=30).check().stdout.split()[-1]
     got = np.array(struct.unpack(f"<{n}h", bytes.fromhex(out)))
