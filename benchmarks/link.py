@@ -74,24 +74,26 @@ def link_only(frames: int = 4000, stride: int = 128, channels: int = 3) -> dict:
     }
 
 
-def closed_loop(minutes: float = 10.0, seed: int = 0) -> dict:
+def closed_loop(minutes: float = 10.0, seed: int = 0, input_mode: str = "frames") -> dict:
     from hil_tests.model import ensure_run
     from trainer.twins import RotatingMachine
 
     run = ensure_run()
     base = json.loads((run / "config.json").read_text())
-    cfg = hil_config(base, "frames", lsb_per_g=int(base.get("counts_per_unit", 2048)))
-    root = deploy_virtual(run, ROOT / "build" / "bench" / "vboard-link", cfg)
+    lsb = int(base.get("counts_per_unit", 2048))
+    cfg = hil_config(base, input_mode, lsb_per_g=lsb)
+    root = deploy_virtual(run, ROOT / "build" / "bench" / f"vboard-link-{input_mode}", cfg)
     duration = minutes * 60.0
     conn = VirtualConnection(root)
     try:
-        session = HilSession(conn, lsb_per_g=int(base.get("counts_per_unit", 2048)))
+        session = HilSession(conn, input_mode=input_mode, lsb_per_g=lsb)
         twin = RotatingMachine(seed=seed, time_to_failure_s=120.0)
         res = session.run(twin, duration, fault_at_s=duration / 2, timeline_every=16)
     finally:
         conn.close()
     s = res.summary()
     return {
+        "input": input_mode,
         "simulated_s": duration,
         "run_wall_s": round(res.wall_s, 2),
         "realtime_factor": round(duration / res.wall_s, 1),
@@ -115,8 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=4000, help="frames for the link-only figure")
     ap.add_argument("--out", type=Path, default=OUT_JSON)
     args = ap.parse_args(argv)
-    result = {"link_only": link_only(args.frames), "closed_loop": closed_loop(args.minutes)}
-    lo, cl = result["link_only"], result["closed_loop"]
+    result = {
+        "link_only": link_only(args.frames),
+        "closed_loop": closed_loop(args.minutes),
+        # samples through the simulated MPU6050 and the real driver, one I2C read per sample
+        "closed_loop_i2c": closed_loop(args.minutes, input_mode="i2c"),
+    }
+    lo, cl, ci = result["link_only"], result["closed_loop"], result["closed_loop_i2c"]
     print(f"link only   : {lo['frames_per_s']:.0f} frames/s ({lo['frame_bytes']} B each, "
           f"{lo['link_mb_per_s']} MB/s)")
     print(f"closed loop : {cl['simulated_s'] / 60:.0f} simulated min in {cl['run_wall_s']} s wall "
@@ -125,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"              detection latency {cl['detection_latency_s']} s, false stops "
           f"{cl['false_stops']}, breakdowns {cl['breakdowns']}, board latency median "
           f"{cl['board_latency_us_median']} us, min free heap {cl['heap_free_min']} B")
+    print(f"register    : same run through the simulated MPU6050 + driver: {ci['run_wall_s']} s "
+          f"wall, {ci['windows_per_s']:.0f} windows/s, lost {ci['lost']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out}")
