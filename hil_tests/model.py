@@ -40,6 +40,8 @@ def ensure_run(cache: Path = CACHE) -> Path:
     work = run.parent
     if work.exists():
         shutil.rmtree(work)
+    for stale in cache.glob("*/run"):  # runs of older trainer sources: not needed any more
+        shutil.rmtree(stale.parent, ignore_errors=True)
     data = write_csv_dataset(
         synthesize("rotating_machine", per_class=PER_CLASS, duration_s=DURATION_S, seed=11),
         work / "data",
