@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,8 +41,9 @@ def ensure_run(cache: Path = CACHE) -> Path:
     work = run.parent
     if work.exists():
         shutil.rmtree(work)
-    for stale in cache.glob("*/run"):  # runs of older trainer sources: not needed any more
-        shutil.rmtree(stale.parent, ignore_errors=True)
+    for stale in cache.glob("*/run"):  # runs of older trainer sources, unused for an hour
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale.parent, ignore_errors=True)
     data = write_csv_dataset(
         synthesize("rotating_machine", per_class=PER_CLASS, duration_s=DURATION_S, seed=11),
         work / "data",
@@ -58,8 +60,6 @@ def run_report(run: Path) -> dict:
 
 
 if __name__ == "__main__":
-    import time
-
     t = time.perf_counter()
     r = ensure_run()
     print(r, f"{time.perf_counter() - t:.1f} s", run_report(r))
