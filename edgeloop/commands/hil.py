@@ -52,6 +52,11 @@ def hil(
 
     if not HIL_TESTS.is_dir():
         raise EdgeLoopError(f"the HIL scenarios are not installed here ({HIL_TESTS} is missing)")
+    if board != "virtual" and "://" not in board and not Path(board).exists():
+        raise EdgeLoopError(
+            f"--board {board}: no such serial port (see `edgeloop devices`), "
+            "or use --board virtual"
+        )
     extra: list[str] = []
     if jobs > 1:
         if board != "virtual":

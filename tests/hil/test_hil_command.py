@@ -26,10 +26,17 @@ def test_hil_command_is_registered() -> None:
 
 
 def test_parallel_real_board_is_refused(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["hil", "--board", "/dev/ttyUSB9", "-n", "2",
+    result = CliRunner().invoke(app, ["hil", "--board", "socket://127.0.0.1:9", "-n", "2",
                                       "--out", str(tmp_path)])
     assert result.exit_code != 0
     assert "virtual" in str(result.exception)
+
+
+def test_missing_port_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["hil", "--board", "/dev/ttyEDGELOOP9", "--out",
+                                      str(tmp_path)])
+    assert result.exit_code != 0
+    assert "no such serial port" in str(result.exception)
 
 
 def test_hil_command_writes_junit_and_html(tmp_path: Path) -> None:
