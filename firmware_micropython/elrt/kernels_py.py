@@ -6,13 +6,12 @@
 #
 # Conventions shared by both kernel sets:
 # - int8 tensors are byte buffers (bytearray / memoryview of the arena, bytes / memoryview of the
-#   bundle's constant section); values are sign-extended on load with (v ^ 128) - 128 and stored
-#   with & 0xFF.
+#   bundle's constant section); values are sign-extended on load ((v ^ 128) - 128, or the _S8
+#   table) and stored with & 0xFF.
 # - int32 vectors (bias, output_multiplier, output_shift, LUTs of int32) are byte buffers of
-#   little-endian int32, 4-byte aligned. Per-channel vectors always have one entry per output
-#   channel (the loader expands per-tensor quantization); a scalar quantity (ADD, MUL, MEAN, ...)
-#   is a 1-entry vector. Multipliers are passed in buffers, never as Python ints: a multiplier is
-#   >= 2**30, which would be a heap-allocated big int on a 32-bit board.
+#   little-endian int32, 4-byte aligned, one entry per output channel (the bundle stores
+#   per-tensor quantization per channel too). Multipliers stay in buffers, never Python ints: a
+#   multiplier is >= 2**30, which would be a heap-allocated big int on a 32-bit board.
 # - Small scalars (dims, offsets, shifts, activation bounds) are plain int arguments.
 # - Bytecode ints are 31-bit on the ESP32 (larger values allocate): the requantization splits the
 #   32x32->64 product into 15-bit digits so every partial stays below 2**30 for accumulators
@@ -33,19 +32,10 @@ _M15 = const(0x7FFF)
 _S8 = tuple(range(128)) + tuple(range(-128, 0))
 
 
-def _s8(v):
-    return (v ^ 128) - 128
-
-
 def _i32(buf, i):
     # Little-endian int32 from a byte buffer; the result is a small int when |v| < 2**30.
     j = i << 2
     return buf[j] | (buf[j + 1] << 8) | (buf[j + 2] << 16) | (((buf[j + 3] ^ 128) - 128) << 24)
-
-
-def _shift(buf, i):
-    # A shift is in [-31, 31]: its low byte, sign-extended, is the whole value.
-    return (buf[i << 2] ^ 128) - 128
 
 
 def _srdhm(x, top, mh, ml):
