@@ -21,9 +21,9 @@ _COMMON = dict(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 # EDGELOOP_EXACT_EXAMPLES / EDGELOOP_EXACT_DEVICE_EXAMPLES raise the counts for a deeper sweep.
-GOLDEN = settings(max_examples=int(os.environ.get("EDGELOOP_EXACT_EXAMPLES", "150")), **_COMMON)
+GOLDEN = settings(max_examples=int(os.environ.get("EDGELOOP_EXACT_EXAMPLES", "200")), **_COMMON)
 DEVICE = settings(
-    max_examples=int(os.environ.get("EDGELOOP_EXACT_DEVICE_EXAMPLES", "8")), **_COMMON
+    max_examples=int(os.environ.get("EDGELOOP_EXACT_DEVICE_EXAMPLES", "12")), **_COMMON
 )
 
 
