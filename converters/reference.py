@@ -1,9 +1,8 @@
 """The reference interpreters a board's outputs are judged against, imported only when used.
 
 TFLM's own runtime (pip `tflite-micro`) is the bit-exact reference for microcontroller int8
-inference. Desktop LiteRT (`ai-edge-litert`, or the older `tflite_runtime` where only that is
-installed, e.g. on a Raspberry Pi gateway) is faster for evaluating accuracy, but its kernels can
-differ from TFLM by 1 LSB, so it is never used for exactness.
+inference. Desktop LiteRT (used by trainer/ to score accuracy) can differ from TFLM by 1 LSB, so
+it is never used for exactness.
 """
 
 from __future__ import annotations
@@ -78,17 +77,3 @@ def tflm_arena_bytes(interp) -> dict[str, int]:
         raise ConvertError(f"no 'Arena allocation total' in TFLM's print_allocations:\n{text}")
     return found
 
-
-def litert_interpreter(tflite: bytes):
-    """Desktop LiteRT: ai-edge-litert, else the legacy tflite_runtime (same Interpreter API)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError as exc:
-            raise ConvertError(
-                "no desktop TFLite interpreter: pip install ai-edge-litert "
-                "(or tflite-runtime where only that exists)"
-            ) from exc
-    return Interpreter(model_content=bytes(tflite))

@@ -96,9 +96,22 @@ def check_ops(tflite: bytes) -> None:
 
 
 def _interpreter(tflite: bytes):
-    from ai_edge_litert.interpreter import Interpreter
+    """Desktop LiteRT: ai-edge-litert, else the legacy tflite_runtime (same Interpreter API).
 
-    return Interpreter(model_content=tflite)
+    tflite-runtime 2.14 (its last release) fails under numpy 2, so it is only the fallback for
+    machines where nothing newer installs (e.g. an old Raspberry Pi gateway).
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError as exc:
+            raise TrainerError(
+                "no desktop TFLite interpreter: pip install ai-edge-litert "
+                "(or tflite-runtime where only that exists)"
+            ) from exc
+    return Interpreter(model_content=bytes(tflite))
 
 
 def io_quant(tflite: bytes) -> IOQuant:
