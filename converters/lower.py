@@ -245,6 +245,21 @@ def average_pool_2d(b: Builder, op: TOp) -> None:
     _pool(b, op, B.OP_AVERAGE_POOL_2D)
 
 
+def _mean_groups(shape, axes: set[int]) -> list[tuple[int, bool]]:
+    """(size, reduced) runs of the input shape: size-1 dims dropped (they do not affect the
+    memory order), neighbours of the same kind merged."""
+    groups: list[tuple[int, bool]] = []
+    for k, d in enumerate(shape):
+        if d == 1:
+            continue
+        red = k in axes
+        if groups and groups[-1][1] == red:
+            groups[-1] = (groups[-1][0] * int(d), red)
+        else:
+            groups.append((int(d), red))
+    return groups
+
+
 def mean(b: Builder, op: TOp) -> None:
     it = _int8(b, op, op.inputs[0], "input")
     ot = _int8(b, op, op.outputs[0], "output")
@@ -253,25 +268,59 @@ def mean(b: Builder, op: TOp) -> None:
         raise ConvertError("MEAN axis must be constant")
     nd = len(it.shape)
     axes = {int(a) % nd for a in np.asarray(at.data).reshape(-1)}
-    # size-1 dims do not affect the memory order: drop them before checking contiguity
-    dims = [(int(d), k in axes) for k, d in enumerate(it.shape) if d != 1]
-    flags = [r for _, r in dims]
-    if any(flags):
-        first, last = flags.index(True), len(flags) - 1 - flags[::-1].index(True)
-        if not all(flags[first : last + 1]):
-            raise ConvertError(f"MEAN over non-adjacent axes {sorted(axes)} of shape "
-                               f"{it.shape} unsupported")
-    else:
-        first, last = len(dims), len(dims) - 1
-    sizes = [d for d, _ in dims]
-    outer = int(np.prod(sizes[:first], dtype=np.int64))
-    red = int(np.prod(sizes[first : last + 1], dtype=np.int64))
-    inner = int(np.prod(sizes[last + 1 :], dtype=np.int64))
+    groups = _mean_groups(it.shape, axes)
+    red = int(np.prod([d for d, r in groups if r], dtype=np.int64))
     m, s = quantize_multiplier(float(np.float32(_scale(it))) / float(np.float32(_scale(ot))))
     mode, mult, shift = luts.mean_mode(red, m, s)
+    if sum(r for _, r in groups) > 1:
+        _mean_strided(b, op, it, ot, groups, red, mult, shift)
+        return
+    sizes = [d for d, _ in groups]
+    first = next((k for k, (_, r) in enumerate(groups) if r), len(groups))
+    outer = int(np.prod(sizes[:first], dtype=np.int64))
+    inner = int(np.prod(sizes[first + 1 :], dtype=np.int64))
     params = [outer, red, inner, mode, _zp(it), _zp(ot), mult, shift]
     b.emit(B.OP_MEAN, [b.act(op.inputs[0]), b.act(op.outputs[0])], params,
            _report(op, outer * red * inner, 0, ot, mode=mode))
+
+
+def _mean_strided(b: Builder, op: TOp, it: TTensor, ot: TTensor, groups: list[tuple[int, bool]],
+                  n: int, mult: int, shift: int) -> None:
+    """MEAN over non-adjacent axes as a VALID convolution with an all-ones filter, read in place.
+
+    TFLM's QuantizedMeanOrSum computes clamp(MBQM(sum - zp_in * n, mult, shift) + zp_out), which
+    is exactly a CONV_2D / DEPTHWISE_CONV_2D whose filter is all ones, whose folded bias is
+    -zp_in * n and whose per-channel multiplier/shift are MEAN's. With size-1 axes dropped and
+    neighbouring axes merged, a rank <= 4 input reduced over non-adjacent axes is one of
+    R K R, K R K R (CONV_2D: reduce over full height and all channels, keep batch and width) or
+    R K R K (DEPTHWISE_CONV_2D: full height, width windows of c with stride c, keep channels).
+    """
+    pattern = "".join("R" if r else "K" for _, r in groups)
+    sizes = [d for d, _ in groups]
+    x, y = b.act(op.inputs[0]), b.act(op.outputs[0])
+    if pattern in ("RKR", "KRKR"):
+        nb, a, w, c = ([1] + sizes) if pattern == "RKR" else sizes
+        ids = [x, b.const(np.ones((1, a, 1, c), np.int8), "mean_ones"),
+               b.const(np.full(1, -_zp(it) * n, np.int32), "mean_bias"),
+               b.const(np.full(1, mult, np.int32), "mult"),
+               b.const(np.full(1, shift, np.int32), "shift"), y]
+        params = [nb, a, w, c, 1, w, 1, a, 1, 1, 1, 1, 1, 0, 0, _zp(it), _zp(ot), -128, 127]
+        b.emit(B.OP_CONV_2D, ids, params,
+               _report(op, nb * a * w * c, 0, ot, mode=luts.MEAN_QUANTIZED, lowered="CONV_2D"))
+    elif pattern == "RKRK":
+        a, w, k, c = sizes
+        ids = [x, b.const(np.ones((a, k, c), np.int8), "mean_ones"),
+               b.const(np.full(c, -_zp(it) * n, np.int32), "mean_bias"),
+               b.const(np.full(c, mult, np.int32), "mult"),
+               b.const(np.full(c, shift, np.int32), "shift"), y]
+        params = [1, a, w * k, c, 1, w, c, a, k, 1, k, 1, 1, 0, 0, 1, _zp(it), _zp(ot),
+                  -128, 127]
+        b.emit(B.OP_DEPTHWISE_CONV_2D, ids, params,
+               _report(op, a * w * k * c, 0, ot, mode=luts.MEAN_QUANTIZED,
+                       lowered="DEPTHWISE_CONV_2D"))
+    else:  # unreachable for rank <= 4 (validated earlier); a clear error if that ever changes
+        raise ConvertError(f"MEAN of shape {it.shape}: reduction pattern {pattern} "
+                           "(R reduced, K kept axes) unsupported")
 
 
 def softmax(b: Builder, op: TOp) -> None:
