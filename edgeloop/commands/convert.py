@@ -24,6 +24,8 @@ def _table(report: dict, board: str) -> Table:
     t.add_column("params", justify="right", footer=f"{report['total_params']:,}")
     for r in report["ops"]:
         op = r["op"] + (" (alias, free)" if r.get("alias") else "")
+        if r.get("lowered"):
+            op += f" (as {r['lowered']})"
         t.add_row(str(r["index"]), op, "x".join(map(str, r["output_shape"])),
                   f"{r['macs']:,}", f"{r['params']:,}")
     return t
@@ -36,9 +38,10 @@ def _summary(report: dict) -> str:
     return (
         f"arena {h['arena_bytes']:,} B | bundle in RAM {h['weights_in_ram_bytes']:,} B | "
         f"tables {h['op_table_bytes']:,} B | runtime {h['runtime_overhead_bytes']:,} B | "
-        f"fragmentation margin {h['fragmentation_margin_bytes']:,} B\n"
-        f"estimated heap {h['total_bytes']:,} B of {limit:,} B -> {fit}\n"
-        f"bundle {report['bundle_bytes']:,} B (.tflite {report['tflite_bytes']:,} B)"
+        f"block + safety margin {h['fragmentation_margin_bytes']:,} B\n"
+        f"estimated heap {h['total_bytes']:,} B of {limit:,} B -> {fit}"
+        + (f" (32-bit ESP32 ~{h['esp32_bytes']:,} B)\n" if "esp32_bytes" in h else "\n")
+        + f"bundle {report['bundle_bytes']:,} B (.tflite {report['tflite_bytes']:,} B)"
     )
 
 
