@@ -59,7 +59,8 @@ fi.close()
 fo.close()
 ft.close()
 print("%(mark)s" + json.dumps({
-    "kernels": elrt.KERNELS, "model_heap_bytes": free0 - free1, "arena_bytes": m.arena_bytes,
+    "kernels": m.kernels, "kernel_sets": m.kernel_sets,
+    "model_heap_bytes": free0 - free1, "arena_bytes": m.arena_bytes,
     "load_ms": load_ms, "input_bytes": n_in, "output_bytes": n_out,
     "input_shape": list(m.input_shape), "output_shape": list(m.output_shape),
     "output_dtype": m.output_dtype, "heap_free_after_load": free1,

@@ -12,7 +12,8 @@
 # args are memoryviews and ints prepared up front. invoke() only calls kernels with positional
 # arguments (a *args or keyword call, or a closure over many cells, would allocate).
 # The kernel set (viper fast path or bytecode fallback) is chosen at import; use_kernels()
-# switches it for models loaded afterwards.
+# switches it for models loaded afterwards. The viper kernels of an op family are imported when a
+# model using that family is loaded, not before; m.kernel_sets records each family's set.
 import binascii
 import gc
 import struct
@@ -59,17 +60,30 @@ class BundleError(Exception):
     """The bundle cannot be loaded: the message says what is wrong with it."""
 
 
-KERNELS = None  # "viper" or "bytecode"
-_K = None
+KERNELS = None  # the selected set: "viper" (per family, where it imports) or "bytecode"
+_VIPER = False
+_KP = None  # kernels_py, imported the first time a family needs the bytecode set
+_KV = {}  # family -> its imported viper module, or the text of why it did not import
+
+# The viper set is one small module per op family (elrt/kv_<family>.py): a model imports only
+# the families its ops use, at load, because on an ESP32 each imported viper module's machine
+# code is copied into the small executable IRAM (and its function objects take GC heap).
+_OP_FAMILY = {
+    1: "fc", 2: "conv", 3: "dw", 4: "pool", 5: "pool", 6: "mean", 7: "eltwise", 8: "eltwise",
+    9: "softmax", 10: "lut", 11: "move", 12: "move", 13: "lut", 14: "lut",
+}
+_FAMILY_FUNCS = {
+    "fc": ("fully_connected",), "conv": ("conv_2d",), "dw": ("depthwise_conv_2d",),
+    "pool": ("max_pool_2d", "average_pool_2d"), "mean": ("mean",), "eltwise": ("add", "mul"),
+    "softmax": ("softmax",), "lut": ("lut", "dequantize", "quantize_f32"),
+    "move": ("concatenation", "pad"),
+}
 
 
 def _self_check(k):
     # A known-answer FC (3 channels, both signs, multipliers up to INT32_MAX, shifts -12..-5):
     # the expected bytes are TFLM's arithmetic, checked against kernels_py by tests/runtime.
     # Comparing with a constant spares importing the bytecode set next to the viper one.
-    for name in _KERNEL_NAMES:
-        if not hasattr(k, name):
-            return False
     out = bytearray(3)
     k.fully_connected(
         bytes((0, 127, 128, 255, 37, 200)),
@@ -80,35 +94,110 @@ def _self_check(k):
     return out == b"\x29\xf6\xfb"  # 41, -10, -5
 
 
-_KERNEL_NAMES = (
-    "fully_connected", "conv_2d", "depthwise_conv_2d", "max_pool_2d", "average_pool_2d", "mean",
-    "add", "mul", "softmax", "lut", "dequantize", "quantize_f32", "concatenation", "pad",
-)
+def _viper(fam):
+    """The viper module of a family, or a str saying why it is unusable. Imported once: a
+    failure (ImportError where the port has no viper, MemoryError when IRAM or the heap is
+    exhausted) is remembered until the next use_kernels()."""
+    m = _KV.get(fam)
+    if m is None:
+        try:
+            m = __import__("elrt.kv_" + fam, None, None, ("x",))
+            for name in _FAMILY_FUNCS[fam]:
+                if not hasattr(m, name):
+                    m = "elrt.kv_%s lacks %s" % (fam, name)
+                    break
+        except Exception as e:  # any failure: the family runs on bytecode
+            m = "%s: %s" % (type(e).__name__, e)
+            gc.collect()
+        _KV[fam] = m
+    return m
+
+
+def _kernels(fam):
+    """(module, "viper" or "bytecode") that runs a family's ops under the selected set."""
+    global _KP
+    if _VIPER:
+        m = _viper(fam)
+        if not isinstance(m, str):
+            return m, "viper"
+    if _KP is None:
+        from elrt import kernels_py
+        _KP = kernels_py
+    return _KP, "bytecode"
+
+
+def _op_families(ops, n_ops):
+    # The op families of an op list (records as in docs/bundle-format.md); stops quietly at
+    # anything malformed, which _build then reports with its full checks.
+    fams = set()
+    p = 0
+    n = len(ops)
+    for _ in range(n_ops):
+        if p + 12 > n:
+            break
+        code, nt, npar = struct.unpack_from("<3i", ops, p)
+        fam = _OP_FAMILY.get(code)
+        if fam is None or nt < 0 or npar < 0:
+            break
+        fams.add(fam)
+        p += 4 * (3 + nt + npar)
+    return fams
+
+
+def _body_op_list(body):
+    if len(body) < _BODY_HEADER_SIZE:
+        return ()
+    h = struct.unpack_from("<12I", body, 0)
+    return _op_families(body[h[6]:h[6] + h[7]], h[1])
+
+
+def _file_op_list(path):
+    # Only the headers and the op list (a few hundred bytes), not the whole bundle.
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEADER_SIZE)
+            hsize = struct.unpack_from("<H", head, 6)[0]
+            f.seek(hsize)
+            h = struct.unpack("<12I", f.read(_BODY_HEADER_SIZE))
+            f.seek(hsize + h[6])
+            return _op_families(f.read(h[7]), h[1])
+    except Exception:  # unreadable or malformed: load() then reports it with the full checks
+        return ()
+
+
+def _prepare_kernels(fams):
+    for fam in fams:
+        _kernels(fam)
 
 
 def use_kernels(name="auto"):
     """Select the kernel set for models loaded from now on: "auto" (viper if it imports and
-    passes a self-check, else bytecode), "viper" or "bytecode". Returns the chosen name."""
-    global KERNELS, _K
+    passes a self-check, else bytecode), "viper" or "bytecode". Returns the chosen name.
+    Under viper, a model still runs a family on bytecode if its viper module fails to import
+    at load (Model.kernel_sets says which set each family uses)."""
+    global KERNELS, _VIPER
     if name not in ("auto", "viper", "bytecode"):
         raise ValueError("kernel set must be auto, viper or bytecode, not %r" % (name,))
+    for fam in list(_KV):
+        if isinstance(_KV[fam], str):
+            del _KV[fam]  # retry failed families
+    ok = False
     if name != "bytecode":
-        try:
-            from elrt import kernels_viper as kv
-            ok = _self_check(kv)
-        except Exception as e:  # ImportError (no viper on this port), or a faulty kernel
-            ok = False
+        kv = _viper("fc")  # the probe: the family every model in practice has
+        if isinstance(kv, str):
             if name == "viper":
-                raise ValueError("viper kernels unavailable: %s" % (e,))
-        if ok:
-            _K = kv
-            KERNELS = "viper"
-            return KERNELS
-        if name == "viper":
-            raise ValueError("viper kernels failed their self-check (known-answer FC)")
-    from elrt import kernels_py as kp
-    _K = kp
-    KERNELS = "bytecode"
+                raise ValueError("viper kernels unavailable: %s" % (kv,))
+        else:
+            try:
+                ok = _self_check(kv)
+            except Exception:  # a faulty kernel
+                ok = False
+            if not ok:
+                _KV["fc"] = "self-check failed"
+                if name == "viper":
+                    raise ValueError("viper kernels failed their self-check (known-answer FC)")
+    _VIPER = ok
+    KERNELS = "viper" if ok else "bytecode"
     return KERNELS
 
 
@@ -223,13 +312,18 @@ class Model:
         self.output_scale = 0.0
         self.output_zero_point = 0
         self.n_ops = 0
-        self.kernels = None
+        self.kernels = None  # "viper", "bytecode" or "mixed" (some families fell back)
+        self.kernel_sets = {}  # op family ("fc", "conv", ...) -> "viper" or "bytecode"
 
     def load(self, src):
         """Load a bundle from a file path (read into RAM) or a buffer (used in place). Raises
         BundleError; on failure the previously loaded model is left untouched."""
         try:
+            # The kernel modules the ops need are imported first, while the heap is emptiest:
+            # importing a .mpy briefly holds each function's machine code on the heap before
+            # it is committed to executable memory (a large block for the conv kernels).
             if isinstance(src, str):
+                _prepare_kernels(_file_op_list(src))
                 gc.collect()  # the bundle is one large block: give it the most contiguous room
                 buf = _read_file(src)
             else:
@@ -240,7 +334,9 @@ class Model:
                 raise BundleError("bundle must be a path or a bytes-like buffer, not %s"
                                   % type(src).__name__)
             body = _check_header(mv)
-            plan, arena, ins, outs, n_ops = self._build(body)
+            if not isinstance(src, str):
+                _prepare_kernels(_body_op_list(body))
+            plan, arena, ins, outs, n_ops, sets = self._build(body)
         except BundleError:
             raise
         except MemoryError:
@@ -271,7 +367,9 @@ class Model:
         self.output_scale = to[5]
         self.output_zero_point = to[4]
         self.n_ops = n_ops
-        self.kernels = KERNELS
+        self.kernel_sets = sets
+        kinds = set(sets.values())
+        self.kernels = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else KERNELS)
         gc.collect()
 
     def _build(self, body):
@@ -320,7 +418,8 @@ class Model:
             if t[1] != 0:
                 raise BundleError("io tensor %d is not an arena tensor" % io[j])
             (ins if j < n_in else outs).append(t)
-        K = _K
+        sets = {}
+        kmod = {}
         plan = []
         p = ops_off
         end = ops_off + ops_len
@@ -340,6 +439,11 @@ class Model:
                 raise BundleError("op %d %s runs past the op list" % (index, name))
             ids = struct.unpack_from("<%di" % nt, body, p + 12)
             where = "op %d %s" % (index, name)
+            fam = _OP_FAMILY[code]
+            K = kmod.get(fam)
+            if K is None:
+                K, sets[fam] = _kernels(fam)
+                kmod[fam] = K
             v = []
             for k in ids:
                 t = tensor(k, where)
@@ -400,7 +504,7 @@ class Model:
             elif code == _OP_PAD:
                 plan.append((K.pad, tuple(v) + prm))
             p += 4 * (3 + nt + npar)
-        return tuple(plan), arena, ins, outs, n_ops
+        return tuple(plan), arena, ins, outs, n_ops, sets
 
     def invoke(self):
         """Run every op once over the arena. Allocates nothing on the heap."""

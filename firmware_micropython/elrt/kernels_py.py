@@ -1,8 +1,8 @@
 # EdgeLoop int8 kernels, plain bytecode (the fallback where viper is unavailable).
 #
 # One pure function per op, positional arguments only (a keyword or *args call allocates), the
-# parameter names of TFLM's reference kernels. kernels_viper.py exports the same names with the
-# same signatures; elrt dispatches to one set.
+# parameter names of TFLM's reference kernels. The viper modules kv_*.py (one per op family)
+# export the same names with the same signatures; elrt dispatches each family to one set.
 #
 # Conventions shared by both kernel sets:
 # - int8 tensors are byte buffers (bytearray / memoryview of the arena, bytes / memoryview of the

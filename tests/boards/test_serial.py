@@ -248,7 +248,7 @@ def test_deploy_plans_the_boards_architecture(tmp_path, bundles) -> None:
     # mpy v6 header byte 2: arch << 2 (MP_NATIVE_ARCH_XTENSAWIN = 10, RV32IMC = 11)
     for name, arch_byte in (("esp32", 10), ("esp32s3", 10), ("esp32c3", 11)):
         plan = dp.plan_deploy(src, get_board(name), virtual=False)
-        mpy = plan.files["elrt/kernels_viper.mpy"]
+        mpy = plan.files["elrt/kv_fc.mpy"]
         assert mpy[0] == ord("M") and mpy[2] >> 2 == arch_byte, (name, mpy[:4])
         assert plan.files["main.py"].startswith(b"#")  # main.py stays source
 

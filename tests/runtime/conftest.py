@@ -63,7 +63,7 @@ def viper_usable(board) -> bool:
 @pytest.fixture(params=KERNEL_SETS)
 def kernels(request, viper_usable) -> str:
     if request.param == "viper" and not viper_usable:
-        pytest.skip("elrt.kernels_viper does not import or fails elrt's self-check yet")
+        pytest.skip("elrt's viper kernels (elrt/kv_*) do not import or fail the self-check")
     return request.param
 
 

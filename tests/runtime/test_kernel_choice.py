@@ -46,16 +46,17 @@ def test_auto_env_and_use_kernels(board, viper_usable: bool) -> None:
 
 def test_faulty_viper_set_falls_back(tmp_path) -> None:
     board = prepare_board(tmp_path)
-    (tmp_path / "elrt" / "kernels_viper.mpy").unlink()
-    # a viper module that imports but computes wrong results must not be used
-    (tmp_path / "elrt" / "kernels_viper.py").write_text(
+    (tmp_path / "elrt" / "kv_fc.mpy").unlink()
+    # a viper module that imports but computes wrong results must not be used (FC is the
+    # family elrt's known-answer self-check runs)
+    (tmp_path / "elrt" / "kv_fc.py").write_text(
         "from elrt.kernels_py import *\n"
         "def fully_connected(*a):\n    a[5][0] = a[5][1] = 0x55\n"
     )
     out = _run(board)
     assert "AT_IMPORT bytecode" in out
     assert "REFUSED viper kernels failed their self-check" in out
-    (tmp_path / "elrt" / "kernels_viper.py").write_text("raise ImportError('no native emitter')\n")
+    (tmp_path / "elrt" / "kv_fc.py").write_text("raise ImportError('no native emitter')\n")
     out = _run(board)
     assert "AT_IMPORT bytecode" in out
-    assert "REFUSED viper kernels unavailable: no native emitter" in out
+    assert "REFUSED viper kernels unavailable: ImportError: no native emitter" in out

@@ -11,25 +11,39 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 ROOT = HERE.parent.parent
-KERNELS_VIPER = ROOT / "firmware_micropython" / "elrt" / "kernels_viper.py"
+ELRT = ROOT / "firmware_micropython" / "elrt"
+# The viper kernel set: one generated module per op family (kernels_src/gen.py).
+KERNEL_MODULES = sorted(ELRT.glob("kv_*.py"))
+# What the tests import as the whole set: the families' public functions in one module.
+AGGREGATE = "".join(f"from {p.stem} import *\n" for p in KERNEL_MODULES)
 
 
 @pytest.fixture(scope="session")
 def checked_kernels():
+    """Every family's int32-checked emulation, merged into one namespace."""
+    import types
+
     from viper_emu import load_checked
 
-    return load_checked(KERNELS_VIPER)
+    merged = types.SimpleNamespace()
+    for path in KERNEL_MODULES:
+        mod = load_checked(path)
+        for name, value in vars(mod).items():
+            if not name.startswith("_") and getattr(value, "__module__", "") == mod.__name__:
+                setattr(merged, name, value)
+    return merged
 
 
 @pytest.fixture(scope="session")
 def kernel_board(tmp_path_factory):
-    """A virtual board holding both kernel sets compiled to .mpy for x64 (as `make` deploys)."""
+    """A virtual board holding both kernel sets compiled to .mpy for x64 (as `make` deploys),
+    plus kernels_viper.py importing every viper family (the whole set as one module)."""
     from edgeloop.firmware import compile_file
 
     root = tmp_path_factory.mktemp("kernel_board")
-    elrt = ROOT / "firmware_micropython" / "elrt"
-    for name in ("kernels_viper", "kernels_py"):
-        compile_file(elrt / f"{name}.py", root / f"{name}.mpy", "x64")
+    for path in [*KERNEL_MODULES, ELRT / "kernels_py.py"]:
+        compile_file(path, root / f"{path.stem}.mpy", "x64")
+    (root / "kernels_viper.py").write_text(AGGREGATE)
     return root
 
 

@@ -1,11 +1,12 @@
-"""kernels_viper compiles for every board architecture and mirrors kernels_py's API exactly."""
+"""The viper kernel modules compile for every board architecture and together mirror
+kernels_py's API exactly."""
 
 from __future__ import annotations
 
 import ast
 
 import pytest
-from conftest import KERNELS_VIPER, ROOT
+from conftest import KERNEL_MODULES, ROOT
 
 from edgeloop.firmware import compile_file
 
@@ -15,9 +16,10 @@ KERNELS_PY = ROOT / "firmware_micropython" / "elrt" / "kernels_py.py"
 @pytest.mark.parametrize("arch", ["xtensawin", "rv32imc", "x64"])
 def test_mpy_cross_compiles_viper_kernels(arch, tmp_path) -> None:
     # mpy-cross type-checks viper code (e.g. a literal >= 2**30 is an object, not an int)
-    out = tmp_path / f"kernels_viper_{arch}.mpy"
-    compile_file(KERNELS_VIPER, out, arch)
-    assert out.stat().st_size > 1000
+    for path in KERNEL_MODULES:
+        out = tmp_path / f"{path.stem}_{arch}.mpy"
+        compile_file(path, out, arch)
+        assert out.stat().st_size > 500, path.name
 
 
 def _public_functions(path) -> dict[str, list[str]]:
@@ -30,4 +32,9 @@ def _public_functions(path) -> dict[str, list[str]]:
 
 
 def test_same_names_and_signatures_as_bytecode_kernels() -> None:
-    assert _public_functions(KERNELS_VIPER) == _public_functions(KERNELS_PY)
+    viper: dict[str, list[str]] = {}
+    for path in KERNEL_MODULES:
+        funcs = _public_functions(path)
+        assert not viper.keys() & funcs.keys(), f"{path.name} redefines {viper.keys() & funcs}"
+        viper.update(funcs)
+    assert viper == _public_functions(KERNELS_PY)

@@ -1,17 +1,24 @@
-"""kernels_viper.py is exactly the expansion of its template (so the inlined blocks agree)."""
+"""The kv_*.py viper kernel modules are exactly the expansion of their template (so the inlined
+blocks agree), and no stale generated module is left behind."""
 
 from __future__ import annotations
 
 import importlib.util
 
-from conftest import HERE, KERNELS_VIPER
+from conftest import ELRT, HERE, KERNEL_MODULES
 
 
-def test_kernels_viper_is_the_expanded_template() -> None:
+def test_kernel_modules_are_the_expanded_template() -> None:
     spec = importlib.util.spec_from_file_location("kernels_gen", HERE / "kernels_src" / "gen.py")
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    assert KERNELS_VIPER.read_text() == gen.render(), (
-        "kernels_viper.py differs from kernels_src/kernels_viper.tpl expanded: edit the template "
-        "and run `python tests/viper/kernels_src/gen.py`"
+    expected = gen.render_modules()
+    assert sorted(p.name for p in KERNEL_MODULES) == sorted(expected), (
+        "elrt/kv_*.py are not the modules kernels_src/kernels_viper.tpl defines: "
+        "run `python tests/viper/kernels_src/gen.py`"
     )
+    for name, text in expected.items():
+        assert (ELRT / name).read_text() == text, (
+            f"{name} differs from kernels_src/kernels_viper.tpl expanded: edit the template "
+            "and run `python tests/viper/kernels_src/gen.py`"
+        )

@@ -1,5 +1,5 @@
-"""kernels_viper == kernels_py on the virtual board, op by op, and == the int32-checked
-emulation of the viper source (a 32-bit board's semantics) in CPython.
+"""The viper kernels (every kv_* family) == kernels_py on the virtual board, op by op, and ==
+the int32-checked emulation of the viper source (a 32-bit board's semantics) in CPython.
 
 All cases of a test run in one board process; each viper kernel call happens under
 micropython.heap_lock(), which proves it allocates nothing (tests/runtime holds kernels_py to

@@ -1,6 +1,6 @@
 """Requantization: int32-safe on a 32-bit board and equal to TFLM's arithmetic.
 
-The checked emulation runs kernels_viper's own source with every intermediate bounded to int32;
+The checked emulation runs the viper kernels' own source with every intermediate bounded to int32;
 the same function then runs on the virtual board over the extreme values.
 """
 
@@ -11,7 +11,7 @@ import random
 import shutil
 
 import pytest
-from conftest import KERNELS_VIPER
+from conftest import ELRT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tflm_ref import INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier
@@ -71,11 +71,11 @@ def _corner_cases() -> list[tuple[int, int, int]]:
 
 def test_viper_requantize_on_virtual_board(tmp_path) -> None:
     cases = _corner_cases()
-    shutil.copyfile(KERNELS_VIPER, tmp_path / "kernels_viper.py")
+    shutil.copyfile(ELRT / "kv_requant.py", tmp_path / "kv_requant.py")
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     code = (
         "import json\n"
-        "from kernels_viper import multiply_by_quantized_multiplier as requantize\n"
+        "from kv_requant import multiply_by_quantized_multiplier as requantize\n"
         "cases = json.load(open('cases.json'))\n"
         "print(json.dumps([requantize(x, m, s) for x, m, s in cases]))\n"
     )

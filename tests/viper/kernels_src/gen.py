@@ -1,12 +1,17 @@
-"""Expand kernels_viper.tpl into firmware_micropython/elrt/kernels_viper.py.
+"""Expand kernels_viper.tpl into the viper kernel modules firmware_micropython/elrt/kv_*.py.
 
 MicroPython has no macros and a viper call would box its int arguments (a heap allocation on a
 32-bit board), so the requantization block, the clamps and the 4-channel group paths are
 written once here and inlined wherever a kernel needs them. A template line `#@NAME(args)`
-becomes NAME's text at that line's indentation. tests/viper/test_generated.py checks that the
-committed kernels_viper.py is exactly this expansion.
+becomes NAME's text at that line's indentation.
 
-    python tests/viper/kernels_src/gen.py        (rewrites kernels_viper.py)
+The template is one file split into modules at its `#%module NAME` lines (one op family each):
+elrt imports only the families a model needs, because on an ESP32 every imported viper module's
+machine code is copied into the small executable IRAM. The text before the first `#%module` is
+the common header of every module. tests/viper/test_generated.py checks that the committed
+kv_*.py files are exactly this expansion.
+
+    python tests/viper/kernels_src/gen.py        (rewrites elrt/kv_*.py, removes stale ones)
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "kernels_viper.tpl"
-TARGET = HERE.parents[2] / "firmware_micropython" / "elrt" / "kernels_viper.py"
+TARGET_DIR = HERE.parents[2] / "firmware_micropython" / "elrt"
+PREFIX = "kv_"  # every generated module's name starts with it (and nothing else in elrt/ does)
 
 
 def rq(ind, x, r, p):
@@ -444,14 +450,34 @@ def _expand(m: re.Match) -> str:
 
 
 def render(template: str | None = None) -> str:
-    """The kernels_viper.py text for a template (default: kernels_viper.tpl)."""
+    """The macro-expanded text of a template (default: kernels_viper.tpl), not yet split."""
     src = TEMPLATE.read_text() if template is None else template
     return re.sub(r"^( *)#@(\w+)\((.*)\)$", _expand, src, flags=re.M)
 
 
+def render_modules(template: str | None = None) -> dict[str, str]:
+    """{file name: text} of every kernel module the template defines (kv_fc.py, ...)."""
+    parts = re.split(r"^#%module (\w+)\n", render(template), flags=re.M)
+    header, rest = parts[0], parts[1:]
+    if not rest:
+        raise ValueError("kernels_viper.tpl: no `#%module NAME` line")
+    out: dict[str, str] = {}
+    for name, body in zip(rest[0::2], rest[1::2], strict=True):
+        if not name.startswith(PREFIX) or f"{name}.py" in out:
+            raise ValueError(f"kernels_viper.tpl: module {name!r} repeated or not named {PREFIX}*")
+        out[f"{name}.py"] = header + body.rstrip("\n") + "\n"
+    return out
+
+
 def main() -> int:
-    TARGET.write_text(render())
-    print(f"wrote {TARGET}")
+    modules = render_modules()
+    for stale in sorted(TARGET_DIR.glob(f"{PREFIX}*.py")):
+        if stale.name not in modules:
+            stale.unlink()
+            print(f"removed {stale}")
+    for name, text in modules.items():
+        (TARGET_DIR / name).write_text(text)
+        print(f"wrote {TARGET_DIR / name}")
     return 0
 
 

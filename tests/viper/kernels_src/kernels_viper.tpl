@@ -19,13 +19,16 @@
 #   a big int, i.e. an allocation, on a 32-bit board for a multiplier >= 2**30). Kernels assume
 #   0 <= multiplier < 2**31, which TFLM's QuantizeMultiplier guarantees.
 # - Hot loops read through raw addresses (ptr8(address)) and are unrolled 4x or 8x.
-# This file is generated: tests/viper/kernels_src/kernels_viper.tpl with the inlined blocks
-# (requantization, clamps, 4-channel group paths) expanded by tests/viper/kernels_src/gen.py;
-# edit those and run `python tests/viper/kernels_src/gen.py` (a test checks they agree).
+# The set is split into small modules, one per op family (elrt imports only those the loaded
+# model needs: on an ESP32 native code is copied into scarce executable IRAM at import). This
+# text is generated: tests/viper/kernels_src/kernels_viper.tpl, split at its `#%module` lines,
+# with the inlined blocks (requantization, clamps, 4-channel group paths) expanded by
+# tests/viper/kernels_src/gen.py; edit those and run `python tests/viper/kernels_src/gen.py`
+# (a test checks they agree).
 # No kernel allocates: no lists, tuples, floats, big ints, keyword or *args calls.
-import array
-import struct
 
+#%module kv_requant
+# kv_requant: the reference requantization (tests; not used by elrt)
 import micropython
 
 
@@ -94,6 +97,10 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
         if rem > thr:
             r = r + 1
     return r
+
+#%module kv_fc
+# kv_fc: FULLY_CONNECTED
+import micropython
 
 
 # The three MAC-heavy kernels are a thin public wrapper that parks its arguments in _A and calls
@@ -206,6 +213,18 @@ def _fully_connected():
             o_i += 1
             o += 1
         b += 1
+
+#%module kv_conv
+# kv_conv: CONV_2D (also Conv1D)
+import micropython
+
+
+# The three MAC-heavy kernels are a thin public wrapper that parks its arguments in _A and calls
+# a zero-argument implementation: viper keeps a function's first locals in machine registers and
+# arguments come first, so with 12-26 arguments no loop variable would get one. The
+# implementations declare their hottest locals (accumulator, two addresses) first. _A is
+# preallocated; storing into it allocates nothing. Kernels never run concurrently.
+_A = [0] * 26
 
 
 @micropython.viper
@@ -428,6 +447,18 @@ def _conv_2d():
             b += 1
         o += 1
 
+#%module kv_dw
+# kv_dw: DEPTHWISE_CONV_2D
+import micropython
+
+
+# The three MAC-heavy kernels are a thin public wrapper that parks its arguments in _A and calls
+# a zero-argument implementation: viper keeps a function's first locals in machine registers and
+# arguments come first, so with 12-26 arguments no loop variable would get one. The
+# implementations declare their hottest locals (accumulator, two addresses) first. _A is
+# preallocated; storing into it allocates nothing. Kernels never run concurrently.
+_A = [0] * 26
+
 
 @micropython.viper
 def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, output, batches,
@@ -603,6 +634,10 @@ def _depthwise_conv_2d():
             b += 1
         o += 1
 
+#%module kv_pool
+# kv_pool: MAX_POOL_2D, AVERAGE_POOL_2D
+import micropython
+
 
 @micropython.viper
 def max_pool_2d(input, output, batches: int, input_height: int, input_width: int, depth: int,
@@ -717,6 +752,10 @@ def average_pool_2d(input, output, batches: int, input_height: int, input_width:
             oy += 1
         b += 1
 
+#%module kv_mean
+# kv_mean: MEAN
+import micropython
+
 
 @micropython.viper
 def mean(input, output, outer_size: int, reduce_size: int, inner_size: int, mode: int,
@@ -777,6 +816,10 @@ def mean(input, output, outer_size: int, reduce_size: int, inner_size: int, mode
             o_i += 1
             i += 1
         o += 1
+
+#%module kv_eltwise
+# kv_eltwise: ADD, MUL (broadcasting)
+import micropython
 
 
 @micropython.viper
@@ -886,6 +929,13 @@ def mul(input1, input2, output, input1_offset: int, input2_offset: int, output_o
             i1 += 1
         i0 += 1
 
+#%module kv_lut
+# kv_lut: LUT (LOGISTIC, TANH, RELU*, HARD_SWISH, QUANTIZE), DEQUANTIZE, QUANTIZE_F32
+import array
+import struct
+
+import micropython
+
 
 @micropython.viper
 def lut(input, table, output, n_elements: int):
@@ -934,6 +984,10 @@ def quantize_f32(input, output, n_elements, zero_point, scale):
         elif r > 127:
             r = 127
         output[i] = r & 0xFF
+
+#%module kv_move
+# kv_move: CONCATENATION, PAD
+import micropython
 
 
 @micropython.viper
@@ -988,6 +1042,10 @@ def pad(input, output, d0: int, d1: int, d2: int, d3: int, b0: int, b1: int, b2:
                 i2 += 1
             i1 += 1
         i0 += 1
+
+#%module kv_softmax
+# kv_softmax: SOFTMAX
+import micropython
 
 
 @micropython.viper
