@@ -4,7 +4,9 @@ For each benchmark model (benchmarks/models.py), in one run on one machine: conv
 on the virtual board with the viper kernels and with the bytecode kernels, run it in the
 `tflite-micro` interpreter, and compare ms per inference, memory (our activation arena and
 model heap vs TFLM's arena from `print_allocations`), bundle vs .tflite bytes, and whether
-every output is identical to TFLM's. Prints a table and writes build/bench/runtime.json.
+every output is identical to TFLM's; also the xtensawin viper code each model imports (the
+executable IRAM an ESP32 gives it, benchmarks/codesize.py) and the GC heap in use after
+`import elrt` + load. Prints a table and writes build/bench/runtime.json.
 
     python -m benchmarks.runtime            (what `make bench` runs)
     python -m benchmarks.runtime --models kws_dscnn --viper-n 50
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.codesize import MpyCode, bundle_families, family_code
 from benchmarks.models import RECIPES, benchmark_model
 from converters import convert_tflite
 from edgeloop.boards import get_board
@@ -167,11 +170,18 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def bench_model(
-    name: str, viper_n: int, bytecode_n: int, rounds: int = 3, seed: int = 0
+    name: str,
+    viper_n: int,
+    bytecode_n: int,
+    rounds: int = 3,
+    seed: int = 0,
+    code: dict[str, MpyCode] | None = None,
 ) -> dict[str, Any]:
     tflite = benchmark_model(name)
     conv = convert_tflite(tflite)
     rep = conv.report
+    code = family_code("xtensawin") if code is None else code
+    families = sorted(bundle_families(conv.bundle))
     small = get_board(SMALL_BOARD).heap_bytes
     board = SMALL_BOARD if rep["estimated_heap_bytes"] <= small else BIG_BOARD
     shape = tuple(rep["inputs"][0]["shape"])
@@ -218,6 +228,11 @@ def bench_model(
         "viper_mmac_per_s": rep["total_macs"] / viper_ms / 1000.0,
         "arena_bytes": sv["arena_bytes"],
         "model_heap_bytes": sv["model_heap_bytes"],
+        "heap_used_after_import_and_load": get_board(board).heap_bytes
+        - sv["heap_free_after_load"],
+        "viper_families": families,
+        "viper_kernel_sets": sv.get("kernel_sets", {}),
+        "viper_code_bytes_xtensawin": sum(code[f].native_code_bytes for f in families),
         "tflm_arena_bytes": tf["arena"]["total"],
         "tflm_arena": tf["arena"],
         "arena_vs_tflm_arena": sv["arena_bytes"] / tf["arena"]["total"],
@@ -253,7 +268,7 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     head = (
         f"{'model':16s} {'board':8s} {'viper ms':>9s} {'bytec ms':>9s} {'TFLM ms':>8s} "
         f"{'v/TFLM':>7s} {'b/TFLM':>7s} {'arena B':>8s} {'TFLM ar':>8s} {'heap B':>8s} "
-        f"{'bundle B':>9s} {'tflite B':>9s} {'same':>5s}"
+        f"{'bundle B':>9s} {'tflite B':>9s} {'viper code bytes (xtensawin)':>29s} {'same':>5s}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -263,7 +278,7 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
             f"{r['bytecode_ms']:9.2f} {r['tflm_ms']:8.3f} {r['viper_vs_tflm']:7.2f} "
             f"{r['bytecode_vs_tflm']:7.1f} {r['arena_bytes']:8d} {r['tflm_arena_bytes']:8d} "
             f"{r['model_heap_bytes']:8d} {r['bundle_bytes']:9d} {r['tflite_bytes']:9d} "
-            f"{same:>5s}"
+            f"{r['viper_code_bytes_xtensawin']:29d} {same:>5s}"
         )
     met = summary["met"]
     lines += [
@@ -276,7 +291,8 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         f"outputs: {summary['identical_fraction']:.0%} of models",
         "board 'virtual' = 100 KB heap (ESP32); 'esp32s3' = 2 MB heap, for models that do not "
         "fit 100 KB. heap B = heap the loaded model takes on the board (arena + weights + "
-        "tables). ms: median per inference, best of the timing rounds.",
+        "tables). ms: median per inference, best of the timing rounds. viper code bytes: "
+        "machine code of the kv_* modules the model imports (an ESP32 copies it into IRAM).",
     ]
     return "\n".join(lines)
 
@@ -291,10 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if min(args.viper_n, args.bytecode_n, args.rounds) < 1:
         ap.error("--viper-n, --bytecode-n and --rounds must be >= 1")
+    code = family_code("xtensawin")
     rows = []
     for name in args.models:
         print(f"benchmarking {name} ...", file=sys.stderr, flush=True)
-        rows.append(bench_model(name, args.viper_n, args.bytecode_n, args.rounds))
+        rows.append(bench_model(name, args.viper_n, args.bytecode_n, args.rounds, code=code))
     summary = summarize(rows)
     print(format_table(rows, summary))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -306,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
             "load_average": os.getloadavg(),
         },
         "models": [{k: v for k, v in r.items()} for r in rows],
+        "viper_modules_xtensawin": {
+            f"kv_{f}": {"mpy_bytes": c.file_bytes, "native_code_bytes": c.native_code_bytes}
+            for f, c in code.items()
+        },
         "summary": summary,
     }
     args.out.write_text(json.dumps(doc, indent=2))
