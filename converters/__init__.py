@@ -15,25 +15,41 @@ from converters.tflite_reader import read_tflite
 __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "parse_bundle"]
 
 # Heap the board needs for a model, calibrated on the virtual board (x64 .mpy, 64-bit objects) as
-# the smallest `-X heapsize` at which `import elrt` (viper, as "auto" picks) + load + invoke run,
-# over 18 models (4 benchmark, 9 Keras factory, 5 single-op; 2.4 KB to 87 KB bundles):
-#   min_heap ~= 1.02 * (arena + bundle) + 22.0 KB + 40 B/op + 100 B per tensor reference,
-# residuals -2.2 .. +1.6 KB, hence a 2.5 KB safety margin. The 22 KB are import elrt (16.5 KB;
-# viper native code lives outside the GC heap on the unix port), the interpreter's own ~1 KB and
-# the load-time peak (parse temporaries, ~4.5 KB). 1.02: the GC allocation table (1/80 of the
-# heap) and block rounding of the two large buffers. Per reference: a memoryview + tuple slot.
+# the smallest heap on which edgeloop.infer.run_batch_virtual (import elrt, load, invoke, write
+# the outputs) runs with every op family on its viper kernels, over 24 models (4 benchmark,
+# 9 Keras factory, 11 single-op; bundles 1-287 KB, arenas to 57 KB):
+#   need ~= 1.02 * (arena + bundle) + 24 KB + 300 B/op + 100 B per tensor reference
+#           + 0.95 KB per viper op family the model imports besides fc,
+# residuals -3.0 .. +5.9 KB (the unix port's conservative GC keeps load temporaries alive at
+# random: the same model fails or runs 2 KB apart), hence a 4 KB safety margin. The 24 KB:
+# import elrt (16.9 KB, with the fc family its self-check uses; viper machine code lives outside
+# the GC heap), the interpreter's ~1 KB, the load-time peak (.mpy import, parse temporaries) and
+# ~2 KB for the application's own objects (the infer script: files, stats). 1.02: the GC
+# allocation table (1/80 of the heap) and block rounding of the two large buffers. Per op: plan
+# tuple and its argument tuple; per reference: a memoryview. Per family: its module's function
+# objects and globals (elrt/kv_<family>.mpy, imported at load for the families a bundle uses).
 # On the 32-bit ESP32 objects are about half as large (reported as `esp32_bytes`, argued, not
 # measured); `total_bytes`, which decides `fits`, stays the 64-bit figure so that a model accepted
 # for a 100 KB board also loads and runs on the 100 KB virtual board.
-RUNTIME_OVERHEAD_BYTES = 22 * 1024
+RUNTIME_OVERHEAD_BYTES = 24 * 1024
 MODEL_OVERHEAD_BYTES = 0
-PER_OP_OVERHEAD_BYTES = 40
+PER_OP_OVERHEAD_BYTES = 300
 PER_REF_OVERHEAD_BYTES = 100
 PER_TENSOR_OVERHEAD_BYTES = 0  # tensors cost only through the references ops make to them
+PER_FAMILY_OVERHEAD_BYTES = 960
 BLOCK_FACTOR = 0.02
-SAFETY_MARGIN_BYTES = 2560
+SAFETY_MARGIN_BYTES = 4096
 FRAGMENTATION_MARGIN = BLOCK_FACTOR  # kept name: share of arena + bundle added
 ESP32_OBJECT_SCALE = 0.5  # 32-bit words: objects and pointer tables about half the x64 size
+# Bundle opcode -> the elrt viper module family (firmware_micropython/elrt/__init__.py _OP_FAMILY);
+# "fc" is imported with elrt itself.
+OP_FAMILY = {1: "fc", 2: "conv", 3: "dw", 4: "pool", 5: "pool", 6: "mean", 7: "eltwise",
+             8: "eltwise", 9: "softmax", 10: "lut", 11: "move", 12: "move", 13: "lut", 14: "lut"}
+
+
+def kernel_families(opcodes) -> set[str]:
+    """The viper module families a bundle's opcodes make elrt import at load (besides fc)."""
+    return {OP_FAMILY.get(int(c), "?") for c in opcodes} - {"fc"}
 
 
 @dataclass
@@ -43,13 +59,17 @@ class Conversion:
 
 
 def estimate_heap(arena: int, bundle_bytes: int, n_ops: int, n_tensors: int,
-                  romfs: bool = False, n_refs: int | None = None) -> dict:
+                  romfs: bool = False, n_refs: int | None = None,
+                  n_families: int | None = None) -> dict:
     """Heap the model needs on the board: the elrt runtime, the arena, the bundle file (elrt
     reads it into RAM and uses the weights in place; nothing with ROMFS), op plan and views.
-    n_refs = tensor references over all ops (defaults to n_tensors)."""
+    n_refs = tensor references over all ops (defaults to n_tensors); n_families = viper kernel
+    modules imported besides fc (defaults to one per op, at most 8)."""
     refs = n_tensors if n_refs is None else n_refs
+    fams = min(n_ops, 8) if n_families is None else n_families
     tables = (MODEL_OVERHEAD_BYTES + n_ops * PER_OP_OVERHEAD_BYTES
-              + refs * PER_REF_OVERHEAD_BYTES + n_tensors * PER_TENSOR_OVERHEAD_BYTES)
+              + refs * PER_REF_OVERHEAD_BYTES + n_tensors * PER_TENSOR_OVERHEAD_BYTES
+              + fams * PER_FAMILY_OVERHEAD_BYTES)
     weights = 0 if romfs else bundle_bytes
     margin = int(FRAGMENTATION_MARGIN * (arena + weights)) + SAFETY_MARGIN_BYTES
     total = arena + weights + tables + RUNTIME_OVERHEAD_BYTES + margin
@@ -68,7 +88,8 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
     bun = parse_bundle(blob)  # the bundle must read back through the spec'd reader
     arena_b, n_ops, n_t = bun.arena_bytes, len(bun.ops), len(bun.tensors)
     n_refs = sum(len(op.tensors) for op in bun.ops)
-    heap = estimate_heap(arena_b, len(blob), n_ops, n_t, romfs, n_refs)
+    n_fams = len(kernel_families(op.opcode for op in bun.ops))
+    heap = estimate_heap(arena_b, len(blob), n_ops, n_t, romfs, n_refs, n_fams)
     ins = [bun.tensors[i] for i in bun.inputs]
     outs = [bun.tensors[i] for i in bun.outputs]
     report = {
@@ -95,11 +116,11 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
         err = ConvertError(
             f"model does not fit: estimated heap {heap['total_bytes']} B (arena "
             f"{heap['arena_bytes']} B + bundle {heap['weights_in_ram_bytes']} B + tables "
-            f"{heap['op_table_bytes']} B + runtime {RUNTIME_OVERHEAD_BYTES} B + fragmentation "
+            f"{heap['op_table_bytes']} B + runtime {RUNTIME_OVERHEAD_BYTES} B + block/safety "
             f"margin {heap['fragmentation_margin_bytes']} B) > board heap "
             f"{heap_limit} B"
             + (f"; with the bundle read in place from ROMFS (MicroPython 1.25+) it would need "
-               f"{estimate_heap(arena_b, 0, n_ops, n_t, True, n_refs)['total_bytes']} B"
+               f"{estimate_heap(arena_b, 0, n_ops, n_t, True, n_refs, n_fams)['total_bytes']} B"
                if not romfs and heap['weights_in_ram_bytes'] else "")
         )
         err.report = report  # type: ignore[attr-defined]

@@ -36,31 +36,49 @@ def test_keras_model_accepted_means_runs(seed: int) -> None:
     _check(keras_models.keras_tflite(seed), f"keras_models.keras_tflite({seed})")
 
 
-# The estimate against the board's real need, both ways, on single-op models straddling the
-# 100 KB limit (smallest virtual-board heap that imports elrt, loads and runs them: 86-104 KB).
-# At the estimate the model must run exactly as TFLM (the estimate is enough); TIGHT below it the
-# board must fail (the estimate wastes at most TIGHT bytes; measured 1.7-5.3 KB over 23 models).
-NEAR_LIMIT_OPS = [
-    {"op": "FULLY_CONNECTED", "in_features": 640, "units": 112, "seed": 6},
-    {"op": "FULLY_CONNECTED", "in_features": 640, "units": 116, "seed": 7},
-    {"op": "FULLY_CONNECTED", "in_features": 640, "units": 120, "seed": 8},
-    {"op": "ADD", "shape": (1, 56, 56, 8), "seed": 9},
-    {"op": "CONV_2D", "h": 40, "w": 40, "cin": 16, "cout": 20, "kh": 3, "kw": 3, "seed": 10},
+# The estimate against the board's real use, both ways: at exactly the estimated heap the model
+# must load and run as TFLM on its viper kernels (the estimate is enough: what `fits` promises),
+# and the estimate may exceed the heap in use after load by at most TIGHT (it is not wasteful;
+# measured 8.9-16.4 KB: load-time peak, GC table, the infer script's own objects). A threshold on
+# failing below the estimate would be flaky: whether a model loads is not monotonic in the heap
+# size near its need (keras seed 55: runs at 72-73 KB, fails at 74 KB, runs from 75 KB).
+# Single-op models straddle the 100 KB limit (smallest heap that runs them: 100.4, 103.1, 105.6,
+# 102.4, 88.6 KB); the multi-op ones import 4-6 viper kernel families at load.
+NEAR_LIMIT = [
+    ("op", {"op": "FULLY_CONNECTED", "in_features": 640, "units": 112, "seed": 6}),
+    ("op", {"op": "FULLY_CONNECTED", "in_features": 640, "units": 116, "seed": 7}),
+    ("op", {"op": "FULLY_CONNECTED", "in_features": 640, "units": 120, "seed": 8}),
+    ("op", {"op": "ADD", "shape": (1, 56, 56, 8), "seed": 9}),
+    ("op", {"op": "CONV_2D", "h": 40, "w": 40, "cin": 16, "cout": 20, "kh": 3, "kw": 3,
+            "seed": 10}),
+    ("keras", 26),
+    ("keras", 55),
+    ("bench", "kws_dscnn"),
 ]
-TIGHT = 6 * 1024
+TIGHT = 18 * 1024
 
 
-@pytest.mark.parametrize("desc", NEAR_LIMIT_OPS, ids=lambda d: f"{d['op']}-{d['seed']}")
-def test_heap_estimate_matches_board_near_limit(desc: dict) -> None:
+def _near_id(case: tuple) -> str:
+    kind, what = case
+    return f"{what['op']}-{what['seed']}" if kind == "op" else f"{kind}-{what}"
+
+
+@pytest.mark.parametrize("case", NEAR_LIMIT, ids=_near_id)
+def test_heap_estimate_matches_board(case: tuple) -> None:
     from dataclasses import replace
 
     from factory import singleop
 
     import converters
     from converters.errors import ConvertError
-    from edgeloop.infer import InferError, run_batch_virtual
 
-    model = singleop.build(**desc)
+    kind, what = case
+    if kind == "op":
+        model = singleop.build(**what)
+    elif kind == "keras":
+        model = keras_models.keras_tflite(what)
+    else:
+        model = benchmark_model(what)
     board = get_board("virtual")
     conv = converters.convert_tflite(model)
     est = conv.report["estimated_heap_bytes"]
@@ -69,7 +87,9 @@ def test_heap_estimate_matches_board_near_limit(desc: dict) -> None:
             converters.convert_tflite(model, heap_limit=board.heap_bytes)
     else:
         converters.convert_tflite(model, heap_limit=board.heap_bytes)
-    x = exact.model_inputs(model, 1, desc["seed"])
-    exact.device_vs_tflm(model, x, desc, kernels="viper", profile=replace(board, heap_bytes=est))
-    with pytest.raises(InferError, match="MemoryError|does not fit|memory"):
-        run_batch_virtual(conv.bundle, x, replace(board, heap_bytes=est - TIGHT), kernels="viper")
+    x = exact.model_inputs(model, 1, 0)
+    _, stats = exact.device_vs_tflm(model, x, case, profile=replace(board, heap_bytes=est))
+    assert stats["kernels"] == "viper"
+    in_use = est - stats["heap_free_after_load"]  # import elrt + model + interpreter + GC table
+    print(f"{_near_id(case)}: estimate {est} B, in use after load {in_use} B, over {est - in_use}")
+    assert est - in_use <= TIGHT, f"estimate {est} B wastes {est - in_use} B > {TIGHT} B"
