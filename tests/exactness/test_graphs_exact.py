@@ -18,7 +18,7 @@ _COMMON = dict(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 N_GOLDEN = int(os.environ.get("EDGELOOP_EXACT_EXAMPLES", "200"))
-N_DEVICE = int(os.environ.get("EDGELOOP_EXACT_DEVICE_EXAMPLES", "12")) * 2
+N_DEVICE = int(os.environ.get("EDGELOOP_EXACT_DEVICE_EXAMPLES", "8")) * 2
 
 
 @settings(max_examples=N_GOLDEN, **_COMMON)

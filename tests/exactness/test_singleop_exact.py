@@ -23,7 +23,7 @@ _COMMON = dict(
 # EDGELOOP_EXACT_EXAMPLES / EDGELOOP_EXACT_DEVICE_EXAMPLES raise the counts for a deeper sweep.
 GOLDEN = settings(max_examples=int(os.environ.get("EDGELOOP_EXACT_EXAMPLES", "200")), **_COMMON)
 DEVICE = settings(
-    max_examples=int(os.environ.get("EDGELOOP_EXACT_DEVICE_EXAMPLES", "12")), **_COMMON
+    max_examples=int(os.environ.get("EDGELOOP_EXACT_DEVICE_EXAMPLES", "8")), **_COMMON
 )
 
 
