@@ -91,7 +91,13 @@ def mbqm(x: np.ndarray, m, shift) -> np.ndarray:
 def quantize_f32(f: float, scale: float, zero_point: int) -> int:
     """TFLM's activation-range quantize: zero_point + round(f / scale) in float32."""
     q = np.float32(f) / np.float32(scale)
-    return int(zero_point) + round_half_away(float(q))
+    tmp = round_half_away(float(q)) if math.isfinite(float(q)) else 2**63
+    # kernel_util.cc Quantize(): TF_LITE_ENSURE(no_integer_overflow_from_quantization), with the
+    # bounds as float32 (float(INT32_MAX) == 2**31): TFLM refuses such a model at Prepare
+    if not -(2**31) <= tmp <= 2**31:
+        raise ValueError(f"fused activation bound {f:g} / output scale {float(scale):g} = "
+                         f"{float(q):g} overflows int32 (TFLM refuses this model)")
+    return int(zero_point) + tmp
 
 
 def activation_range(act: str, scale: float, zero_point: int) -> tuple[int, int]:
