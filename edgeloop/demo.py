@@ -114,7 +114,8 @@ def run_demo(
         )
     (out / "closed_loop.json").write_text(json.dumps(loops, indent=2, default=float))
 
-    latencies = [r["detection_latency_s"] for r in loops if r["detection_latency_s"] is not None]
+    per_run = [_round(r["detection_latency_s"]) for r in loops]
+    latencies = [v for v in per_run if v is not None]
     summary = {
         "board": board.name,
         "windows": len(x),
@@ -129,7 +130,7 @@ def run_demo(
         "device_heap_bytes": stats["model_heap_bytes"],
         "closed_loop_runs": len(loops),
         "detection_latency_s": max(latencies) if len(latencies) == len(loops) else None,
-        "detection_latency_s_per_run": [r["detection_latency_s"] for r in loops],
+        "detection_latency_s_per_run": per_run,
         "false_stops": sum(r["false_stops"] for r in loops),
         "breakdowns": sum(r["breakdowns"] for r in loops),
         "lost_windows": sum(r["lost"] for r in loops),
@@ -138,6 +139,10 @@ def run_demo(
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(summary, console)
     return summary
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(float(value), digits)
 
 
 def run_tflm_input_shape(bundle: bytes) -> tuple[int, ...]:
