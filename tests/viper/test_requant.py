@@ -11,7 +11,7 @@ import random
 import shutil
 
 import pytest
-from conftest import ELRT
+from conftest import HERE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tflm_ref import INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier
@@ -71,7 +71,7 @@ def _corner_cases() -> list[tuple[int, int, int]]:
 
 def test_viper_requantize_on_virtual_board(tmp_path) -> None:
     cases = _corner_cases()
-    shutil.copyfile(ELRT / "kv_requant.py", tmp_path / "kv_requant.py")
+    shutil.copyfile(HERE / "kv_requant.py", tmp_path / "kv_requant.py")
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     code = (
         "import json\n"

@@ -26,6 +26,15 @@ HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "kernels_viper.tpl"
 TARGET_DIR = HERE.parents[2] / "firmware_micropython" / "elrt"
 PREFIX = "kv_"  # every generated module's name starts with it (and nothing else in elrt/ does)
+# Modules only the tests use (the reference requantization): written beside the tests, so they
+# are never deployed to a board.
+TEST_ONLY = {"kv_requant.py"}
+TEST_DIR = HERE.parent
+
+
+def target(name: str) -> Path:
+    """Where a generated module lives: elrt/ for the board, tests/viper/ for test-only ones."""
+    return (TEST_DIR if name in TEST_ONLY else TARGET_DIR) / name
 
 
 def rq(ind, x, r, p):
@@ -472,12 +481,12 @@ def render_modules(template: str | None = None) -> dict[str, str]:
 def main() -> int:
     modules = render_modules()
     for stale in sorted(TARGET_DIR.glob(f"{PREFIX}*.py")):
-        if stale.name not in modules:
+        if stale.name not in modules or stale.name in TEST_ONLY:
             stale.unlink()
             print(f"removed {stale}")
     for name, text in modules.items():
-        (TARGET_DIR / name).write_text(text)
-        print(f"wrote {TARGET_DIR / name}")
+        target(name).write_text(text)
+        print(f"wrote {target(name)}")
     return 0
 
 
