@@ -21,13 +21,11 @@ import argparse
 import json
 import math
 import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ import numpy as np
 from benchmarks.codesize import MpyCode, bundle_families, family_code
 from benchmarks.models import RECIPES, benchmark_model
 from converters import convert_tflite
+from converters.reference import tflm_arena_bytes, tflm_interpreter
 from edgeloop.boards import get_board
 from edgeloop.infer import InferError, run_batch_virtual
 
@@ -43,41 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT_JSON = ROOT / "build" / "bench" / "runtime.json"
 SMALL_BOARD = "virtual"  # x86-64 virtual board with an ESP32's ~100 KB heap
 BIG_BOARD = "esp32s3"  # 2 MB heap (PSRAM), for models that do not fit 100 KB
-TFLM_ARENA = 8 << 20  # generous; print_allocations reports what is really used
 TARGETS = {
     "viper_vs_tflm_geomean_max": 2.0,
     "arena_vs_tflm_arena_max": 1.0,
     "bundle_vs_tflite_max": 1.0,
     "identical_fraction": 1.0,
 }
-
-
-def capture_fd_stderr(fn: Callable[[], Any]) -> tuple[Any, str]:
-    """Call fn with file descriptor 2 redirected to a file, returning (result, what C++ wrote).
-
-    TFLM's print_allocations writes with C stdio/MicroPrintf straight to fd 2, which
-    sys.stderr redirection would not see.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            result = fn()
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-        tmp.seek(0)
-        return result, tmp.read().decode(errors="replace")
-
-
-def parse_arena(text: str) -> dict[str, int]:
-    """'Arena allocation total/head/tail N bytes' lines of print_allocations, as ints."""
-    found = {k: int(v) for k, v in re.findall(r"Arena allocation (\w+) (\d+) bytes", text)}
-    if "total" not in found:
-        raise RuntimeError(f"no 'Arena allocation total' in TFLM's print_allocations:\n{text}")
-    return found
 
 
 def bench_inputs(shape: tuple[int, ...], n: int, seed: int) -> np.ndarray:
@@ -94,12 +64,6 @@ def bench_inputs(shape: tuple[int, ...], n: int, seed: int) -> np.ndarray:
     return x
 
 
-def tflm_interpreter(tflite: bytes):
-    from tflite_micro.python.tflite_micro import runtime
-
-    return runtime.Interpreter.from_bytes(bytes(tflite), arena_size=TFLM_ARENA)
-
-
 def run_tflm(tflite: bytes, x: np.ndarray) -> dict[str, Any]:
     """TFLM's output for every sample and the arena it really used."""
     interp = tflm_interpreter(tflite)
@@ -109,8 +73,7 @@ def run_tflm(tflite: bytes, x: np.ndarray) -> dict[str, Any]:
         interp.set_input(np.ascontiguousarray(sample.astype(dtype)), 0)
         interp.invoke()
         ys.append(np.array(interp.get_output(0), copy=True))
-    _, text = capture_fd_stderr(interp.print_allocations)
-    return {"y": np.stack(ys), "arena": parse_arena(text)}
+    return {"y": np.stack(ys), "arena": tflm_arena_bytes(interp)}
 
 
 def time_tflm(tflite: bytes, sample: np.ndarray, invokes: int) -> float:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from converters import reference
+
 _DTYPES = {
     "int8": np.int8,
     "float32": np.float32,
@@ -20,11 +22,7 @@ def _arena_size(model: bytes, io_bytes: int) -> int:
 
 def tflm_interpreter(model: bytes, arena_size: int | None = None):
     """A tflite-micro interpreter with an arena big enough for our test models."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    if arena_size is None:
-        arena_size = _arena_size(model, 0)
-    return runtime.Interpreter.from_bytes(bytes(model), arena_size=arena_size)
+    return reference.tflm_interpreter(model, arena_size or _arena_size(model, 0))
 
 
 def io_details(model: bytes) -> tuple[list[dict], list[dict]]:
@@ -39,25 +37,9 @@ def io_details(model: bytes) -> tuple[list[dict], list[dict]]:
 
 
 def run_tflm(model: bytes, x: np.ndarray, arena_size: int | None = None) -> np.ndarray:
-    """Run a single-input, single-output model on a batch (first axis = batch) in TFLM.
-
-    Each sample x[i] must have exactly the model's input shape (batch dimension 1 included);
-    returns an array of shape (len(x), *output_shape).
-    """
+    """converters.reference.run_tflm with an arena sized for the batch's samples."""
     x = np.asarray(x)
-    interp = tflm_interpreter(model, arena_size or _arena_size(model, x[0].nbytes * 4))
-    in_det = interp.get_input_details(0)
-    shape = tuple(int(d) for d in in_det["shape"])
-    if tuple(x.shape[1:]) != shape:
-        raise ValueError(
-            f"run_tflm: input batch shape {x.shape} does not match model input {shape}"
-        )
-    ys = []
-    for sample in x:
-        interp.set_input(np.ascontiguousarray(sample.astype(in_det["dtype"])), 0)
-        interp.invoke()
-        ys.append(np.array(interp.get_output(0), copy=True))
-    return np.stack(ys)
+    return reference.run_tflm(model, x, arena_size or _arena_size(model, x[0].nbytes * 4))
 
 
 def random_inputs(shape: tuple[int, ...], n: int, seed: int = 0, dtype=np.int8) -> np.ndarray:
