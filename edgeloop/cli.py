@@ -68,12 +68,21 @@ def main() -> None:
         typer.secho("aborted", err=True)
         sys.exit(1)
     except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        from click.exceptions import ClickException
-
-        if isinstance(exc, ClickException):
+        if isinstance(exc, _click_exceptions()):
             exc.show()
             sys.exit(exc.exit_code)
         raise
+
+
+def _click_exceptions() -> tuple[type[BaseException], ...]:
+    """Usage-error bases: typer >= 0.29 raises its vendored click's, older typer plain click's."""
+    found: list[type[BaseException]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).ClickException)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
 
 
 if __name__ == "__main__":

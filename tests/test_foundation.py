@@ -120,3 +120,17 @@ def test_cli_lists_its_commands() -> None:
 def test_unknown_board_profile_error_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match="known profiles: esp32, esp32c3, esp32s3, virtual"):
         get_board("esp8266")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["flash", "--firmware", "x.bin"], "Missing option '--port'"),
+     (["convert"], "Missing argument"), (["infer", "x.elb", "--bogus"], "No such option")],
+)
+def test_cli_usage_errors_are_one_message_not_a_traceback(args: list[str], says: str) -> None:
+    """typer >= 0.29 raises its vendored click's errors; main() must still print them briefly."""
+    proc = subprocess.run([sys.executable, "-m", "edgeloop.cli", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert says in proc.stderr
+    assert "Traceback" not in proc.stderr
