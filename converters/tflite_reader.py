@@ -130,7 +130,7 @@ def read_tflite(raw: bytes) -> TModel:
     except ConvertError:
         raise
     except Exception as e:  # flatbuffer accessors raise assorted errors on bad offsets
-        raise ConvertError(f"malformed or truncated .tflite file: {type(e).__name__}: {e}") from e
+        raise ConvertError(f"malformed or truncated .tflite file ({type(e).__name__}: {e})") from e
 
 
 def _read(model: tflite.Model, raw: bytes) -> TModel:

@@ -70,7 +70,9 @@ def convert(
         if report is not None:  # does not fit: keep the figures for the user
             report["board"] = board
             (out / "report.json").write_text(json.dumps(report, indent=2))
-        raise
+        named = ConvertError(f"{model}: {exc}")  # the user may convert many files: say which
+        named.report = report  # type: ignore[attr-defined]
+        raise named from exc
     report = dict(conv.report, board=board, model=str(model))
     (out / "model.elb").write_bytes(conv.bundle)
     (out / "report.json").write_text(json.dumps(report, indent=2))

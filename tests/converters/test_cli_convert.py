@@ -75,3 +75,14 @@ def test_c_header_compiles_to_the_same_bytes(tmp_path):
                    check=True)
     got = subprocess.run([str(tmp_path / "m")], check=True, capture_output=True).stdout
     assert_array_equal(np.frombuffer(got, np.uint8), np.frombuffer(data, np.uint8))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "text"])
+def test_convert_names_the_file_of_a_damaged_tflite(tmp_path, model_file, damage):
+    bad = tmp_path / "bad.tflite"
+    raw = model_file.read_bytes()
+    bad.write_bytes(raw[: len(raw) // 3] if damage == "truncate" else b"hello\n")
+    res = CliRunner().invoke(app, ["convert", str(bad), "-o", str(tmp_path / "out")])
+    assert isinstance(res.exception, ConvertError)
+    assert str(res.exception).startswith(f"{bad}: ")
+    assert "truncated" in str(res.exception) or "TFL3" in str(res.exception)
