@@ -136,7 +136,7 @@ def _set_seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
     try:
         tf.config.experimental.enable_op_determinism()
-    except Exception:  # noqa: BLE001 - older TF: determinism is then best effort
+    except AttributeError:  # older TF lacks it: determinism is then best effort
         pass
 
 

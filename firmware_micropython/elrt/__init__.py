@@ -205,7 +205,7 @@ def _env_choice():
     try:
         import os
         v = os.getenv("ELRT_KERNELS")
-    except Exception:
+    except (ImportError, AttributeError):  # ports without os or os.getenv (ESP32)
         v = None
     return v if v in ("viper", "bytecode") else "auto"
 
