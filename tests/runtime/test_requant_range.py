@@ -6,12 +6,10 @@ plain-Python reference of TFLM's SaturatingRoundingDoublingHighMul + RoundingDiv
 
 from __future__ import annotations
 
-import importlib.util
 import struct
-import sys
-import types
 
 import pytest
+from factory.hostimport import import_device_file
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -121,21 +119,7 @@ def test_checker_catches_a_wide_product(kernels_py) -> None:
 @pytest.fixture(scope="module")
 def kernels_py():
     """kernels_py.py loaded in CPython under its own name (stand-in `micropython.const`)."""
-    fake = types.ModuleType("micropython")
-    fake.const = lambda v: v
-    saved = sys.modules.get("micropython")
-    sys.modules["micropython"] = fake
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "elrt_kernels_py_host", FIRMWARE_DIR / "elrt" / "kernels_py.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        if saved is None:
-            sys.modules.pop("micropython", None)
-        else:
-            sys.modules["micropython"] = saved
-    return mod
+    return import_device_file(FIRMWARE_DIR / "elrt" / "kernels_py.py", "elrt_kernels_py_host")
 
 
 @settings(max_examples=2000, deadline=None)

@@ -51,21 +51,6 @@ def kernel_board(tmp_path_factory):
 @pytest.fixture(scope="session")
 def kernels_py_host():
     """kernels_py imported in CPython (it is plain Python apart from micropython.const)."""
-    import importlib.util
-    import types
+    from factory.hostimport import import_device_file
 
-    fake = types.ModuleType("micropython")
-    fake.const = lambda v: v
-    saved = sys.modules.get("micropython")
-    sys.modules["micropython"] = fake
-    try:
-        path = ROOT / "firmware_micropython" / "elrt" / "kernels_py.py"
-        spec = importlib.util.spec_from_file_location("kernels_py_host", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        if saved is None:
-            sys.modules.pop("micropython", None)
-        else:
-            sys.modules["micropython"] = saved
-    return mod
+    return import_device_file(ELRT / "kernels_py.py", "kernels_py_host")

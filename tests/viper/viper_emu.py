@@ -13,6 +13,8 @@ import ast
 import types
 from pathlib import Path
 
+from factory.hostimport import stand_in_micropython
+
 LO, HI = -(2**31), 2**31
 
 
@@ -138,15 +140,6 @@ def load_checked(path: Path | str) -> types.ModuleType:
         const=fake_mp.const,
     )
     code = compile(tree, str(path), "exec")
-    import sys
-
-    saved = sys.modules.get("micropython")
-    sys.modules["micropython"] = fake_mp
-    try:
+    with stand_in_micropython(fake_mp):
         exec(code, mod.__dict__)
-    finally:
-        if saved is None:
-            sys.modules.pop("micropython", None)
-        else:
-            sys.modules["micropython"] = saved
     return mod
