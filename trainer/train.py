@@ -163,7 +163,7 @@ def train(
         from trainer.datasets import basic_motions_config, basic_motions_splits
 
         if str(data) != "sktime:BasicMotions":
-            raise TrainerError(f"unknown packaged dataset {data!r}; known: sktime:BasicMotions")
+            raise TrainerError(f"unknown packaged dataset '{data}'; known: sktime:BasicMotions")
         cfg = cfg or basic_motions_config()
         if splits is None:
             splits = basic_motions_splits(cfg, seed=cfg.model.seed if seed is None else seed)

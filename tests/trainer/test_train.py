@@ -134,6 +134,13 @@ def test_qat_is_refused_clearly():
         check_qat_available()
 
 
+def test_unknown_packaged_dataset_is_named_plainly(tmp_path):
+    from trainer.train import train
+
+    with pytest.raises(TrainerError, match=r"unknown packaged dataset 'sktime:NoSuch'; known"):
+        train(Path("sktime:NoSuch"), tmp_path)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("sktime") is None, reason="sktime not installed")
 def test_real_data_basic_motions(tmp_path):
     """BasicMotions (real smart-watch IMU recordings shipped inside the sktime wheel)."""
