@@ -1,8 +1,8 @@
 """The bytecode requantization never needs more than 32 bits, and for realistic operands stays
 in MicroPython's 31-bit small-int range (no big-int allocation on an ESP32).
 
-The helpers run on `Checked` ints that record every intermediate value; results must equal a
-plain-Python reference of TFLM's SaturatingRoundingDoublingHighMul + RoundingDivideByPOT."""
+The helpers run on `Checked` ints that record every intermediate value; results must equal TFLM's
+SaturatingRoundingDoublingHighMul + RoundingDivideByPOT as converters.quant computes them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from factory.hostimport import import_device_file
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from converters.quant import mbqm_scalar, rdbp, srdhm
 from edgeloop.firmware import FIRMWARE_DIR
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
@@ -48,25 +49,6 @@ Checked.__neg__ = lambda self: self._wrap(-int(self))
 Checked.__invert__ = lambda self: self._wrap(~int(self))
 
 
-def ref_srdhm(a: int, b: int) -> int:
-    if a == b == I32_MIN:
-        return I32_MAX
-    ab = a * b
-    n = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
-    q = abs(n) >> 31
-    return q if n >= 0 else -q
-
-
-def ref_rdbpot(x: int, e: int) -> int:
-    mask = (1 << e) - 1
-    thr = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> e) + (1 if (x & mask) > thr else 0)
-
-
-def ref_mbqm(x: int, m: int, shift: int) -> int:
-    return ref_rdbpot(ref_srdhm(x * (1 << max(shift, 0)), m), max(-shift, 0))
-
-
 INT32 = st.one_of(st.sampled_from([I32_MIN, I32_MIN + 1, -(2**30), -1, 0, 1, 2**30 - 1, 2**30,
                                    I32_MAX - 1, I32_MAX]),
                   st.integers(I32_MIN, I32_MAX))
@@ -86,7 +68,7 @@ def test_requant_exact_and_within_int32(kernels_py, x: int, m: int, shift: int) 
     assume(_fits(x, shift))
     Checked.seen = []
     got = kernels_py.multiply_by_quantized_multiplier(Checked(x), Checked(m), Checked(shift))
-    assert int(got) == ref_mbqm(x, m, shift)
+    assert int(got) == mbqm_scalar(x, m, shift)
     widest = max(Checked.seen, key=abs, default=0)
     assert I32_MIN <= widest <= I32_MAX, f"intermediate {widest} leaves int32"
 
@@ -104,7 +86,7 @@ def test_kernel_requant_stays_small(kernels_py, acc: int, m: int, shift: int) ->
     sbuf = struct.pack("<i", shift)
     Checked.seen = []
     got = kernels_py._requant(Checked(acc), mbuf, sbuf, 0)
-    assert int(got) == ref_mbqm(acc, m, shift)
+    assert int(got) == mbqm_scalar(acc, m, shift)
     widest = max(Checked.seen, key=abs, default=0)
     assert SMALL_MIN <= widest <= SMALL_MAX, f"intermediate {widest} would be a big int"
 
@@ -140,6 +122,6 @@ def test_softmax_reciprocal_small_and_exact(kernels_py, total: int, ex: int) -> 
     e = nbits + 23
     out = kernels_py._softmax_out(Checked(ex >> 30), Checked((ex >> 15) & 0x7FFF),
                                   Checked(ex & 0x7FFF), top, mh, ml, e)
-    assert (int(out) ^ 128) - 128 == max(-128, min(127, ref_rdbpot(ref_srdhm(scale, ex), e) - 128))
+    assert (int(out) ^ 128) - 128 == max(-128, min(127, rdbp(srdhm(scale, ex), e) - 128))
     widest = max(Checked.seen, key=abs, default=0)
     assert SMALL_MIN <= widest <= SMALL_MAX, f"intermediate {widest} would be a big int"

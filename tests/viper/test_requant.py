@@ -14,9 +14,10 @@ import pytest
 from conftest import HERE
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tflm_ref import INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier
 from viper_emu import Int32Overflow, load_checked
 
+from converters.quant import INT32_MAX, INT32_MIN
+from converters.quant import mbqm_scalar as multiply_by_quantized_multiplier
 from edgeloop.vboard import VirtualBoard
 
 int32s = st.one_of(
