@@ -470,7 +470,7 @@ class Preprocessor:
                             p = v
                     out[row * c + ch] = self._q(p, qi + ch)
                 elif k == _RAW:
-                    self._raw(out, row, ch, rows, self.param[b], qi + ch)
+                    self._raw(out, row, ch, rows, self.param[b], self.ldec[b], qi + ch)
                 else:
                     self._fft(out, row, ch, self.param[b], self.sqrt[b], qi)
                 row += rows
@@ -488,12 +488,10 @@ class Preprocessor:
         lg = self.log2
         return isqrt((hi << (28 - lg)) + (lo >> lg))
 
-    def _raw(self, out, row, ch, rows, dec, qi):
+    def _raw(self, out, row, ch, rows, dec, ld, qi):
+        # ld = log2(dec), computed once in __init__ (ldec)
         y = self.y
         c = self.channels
-        ld = 0
-        while (1 << ld) < dec:
-            ld += 1
         i = 0
         for r in range(rows):
             s = 0
