@@ -222,6 +222,8 @@ def plan_deploy(
     if config is not None:
         config_src = "given"
     cfg.setdefault("pins", dict(profile.pins))
+    if cfg.get("mode", "standalone") == "standalone":
+        _check_app_sensor(cfg, config_src)
     files = firmware_files("x64" if virtual else profile.mpy_arch, include_sim=virtual)
     if virtual and cfg.get("mode", "standalone") == "standalone":
         # No I2C on the virtual board: the simulated sensor plays the rotating-machine twin
@@ -236,6 +238,26 @@ def plan_deploy(
     files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
     arch = "x64" if virtual else profile.mpy_arch
     return DeployPlan(files=files, model=bundle, config_source=config_src, arch=arch)
+
+
+def _check_app_sensor(cfg: dict, config_src: str) -> None:
+    """The standalone app reads one 3-axis accelerometer (or one analog pin) at one range:
+    refuse a run it cannot feed here, not with a traceback on the board after the copy."""
+    kind = cfg.get("sensor", {}).get("kind", "mpu6050")
+    want = 1 if kind == "analog" else 3
+    channels = cfg.get("channels")
+    if channels is not None and len(channels) != want:
+        raise DeployError(
+            f"{config_src}: the run has {len(channels)} channels ({', '.join(map(str, channels))})"
+            f" but the board app reads one {kind} ({want} channel{'s' if want > 1 else ''});"
+            " train on that sensor's channels, or run this model with `edgeloop infer`"
+        )
+    cpu = cfg.get("counts_per_unit")
+    if isinstance(cpu, list):
+        if len(set(cpu)) != 1:
+            raise DeployError(f"{config_src}: counts_per_unit {cpu} differs per channel; the"
+                              f" board app sets one {kind} range for all channels")
+        cfg["counts_per_unit"] = cpu[0]
 
 
 def _sha(data: bytes) -> str:

@@ -112,6 +112,21 @@ def test_damaged_bundle_is_refused_on_the_host(tmp_path, bundles) -> None:
         dp.plan_deploy(tmp_path, VIRTUAL, True)
 
 
+@pytest.mark.parametrize("virtual", [True, False])
+def test_run_the_app_cannot_feed_is_refused_before_copying(tmp_path, bundles, virtual) -> None:
+    """A 6-axis wearable run or per-channel ranges used to crash in int() during deploy/on board."""
+    model = write_bundle(tmp_path, bundles[0], "m.elb")
+    six = {"channels": ["ax", "ay", "az", "gx", "gy", "gz"], "counts_per_unit": 4096}
+    with pytest.raises(dp.DeployError, match="6 channels .* reads one mpu6050 \\(3 channels\\)"):
+        dp.plan_deploy(model, VIRTUAL, virtual, config=six)
+    mixed = {"channels": ["t", "h", "co2"], "counts_per_unit": [100, 100, 5]}
+    with pytest.raises(dp.DeployError, match="counts_per_unit \\[100, 100, 5\\] differs"):
+        dp.plan_deploy(model, VIRTUAL, virtual, config=mixed)
+    same = {"channels": ["ax", "ay", "az"], "counts_per_unit": [2048, 2048, 2048]}
+    plan = dp.plan_deploy(model, VIRTUAL, virtual, config=same)
+    assert json.loads(plan.files["config.json"])["counts_per_unit"] == 2048
+
+
 def test_run_folder_tflite_is_converted_and_config_deployed(tmp_path, board, tflite_model) -> None:
     run = tmp_path / "run"
     run.mkdir()
