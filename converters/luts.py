@@ -119,9 +119,9 @@ def _input_radius(int_bits: int, left_shift: int, total_bits: int = 31) -> int:
     return math.floor(((1 << int_bits) - 1) * (1 << (total_bits - int_bits)) / (1 << left_shift))
 
 
-def logistic_table(it: TTensor, ot: TTensor) -> np.ndarray:
-    if _z(ot) != -128:
-        raise ConvertError(f"int8 LOGISTIC output zero point must be -128, got {_z(ot)}")
+def _saturating_table(it: TTensor, fn, out_shift: int, out_zp: int) -> np.ndarray:
+    """TFLM's int8 LOGISTIC/TANH: inputs beyond the radius saturate, the rest go through the
+    Q4 fixed-point fn, rounded down to int8 by out_shift and offset by the output zero point."""
     mult, left = _frexp_multiplier(float(_s(it)) * (1 << 27))
     radius = _input_radius(4, left)
     zp = _z(it)
@@ -134,29 +134,20 @@ def logistic_table(it: TTensor, ot: TTensor) -> np.ndarray:
             out.append(127)
         else:
             q4 = mbqm_scalar(v, mult, left)
-            r = rdbp(fp.logistic(q4, 4), 23)
-            out.append(_clamp8(r - 128))
+            out.append(_clamp8(rdbp(fn(q4, 4), out_shift) + out_zp))
     return np.array(out, np.int8)
+
+
+def logistic_table(it: TTensor, ot: TTensor) -> np.ndarray:
+    if _z(ot) != -128:
+        raise ConvertError(f"int8 LOGISTIC output zero point must be -128, got {_z(ot)}")
+    return _saturating_table(it, fp.logistic, 23, -128)
 
 
 def tanh_table(it: TTensor, ot: TTensor) -> np.ndarray:
     if _z(ot) != 0:
         raise ConvertError(f"int8 TANH output zero point must be 0, got {_z(ot)}")
-    mult, left = _frexp_multiplier(float(_s(it)) * (1 << 27))
-    radius = _input_radius(4, left)
-    zp = _z(it)
-    out = []
-    for x in INPUTS:
-        v = int(x) - zp
-        if v <= -radius:
-            out.append(-128)
-        elif v >= radius:
-            out.append(127)
-        else:
-            q4 = mbqm_scalar(v, mult, left)
-            r = rdbp(fp.tanh(q4, 4), 24)
-            out.append(_clamp8(r))
-    return np.array(out, np.int8)
+    return _saturating_table(it, fp.tanh, 24, 0)
 
 
 def relu_table(it: TTensor, ot: TTensor) -> np.ndarray:
