@@ -62,6 +62,12 @@ def main() -> None:
     except _user_errors() as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user gave: a real fault, keep the trace
+            raise
+        # e.g. `-o` names an existing file, or a folder we may not write to
+        typer.secho(f"error: {exc.filename}: {exc.strerror}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -134,3 +134,13 @@ def test_cli_usage_errors_are_one_message_not_a_traceback(args: list[str], says:
     assert proc.returncode == 2
     assert says in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_cli_output_path_that_is_a_file_is_one_message(tmp_path: Path) -> None:
+    """OSErrors about a path the user gave (here --out is a file) are user errors, not crashes."""
+    out = tmp_path / "afile"
+    out.write_text("")
+    proc = subprocess.run([sys.executable, "-m", "edgeloop.cli", "simulate", "wearable",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: {out}") and "Traceback" not in proc.stderr
