@@ -10,6 +10,7 @@ import struct
 
 import pytest
 from factory.hostimport import import_device_file
+from factory.intlog import LoggedInt as Checked
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -18,35 +19,6 @@ from edgeloop.firmware import FIRMWARE_DIR
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 SMALL_MIN, SMALL_MAX = -(2**30), 2**30 - 1  # MicroPython small int on a 32-bit port
-
-
-class Checked(int):
-    """An int whose arithmetic results are logged (to find the widest intermediate)."""
-
-    seen: list[int] = []
-
-    def _wrap(self, v):
-        if isinstance(v, bool) or not isinstance(v, int):
-            return v
-        Checked.seen.append(int(v))
-        return Checked(v)
-
-
-def _binop(name):
-    base = getattr(int, name)
-
-    def op(self, other):
-        return self._wrap(base(int(self), int(other)))
-
-    return op
-
-
-for _n in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__and__",
-           "__rand__", "__or__", "__ror__", "__xor__", "__rxor__", "__lshift__", "__rlshift__",
-           "__rshift__", "__rrshift__", "__floordiv__", "__rfloordiv__"):
-    setattr(Checked, _n, _binop(_n))
-Checked.__neg__ = lambda self: self._wrap(-int(self))
-Checked.__invert__ = lambda self: self._wrap(~int(self))
 
 
 INT32 = st.one_of(st.sampled_from([I32_MIN, I32_MIN + 1, -(2**30), -1, 0, 1, 2**30 - 1, 2**30,

@@ -8,35 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from factory import random_inputs, strategies
+from factory.intlog import LoggedInt as Logged
 from factory.singleop import build
 from factory.tflm import io_details
 
 SMALL_MIN, SMALL_MAX = -(2**30), 2**30 - 1
-
-
-class Logged(int):
-    seen: list[int] = []
-
-
-def _binop(name):
-    base = getattr(int, name)
-
-    def op(self, other):
-        v = base(int(self), int(other))
-        if isinstance(v, bool) or not isinstance(v, int):
-            return v
-        Logged.seen.append(v)
-        return Logged(v)
-
-    return op
-
-
-for _n in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__and__",
-           "__rand__", "__or__", "__ror__", "__xor__", "__rxor__", "__lshift__", "__rlshift__",
-           "__rshift__", "__rrshift__", "__floordiv__", "__rfloordiv__"):
-    setattr(Logged, _n, _binop(_n))
-Logged.__neg__ = lambda self: Logged(-int(self))
-Logged.__invert__ = lambda self: Logged(~int(self))
 
 
 class LoggedBuf:
