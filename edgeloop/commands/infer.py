@@ -24,9 +24,15 @@ def _load_npy(path: Path) -> np.ndarray:
     if not path.exists():
         raise InferError(f"input file {path} does not exist")
     try:
-        return np.load(path, allow_pickle=False)
+        x = np.load(path, allow_pickle=False)
+    except EOFError as exc:  # empty or cut short; uncaught, click would print just "aborted"
+        raise InferError(f"{path} is not a readable .npy array: file is empty or truncated") from exc
     except (ValueError, OSError) as exc:
         raise InferError(f"{path} is not a readable .npy array: {exc}") from exc
+    if not isinstance(x, np.ndarray):  # an .npz archive (np.savez): a dict of arrays
+        x.close()
+        raise InferError(f"{path} is an .npz archive, not one array: save the inputs with np.save")
+    return x
 
 
 def run_serial(port: str, bundle: bytes, x: np.ndarray, kernels: str,

@@ -69,6 +69,24 @@ def test_cli_bad_kernel_choice(conv, tmp_path) -> None:
     assert "--kernels must be one of auto, viper, bytecode" in str(res.exception)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "file is empty or truncated"), ("npz", "is an .npz archive, not one array")],
+)
+def test_cli_unreadable_input_file_is_one_error(conv, tmp_path, content, message) -> None:
+    """An empty file used to end in click's bare "aborted" (EOFError), an .npz in a shape error."""
+    x = tmp_path / "x.npy"
+    if content == "npz":
+        with open(x, "wb") as f:
+            np.savez(f, X=np.zeros((1, 1, 8, 8, 3), np.int8))
+    else:
+        x.write_bytes(content)
+    res = CliRunner().invoke(app, ["infer", str(conv[1]), "--input", str(x),
+                                   "--output", str(tmp_path / "y.npy")])
+    assert isinstance(res.exception, InferError)
+    assert str(res.exception).startswith(f"{x} ") and message in str(res.exception)
+
+
 def test_model_too_big_for_the_heap_is_reported() -> None:
     from converters import convert_tflite
 
