@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware_micropython"
@@ -41,17 +45,43 @@ def mpy_cross_executable() -> str:
     return found
 
 
+def cache_dir() -> Path:
+    """Where compiled .mpy files are kept between runs ($EDGELOOP_CACHE, else ~/.cache/edgeloop)."""
+    root = os.environ.get("EDGELOOP_CACHE") or Path.home() / ".cache" / "edgeloop"
+    return Path(root) / "mpy"
+
+
+@functools.cache
+def _mpy_cross_identity() -> str:
+    """The compiler's path and version: a new mpy-cross must not reuse the old one's output."""
+    exe = mpy_cross_executable()
+    proc = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    return f"{exe}|{proc.stdout.strip()}"
+
+
 def compile_file(src: Path, dst: Path, arch: str, source_name: str | None = None) -> None:
     """Compile one device file to .mpy for an architecture (xtensawin, rv32imc, x64).
 
     source_name is what the board's tracebacks show (its path on the board, not the host's).
+    Outputs are cached by source, arch, name and compiler, so tests and deploys that build the
+    same firmware again do not pay mpy-cross each time.
     """
+    name = source_name or src.name
+    identity = f"|{arch}|{name}|{_mpy_cross_identity()}".encode()
+    key = hashlib.sha256(src.read_bytes() + identity).hexdigest()
+    cached = cache_dir() / f"{key}.mpy"
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".mpy", dir=cached.parent)
+        os.close(fd)
+        cmd = [mpy_cross_executable(), f"-march={arch}", "-O1", "-s", name, "-o", tmp, str(src)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            os.unlink(tmp)
+            raise MpyCrossError(f"mpy-cross failed on {src} for {arch}: {proc.stderr.strip()}")
+        os.replace(tmp, cached)  # atomic: parallel test workers may compile the same file
     dst.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [mpy_cross_executable(), f"-march={arch}", "-O1", "-s", source_name or src.name,
-           "-o", str(dst), str(src)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise MpyCrossError(f"mpy-cross failed on {src} for {arch}: {proc.stderr.strip()}")
+    shutil.copyfile(cached, dst)
 
 
 def build_firmware(out_dir: Path, arch: str | None, sources: list[Path] | None = None) -> list[Path]:

@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import json
 import struct
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 
 from edgeloop.boards import BoardProfile
 from edgeloop.errors import EdgeLoopError
-from edgeloop.firmware import FIRMWARE_DIR, build_firmware, firmware_sources
+from edgeloop.firmware import build_firmware, firmware_sources
 from edgeloop.link.transport import BoardError, Transport
 
 MODEL_PATH = "model.elb"
@@ -191,26 +192,12 @@ def load_model(source: Path, profile: BoardProfile) -> tuple[bytes, dict | None,
     return data, config, config_src
 
 
-def _cache_root() -> Path:
-    return Path("build") / "cache" / "firmware"
-
-
 def firmware_files(arch: str, include_sim: bool) -> dict[str, bytes]:
-    """Device modules compiled for arch (cached by source hash), as remote path -> bytes."""
-    out: dict[str, bytes] = {}
-    for rel in firmware_sources():
-        if not include_sim and rel.parts[0] == "simhw":
-            continue
-        src = FIRMWARE_DIR / rel
-        key = hashlib.sha256(src.read_bytes() + arch.encode()).hexdigest()[:16]
-        cache_dir = _cache_root() / arch / key
-        built = [p for p in cache_dir.rglob("*") if p.is_file()] if cache_dir.is_dir() else []
-        if not built:
-            build_firmware(cache_dir, arch, sources=[rel])
-            built = [p for p in cache_dir.rglob("*") if p.is_file()]
-        for p in built:
-            out[p.relative_to(cache_dir).as_posix()] = p.read_bytes()
-    return out
+    """Device modules compiled for arch (mpy-cross output is cached), as remote path -> bytes."""
+    sources = [rel for rel in firmware_sources() if include_sim or rel.parts[0] != "simhw"]
+    with tempfile.TemporaryDirectory(prefix="edgeloop-fw-") as tmp:
+        written = build_firmware(Path(tmp), arch, sources)
+        return {rel.as_posix(): (Path(tmp) / rel).read_bytes() for rel in written}
 
 
 def plan_deploy(
