@@ -37,9 +37,14 @@ def infer_config(data: Path | str) -> Config:
     if (p / "edgeloop.toml").is_file():
         return load_config(p / "edgeloop.toml")
     if p.suffix == ".npz":
-        z = np.load(p, allow_pickle=False)
-        if "X" not in z:
-            raise TrainerError(f"{p}: missing array 'X'")
+        try:
+            z = np.load(p, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise TrainerError(f"{p}: not a readable .npz: {exc}") from None
+        if not isinstance(z, np.lib.npyio.NpzFile) or "X" not in z:
+            raise TrainerError(f"{p}: missing array 'X' (save with np.savez(path, X=..., y=...))")
+        if z["X"].ndim != 3:
+            raise TrainerError(f"{p}: X must be [n, t, channels], got shape {z['X'].shape}")
         t, c = z["X"].shape[1:]
         w = min(1024, 1 << (int(t).bit_length() - 1))
         peak = np.maximum(np.abs(np.nan_to_num(z["X"])).max(axis=(0, 1)), 1e-6)

@@ -134,6 +134,18 @@ def test_qat_is_refused_clearly():
         check_qat_available()
 
 
+def test_npz_with_2d_x_is_refused_naming_the_shape(tmp_path):
+    from trainer.train import infer_config
+
+    bad = tmp_path / "d.npz"
+    np.savez(bad, X=np.zeros((6, 128), np.float32), y=np.zeros(6))
+    with pytest.raises(TrainerError, match=r"d.npz: X must be \[n, t, channels\], got shape"):
+        infer_config(bad)  # used to be "ValueError: not enough values to unpack"
+    (tmp_path / "e.npz").write_bytes(b"")
+    with pytest.raises(TrainerError, match="e.npz: not a readable .npz"):
+        infer_config(tmp_path / "e.npz")
+
+
 def test_unknown_packaged_dataset_is_named_plainly(tmp_path):
     from trainer.train import train
 
