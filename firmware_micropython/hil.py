@@ -46,8 +46,10 @@ def copy_in(ring: ptr16, head: int, size: int, src: ptr8, off: int, nvals: int) 
 
 
 @micropython.viper
-def check_window(ring: ptr16, n: int, ch: int, spike: int, stuck: int, channel_mask: int) -> int:
-    """Sensor-fault scan of n samples x ch channels (ring order).
+def check_window(ring: ptr16, n: int, ch: int, spike: int, stuck: int, channel_mask: int,
+                 head: int) -> int:
+    """Sensor-fault scan of n samples x ch channels in time order: from head (the oldest
+    sample of the full ring) round to head again, so runs are never split at the wrap.
 
     Returns 0, or count << 8 | kind << 4 | channel for the first fault found, by priority
     NaN marker, spike (|v| >= spike), dropout (a run of >= stuck zeros), stuck (a run of >=
@@ -65,9 +67,13 @@ def check_window(ring: ptr16, n: int, ch: int, spike: int, stuck: int, channel_m
             maxz = 0
             maxs = 0
             prev = 0x10000
-            i = c
             end = n * ch
-            while i < end:
+            i = head + c
+            if i >= end:
+                i -= end
+            j = 0
+            while j < n:
+                j += 1
                 v = ring[i]
                 if v & 0x8000:
                     v = v - 0x10000
@@ -88,6 +94,8 @@ def check_window(ring: ptr16, n: int, ch: int, spike: int, stuck: int, channel_m
                     maxz = zrun
                 prev = v
                 i += ch
+                if i >= end:
+                    i -= end
             kind = 0
             cnt = 0
             rank = 0  # 1 = most telling: NaN, spike, dropout, stuck
@@ -405,7 +413,7 @@ class Bench:
             return  # already reported lost when the gap was seen
         p = self.pipe
         fault = check_window(p.ring, self.window, self.channels, self.spike, self.stuck,
-                             self.channel_mask)
+                             self.channel_mask, p.head)
         if fault:
             lk.sensor_fault(k, (fault >> 4) & 15, fault & 15, fault >> 8)
             lk.result(k, 0, 1 if self.stopped else 0, _F_SKIPPED, p.model.output, 0, 0,

@@ -81,8 +81,11 @@ def test_check_window_int32_with_extremes(checked, kind: int, length: int, data)
     c = data.draw(st.integers(0, ch - 1))
     fill = {0: -32768, 1: 32767, 2: 0, 3: 1234}[kind]
     x[at : at + length, c] = fill
-    ring = array("h", x.reshape(-1).tolist())
-    code = hil.check_window(hil.ptr16(ring), w, ch, 16384, 24, 7)
+    # the ring holds the window rotated: its oldest sample (time 0) sits at row `head`, so
+    # runs that cross the end of the buffer must still be seen whole, in time order
+    head = data.draw(st.integers(0, w - 1))
+    ring = array("h", np.roll(x, head, axis=0).reshape(-1).tolist())
+    code = hil.check_window(hil.ptr16(ring), w, ch, 16384, 24, 7, head * ch)
     expect_kind = {0: 1, 1: 4, 2: 2 if length >= 24 else 0, 3: 3 if length >= 24 else 0}[kind]
     if expect_kind == 0:
         assert code == 0 or ((code >> 4) & 15) in (2, 3)  # a random run may still be stuck
