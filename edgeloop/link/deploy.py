@@ -244,7 +244,14 @@ def _check_app_sensor(cfg: dict, config_src: str) -> None:
         if len(set(cpu)) != 1:
             raise DeployError(f"{config_src}: counts_per_unit {cpu} differs per channel; the"
                               f" board app sets one {kind} range for all channels")
-        cfg["counts_per_unit"] = cpu[0]
+        cfg["counts_per_unit"] = cpu = cpu[0]
+    mpu_ranges = (16384, 8192, 4096, 2048)  # counts/g at +-2/4/8/16 g, as app.py's _MPU_RANGE
+    sensor = cfg.get("sensor", {})
+    if kind == "mpu6050" and cpu and not sensor.get("range_g") and int(cpu) not in mpu_ranges:
+        raise DeployError(
+            f"{config_src}: counts_per_unit {cpu} is no MPU6050 range ({', '.join(map(str, mpu_ranges))}"
+            " counts/g); set [sensor] counts_per_unit in edgeloop.toml to one of them and retrain"
+        )
 
 
 def _sha(data: bytes) -> str:

@@ -122,6 +122,9 @@ def test_run_the_app_cannot_feed_is_refused_before_copying(tmp_path, bundles, vi
     mixed = {"channels": ["t", "h", "co2"], "counts_per_unit": [100, 100, 5]}
     with pytest.raises(dp.DeployError, match="counts_per_unit \\[100, 100, 5\\] differs"):
         dp.plan_deploy(model, VIRTUAL, virtual, config=mixed)
+    off_range = {"channels": ["ax", "ay", "az"], "counts_per_unit": [1024.0, 1024.0, 1024.0]}
+    with pytest.raises(dp.DeployError, match="counts_per_unit 1024.0 is no MPU6050 range"):
+        dp.plan_deploy(model, VIRTUAL, virtual, config=off_range)  # app.py would stop at start
     same = {"channels": ["ax", "ay", "az"], "counts_per_unit": [2048, 2048, 2048]}
     plan = dp.plan_deploy(model, VIRTUAL, virtual, config=same)
     assert json.loads(plan.files["config.json"])["counts_per_unit"] == 2048
