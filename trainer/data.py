@@ -116,7 +116,7 @@ def _read_csv(path: Path, cfg: Config, folder_label: str | None) -> list[Rec]:
         if lab:
             labels.append(row[header.index(lab)].strip())
     if stamps is not None and len(stamps) > 1:
-        _check_rate(path, stamps, cfg.sample_rate)
+        _check_rate(path, stamps, cfg.sample_rate, cfg.source)
     if not lab:
         assert folder_label is not None
         return [Rec(str(path), folder_label, data, str(path))]
@@ -132,7 +132,7 @@ def _read_csv(path: Path, cfg: Config, folder_label: str | None) -> list[Rec]:
     return out
 
 
-def _check_rate(path: Path, stamps: np.ndarray, rate: float) -> None:
+def _check_rate(path: Path, stamps: np.ndarray, rate: float, source: str = "the config") -> None:
     dt = np.diff(stamps)
     if (dt <= 0).any():
         i = int(np.argmax(dt <= 0))
@@ -142,7 +142,7 @@ def _check_rate(path: Path, stamps: np.ndarray, rate: float) -> None:
     if abs(file_rate - rate) > RATE_TOLERANCE * rate:
         raise TrainerError(
             f"{path}: sample rate {file_rate:.4g} Hz (from timestamps, ms) differs from "
-            f"[sensor] sample_rate = {rate:g} Hz; resample it or fix the config"
+            f"{rate:g} Hz {_rate_origin(source)}"
         )
     bad = np.flatnonzero(np.abs(dt - med) > 0.5 * med)
     if bad.size:
@@ -151,6 +151,14 @@ def _check_rate(path: Path, stamps: np.ndarray, rate: float) -> None:
             f"{path}:{i + 3}: sample interval {dt[i]:g} ms where the file's is {med:g} ms "
             "(mixed sample rates or a gap)"
         )
+
+
+def _rate_origin(source: str) -> str:
+    """Where the expected rate came from: the config, or (no edgeloop.toml) the first CSV."""
+    if source.endswith(".toml"):
+        return f"([sensor] sample_rate in {source}); resample it or fix the config"
+    return (f"(the rate of {source}, as there is no edgeloop.toml); all recordings need one rate:"
+            " resample it")
 
 
 def load_csv_folder(root: Path | str, cfg: Config) -> list[Rec]:

@@ -79,6 +79,21 @@ def test_bad_csv_names_file_and_line(tmp_path, header, rows, message):
     assert message in str(exc.value) and str(bad) in str(exc.value)
 
 
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [("proj/edgeloop.toml", "([sensor] sample_rate in proj/edgeloop.toml); resample it or fix"),
+     ("data/a/0.csv", "(the rate of data/a/0.csv, as there is no edgeloop.toml)")],
+)
+def test_rate_mismatch_names_where_the_expected_rate_came_from(tmp_path, source, says):
+    for lab in ("a", "b"):
+        for i in range(3):
+            write(tmp_path / lab / f"{i}.csv", "timestamp,ax,ay,az", good_rows(128))
+    write(tmp_path / "b" / "fast.csv", "timestamp,ax,ay,az", good_rows(128, dt=0.5))
+    with pytest.raises(TrainerError, match="sample rate 2000 Hz") as exc:
+        load_splits(tmp_path, CFG.with_(source=source))
+    assert says in str(exc.value)
+
+
 def test_too_few_recordings_or_windows_for_a_class(tmp_path):
     for i in range(3):
         write(tmp_path / "a" / f"{i}.csv", "timestamp,ax,ay,az", good_rows(1000))
