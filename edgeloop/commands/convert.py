@@ -62,6 +62,9 @@ def convert(
         raise FileNotFoundError(f"model file {model} does not exist")
     profile = get_board(board)
     data = model.read_bytes()
+    if data[:4] == b"ELMB":
+        raise ConvertError(f"{model} is already an EdgeLoop bundle: give it to `edgeloop deploy`"
+                           " or `edgeloop infer` as it is")
     out.mkdir(parents=True, exist_ok=True)
     try:
         conv = convert_tflite(data, heap_limit=profile.heap_bytes, romfs=romfs)

@@ -185,9 +185,12 @@ def load_model(source: Path, profile: BoardProfile) -> tuple[bytes, dict | None,
         model_file = source
     data = model_file.read_bytes()
     if model_file.suffix == ".tflite":
-        from converters import convert_tflite
+        from converters import ConvertError, convert_tflite
 
-        data = convert_tflite(data, heap_limit=profile.heap_bytes).bundle
+        try:
+            data = convert_tflite(data, heap_limit=profile.heap_bytes).bundle
+        except ConvertError as exc:  # say which file: a run folder hides it
+            raise DeployError(f"{model_file}: {exc}") from exc
     check_bundle(data, str(model_file))
     return data, config, config_src
 

@@ -112,6 +112,13 @@ def test_damaged_bundle_is_refused_on_the_host(tmp_path, bundles) -> None:
         dp.plan_deploy(tmp_path, VIRTUAL, True)
 
 
+def test_damaged_tflite_is_refused_naming_the_file(tmp_path, tflite_model) -> None:
+    bad = tmp_path / "cut.tflite"
+    bad.write_bytes(tflite_model[: len(tflite_model) // 3])
+    with pytest.raises(dp.DeployError, match=f"^{bad}: malformed or truncated"):
+        dp.plan_deploy(bad, VIRTUAL, True)
+
+
 @pytest.mark.parametrize("virtual", [True, False])
 def test_run_the_app_cannot_feed_is_refused_before_copying(tmp_path, bundles, virtual) -> None:
     """A 6-axis wearable run or per-channel ranges used to crash in int() during deploy/on board."""

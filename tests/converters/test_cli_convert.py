@@ -86,3 +86,11 @@ def test_convert_names_the_file_of_a_damaged_tflite(tmp_path, model_file, damage
     assert isinstance(res.exception, ConvertError)
     assert str(res.exception).startswith(f"{bad}: ")
     assert "truncated" in str(res.exception) or "TFL3" in str(res.exception)
+
+
+def test_convert_says_a_bundle_is_already_converted(tmp_path, model_file):
+    out = tmp_path / "out"
+    assert CliRunner().invoke(app, ["convert", str(model_file), "-o", str(out)]).exit_code == 0
+    res = CliRunner().invoke(app, ["convert", str(out / "model.elb"), "-o", str(tmp_path / "o2")])
+    assert isinstance(res.exception, ConvertError)
+    assert "is already an EdgeLoop bundle" in str(res.exception)
