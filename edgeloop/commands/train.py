@@ -43,6 +43,8 @@ def simulate(
         raise EdgeLoopError(f"unknown twin {twin!r}; known: {', '.join(TWINS)}")
     if per_class < 3:
         raise EdgeLoopError("--per-class must be >= 3 (train/validation/test split by recording)")
+    if duration is not None and not duration > 0:  # 0 used to mean "the twin's default"
+        raise EdgeLoopError(f"--duration must be > 0 seconds, got {duration:g}")
     try:
         recs = synthesize(twin, per_class=per_class, duration_s=duration, seed=seed)
         write_csv_dataset(recs, out)

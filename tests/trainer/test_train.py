@@ -189,6 +189,18 @@ def test_cli_simulate_and_train(tmp_path):
     assert res.exit_code != 0
 
 
+def test_cli_simulate_refuses_a_zero_duration(tmp_path):
+    from typer.testing import CliRunner
+
+    from edgeloop.cli import app
+    from edgeloop.errors import EdgeLoopError
+
+    res = CliRunner().invoke(app, ["simulate", "wearable", "--out", str(tmp_path / "d"),
+                                   "--duration", "0"])
+    assert isinstance(res.exception, EdgeLoopError)  # 0 used to write default-length recordings
+    assert "--duration must be > 0" in str(res.exception) and not (tmp_path / "d").exists()
+
+
 def test_trained_model_on_the_streaming_twin(machine_run):
     """What the HIL bench relies on: on unseen machines, a fault injected at 10 s is classified
     as a fault within 0.5 s, and nothing before it (nor a drifting healthy run) is."""
