@@ -61,14 +61,21 @@ class Splits:
     report: dict = field(default_factory=dict)
 
 
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    return (f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start});"
+            " save it as a UTF-8 CSV")
+
+
 def _read_csv(path: Path, cfg: Config, folder_label: str | None) -> list[Rec]:
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         try:
             header = [h.strip() for h in next(reader)]
+            rows = list(reader)
         except StopIteration:
             raise TrainerError(f"{path}: empty file (expected a header row)") from None
-        rows = list(reader)
+        except UnicodeDecodeError as exc:
+            raise TrainerError(_not_utf8(path, exc)) from None
     if len(set(header)) != len(header):
         dup = [h for h, n in Counter(header).items() if n > 1]
         raise TrainerError(f"{path}:1: duplicate column(s) {', '.join(dup)}")

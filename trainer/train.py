@@ -58,8 +58,15 @@ def infer_config(data: Path | str) -> Config:
     files = sorted(p.rglob("*.csv")) if p.is_dir() else []
     if not files:
         raise TrainerError(f"{p}: no .csv files found (and no edgeloop.toml)")
-    with files[0].open(newline="") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        with files[0].open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError as exc:
+        from trainer.data import _not_utf8
+
+        raise TrainerError(_not_utf8(files[0], exc)) from None
+    if not rows:
+        raise TrainerError(f"{files[0]}: empty file (expected a header row)")
     header = [h.strip() for h in rows[0]]
     channels = tuple(h for h in header if h not in ("timestamp", "label"))
     try:
@@ -69,7 +76,7 @@ def infer_config(data: Path | str) -> Config:
     # counts per unit: a power of two leaving 2x headroom over the largest value in the data
     peak = np.abs(vals).max(axis=0) if len(vals) else np.zeros(len(channels))
     for f in files[1:200]:
-        with f.open(newline="") as fh:
+        with f.open(newline="", encoding="utf-8-sig", errors="replace") as fh:  # load_splits says
             rd = csv.reader(fh)
             hdr = [h.strip() for h in next(rd, [])]
             if all(c in hdr for c in channels):

@@ -94,6 +94,29 @@ def test_rate_mismatch_names_where_the_expected_rate_came_from(tmp_path, source,
     assert says in str(exc.value)
 
 
+def test_excel_bom_loads_and_non_utf8_is_named(tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM, which used to become part of the first column."""
+    for lab in ("a", "b"):
+        for i in range(3):
+            write(tmp_path / lab / f"{i}.csv", "timestamp,ax,ay,az", good_rows(512))
+    bom = tmp_path / "a" / "0.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + bom.read_bytes())
+    assert len(load_splits(tmp_path, CFG).classes) == 2
+    bad = tmp_path / "b" / "1.csv"
+    bad.write_bytes(b"\xff\xfe" + bad.read_bytes())
+    with pytest.raises(TrainerError, match=r"1.csv: not UTF-8 text \(byte 0xff at offset 0\)"):
+        load_splits(tmp_path, CFG)
+
+
+def test_inferred_config_refuses_an_empty_first_csv(tmp_path):
+    from trainer.train import infer_config
+
+    write(tmp_path / "a" / "1.csv", "timestamp,ax,ay,az", good_rows(128))
+    (tmp_path / "a" / "0.csv").write_text("")
+    with pytest.raises(TrainerError, match="0.csv: empty file"):
+        infer_config(tmp_path)  # used to be an IndexError traceback
+
+
 def test_too_few_recordings_or_windows_for_a_class(tmp_path):
     for i in range(3):
         write(tmp_path / "a" / f"{i}.csv", "timestamp,ax,ay,az", good_rows(1000))
