@@ -58,7 +58,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def main() -> None:
     """Entry point: run the app, turning known errors into short messages and exit code 2."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* the code of a `raise typer.Exit(n)` (e.g. hil's
+        # failed scenarios) instead of exiting: pass it on, or CI would see success.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            sys.exit(code)
     except _user_errors() as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)

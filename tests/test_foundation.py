@@ -144,3 +144,11 @@ def test_cli_output_path_that_is_a_file_is_one_message(tmp_path: Path) -> None:
                            "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"error: {out}") and "Traceback" not in proc.stderr
+
+
+def test_cli_passes_on_the_exit_code_of_typer_exit(tmp_path: Path) -> None:
+    """`raise typer.Exit(n)` (hil with failing or no scenarios, demo, monitor) must not exit 0."""
+    proc = subprocess.run([sys.executable, "-m", "edgeloop.cli", "hil", "--board", "virtual",
+                           "-k", "no_such_scenario", "-o", str(tmp_path / "hil")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 5, proc.stdout[-2000:] + proc.stderr[-2000:]  # no tests collected
