@@ -323,6 +323,11 @@ def load_splits(
     recs = load_recordings(root, cfg)
     test_recs = load_recordings(test, cfg) if test is not None else None
     classes = _class_order(recs + (test_recs or []), cfg)
+    if cfg.task == "classify" and len(classes) < 2:  # e.g. --data pointed at one class's folder
+        raise TrainerError(
+            f"{root}: only one class ({', '.join(classes) or 'none'}) to classify; give the folder"
+            " that holds one sub-folder per class (or a label column)"
+        )
     if test_recs is not None:
         tr, va, _ = split_by_recording(recs, val_frac, 0.0, seed)
         te = test_recs

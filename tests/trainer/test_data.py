@@ -117,6 +117,13 @@ def test_inferred_config_refuses_an_empty_first_csv(tmp_path):
         infer_config(tmp_path)  # used to be an IndexError traceback
 
 
+def test_one_class_folder_is_refused_for_classification(tmp_path):
+    for i in range(3):
+        write(tmp_path / "normal" / f"normal.{i}.csv", "timestamp,ax,ay,az", good_rows(512))
+    with pytest.raises(TrainerError, match=r"normal: only one class \(normal\) to classify"):
+        load_splits(tmp_path / "normal", CFG)  # used to train a 1-class model at 100 % accuracy
+
+
 def test_too_few_recordings_or_windows_for_a_class(tmp_path):
     for i in range(3):
         write(tmp_path / "a" / f"{i}.csv", "timestamp,ax,ay,az", good_rows(1000))
