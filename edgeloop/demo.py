@@ -46,7 +46,7 @@ def run_demo(
     """Run the demo end to end and return (and write) its summary."""
     from converters import convert_tflite
     from converters.reference import run_tflm
-    from edgeloop.infer import run_batch_virtual
+    from edgeloop.infer import model_io, run_batch_virtual
     from edgeloop.link.session import deploy_virtual, hil_config, run_closed_loop
     from trainer.config import load_config
     from trainer.train import train
@@ -86,7 +86,7 @@ def run_demo(
 
     console.rule("4. every test window on the virtual board vs TFLM")
     x, _labels = _test_inputs(run, data)
-    x = x.reshape(len(x), *run_tflm_input_shape(conversion.bundle))
+    x = x.reshape(len(x), *model_io(conversion.bundle)["input_shape"])
     y_board, stats = run_batch_virtual(conversion.bundle, x, board)
     y_tflm = run_tflm(tflite, x)
     per_window = np.all(y_board.reshape(len(x), -1) == y_tflm.reshape(len(x), -1), axis=1)
@@ -143,13 +143,6 @@ def run_demo(
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(float(value), digits)
-
-
-def run_tflm_input_shape(bundle: bytes) -> tuple[int, ...]:
-    """The model's input shape as the bundle records it (batch axis included)."""
-    from edgeloop.infer import model_io
-
-    return tuple(model_io(bundle)["input_shape"])
 
 
 def _print_summary(summary: dict[str, Any], console: Console) -> None:
