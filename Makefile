@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgeloop-installed
 
-.PHONY: install demo test lint bench hil clean
+.PHONY: install demo test lint bench hil kernels clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.runtime
 	$(PY) -m benchmarks.link
+
+kernels:  # regenerate elrt/kv_*.py from firmware_micropython/elrt/src/kernels_viper.tpl
+	$(PYTHON) tools/gen_kernels.py
 
 hil: $(STAMP)
 	$(VENV)/bin/edgeloop hil --board virtual

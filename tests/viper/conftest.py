@@ -12,7 +12,7 @@ sys.path.insert(0, str(HERE))
 
 ROOT = HERE.parent.parent
 ELRT = ROOT / "firmware_micropython" / "elrt"
-# The viper kernel set: one generated module per op family (kernels_src/gen.py).
+# The viper kernel set: one generated module per op family (tools/gen_kernels.py).
 # The board's kernel modules plus the tests' reference requantization (generated beside us).
 KERNEL_MODULES = [*sorted(ELRT.glob("kv_*.py")), HERE / "kv_requant.py"]
 # What the tests import as the whole set: the families' public functions in one module.

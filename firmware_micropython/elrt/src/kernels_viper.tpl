@@ -21,10 +21,9 @@
 # - Hot loops read through raw addresses (ptr8(address)) and are unrolled 4x or 8x.
 # The set is split into small modules, one per op family (elrt imports only those the loaded
 # model needs: on an ESP32 native code is copied into scarce executable IRAM at import). This
-# text is generated: tests/viper/kernels_src/kernels_viper.tpl, split at its `#%module` lines,
-# with the inlined blocks (requantization, clamps, 4-channel group paths) expanded by
-# tests/viper/kernels_src/gen.py; edit those and run `python tests/viper/kernels_src/gen.py`
-# (a test checks they agree).
+# text is generated: firmware_micropython/elrt/src/kernels_viper.tpl, split at its `#%module`
+# lines, with the inlined blocks (requantization, clamps, 4-channel group paths) expanded by
+# tools/gen_kernels.py; edit those and run `make kernels` (a test checks they agree).
 # No kernel allocates: no lists, tuples, floats, big ints, keyword or *args calls.
 
 #%module kv_requant
