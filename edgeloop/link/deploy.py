@@ -220,19 +220,30 @@ def plan_deploy(
         # (in HIL mode the bench streams the samples instead).
         sensor = cfg.setdefault("sensor", {})
         sensor.setdefault("sim", SIM_SAMPLES_PATH)
-        sensor.setdefault("sim_units", int(cfg.get("counts_per_unit", 16384)))
-        if sensor["sim"] == SIM_SAMPLES_PATH:
-            files[SIM_SAMPLES_PATH] = twin_samples(
-                sensor["sim_units"], float(cfg.get("sample_rate", 1000))
-            )
+        if "sensors" in cfg:  # every sensor's chip plays its part of the run's twin, in counts
+            if sensor["sim"] == SIM_SAMPLES_PATH:
+                files[SIM_SAMPLES_PATH] = domain_samples(cfg)
+        else:
+            sensor.setdefault("sim_units", int(cfg.get("counts_per_unit", 16384)))
+            if sensor["sim"] == SIM_SAMPLES_PATH:
+                files[SIM_SAMPLES_PATH] = twin_samples(
+                    sensor["sim_units"], float(cfg.get("sample_rate", 1000))
+                )
     files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
     arch = "x64" if virtual else profile.mpy_arch
     return DeployPlan(files=files, model=bundle, config_source=config_src, arch=arch)
 
 
+APP_DRIVERS = ("mpu6050", "adxl345", "sht3x", "scd4x")  # firmware_micropython/sensors.py
+
+
 def _check_app_sensor(cfg: dict, config_src: str) -> None:
-    """The standalone app reads one 3-axis accelerometer (or one analog pin) at one range:
-    refuse a run it cannot feed here, not with a traceback on the board after the copy."""
+    """Refuse a run the standalone app cannot feed here, not with a traceback on the board after
+    the copy. With a "sensors" list the app reads every listed sensor; without one, one 3-axis
+    accelerometer (or one analog pin) at one range."""
+    if "sensors" in cfg:
+        _check_sensor_list(cfg, config_src)
+        return
     kind = cfg.get("sensor", {}).get("kind", "mpu6050")
     want = 1 if kind == "analog" else 3
     channels = cfg.get("channels")
@@ -255,6 +266,64 @@ def _check_app_sensor(cfg: dict, config_src: str) -> None:
             f"{config_src}: counts_per_unit {cpu} is no MPU6050 range ({', '.join(map(str, mpu_ranges))}"
             " counts/g); set [sensor] counts_per_unit in edgeloop.toml to one of them and retrain"
         )
+
+
+def _check_sensor_list(cfg: dict, config_src: str) -> None:
+    sensors = cfg["sensors"]
+    names = [c for spec in sensors for c in spec.get("channels", [])]
+    for i, spec in enumerate(sensors):
+        if spec.get("driver") not in APP_DRIVERS:
+            raise DeployError(f"{config_src}: sensors[{i}] driver {spec.get('driver')!r} is not one"
+                              f" the board app has ({', '.join(APP_DRIVERS)})")
+    channels = cfg.get("channels")
+    if channels is not None and list(channels) != names:
+        raise DeployError(f"{config_src}: the sensors give channels {names} but the model was "
+                          f"trained on {list(channels)}")
+
+
+def domain_samples(cfg: dict, seed: int = 0) -> bytes:
+    """The run's twin as the virtual board's sample file, int16 in the run's counts (all
+    channels, in order), chosen by the channels: a machine (healthy, then a bearing fault), a
+    wearable (walking, a fall, lying, getting up, resting) or a room (a day, a window opened)."""
+    channels = list(cfg.get("channels") or [])
+    cpu = cfg.get("counts_per_unit", 1)
+    cpu = np.asarray(cpu if isinstance(cpu, list) else [cpu] * len(channels), dtype=np.float64)
+    rate = float(cfg.get("sample_rate", 1000))
+    if set(channels) <= {"ax", "ay", "az"}:
+        from trainer.twins import RotatingMachine
+
+        twin = RotatingMachine(seed=seed, sample_rate=rate)
+        twin.inject_fault("bearing", at_s=10.0)
+        x = twin.step(int(20 * rate))
+        full = ("ax", "ay", "az")
+    elif set(channels) <= {"ax", "ay", "az", "gx", "gy", "gz"}:
+        from trainer.twins import WearableIMU
+
+        twin = WearableIMU(seed=seed, sample_rate=rate, activity="walk")
+        twin.schedule(20.0, "fall", 15.0)
+        twin.schedule(45.0, "activity", "rest")
+        twin.schedule(45.5, "sit_down")
+        x = twin.step(int(60 * rate))
+        full = WearableIMU.channels
+    elif set(channels) <= {"temperature", "humidity", "co2"}:
+        from trainer.twins import Room
+        from trainer.twins.environment import office_occupancy
+
+        room = Room(seed=seed, sample_rate=rate, auto=True, start_hour=6.0)
+        occ = np.random.default_rng([seed, 5])
+        parts = []
+        for i in range(int(12 * 3600 * rate)):
+            if i % 10 == 0:
+                room.occupants = office_occupancy(room.hour, occ, room.occupants)
+            room.window_open = 14.0 <= room.hour < 14.5
+            parts.append(room.step(1))
+        x = np.concatenate(parts)
+        full = Room.channels
+    else:
+        raise DeployError(f"no twin plays channels {channels} on the virtual board; give the "
+                          "simulated sensor a sample file (config sensor.sim)")
+    x = x[:, [list(full).index(c) for c in channels]]
+    return np.clip(np.round(np.nan_to_num(x) * cpu), -32768, 32767).astype("<i2").tobytes()
 
 
 def _sha(data: bytes) -> str:

@@ -2,9 +2,9 @@
 # 16-bit commands in, CRC-8 protected words out, NACK (OSError ENODEV from the bus) for a read
 # the chip has nothing for or a command it refuses in its current state.
 #
-# Both measure a SharedRow: the current sample of a multi-channel source in the run's counts
-# (0.01 degC, 0.01 %RH, 1 ppm), advanced once per sample by whoever paces the simulation (the
-# app's sensor reader, or the HIL bench per frame sample), with its simulated time row.t_ms.
+# Both measure a SharedRow (simhw/row.py): the current sample of a multi-channel source in the
+# run's counts (0.01 degC, 0.01 %RH, 1 ppm), advanced once per sample by whoever paces the
+# simulation (the app's sensor reader, or the HIL bench per sample), with its simulated time.
 # The SHT3x converts in 15 ms of real time after its trigger; the SCD4x measures every 5 s of
 # simulated time (so a simulated day runs in seconds) and refuses most commands meanwhile.
 from time import ticks_diff, ticks_ms
@@ -42,26 +42,6 @@ def raw_celsius(centi):
 def raw_percent(centi):
     w = (centi * 65535 + 5000) // 10000
     return 0 if w < 0 else (65535 if w > 65535 else w)
-
-
-class SharedRow:
-    """The current sample of a source (all channels), and simulated time in ms."""
-
-    def __init__(self, source, channels, period_ms):
-        self.source = source
-        self.values = [0] * channels
-        self.period_ms = period_ms
-        self.t_ms = 0
-        self.samples = 0
-        self.exhausted = False
-
-    def advance(self):
-        if not self.source.next_into(self.values):
-            self.exhausted = True
-            return False
-        self.samples += 1
-        self.t_ms += self.period_ms
-        return True
 
 
 class _Sensirion:

@@ -15,7 +15,8 @@ import json
 from array import array
 from simhw.source import ArraySource
 from simhw.i2c import I2C
-from simhw.sensirion import SharedRow, SimSHT3x, SimSCD4x
+from simhw.row import SharedRow
+from simhw.sensirion import SimSHT3x, SimSCD4x
 from drivers.sht3x import SHT3x
 from drivers.scd4x import SCD4x
 rows = array('h', {rows})
@@ -79,7 +80,8 @@ def test_any_reading_in_range(fw_board, rows) -> None:
 def test_crc_errors_nacks_and_a_missing_chip(fw_board) -> None:
     code = """
 from simhw.i2c import I2C
-from simhw.sensirion import SharedRow, SimSHT3x, SimSCD4x
+from simhw.row import SharedRow
+from simhw.sensirion import SimSHT3x, SimSCD4x
 from simhw.source import ArraySource
 from array import array
 from drivers.sht3x import SHT3x
