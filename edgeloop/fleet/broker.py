@@ -196,9 +196,11 @@ class MosquittoBroker(Broker):
             f"max_connections {self.max_connections}\n"
             "max_inflight_messages 100\n"
             "max_queued_messages 10000\n"
-            "message_size_limit 65536\n"
-            "log_dest stdout\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
+            "max_packet_size 65536\n"
+            # as root Mosquitto would switch to user `mosquitto`, who cannot read our 600 files
+            + ("user root\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else "")
+            + "log_dest stdout\n"
+            "log_type error\nlog_type warning\nconnection_messages false\n"
         )
 
     def command(self) -> list[str]:

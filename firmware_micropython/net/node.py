@@ -85,7 +85,7 @@ class Node:
                                  keepalive=int(f.get("keepalive", 30)), ssl_context=ctx,
                                  rx_size=int(f.get("rx", 1600)), timeout=float(f.get("timeout", 3)))
         self.client.set_last_will(self.topics[T_STATE], b'{"state": "offline"}', retain=True, qos=1)
-        self.outbox = Outbox(int(f.get("outbox", 32)), int(f.get("slot", 256)))
+        self.outbox = Outbox(int(f.get("outbox", 24)), int(f.get("slot", 256)))
         self.client.on_message = self._on_message
         self.client.on_puback = self.outbox.ack
         self.boot_id = binascii.hexlify(os.urandom(4)).decode()
@@ -102,8 +102,9 @@ class Node:
         self.alarms = 0
         self.version = ota.installed_version()
         self.receiver = None
-        self.verified = None  # manifest of an update waiting for the swap
+        self.verify_pending = False  # a received bundle waits to be checked and swapped in
         self.status_buf = {}
+        self.tick_every = int(f.get("event_every", 0))  # windows between "tick" events (bench)
 
     # -- connection -------------------------------------------------------------------------
     def connect(self):
@@ -168,6 +169,8 @@ class Node:
                     self.alarms += 1
                 self.event({"event": "alarm", "on": alarm, "w": obj["w"], "label": obj.get("label"),
                             "score": obj.get("score")})
+            if self.tick_every and obj["w"] % self.tick_every == 0:
+                self.event({"event": "tick", "w": obj["w"]})
             now = ticks_ms()
             if self.client.connected and ticks_diff(now, self.last_status) >= self.status_ms:
                 self.last_status = now
@@ -186,7 +189,7 @@ class Node:
                 except OSError:
                     self.client.close()
             self.pace(now)
-        if self.verified is not None:
+        if self.verify_pending:
             raise Restart()
 
     def pace(self, now):
@@ -234,22 +237,11 @@ class Node:
                 self.event({"event": "ota_refused", "id": cmd.get("id"), "reason": str(exc)})
         elif op == "ota_end":
             r = self.receiver
-            self.receiver = None
             if r is None or r.id != cmd.get("id"):
                 self.event({"event": "ota_refused", "id": cmd.get("id"), "reason": "no transfer"})
                 return
-            t0 = ticks_ms()
-            try:
-                m = r.verify(self.event if cmd.get("trace") else None)
-            except (OSError, ValueError, KeyError) as exc:
-                r.abort()
-                self.event({"event": "ota_refused", "id": r.id, "reason": str(exc),
-                            "version": self.version})
-                return
-            self.event({"event": "ota_verified", "id": r.id, "version": m["version"],
-                        "verify_ms": ticks_diff(ticks_ms(), t0)})
-            m["_id"] = r.id
-            self.verified = m
+            r.close()
+            self.verify_pending = True  # checked between two runs of the app (heap free)
         elif op == "ota_abort":
             if self.receiver is not None:
                 self.receiver.abort()
@@ -259,18 +251,41 @@ class Node:
 
     # -- the swap, between two runs of the app ----------------------------------------------
     def apply_update(self):
-        m = self.verified
-        self.verified = None
-        if m is None:
+        """Verify the received bundle, swap it in, self-test, commit or roll back; report."""
+        import gc
+        import sys
+
+        r = self.receiver
+        self.receiver = None
+        self.verify_pending = False
+        if r is None:
             return
+        gc.collect()
         t0 = ticks_ms()
+        try:
+            m = r.verify()
+        except (OSError, ValueError, KeyError) as exc:
+            r.abort()
+            self.event({"event": "ota_refused", "id": r.id, "reason": str(exc),
+                        "version": self.version})
+            m = None
+        for name in ("net.ed25519", "net.sha512"):  # give their code's heap back to the app
+            sys.modules.pop(name, None)
+        if m is None:
+            self.flush()
+            return
+        t1 = ticks_ms()
+        self.event({"event": "ota_verified", "id": r.id, "version": m["version"],
+                    "verify_ms": ticks_diff(t1, t0)})
+        self.flush()
+        gc.collect()
         ok, detail = ota.apply(m, self.event if m.get("trace") else None)
         if ok:
             self.version = ota.installed_version()
-            self.event({"event": "ota_done", "id": m["_id"], "version": self.version,
-                        "apply_ms": ticks_diff(ticks_ms(), t0)})
+            self.event({"event": "ota_done", "id": r.id, "version": self.version,
+                        "apply_ms": ticks_diff(ticks_ms(), t1)})
         else:
-            self.event({"event": "ota_failed", "id": m["_id"], "version": self.version,
+            self.event({"event": "ota_failed", "id": r.id, "version": self.version,
                         "reason": detail})
         self.flush()
 
@@ -281,23 +296,37 @@ class Node:
             self.service(20)
 
 
-node = None
+class Fleet:
+    """What main.py holds: the Node is made at the app's first report, after the model has
+    taken the heap's largest blocks, and lives across the app's restarts."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.node = None
+        self.recovered = ota.recover()
+        ota.pause_at = cfg.get("ota_pause_at")
+
+    def publish(self, obj):
+        n = self.node
+        if n is None:
+            secrets = _load(SECRETS)
+            wifi_connect(secrets)
+            n = self.node = Node(self.cfg, secrets)
+            secrets = None
+            n.service()
+            if self.recovered:
+                n.event({"event": "ota_recovered", "action": self.recovered})
+        n.publish(obj)
+
+    def apply_update(self):
+        if self.node is not None:
+            self.node.apply_update()
+
+    def flush(self):
+        if self.node is not None:
+            self.node.flush()
 
 
 def boot(cfg):
-    """Recover an interrupted update, join Wi-Fi, start the fleet session; returns the Node."""
-    global node
-    done = ota.recover()
-    ota.pause_at = cfg.get("ota_pause_at")
-    secrets = _load(SECRETS)
-    wifi_connect(secrets)
-    node = Node(cfg, secrets)
-    node.service()
-    if done:
-        node.event({"event": "ota_recovered", "action": done})
-    return node
-
-
-def publish(obj):
-    if node is not None:
-        node.publish(obj)
+    """Finish or undo an interrupted update; the fleet session starts with the app."""
+    return Fleet(cfg)

@@ -21,8 +21,6 @@ import json
 import os
 import struct
 
-from net import ed25519
-
 MODEL = "model.elb"
 NEW = "model.new"
 OLD = "model.old"
@@ -159,6 +157,8 @@ class Receiver:
                     key = k.read()
             except OSError:
                 raise OTAError("no fleet public key on the board (%s)" % PUBKEY)
+            from net import ed25519  # ~12 KB of code: imported only while the app is stopped
+
             try:
                 ed25519.verify(key, manifest_bytes, sig)
             except ed25519.BadSignature as exc:
