@@ -17,19 +17,27 @@ if cfg.get("mode", "standalone") == "hil":
 
     hil.main(cfg)
 elif cfg.get("fleet"):
-    # A fleet member: MQTT session and OTA (net/node.py). A verified update leaves the app's
-    # loop, is swapped in and self-tested here, and the app starts again on the new model.
-    import app
+    # A fleet member: MQTT session and OTA (net/node.py). A received update leaves the app's
+    # loop; the app's modules leave the heap (the runtime stays: on an ESP32 viper code is not
+    # freed until reset), the bundle is verified, swapped in and self-tested, and the app starts
+    # again on the new model with the same MQTT session.
+    import sys
+
     from net import node
 
     fleet = node.boot(cfg)
-    app.publish = fleet.publish
     while True:
+        import app
+
+        app.publish = fleet.publish
         try:
             app.main(cfg)
             break
         except node.Restart:
-            app._active = None
+            app = None
+            for name in list(sys.modules):
+                if not name.startswith(("net", "elrt")):
+                    del sys.modules[name]
             fleet.apply_update()
             cfg = _config()
     fleet.flush()

@@ -73,10 +73,11 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
 
 def test_vector(model: bytes, seed: int = 0) -> tuple[bytes, bytes]:
     """A seeded int8 input (extremes included) and the golden executor's exact output."""
+    from converters.bundle import parse_bundle
     from converters.golden import run_bundle
-    from converters.reader import read_bundle_shapes
 
-    in_shape, _ = read_bundle_shapes(model)
+    bun = parse_bundle(model)
+    in_shape = tuple(bun.tensors[bun.inputs[0]].shape)
     rng = np.random.default_rng(seed)
     x = rng.integers(-128, 128, size=in_shape, dtype=np.int8)
     flat = x.reshape(-1)

@@ -269,8 +269,13 @@ class Node:
             self.event({"event": "ota_refused", "id": r.id, "reason": str(exc),
                         "version": self.version})
             m = None
-        for name in ("net.ed25519", "net.sha512"):  # give their code's heap back to the app
-            sys.modules.pop(name, None)
+        import net
+
+        for name in ("ed25519", "sha512"):  # give their code's heap back to the app
+            sys.modules.pop("net." + name, None)
+            if name in net.__dict__:
+                delattr(net, name)
+        gc.collect()
         if m is None:
             self.flush()
             return
