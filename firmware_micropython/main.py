@@ -17,29 +17,18 @@ if cfg.get("mode", "standalone") == "hil":
 
     hil.main(cfg)
 elif cfg.get("fleet"):
-    # A fleet member: MQTT session and OTA (net/node.py). A received update leaves the app's
-    # loop; the app's modules leave the heap (the runtime stays: on an ESP32 viper code is not
-    # freed until reset), the bundle is verified, swapped in and self-tested, and the app starts
-    # again on the new model with the same MQTT session.
-    import sys
-
+    # A fleet member: MQTT session and OTA (net/node.py). A received update is checked and
+    # swapped in at boot, before the app takes the heap; the app's loop ends with a reset.
     from net import node
 
     fleet = node.boot(cfg)
-    while True:
-        import app
+    import app
 
-        app.publish = fleet.publish
-        try:
-            app.main(cfg)
-            break
-        except node.Restart:
-            app = None
-            for name in list(sys.modules):
-                if not name.startswith(("net", "elrt")):
-                    del sys.modules[name]
-            fleet.apply_update()
-            cfg = _config()
+    app.publish = fleet.publish
+    try:
+        app.main(cfg)
+    except node.Restart:
+        fleet.reset()
     fleet.flush()
 else:
     import app

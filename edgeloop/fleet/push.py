@@ -146,7 +146,7 @@ class Pusher:
             piece = data[off:off + self.chunk]
             self.client.publish(f"{self.prefix}/{dev}/cmd",
                                 b"C" + struct.pack("<II", xid, off) + piece, qos=1)
-            ack = self._wait(dev, "ota", lambda m: m.get("id") == xid and m.get("next", -1) >= off,
+            ack = self._wait(dev, "ota", lambda m, off=off: m.get("id") == xid and m.get("next", -1) >= off,
                              self.ack_timeout)
             if ack is None or "error" in ack:
                 tries += 1

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from edgeloop.fleet.broker import BrokerAddress
 from edgeloop.fleet.errors import FleetError
 from edgeloop.fleet.registry import Fleet
 from edgeloop.vboard import micropython_executable
+
+RESET_EXIT = 77  # net/node.py: the virtual board's machine.reset()
 
 # sys.implementation._mpy >> 10 -> mpy-cross -march
 _ARCH = {1: "x86", 2: "x64"}
@@ -72,12 +75,22 @@ class FleetBoard:
     exe: str
     heap: int
     proc: subprocess.Popen | None = None
+    resets: int = 0
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.log_path = self.root / "console.log"
 
     def start(self) -> FleetBoard:
+        """Power on. The board's resets (exit code RESET_EXIT, its machine.reset()) start it
+        again, as a real board's hardware would."""
+        self._stopping = False
+        self._spawn()
+        self._watch = threading.Thread(target=self._supervise, daemon=True)
+        self._watch.start()
+        return self
+
+    def _spawn(self) -> None:
         env = dict(os.environ)
         env["MICROPYPATH"] = f".frozen:{self.root}:{self.root / 'lib'}"
         log = open(self.log_path, "ab")
@@ -85,19 +98,32 @@ class FleetBoard:
                                      cwd=self.root, env=env, stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        return self
+
+    def _supervise(self) -> None:
+        while not self._stopping:
+            proc = self.proc
+            if proc is None:
+                return
+            code = proc.wait()
+            if code != RESET_EXIT or self._stopping:
+                return
+            self.resets += 1
+            self._spawn()
 
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and (self.proc.poll() is None or
+                                          self.proc.returncode == RESET_EXIT)
 
     def kill(self) -> None:
         """Power cut: SIGKILL, no clean-up on the board."""
+        self._stopping = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
     def stop(self) -> None:
+        self._stopping = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -132,7 +158,7 @@ class FleetBoard:
 
 def lay_out_board(fleet: Fleet, device: str, source: Path, broker: BrokerAddress, root: Path,
                   exe: str | None = None, pace_ms: int = 200, extra_config: dict | None = None,
-                  version: int = 0) -> FleetBoard:
+                  version: int = 0, fleet_extra: dict | None = None) -> FleetBoard:
     """Deploy source (a run folder, .elb or .tflite) to a fresh virtual fleet board in root."""
     from edgeloop.firmware import build_firmware
     from edgeloop.link.deploy import plan_deploy
@@ -149,7 +175,7 @@ def lay_out_board(fleet: Fleet, device: str, source: Path, broker: BrokerAddress
     cfg.setdefault("sensor", {})["loop"] = True
     cfg["max_windows"] = 0
     cfg["watchdog"] = False
-    cfg["fleet"] = fleet_config(device, broker, fleet.prefix, pace_ms=pace_ms)
+    cfg["fleet"] = fleet_config(device, broker, fleet.prefix, pace_ms=pace_ms, **(fleet_extra or {}))
     cfg.update(extra_config or {})
     files["config.json"] = json.dumps(cfg, indent=1).encode()
     files["model.elb"] = plan.model

@@ -31,10 +31,11 @@ except ImportError:  # pragma: no cover
 KINDS = ("status", "event", "state", "ota", "data")
 T_STATUS, T_EVENT, T_STATE, T_OTA, T_DATA = 0, 1, 2, 3, 4
 SECRETS = "secrets.json"
+RESET_EXIT = 77  # the virtual board's "machine.reset()": its supervisor restarts the process
 
 
 class Restart(Exception):
-    """Raised out of the app's loop when a verified update waits to be swapped in."""
+    """Raised out of the app's loop when a received update waits for the reset that checks it."""
 
 
 def _load(path):
@@ -102,7 +103,7 @@ class Node:
         self.alarms = 0
         self.version = ota.installed_version()
         self.receiver = None
-        self.verify_pending = False  # a received bundle waits to be checked and swapped in
+        self.reset_pending = False  # a received bundle waits for the reset that checks it
         self.status_buf = {}
         self.tick_every = int(f.get("event_every", 0))  # windows between "tick" events (bench)
 
@@ -189,7 +190,7 @@ class Node:
                 except OSError:
                     self.client.close()
             self.pace(now)
-        if self.verify_pending:
+        if self.reset_pending:
             raise Restart()
 
     def pace(self, now):
@@ -237,11 +238,17 @@ class Node:
                 self.event({"event": "ota_refused", "id": cmd.get("id"), "reason": str(exc)})
         elif op == "ota_end":
             r = self.receiver
+            self.receiver = None
             if r is None or r.id != cmd.get("id"):
                 self.event({"event": "ota_refused", "id": cmd.get("id"), "reason": "no transfer"})
                 return
-            r.close()
-            self.verify_pending = True  # checked between two runs of the app (heap free)
+            try:
+                r.finish()
+            except (OSError, ValueError) as exc:
+                self.event({"event": "ota_refused", "id": r.id, "reason": str(exc),
+                            "version": self.version})
+                return
+            self.reset_pending = True  # checked after a reset, on a fresh heap
         elif op == "ota_abort":
             if self.receiver is not None:
                 self.receiver.abort()
@@ -250,49 +257,32 @@ class Node:
             self.event({"event": "bad_command", "op": op})
 
     # -- the swap, between two runs of the app ----------------------------------------------
-    def apply_update(self):
-        """Verify the received bundle, swap it in, self-test, commit or roll back; report."""
+    def apply_pending(self, xid, size):
+        """At boot, before the app: verify the received bundle, swap it in, self-test, commit or
+        roll back, and report each outcome as a QoS 1 event."""
         import gc
-        import sys
 
-        r = self.receiver
-        self.receiver = None
-        self.verify_pending = False
-        if r is None:
-            return
         gc.collect()
+        free = gc.mem_free()
         t0 = ticks_ms()
         try:
-            m = r.verify()
+            m = ota.verify_pending(size)
         except (OSError, ValueError, KeyError) as exc:
-            r.abort()
-            self.event({"event": "ota_refused", "id": r.id, "reason": str(exc),
+            self.event({"event": "ota_refused", "id": xid, "reason": str(exc),
                         "version": self.version})
-            m = None
-        import net
-
-        for name in ("ed25519", "sha512"):  # give their code's heap back to the app
-            sys.modules.pop("net." + name, None)
-            if name in net.__dict__:
-                delattr(net, name)
-        gc.collect()
-        if m is None:
-            self.flush()
             return
         t1 = ticks_ms()
-        self.event({"event": "ota_verified", "id": r.id, "version": m["version"],
-                    "verify_ms": ticks_diff(t1, t0)})
-        self.flush()
+        self.event({"event": "ota_verified", "id": xid, "version": m["version"],
+                    "verify_ms": ticks_diff(t1, t0), "free": free})
         gc.collect()
         ok, detail = ota.apply(m, self.event if m.get("trace") else None)
         if ok:
             self.version = ota.installed_version()
-            self.event({"event": "ota_done", "id": r.id, "version": self.version,
+            self.event({"event": "ota_done", "id": xid, "version": self.version,
                         "apply_ms": ticks_diff(ticks_ms(), t1)})
         else:
-            self.event({"event": "ota_failed", "id": r.id, "version": self.version,
+            self.event({"event": "ota_failed", "id": xid, "version": self.version,
                         "reason": detail})
-        self.flush()
 
     def flush(self, timeout_ms=3000):
         """Give the outbox a chance to empty (before a swap, or at the end of a run)."""
@@ -302,18 +292,27 @@ class Node:
 
 
 class Fleet:
-    """What main.py holds: the Node is made at the app's first report, after the model has
-    taken the heap's largest blocks, and lives across the app's restarts."""
+    """What main.py holds. The Node is made at the app's first report, after the model has
+    taken the heap's largest blocks, or at boot when a received update waits to be checked."""
 
     def __init__(self, cfg):
         self.cfg = cfg
         self.node = None
         self.recovered = ota.recover()
         ota.pause_at = cfg.get("ota_pause_at")
+        p = ota.pending()
+        if p is not None:
+            n = self._node()
+            n.apply_pending(p[0], p[1])
+            n.flush()
+            import gc
 
-    def publish(self, obj):
-        n = self.node
-        if n is None:
+            for name in ("ed25519", "sha512"):  # their code is not needed again until the next update
+                _unload("net." + name)
+            gc.collect()
+
+    def _node(self):
+        if self.node is None:
             secrets = _load(SECRETS)
             wifi_connect(secrets)
             n = self.node = Node(self.cfg, secrets)
@@ -321,15 +320,40 @@ class Fleet:
             n.service()
             if self.recovered:
                 n.event({"event": "ota_recovered", "action": self.recovered})
-        n.publish(obj)
+        return self.node
 
-    def apply_update(self):
-        if self.node is not None:
-            self.node.apply_update()
+    def publish(self, obj):
+        self._node().publish(obj)
 
     def flush(self):
         if self.node is not None:
             self.node.flush()
+
+    def reset(self):
+        """A received update waits: report what is queued, then reset the board (the virtual
+        board's process exits with RESET_EXIT and its supervisor starts it again)."""
+        self.flush()
+        if self.node is not None:
+            self.node.client.disconnect()
+        try:
+            import machine
+
+            machine.reset()
+        except (ImportError, AttributeError):
+            pass
+        import sys
+
+        sys.exit(RESET_EXIT)
+
+
+def _unload(name):
+    import sys
+
+    sys.modules.pop(name, None)
+    pkg, _, attr = name.rpartition(".")
+    mod = sys.modules.get(pkg)
+    if mod is not None and attr in mod.__dict__:
+        delattr(mod, attr)
 
 
 def boot(cfg):

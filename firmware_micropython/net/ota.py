@@ -7,6 +7,8 @@
 #
 # Steps on the board, each a separate state that survives a reset:
 #   receive  chunks appended to ota.part (offset-checked, so a resent chunk is harmless)
+#   pending  ota_end: ota.pending written and the board resets, so what follows runs on a
+#            fresh heap before the app is loaded
 #   verify   signature, version > installed (else a replay), size, crc32 and sha256 of the model;
 #            the model is copied to model.new
 #   swap     ota.json {"phase": "swap"} written, model.elb -> model.old, model.new -> model.elb
@@ -25,6 +27,7 @@ MODEL = "model.elb"
 NEW = "model.new"
 OLD = "model.old"
 PART = "ota.part"
+PENDING = "ota.pending"
 STATE = "ota.json"
 VERSION = "version.json"
 PUBKEY = "fleet_key.bin"
@@ -115,7 +118,6 @@ class Receiver:
         self.size = size
         self.got = 0
         self.f = open(PART, "wb")
-        self.manifest = None
 
     def chunk(self, offset, data):
         """Append data at offset; returns the offset the host must send next."""
@@ -133,67 +135,88 @@ class Receiver:
         self.close()
         _remove(PART)
 
-    def verify(self, emit=None):
-        """All checks of the received bundle; on success the model waits in model.new."""
+    def finish(self):
+        """The host sent ota_end: note the received bundle for the check after the reset."""
         self.close()
         if self.got != self.size:
+            _remove(PART)
             raise OTAError("truncated: %d of %d bytes" % (self.got, self.size))
-        _phase("verify", emit)
-        with open(PART, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8 or head[:4] != MAGIC:
-                raise OTAError("not an EdgeLoop OTA bundle")
-            fmt, mlen = struct.unpack("<HH", head[4:])
-            if fmt != FORMAT:
-                raise OTAError("bundle format %d, this board reads %d" % (fmt, FORMAT))
-            if mlen > MAX_MANIFEST:
-                raise OTAError("manifest too large")
-            manifest_bytes = f.read(mlen)
-            sig = f.read(64)
-            if len(manifest_bytes) != mlen or len(sig) != 64:
-                raise OTAError("truncated header")
-            try:
-                with open(PUBKEY, "rb") as k:
-                    key = k.read()
-            except OSError:
-                raise OTAError("no fleet public key on the board (%s)" % PUBKEY)
-            from net import ed25519  # ~12 KB of code: imported only while the app is stopped
+        _write_json_atomic(PENDING, {"id": self.id, "size": self.size})
 
-            try:
-                ed25519.verify(key, manifest_bytes, sig)
-            except ed25519.BadSignature as exc:
-                raise OTAError("signature refused: %s" % exc)
-            m = json.loads(manifest_bytes)
-            version = int(m["version"])
-            if version <= installed_version():
-                raise OTAError("replay: version %d is not newer than installed %d"
-                               % (version, installed_version()))
-            size = int(m["size"])
-            if 8 + mlen + 64 + size != self.size:
-                raise OTAError("model size differs from the signed manifest")
-            crc = 0
-            sha = hashlib.sha256()
-            buf = bytearray(512)
-            mv = memoryview(buf)
-            with open(NEW, "wb") as out:
-                left = size
-                while left:
-                    n = f.readinto(mv[:min(512, left)])
-                    if not n:
-                        raise OTAError("truncated model")
-                    crc = binascii.crc32(mv[:n], crc)
-                    sha.update(mv[:n])
-                    out.write(mv[:n])
-                    left -= n
+
+def pending():
+    """(id, size) of a received bundle waiting to be checked at boot, or None."""
+    p = _read_json(PENDING, None)
+    if not p or not _exists(PART):
+        _remove(PENDING)
+        return None
+    return int(p["id"]), int(p["size"])
+
+
+def verify_pending(size, emit=None):
+    """All checks of the received bundle; on success the model waits in model.new."""
+    _remove(PENDING)
+    try:
+        return _verify(size, emit)
+    finally:
         _remove(PART)
-        if (crc & 0xFFFFFFFF) != int(m["crc32"]):
-            _remove(NEW)
-            raise OTAError("crc32 mismatch")
-        if binascii.hexlify(sha.digest()).decode() != m["sha256"]:
-            _remove(NEW)
-            raise OTAError("sha256 mismatch")
-        self.manifest = m
-        return m
+
+
+def _verify(size_total, emit):
+    _phase("verify", emit)
+    with open(PART, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8 or head[:4] != MAGIC:
+            raise OTAError("not an EdgeLoop OTA bundle")
+        fmt, mlen = struct.unpack("<HH", head[4:])
+        if fmt != FORMAT:
+            raise OTAError("bundle format %d, this board reads %d" % (fmt, FORMAT))
+        if mlen > MAX_MANIFEST:
+            raise OTAError("manifest too large")
+        manifest_bytes = f.read(mlen)
+        sig = f.read(64)
+        if len(manifest_bytes) != mlen or len(sig) != 64:
+            raise OTAError("truncated header")
+        try:
+            with open(PUBKEY, "rb") as k:
+                key = k.read()
+        except OSError:
+            raise OTAError("no fleet public key on the board (%s)" % PUBKEY)
+        from net import ed25519  # ~11 KB of code: imported at boot only, before the app
+
+        try:
+            ed25519.verify(key, manifest_bytes, sig)
+        except ed25519.BadSignature as exc:
+            raise OTAError("signature refused: %s" % exc)
+        m = json.loads(manifest_bytes)
+        version = int(m["version"])
+        if version <= installed_version():
+            raise OTAError("replay: version %d is not newer than installed %d"
+                           % (version, installed_version()))
+        size = int(m["size"])
+        if 8 + mlen + 64 + size != size_total:
+            raise OTAError("model size differs from the signed manifest")
+        crc = 0
+        sha = hashlib.sha256()
+        buf = bytearray(512)
+        mv = memoryview(buf)
+        with open(NEW, "wb") as out:
+            left = size
+            while left:
+                n = f.readinto(mv[:min(512, left)])
+                if not n:
+                    raise OTAError("truncated model")
+                crc = binascii.crc32(mv[:n], crc)
+                sha.update(mv[:n])
+                out.write(mv[:n])
+                left -= n
+    if (crc & 0xFFFFFFFF) != int(m["crc32"]):
+        _remove(NEW)
+        raise OTAError("crc32 mismatch")
+    if binascii.hexlify(sha.digest()).decode() != m["sha256"]:
+        _remove(NEW)
+        raise OTAError("sha256 mismatch")
+    return m
 
 
 def self_test(path, manifest):
