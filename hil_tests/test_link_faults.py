@@ -70,7 +70,7 @@ def test_board_reset_mid_run(board, hil) -> None:
 def test_dut_expect_shows_recent_output_on_failure(board) -> None:
     import pytest
 
-    from edgeloop.link.session import HilError
+    from edgeloop.link.framelink import HilError
 
     board.expect(r"\[hello\]", timeout=30)
     with pytest.raises(HilError, match="recent output"):
