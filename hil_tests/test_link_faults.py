@@ -90,8 +90,8 @@ def test_board_dying_mid_run_fails_with_a_clear_report(board, hil, bench) -> Non
 
     def kill(frame: bytes, i: int) -> bytes:
         if i == 60:
-            board.proc.kill()
-            board.proc.wait()
+            board.stream.proc.kill()  # the virtual board's process
+            board.stream.proc.wait()
         return frame
 
     twin = RotatingMachine(seed=10, time_to_failure_s=60.0)
