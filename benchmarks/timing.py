@@ -54,28 +54,32 @@ def cpu_ns():
     return int(bytes(buf[:k]).split()[0])
 for _ in range(%(warmup)d):
     m.invoke()
-over = []
-for _ in range(9):
+over = array.array("q", [0] * 9)
+for i in range(9):
     c0 = cpu_ns()
-    over.append(cpu_ns() - c0)
-over.sort()
-wall = []
-cpu = []
-for _ in range(%(n)d):
+    over[i] = cpu_ns() - c0
+wall = array.array("i", [0] * %(n)d)
+cpu = array.array("q", [0] * %(n)d)
+steps = array.array("i", [0] * len(m.plan_ops))
+gc.collect()
+for i in range(%(n)d):
     c0 = cpu_ns()
     t0 = time.ticks_us()
     m.invoke()
     t1 = time.ticks_us()
     c1 = cpu_ns()
-    wall.append(time.ticks_diff(t1, t0))
-    cpu.append(c1 - c0)
-steps = array.array("i", [0] * len(m.plan_ops))
+    wall[i] = time.ticks_diff(t1, t0)
+    cpu[i] = c1 - c0
 for _ in range(%(profile_n)d):
     m.invoke_timed(steps)
+for name, arr in (("wall.bin", wall), ("cpu.bin", cpu), ("over.bin", over),
+                  ("steps.bin", steps), ("plan.bin", array.array("i", m.plan_ops))):
+    f = open(name, "wb")
+    f.write(arr)
+    f.close()
 print("%(mark)s" + json.dumps({
-    "wall_us": wall, "cpu_ns": cpu, "clock_ns": over[4], "steps_us": list(steps),
-    "profile_n": %(profile_n)d, "plan_ops": list(m.plan_ops), "kernels": m.kernels,
-    "arena_bytes": m.arena_bytes, "stream": getattr(m, "stream_bytes", 0),
+    "profile_n": %(profile_n)d, "kernels": m.kernels, "arena_bytes": m.arena_bytes,
+    "stream": getattr(m, "stream_bytes", 0),
 }))
 """
 
@@ -98,14 +102,20 @@ def board_round(bundle: bytes, sample: np.ndarray, board: str, kernels: str = "v
         (vb.root / "model.elb").write_bytes(bytes(bundle))
         (vb.root / "input.bin").write_bytes(np.ascontiguousarray(sample).tobytes())
         res = vb.run(script, timeout=1800).check("benchmark round")
-    line = next(ln for ln in reversed(res.stdout.splitlines()) if ln.startswith(_MARK))
-    d = json.loads(line[len(_MARK):])
-    clock = d["clock_ns"]
-    cpu_ms = [max(c - clock, 0) / 1e6 for c in d["cpu_ns"]]
-    wall_ms = [w / 1000.0 for w in d["wall_us"]]
+        line = next(ln for ln in reversed(res.stdout.splitlines()) if ln.startswith(_MARK))
+        d = json.loads(line[len(_MARK):])
+
+        def arr(name: str, dtype: str) -> list[int]:
+            return np.frombuffer((vb.root / name).read_bytes(), dtype=dtype).tolist()
+
+        clock = statistics.median(arr("over.bin", "<i8"))
+        cpu_ms = [max(c - clock, 0) / 1e6 for c in arr("cpu.bin", "<i8")]
+        wall_ms = [w / 1000.0 for w in arr("wall.bin", "<i4")]
+        steps = arr("steps.bin", "<i4")
+        plan_ops = arr("plan.bin", "<i4")
     return {"cpu_ms": _summary(cpu_ms), "wall_ms": _summary(wall_ms),
-            "steps_ms": [s / 1000.0 / max(d["profile_n"], 1) for s in d["steps_us"]],
-            "plan_ops": d["plan_ops"], "kernels": d["kernels"], "stream_bytes": d["stream"],
+            "steps_ms": [u / 1000.0 / max(d["profile_n"], 1) for u in steps],
+            "plan_ops": plan_ops, "kernels": d["kernels"], "stream_bytes": d["stream"],
             "arena_bytes": d["arena_bytes"]}
 
 
