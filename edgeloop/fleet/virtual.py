@@ -163,9 +163,11 @@ def lay_out_board(fleet: Fleet, device: str, source: Path, broker: BrokerAddress
     from edgeloop.firmware import build_firmware
     from edgeloop.link.deploy import plan_deploy
 
+    from edgeloop.twins import machine_recording
+
     exe = exe or micropython_executable()
     profile = get_board("virtual")
-    plan = plan_deploy(Path(source), profile, virtual=True)
+    plan = plan_deploy(Path(source), profile, virtual=True, sim_recording=machine_recording)
     root.mkdir(parents=True, exist_ok=True)
     arch = board_arch(exe)
     files = dict(plan.files)
