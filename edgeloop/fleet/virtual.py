@@ -162,7 +162,6 @@ def lay_out_board(fleet: Fleet, device: str, source: Path, broker: BrokerAddress
     """Deploy source (a run folder, .elb or .tflite) to a fresh virtual fleet board in root."""
     from edgeloop.firmware import build_firmware
     from edgeloop.link.deploy import plan_deploy
-
     from edgeloop.twins import machine_recording
 
     exe = exe or micropython_executable()
