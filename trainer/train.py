@@ -110,14 +110,16 @@ def infer_config(data: Path | str) -> Config:
                   label_column="label" if "label" in header else None)
 
 
-def _one_range(peak: np.ndarray, n_channels: int) -> float:
-    """One counts_per_unit for every channel (a sensor has one range): a power of two leaving 2x
-    headroom over the largest value; for 3 axes, an MPU6050 range when the data fits one."""
-    top = float(np.maximum(np.max(np.abs(peak), initial=0.0), 1e-6))
-    cpu = float(2.0 ** np.clip(np.floor(np.log2(16384.0 / top)), -8, 14))
-    if n_channels == 3 and cpu >= MPU6050_COUNTS[-1]:
-        cpu = min(cpu, MPU6050_COUNTS[0])
-    return cpu
+def _one_range(peak: np.ndarray, n_channels: int) -> float | tuple[float, ...]:
+    """counts_per_unit per channel: a power of two leaving 2x headroom over the largest value.
+    Three axes are one accelerometer with one range (what the board app sets): one value for
+    all, an MPU6050 range whenever the data fits one."""
+    peak = np.maximum(np.abs(np.asarray(peak, np.float64)), 1e-6)
+    cpu = tuple(float(2.0 ** np.clip(np.floor(np.log2(16384.0 / p)), -8, 14)) for p in peak)
+    if n_channels != 3:
+        return cpu
+    one = min(cpu)
+    return min(one, MPU6050_COUNTS[0]) if one >= MPU6050_COUNTS[-1] else one
 
 
 def inferred_notes(cfg: Config, data: Path | str, out: Path | str) -> list[str]:
