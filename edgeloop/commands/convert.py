@@ -24,7 +24,10 @@ def _table(report: dict, board: str) -> Table:
     t.add_column("MACs", justify="right", footer=f"{report['total_macs']:,}")
     t.add_column("params", justify="right", footer=f"{report['total_params']:,}")
     for r in report["ops"]:
-        op = r["op"] + (" (alias, free)" if r.get("alias") else "")
+        if r.get("folded") is not None:
+            op = f"{r['op']} (folded at convert: {r['folded']})"
+        else:
+            op = r["op"] + (" (alias, free)" if r.get("alias") else "")
         if r.get("lowered"):
             op += f" (as {r['lowered']})"
         t.add_row(str(r["index"]), op, "x".join(map(str, r["output_shape"])),

@@ -61,7 +61,7 @@ def simulate(
         recs = synthesize(twin, per_class=per_class, duration_s=duration, seed=seed)
         with staged_folder(out) as stage:  # complete or not at all
             write_csv_dataset(recs, stage)
-            example = EXAMPLES / {"environment": "thermostat"}.get(twin, twin) / "edgeloop.toml"
+            example = EXAMPLES / twin / "edgeloop.toml"  # examples are named after their twins
             if example.is_file():
                 shutil.copy(example, stage / "edgeloop.toml")
     except (TrainerError, ValueError) as exc:
