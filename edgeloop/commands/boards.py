@@ -62,7 +62,9 @@ def deploy(
     from edgeloop.link.deploy import plan_deploy
     from edgeloop.link.transport import open_transport
     from edgeloop.twins import machine_recording
+    from trainer.runs import check_run
 
+    check_run(source)  # a run's model, bundle and config.json must still belong together
     virtual = board == "virtual"
     with open_transport(port, board, board_dir, board_profile, baud) as transport:
         profile = _profile_for(transport, board_profile, virtual)
