@@ -56,19 +56,28 @@ def deploy(
         bool, typer.Option("--verify/--no-verify", help="one inference vs golden")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="the run's config.json (default: beside the model)"),
+    ] = None,
 ) -> None:
     """Put the runtime, app, config and model on a board; skip what is there; verify."""
     from edgeloop.link.deploy import deploy as run_deploy
-    from edgeloop.link.deploy import plan_deploy
+    from edgeloop.link.deploy import plan_deploy, read_config, require_config
     from edgeloop.link.transport import open_transport
     from edgeloop.twins import machine_recording
     from trainer.runs import check_run
 
     check_run(source)  # a run's model, bundle and config.json must still belong together
+    if config is not None:
+        check_run(config)
+    given = read_config(config) if config is not None else None
+    if given is None:
+        require_config(source)  # before a board is opened: nothing to undo
     virtual = board == "virtual"
     with open_transport(port, board, board_dir, board_profile, baud) as transport:
         profile = _profile_for(transport, board_profile, virtual)
-        plan = plan_deploy(source, profile, virtual=virtual,
+        plan = plan_deploy(source, profile, virtual=virtual, config=given,
                            sim_recording=machine_recording if virtual else None)
 
         def progress(path: str, size: int) -> None:
@@ -83,7 +92,7 @@ def deploy(
     else:
         typer.echo(
             f"copied {len(result.copied)} files ({result.bytes_copied} B), "
-            f"skipped {len(result.skipped)} unchanged; config from {plan.config_source}"
+            f"skipped {len(result.skipped)} unchanged; config from {config or plan.config_source}"
         )
         if verify:
             v = result.verify_detail

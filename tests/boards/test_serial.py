@@ -230,7 +230,7 @@ def test_deploy_over_serial_through_mpremote(mp, port, tmp_path, bundles) -> Non
 
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
-    plan = dp.plan_deploy(src, get_board("virtual"), virtual=False)
+    plan = dp.plan_deploy(src, get_board("virtual"), virtual=False, config=dp.DEFAULT_DEVICE_CONFIG)
     assert "samples.s16" not in plan.files and not any(p.startswith("simhw/") for p in plan.files)
     with sp.SerialTransport(port) as t:
         first = dp.deploy(t, plan)
@@ -249,7 +249,7 @@ def test_deploy_plans_the_boards_architecture(tmp_path, bundles) -> None:
     src.write_bytes(bundles[0])
     # mpy v6 header byte 2: arch << 2 (MP_NATIVE_ARCH_XTENSAWIN = 10, RV32IMC = 11)
     for name, arch_byte in (("esp32", 10), ("esp32s3", 10), ("esp32c3", 11)):
-        plan = dp.plan_deploy(src, get_board(name), virtual=False)
+        plan = dp.plan_deploy(src, get_board(name), virtual=False, config=dp.DEFAULT_DEVICE_CONFIG)
         mpy = plan.files["elrt/kv_fc.mpy"]
         assert mpy[0] == ord("M") and mpy[2] >> 2 == arch_byte, (name, mpy[:4])
         assert plan.files["main.py"].startswith(b"#")  # main.py stays source
@@ -301,7 +301,7 @@ def test_deploy_checks_the_boards_mpy_before_copying(mp, port, tmp_path, bundles
 
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
-    plan = dp.plan_deploy(src, get_board("esp32"), virtual=False)  # xtensawin files
+    plan = dp.plan_deploy(src, get_board("esp32"), virtual=False, config=dp.DEFAULT_DEVICE_CONFIG)  # xtensawin files
     with sp.SerialTransport(port) as t:  # ... for a board running x64 code
         with pytest.raises(
             dp.DeployError, match="runs x64 code but the files were built for xtens"
