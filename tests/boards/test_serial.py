@@ -318,3 +318,24 @@ def test_old_firmware_is_refused(monkeypatch, tmp_path, mpy, message) -> None:
     monkeypatch.setattr(t, "exec", lambda code, timeout=30.0: f"{mpy}\n")
     with pytest.raises(dp.DeployError, match=message):
         dp.check_board_mpy(t, "xtensawin")
+
+
+def test_no_repl_answer_keeps_stdout_clean(mp, port, monkeypatch, capsys) -> None:
+    """mpremote print()s what it read before failing: `deploy --json` and `monitor` showed a
+    stray b'' on stdout ahead of the error."""
+    def garbled(self, soft_reset=True):
+        print(b"")  # what mpremote's enter_raw_repl does on a silent port
+        raise TransportError("could not enter raw repl")
+
+    monkeypatch.setattr(FakeMpremote, "enter_raw_repl", garbled)
+    with pytest.raises(tr.BoardError, match="is MicroPython flashed"):
+        sp.SerialTransport(port)
+    assert capsys.readouterr().out == ""
+    def noise(self, soft_reset=True):
+        print(b"\xff\xfe boot noise")
+        raise TransportError("could not enter raw repl")
+
+    monkeypatch.setattr(FakeMpremote, "enter_raw_repl", noise)
+    with pytest.raises(tr.BoardError, match="it sent b'.xff.xfe boot noise'"):
+        sp.SerialTransport(port)
+    assert capsys.readouterr().out == ""
