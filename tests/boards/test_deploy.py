@@ -309,7 +309,24 @@ def test_monitor_without_a_deployed_app(tmp_path, monkeypatch, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main()
     assert exc.value.code == 2
-    assert "no main.py (run `edgeloop deploy" in capsys.readouterr().err
+    assert "no app on the virtual board at" in capsys.readouterr().err
+    assert not (tmp_path / "empty").exists()  # a failed monitor left an empty board folder
+
+
+def test_monitor_shows_a_probability(tmp_path, board) -> None:
+    """The raw int8 score (127) is no number a user reads; the board's config says its scale."""
+    from edgeloop.commands.boards import _output_quant, _pretty
+
+    line = json.dumps({"w": 3, "label": "bearing", "score": 127, "alarm": True, "us": 900,
+                       "free": 5000, "errors": 0})
+    assert "score=127" in _pretty(line)  # a board deployed without output quantization
+    board.fs_put(json.dumps({"decision": {"output_scale": 1 / 256, "output_zero_point": -128}})
+                 .encode(), "config.json")
+    quant = _output_quant(board)
+    assert quant == (1 / 256, -128, False)
+    assert "w=3 bearing p=1.00 ALARM" in _pretty(line, quant)
+    low = json.dumps({"w": 4, "label": "normal", "score": -52, "alarm": False})
+    assert "p=0.30 ok" in _pretty(low, quant)
 
 
 def test_a_model_without_its_run_config_is_refused(tmp_path, bundles, tflite_model) -> None:
