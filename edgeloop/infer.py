@@ -19,7 +19,7 @@ import numpy as np
 from edgeloop.boards import BoardProfile, get_board
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import build_firmware, firmware_sources
-from edgeloop.vboard import VirtualBoard, VirtualBoardError
+from edgeloop.vboard import VirtualBoard, VirtualBoardError, mpy_arch
 
 KERNEL_CHOICES = ("auto", "viper", "bytecode")
 _MARK = "ELRT_STATS "
@@ -80,8 +80,9 @@ def elrt_sources() -> list[Path]:
 
 
 def prepare_board(root: Path, compiled: bool = True) -> VirtualBoard:
-    """Lay elrt out in `root` (x64 .mpy like a flashed board, or sources) for the virtual board."""
-    build_firmware(root, "x64" if compiled else None, elrt_sources())
+    """Lay elrt out in `root` (.mpy for the virtual board's arch, as a flashed board, or
+    sources) for the virtual board."""
+    build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
     return VirtualBoard(root)
 
 
@@ -171,7 +172,7 @@ def run_batch_virtual(
     script = device_script(len(x), kernels)
     with tempfile.TemporaryDirectory(prefix="edgeloop-infer-", dir=workdir) as tmp:
         root = Path(tmp)
-        build_firmware(root, "x64" if compiled else None, elrt_sources())
+        build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
         (root / "model.elb").write_bytes(bytes(bundle))
         (root / "inputs.bin").write_bytes(x.tobytes())
         board = VirtualBoard(root, prof)
