@@ -32,6 +32,7 @@ from edgeloop.link.session import (
     deploy_virtual,
     hil_config,
 )
+from hil_tests import plugin
 from hil_tests.model import ROOT, ensure_run
 from hil_tests.report import write_artifacts
 
@@ -46,6 +47,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--hil-out", default=str(ROOT / "build" / "hil"),
                 help="where timelines and session JSON go (default build/hil)")
     g.addoption("--baud", type=int, default=115200, help="serial baud rate for a real board")
+    plugin.addoptions(g)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    plugin.configure(config)  # summary.json, HTML title and criteria, long scenarios
 
 
 class BenchInfo:
@@ -73,8 +79,12 @@ def _locked(path: Path):
 
 
 @pytest.fixture(scope="session")
-def hil_run() -> Path:
-    """The trained run folder (cached; one xdist worker trains, the others wait)."""
+def hil_run(request: pytest.FixtureRequest) -> Path:
+    """The run under test: --hil-run (the user's `edgeloop train` folder), else the bench's own
+    cached model (trained once; one xdist worker trains, the others wait)."""
+    given = request.config.getoption("--hil-run")
+    if given:
+        return Path(given).resolve()
     lock = _locked(ROOT / "build" / "cache" / "hil" / ".lock")
     try:
         return ensure_run()
@@ -226,6 +236,8 @@ def hil(request: pytest.FixtureRequest, bench: BenchInfo, run_config: dict) -> H
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        plugin.attach(item, report)  # criteria + key figures, for summary.json and the HTML
     if report.when != "call":
         return
     arts = item.stash.get(_ARTIFACTS, [])
