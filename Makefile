@@ -31,6 +31,8 @@ ifeq ($(strip $(EDGELOOP_MICROPYTHON)),)
 	@echo "test-esp32sem: skipped: no board executable given (EDGELOOP_MICROPYTHON=../shared/tools/micropython-esp32sem make test-esp32sem)"
 else
 	@test -x "$(abspath $(EDGELOOP_MICROPYTHON))" || { echo "test-esp32sem: EDGELOOP_MICROPYTHON=$(EDGELOOP_MICROPYTHON): no executable file there"; exit 2; }
+	@EDGELOOP_MICROPYTHON=$(abspath $(EDGELOOP_MICROPYTHON)) $(PY) -c "from edgeloop.vboard import identify; \
+	b = identify(); print(f'test-esp32sem: {b.executable}: MicroPython {b.version}, .mpy {b.mpy_arch}, {b.word_bits}-bit words, {b.smallint_bits}-bit small ints, float{b.float_bits}')"
 	EDGELOOP_MICROPYTHON=$(abspath $(EDGELOOP_MICROPYTHON)) $(PY) -m pytest -q -n 2 $(BOARD_TESTS)
 endif
 
@@ -40,6 +42,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.runtime
 	$(PY) -m benchmarks.link
+	$(PY) -m benchmarks.train
 
 kernels:  # regenerate elrt/kv_*.py from firmware_micropython/elrt/src/kernels_viper.tpl
 	$(PYTHON) tools/gen_kernels.py

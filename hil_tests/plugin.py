@@ -83,6 +83,7 @@ class ReportPlugin:
         self.run = Path(run).resolve() if run else cached_run_path()
         self.cached = run is None
         self.interrupted: str | None = None
+        self.html_report: Any = None
         self.summary = RunSummary(Path(config.getoption("--hil-out")) / "summary.json", board)
         self.summary.set_model(model_facts(self.run, self.cached))
 
@@ -134,6 +135,8 @@ class ReportPlugin:
             self.interrupted = f"the run stopped early: {session.shouldstop}"
         self.summary.set_model(model_facts(self.run, self.cached))  # trained by now
         self.summary.finish(int(exitstatus), self.interrupted)
+        if self.html_report is not None:  # pytest-html renders once more after this hook
+            self.html_report.title = self.title()
 
     # -- HTML report (pytest-html) ---------------------------------------------------------------
     def title(self) -> str:
@@ -149,6 +152,7 @@ class ReportPlugin:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report) -> None:
+        self.html_report = report  # its title is set at the start; finished at the end
         report.title = self.title()
 
     @pytest.hookimpl(optionalhook=True)

@@ -57,6 +57,10 @@ NEAR_LIMIT = [
     ("bench", "kws_dscnn"),
 ]
 TIGHT = 18 * 1024
+# On a 32-bit board the heap in use after load shrinks (half-size pointers) but the headroom a
+# run needs beyond it does not (keras seed 26: 61.9 KB in use, runs from 76 KB; the unix port's
+# GC fragments the rest): measured 5.4-19.0 KB over the 32-bit estimate.
+TIGHT_32 = 20 * 1024
 
 
 def _near_id(case: tuple) -> str:
@@ -96,4 +100,5 @@ def test_heap_estimate_matches_board(case: tuple) -> None:
     assert stats["kernels"] == "viper"
     in_use = est - stats["heap_free_after_load"]  # import elrt + model + interpreter + GC table
     print(f"{_near_id(case)}: estimate {est} B, in use after load {in_use} B, over {est - in_use}")
-    assert est - in_use <= TIGHT, f"estimate {est} B wastes {est - in_use} B > {TIGHT} B"
+    tight = TIGHT if identify().word_bits == 64 else TIGHT_32
+    assert est - in_use <= tight, f"estimate {est} B wastes {est - in_use} B > {tight} B"

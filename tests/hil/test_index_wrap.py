@@ -65,3 +65,14 @@ def test_stream_across_the_index_wrap_answers_every_window(make_standin_board, s
     assert lost == ref_lost
     assert pong.windows_done == ref_pong.windows_done == 20 - len(skip)
     assert pong.samples_seen == (start + 20 * STRIDE) % 2**30  # the board's index, modulo 2**30
+
+
+def test_host_unwraps_the_boards_30_bit_ids() -> None:
+    m = P.BOARD_INDEX_MOD
+    assert P.unwrap_index(5, 5) == 5
+    assert P.unwrap_index(3, m + 1) == m + 3  # the board wrapped, the host did not
+    assert P.unwrap_index(m - 2, m + 1) == m - 2  # a late answer from before the wrap
+    r = P.unwrap_message(P.Lost(7, 1, 1), 3 * m + 5, 0)
+    assert r == P.Lost(3 * m + 7, 1, 1)
+    pong = P.unwrap_message(P.Pong(1, 0, 0, 0, 0, 9, 100), 2 * m, 2 * m + 90)
+    assert (pong.windows_done, pong.samples_seen) == (2 * m + 9, 2 * m + 100)
