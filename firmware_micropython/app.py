@@ -46,9 +46,14 @@ def load_config(path="config.json"):
         return {}
 
 
+publish = None  # the fleet's hook (net/node.py), set by main.py when config.json has "fleet"
+
+
 def emit(obj):
     sys.stdout.write(json.dumps(obj))
     sys.stdout.write("\n")
+    if publish is not None:
+        publish(obj)
 
 
 class Hardware:
