@@ -101,6 +101,8 @@ class ReportPlugin:
 
     # -- per scenario ----------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not hasattr(report, "hil_criteria"):
+            return  # not a scenario (e.g. the unit tests of `pytest tests hil_tests`)
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome = report.outcome
             if report.when == "setup" and report.failed:
