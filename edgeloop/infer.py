@@ -20,7 +20,7 @@ import numpy as np
 from edgeloop.boards import BoardProfile, get_board
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import build_firmware, firmware_sources
-from edgeloop.vboard import VirtualBoard
+from edgeloop.vboard import VirtualBoard, mpy_arch
 
 KERNEL_CHOICES = ("auto", "viper", "bytecode")
 _MARK = "ELRT_STATS "
@@ -83,7 +83,7 @@ def elrt_sources() -> list[Path]:
 
 def prepare_board(root: Path, compiled: bool = True) -> VirtualBoard:
     """Lay elrt out in `root` (x64 .mpy like a flashed board, or sources) for the virtual board."""
-    build_firmware(root, "x64" if compiled else None, elrt_sources())
+    build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
     return VirtualBoard(root)
 
 
@@ -188,7 +188,7 @@ def run_batch_virtual(
     x = check_inputs(x, model_io(bundle))
     with tempfile.TemporaryDirectory(prefix="edgeloop-infer-", dir=workdir) as tmp:
         root = Path(tmp)
-        build_firmware(root, "x64" if compiled else None, elrt_sources())
+        build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
         y, stats = run_batch_transport(
             VirtualTransport(root, prof), bundle, x, kernels, timeout=timeout,
             where=f"board profile {prof.name}: {prof.heap_bytes // 1024} KB heap, "

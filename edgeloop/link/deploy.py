@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop import vboard
 from edgeloop.boards import BoardProfile
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import build_firmware, firmware_sources
@@ -255,7 +256,8 @@ def plan_deploy(
     source: Path, profile: BoardProfile, virtual: bool, config: dict | None = None,
     sim_recording: SimRecording | None = None,
 ) -> DeployPlan:
-    """Everything to put on the board. The virtual board runs x64 code whatever it emulates.
+    """Everything to put on the board. The virtual board runs code for its executable's arch
+    (vboard.mpy_arch(): x64 on the PyPI port, x86 on a 32-bit build) whatever it emulates.
 
     On the virtual board the standalone app's simulated sensor plays samples.s16: the caller
     records them from its sensor twin (`sim_recording(units, sample_rate)`, see
@@ -271,7 +273,8 @@ def plan_deploy(
     cfg.setdefault("pins", dict(profile.pins))
     if cfg.get("mode", "standalone") == "standalone":
         _check_app_sensor(cfg, config_src)
-    files = firmware_files("x64" if virtual else profile.mpy_arch, include_sim=virtual)
+    arch = vboard.mpy_arch() if virtual else profile.mpy_arch
+    files = firmware_files(arch, include_sim=virtual)
     if virtual and cfg.get("mode", "standalone") == "standalone":
         # No I2C on the virtual board: the simulated sensor plays the rotating-machine twin
         # (in HIL mode the bench streams the samples instead).
@@ -283,7 +286,6 @@ def plan_deploy(
                 sensor["sim_units"], float(cfg.get("sample_rate", 1000))
             )
     files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
-    arch = "x64" if virtual else profile.mpy_arch
     return DeployPlan(files=files, model=bundle, config_source=config_src, arch=arch)
 
 

@@ -224,13 +224,19 @@ def test_devices_guess_chips(monkeypatch, capsys) -> None:
 
 
 def test_deploy_over_serial_through_mpremote(mp, port, tmp_path, bundles) -> None:
-    """The whole deploy over SerialTransport; the fake board runs x64 code, so plan for it."""
+    """The whole deploy over SerialTransport; the fake board runs the virtual board's code
+    (x64, or x86 for a 32-bit build), so plan for it."""
     from edgeloop.boards import get_board
     from edgeloop.link import deploy as dp
 
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
-    plan = dp.plan_deploy(src, get_board("virtual"), virtual=False, config=dp.DEFAULT_DEVICE_CONFIG)
+    from dataclasses import replace
+
+    from edgeloop.vboard import mpy_arch
+
+    plan = dp.plan_deploy(src, replace(get_board("virtual"), mpy_arch=mpy_arch()), virtual=False,
+                          config=dp.DEFAULT_DEVICE_CONFIG)
     assert "samples.s16" not in plan.files and not any(p.startswith("simhw/") for p in plan.files)
     with sp.SerialTransport(port) as t:
         first = dp.deploy(t, plan)
@@ -298,13 +304,14 @@ def test_console_resets_and_yields_status_lines(mp, port) -> None:
 def test_deploy_checks_the_boards_mpy_before_copying(mp, port, tmp_path, bundles) -> None:
     from edgeloop.boards import get_board
     from edgeloop.link import deploy as dp
+    from edgeloop.vboard import mpy_arch
 
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
     plan = dp.plan_deploy(src, get_board("esp32"), virtual=False, config=dp.DEFAULT_DEVICE_CONFIG)  # xtensawin files
     with sp.SerialTransport(port) as t:  # ... for a board running x64 code
         with pytest.raises(
-            dp.DeployError, match="runs x64 code but the files were built for xtens"
+            dp.DeployError, match=f"runs {mpy_arch()} code but the files were built for xtens"
         ):
             dp.deploy(t, plan)
     assert not any(c[0] == "fs_writefile" for c in mp.instances[0].calls)

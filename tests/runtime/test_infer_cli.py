@@ -132,9 +132,10 @@ def test_transport_hook_with_the_link_transport(conv, tmp_path) -> None:
     deployed as a flashed board has it."""
     from edgeloop.firmware import build_firmware
     from edgeloop.infer import elrt_sources, run_batch_transport
+    from edgeloop.vboard import mpy_arch
 
     model, bundle = conv
-    build_firmware(tmp_path, "x64", elrt_sources())
+    build_firmware(tmp_path, mpy_arch(), elrt_sources())
     from edgeloop.link.virtual import VirtualTransport
 
     transport = VirtualTransport(tmp_path, "esp32")
