@@ -43,6 +43,12 @@ def sample_rate_f(cfg):
     return float(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
 
 
+def _forget(name):
+    """Drop a set-up-only module (its functions) from the heap."""
+    sys.modules.pop(name, None)
+    gc.collect()
+
+
 def load_config(path="config.json"):
     try:
         with open(path) as f:
@@ -133,6 +139,7 @@ class Hardware:
         relay_pin = acfg.get("pin", pins.get("relay"))
         led_pin = acfg.get("led", pins.get("led"))
         self.actuations = 0  # relay switchings since start (reported at the end)
+        self.Pin = Pin  # actions make their own output pins
         self.relay = Pin(relay_pin, Pin.OUT) if relay_pin is not None else None
         self.led = Pin(led_pin, Pin.OUT) if led_pin is not None else None
         self.actuate(False)
@@ -175,6 +182,7 @@ class Hardware:
                 n += len(spec["channels"])
             self.source = FileSource(scfg.get("sim", "samples.s16"), n, scfg.get("loop", False))
             bus, self.row = sim_bus(specs, self.source, n, int(1000 / sample_rate_f(self.cfg)))
+            _forget("simhw.world")  # its code is done once the chips exist: ~3 KB back
             bus.fail_every = int(scfg.get("fail_every", 0))
             return lambda spec_bus: bus
 
@@ -195,6 +203,7 @@ class Hardware:
         if "sensors" in self.cfg:  # the run's sensors as one multi-channel sample
             from sensors import Sensors
 
+            gc.collect()
             return Sensors(self.cfg["sensors"], self.i2c, sample_rate_f(self.cfg), self.row)
         scfg = self.cfg.get("sensor", {})
         kind = scfg.get("kind", "mpu6050")
@@ -334,7 +343,43 @@ def _main(cfg):
     emit({"event": "start", "kernels": elrt.KERNELS, "window": window, "stride": stride,
           "channels": channels, "outputs": n_out, "sim": hw.sim, "free": gc.mem_free()})
 
+    pipe.actions = _actions(cfg, hw, model, n_out, channels)
     return _loop(cfg, hw, pipe, decision, labels, channels, period_us)
+
+
+_EVENTS = ("", "stop", "alert", "output", "actuator_fault")
+
+
+def _actions(cfg, hw, model, n_out, channels):
+    """The run's named actions (config "actions"), on their own pins; None: the decision's
+    alarm drives the relay/LED as before."""
+    if not cfg.get("actions"):
+        return None
+    from actions import Actions
+
+    Pin = hw.Pin
+    cpus = cfg.get("counts_per_unit", 1)
+    cpus = cpus if isinstance(cpus, list) else [cpus] * channels
+    return Actions(cfg["actions"], cfg.get("decision", {}), n_out, model.output_scale,
+                   model.output_zero_point, list(cfg.get("channels") or []), cpus,
+                   lambda pin: Pin(pin, Pin.OUT) if pin is not None else None)
+
+
+def _act(pipe, cfg):
+    """Run the actions on the window just decided; one event line per change."""
+    acts = pipe.actions
+    last = pipe.head - pipe.channels  # the window's latest sample
+    if last < 0:
+        last += pipe.size
+    period_ms = int(round(1000 / sample_rate_f(cfg))) or 1
+    t_ms = ((pipe.windows - 1) * pipe.stride + pipe.window) * period_ms
+    acts.update(pipe.model.output, pipe.ring, last, t_ms)
+    for i in range(acts.n):
+        e = acts.events[i]
+        a = acts.items[e[1]]
+        emit({"event": _EVENTS[e[0]], "action": a.name, "level": e[2], "w": pipe.windows,
+              "t_s": t_ms // 1000})
+    return acts.stopped
 
 
 def _loop(cfg, hw, pipe, decision, labels, channels, period_us):
@@ -375,7 +420,9 @@ def _loop(cfg, hw, pipe, decision, labels, channels, period_us):
         t0 = ticks_us()
         new_alarm = pipe.run()
         dt = ticks_diff(ticks_us(), t0)
-        if new_alarm != alarm:
+        if pipe.actions is not None:
+            alarm = _act(pipe, cfg)  # the actions drive their own pins
+        elif new_alarm != alarm:
             alarm = new_alarm
             hw.actuate(alarm)
         gc.collect()  # the status line below is the only garbage; keep "free" meaningful

@@ -13,6 +13,7 @@
 # object, allocated per frame. Every comparison goes through idx_diff, so a stream crosses the
 # wrap (and the host's 2**32) without losing a window; the host unwraps the ids it gets back.
 import gc
+from array import array
 import time
 
 import micropython
@@ -245,10 +246,12 @@ class Bench:
             model.load(cfg.get("model", "model.elb"))
         self.model = model
         self.input = hcfg.get("input", "frames")
-        if self.input not in ("frames", "i2c"):
-            raise ValueError("hil input must be 'frames' or 'i2c', not %r" % (self.input,))
-        ch = cfg.get("channels", 3)
-        self.channels = ch = ch if isinstance(ch, int) else len(ch)  # a count or the names
+        if self.input not in ("frames", "i2c", "sensors"):
+            raise ValueError("hil input must be 'frames', 'i2c' or 'sensors', not %r" % (self.input,))
+        names = cfg.get("channels", 3)
+        self.channels = ch = names if isinstance(names, int) else len(names)  # count or names
+        cpus = cfg.get("counts_per_unit", 2048)
+        cpus = cpus if isinstance(cpus, list) else [cpus] * ch
         self.window = w = int(cfg.get("window", len(model.input) // ch))
         self.stride = s = int(cfg.get("stride", w))
         scfg = cfg.get("sensor", {})
@@ -257,10 +260,11 @@ class Bench:
             if lsb_per_g is None:
                 raise ValueError("hil: sensor.range_g must be 2, 4, 8 or 16 for the MPU6050")
         else:
-            lsb_per_g = int(hcfg.get("lsb_per_g", cfg.get("counts_per_unit", 2048)))
+            lsb_per_g = int(hcfg.get("lsb_per_g", cpus[0]))
         # float32 frames carry g: scale to counts (frames) or milli-g (the simulated chip)
         self.float_unit = f32_unit(1000 if self.input == "i2c" else lsb_per_g)
-        self.spike = min(32767, int(float(hcfg.get("spike_g", 8.0)) * lsb_per_g))
+        self.spike = int(hcfg.get("spike_counts", min(32767, int(float(hcfg.get(
+            "spike_g", 8.0)) * lsb_per_g))))  # above 32767: no spike check (saturating sensors)
         self.stuck = int(hcfg.get("stuck_samples", 24))
         self.channel_mask = int(hcfg.get("check_channels", (1 << ch) - 1))
         pre = cfg.get("preprocess")
@@ -274,6 +278,17 @@ class Bench:
         self.decision = Decision(self.n_out, model.output_scale, model.output_zero_point,
                                  cfg.get("decision"))
         self.pipe = Pipeline(model, features, self.decision, w, s, ch)
+        rate_f = float(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
+        self.period_ms = int(round(1000 / rate_f)) or 1
+        self.actions = None
+        if cfg.get("actions"):  # named outputs: their events go to the host as ACTUATOR frames
+            from actions import Actions
+
+            self.actions = Actions(cfg["actions"], cfg.get("decision", {}), self.n_out,
+                                   model.output_scale, model.output_zero_point,
+                                   list(names) if not isinstance(names, int) else [],
+                                   cpus, lambda pin: None)
+        specs = cfg.get("sensors") if self.input == "sensors" else None
         self.name = cfg.get("name", "edgeloop-hil")
         self.heap_lock = bool(hcfg.get("heap_lock", False))
         max_payload = int(hcfg.get("max_payload", 8 + 2 * ch * s))
@@ -290,6 +305,14 @@ class Bench:
         self.sensor = None
         if self.input == "i2c":
             self._make_sensor(addr, range_g, rate)
+        elif self.input == "sensors":  # every sensor of the run's list on its simulated chip
+            from sensors import Sensors
+            from simhw.world import sim_bus
+
+            self.source = FrameSource(self.link.rbuf, ch)
+            bus, row = sim_bus(specs, self.source, ch, self.period_ms)
+            self.sensor = Sensors(specs, lambda b: bus, rate_f, row)
+            self.raw = array("h", bytes(2 * ch))
         self.restart()
 
     def _make_sensor(self, addr, range_g, rate):
@@ -454,6 +477,16 @@ class Bench:
         dt = time.ticks_diff(time.ticks_us(), t0)
         d = self.decision
         lk.result(k, d.cls, 1 if alarm else 0, 0, p.model.output, self.n_out, dt, gc.mem_free())
+        acts = self.actions
+        if acts is not None:  # the latest sample ends the window; time in ms of the stream
+            last = p.head - self.channels
+            acts.update(p.model.output, p.ring, last + p.size if last < 0 else last,
+                        (start + self.window) * self.period_ms)
+            for i in range(acts.n):
+                e = acts.events[i]
+                lk.actuator(k, e[0], e[1], e[2])
+            self.stopped = acts.stopped
+            return
         if alarm and not self.stopped:
             self.stopped = True
             lk.actuator(k, 1)

@@ -225,9 +225,10 @@ class Link:
             i += 1
         self.send(T_RESULT, 16 + n_out)
 
-    def actuator(self, window_id, command):
-        struct.pack_into("<IB", self.tbuf, HEADER, window_id, command)
-        self.send(T_ACTUATOR, 5)
+    def actuator(self, window_id, command, action=0, level=1):
+        # command 1 stop, 2 alert, 3 output (action index, level), 4 actuator fault
+        struct.pack_into("<IBBB", self.tbuf, HEADER, window_id, command, action, level)
+        self.send(T_ACTUATOR, 7)
 
     def sensor_fault(self, window_id, kind, channel, count):
         struct.pack_into("<IBBH", self.tbuf, HEADER, window_id, kind, channel, count)

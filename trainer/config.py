@@ -7,7 +7,8 @@ timestamp_column, label_column; [window] size (power of two), stride; [features]
 raw_decimate, shift ("auto" or 0..8); [labels] classes, healthy; [model] name, epochs,
 batch_size, learning_rate, seed, qat; [decision] fault_classes, threshold, n, m, action;
 [board] profile; [[sensors]] (optional, trainer/sensors.py): one table per sensor with driver,
-channels, reads, range, rate, bus; the run's channels and counts_per_unit then follow from them.
+channels, reads, range, rate, bus; the run's channels and counts_per_unit then follow from them;
+[[actions]] (optional, trainer/actions.py): named stop / alert / control outputs.
 
 `device_config(cfg)` turns a config plus its training-time calibration (trainer.features) into
 config.json for the board: the preprocessing parameters and the model input's int8 quantization,
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from trainer.actions import device_actions, parse_actions
 from trainer.errors import TrainerError
 from trainer.features import BLOCKS, Calibration, FeatureSpec, twiddles
 from trainer.sensors import SensorSpec, parse_sensors
@@ -76,6 +78,7 @@ class Config:
     source: str = "<defaults>"
     calibration: Calibration | None = None
     sensors: tuple[SensorSpec, ...] = ()  # [[sensors]]; empty: one sensor implied by channels
+    actions: tuple[dict, ...] = ()  # [[actions]] (trainer/actions.py); empty: [decision] only
 
     def with_(self, **kw: Any) -> Config:
         return replace(self, **kw)
@@ -115,10 +118,10 @@ def _err(src: str, key: str, msg: str) -> TrainerError:
 
 def _check_types(raw: dict, src: str) -> None:
     for table, body in raw.items():
-        if table == "sensors":  # [[sensors]]: checked by trainer.sensors
+        if table in ("sensors", "actions"):  # [[sensors]], [[actions]]: checked on their own
             continue
         if table not in _SCHEMA:
-            raise _err(src, table, f"unknown table; known: {', '.join(_SCHEMA)}, [[sensors]]")
+            raise _err(src, table, f"unknown table; known: {', '.join(_SCHEMA)}, [[sensors]], [[actions]]")
         if not isinstance(body, dict):
             raise _err(src, table, "must be a table")
         for key, value in body.items():
@@ -235,12 +238,13 @@ def parse_config(raw: dict, src: str = "<dict>") -> Config:
     board = g("board", "profile", base.board)
     if board not in BOARD_PROFILES:
         raise _err(src, "board.profile", f"unknown board {board!r}; known: {', '.join(BOARD_PROFILES)}")
+    actions = parse_actions(raw["actions"], src, channels, classes) if "actions" in raw else ()
     return Config(
         name=g("project", "name", base.name), task=task, channels=channels, sample_rate=rate,
         counts_per_unit=cpu, timestamp_column=g("sensor", "timestamp_column", "timestamp"),
         label_column=g("sensor", "label_column"), window=size, stride=stride, features=feats,
         classes=classes, healthy=healthy, model=model, decision=decision, board=board, source=src,
-        sensors=sensors,
+        sensors=sensors, actions=actions,
     )
 
 
@@ -306,6 +310,8 @@ def to_toml(cfg: Config) -> str:
         lines += [f"{k} = {v(x)}" for k, x in body.items() if x is not None]
         lines.append("")
     lines += [s.to_toml() for s in cfg.sensors]
+    for a in cfg.actions:
+        lines += ["[[actions]]", *(f"{k} = {v(x)}" for k, x in a.items()), ""]
     return "\n".join(lines)
 
 
@@ -369,7 +375,8 @@ def device_config(cfg: Config, output_quant: tuple[float, int] | None = None) ->
         "window": cfg.window, "stride": cfg.stride, "labels": labels, "healthy": cfg.healthy,
         "preprocess": preprocess_config(cfg, cfg.calibration), "decision": decision,
         "board": cfg.board, "model": "model.elb",
-    } | ({"sensors": [s.to_device(cfg.sample_rate) for s in cfg.sensors]} if cfg.sensors else {})
+    } | ({"sensors": [s.to_device(cfg.sample_rate) for s in cfg.sensors]} if cfg.sensors else {}
+         ) | ({"actions": device_actions(cfg.actions, labels)} if cfg.actions else {})
 
 
 def load_run(run_dir: Path | str) -> Config:

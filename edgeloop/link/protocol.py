@@ -55,7 +55,10 @@ class Control(IntEnum):
 
 class Actuator(IntEnum):
     RUN = 0
-    STOP = 1
+    STOP = 1  # the machine's relay, latched
+    ALERT = 2  # an alert action fired (its LED/buzzer on, an event)
+    OUTPUT = 3  # a control output (heating, ventilation...) switched to `level`
+    FAULT = 4  # a control output is on but its channel does not follow (failed heater)
 
 
 class SensorFaultKind(IntEnum):
@@ -274,18 +277,25 @@ class Result:
 
 @dataclass(frozen=True)
 class ActuatorCmd:
+    """u32 window, u8 command (Actuator), then u8 action index, u8 level (older boards: absent)."""
+
     window: int
     command: int
+    action: int = 0
+    level: int = 1
 
     _S = struct.Struct("<IB")
+    _X = struct.Struct("<IBBB")
 
     @classmethod
     def unpack(cls, p: bytes) -> ActuatorCmd:
         _need(p, cls._S.size, "ACTUATOR")
+        if len(p) >= cls._X.size:
+            return cls(*cls._X.unpack_from(p))
         return cls(*cls._S.unpack_from(p))
 
     def pack(self) -> bytes:
-        return self._S.pack(self.window, self.command)
+        return self._X.pack(self.window, self.command, self.action, self.level)
 
 
 @dataclass(frozen=True)

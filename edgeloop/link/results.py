@@ -46,6 +46,9 @@ class SessionResult:
     hello: dict = field(default_factory=dict)
     error: str = ""  # why the run ended early (board exited / went silent), with its output
     samples: np.ndarray | None = None  # the host's int16 encoding of every sample (keep_samples)
+    alerts: list[dict] = field(default_factory=list)  # {"window", "t_s", "action"} alert actions
+    outputs: list[dict] = field(default_factory=list)  # {"window", "t_s", "action", "level"}
+    actuator_faults: list[dict] = field(default_factory=list)  # {"window", "t_s", "action"}
 
     # summary ---------------------------------------------------------------------------------
     @property
@@ -109,6 +112,9 @@ class SessionResult:
             "latency_us_max": max(lat) if lat else None,
             "latency_us_median": float(np.median(lat)) if lat else None,
             "heap_free_min": min(heap) if heap else None,
+            "alerts": len(self.alerts),
+            "switchings": len(self.outputs),
+            "actuator_faults": len(self.actuator_faults),
         }
 
     def to_json(self) -> dict:
@@ -116,6 +122,9 @@ class SessionResult:
         d["windows_detail"] = [asdict(w) for w in self.windows]
         d["stops_detail"] = self.stops
         d["sensor_faults_detail"] = self.sensor_faults
+        d["alerts_detail"] = self.alerts
+        d["outputs_detail"] = self.outputs
+        d["actuator_faults_detail"] = self.actuator_faults
         return d
 
 

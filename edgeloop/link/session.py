@@ -43,8 +43,12 @@ class HilSession:
         lsb_per_g: int = 2048,
         hello_timeout: float = 30.0,
         sample_dtype: P.DType = P.DType.INT16,
+        action_names: list[str] | None = None,
     ) -> None:
         self.conn = conn
+        # the board's actions by index (config.json "actions"): OUTPUT frames name the twin's
+        # input they drive (twin.apply({name: level}))
+        self.action_names = list(action_names or [])
         self.input_mode = input_mode
         self.lsb_per_g = lsb_per_g
         # INT16: the host converts to counts (NaN -> NAN_MARK); FLOAT32: values in g, the
@@ -61,7 +65,8 @@ class HilSession:
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Twin samples in g -> int16 for the link (counts, or milli-g for the I2C path)."""
-        unit = 1000.0 if self.input_mode == "i2c" else float(self.lsb_per_g)
+        # counts per unit: one for all channels, or one per channel (a sensor list)
+        unit = 1000.0 if self.input_mode == "i2c" else np.asarray(self.lsb_per_g, dtype=np.float64)
         q = np.rint(np.asarray(x, dtype=np.float64) * unit)
         nan = np.isnan(q)
         q = np.clip(np.nan_to_num(q, nan=0.0), -32767, 32767).astype(np.int16)
@@ -329,6 +334,21 @@ class HilSession:
         w.outputs = r.outputs.tolist()
 
     def _on_actuator(self, cmd: P.ActuatorCmd) -> None:
+        names = self.action_names
+        name = names[cmd.action] if cmd.action < len(names) else str(cmd.action)
+        event = {"window": cmd.window, "t_s": self.twin.t, "action": name}
+        if cmd.command == P.Actuator.ALERT:
+            self.res.alerts.append(event)
+            return
+        if cmd.command == P.Actuator.OUTPUT:  # the board switched an output: the world answers
+            self.res.outputs.append(event | {"level": cmd.level})
+            apply = getattr(self.twin, "apply", None)
+            if apply is not None:
+                apply({name: cmd.level})
+            return
+        if cmd.command == P.Actuator.FAULT:
+            self.res.actuator_faults.append(event)
+            return
         if cmd.command != P.Actuator.STOP:
             return
         self.res.stops.append({"window": cmd.window, "t_s": self.twin.t,

@@ -12,7 +12,7 @@ The model (documented constants below, explicit Euler in 10 s sub-steps):
   air exchange (RHO_CP_V per air change an hour times the air changes n). Heater, cooler and
   occupants' sensible heat act on the air; sun on the mass.
 - Air changes n = N_INFILTRATION, plus N_VENT * ventilation, plus N_WINDOW while the window
-  is open.
+  is open; the ventilation's heat-recovery unit keeps HEAT_RECOVERY of its share of the heat.
 - CO2 (ppm): each occupant breathes out CO2_PER_PERSON; air exchange pulls the room towards the
   outdoor level (CO2_OUT).
 - Moisture: absolute humidity (g/m3); occupants add WATER_PER_PERSON, air exchange pulls it
@@ -36,13 +36,14 @@ STATES = ("empty", "occupied", "window_open")
 
 # -- documented constants (a 20 m2 office, 2.5 m high, moderately insulated) -------------------
 VOLUME_M3 = 50.0
-C_AIR = 2.0e5  # J/K: air and furnishings
+C_AIR = 1.2e6  # J/K: air, furnishings and inner surfaces (minutes, not seconds)
 C_MASS = 6.0e6  # J/K: walls, floor, ceiling
 H_AM = 350.0  # W/K: air <-> mass
 UA = 35.0  # W/K: envelope (walls, glazing) to outdoors
 RHO_CP_V = 1.2 * 1005.0 * VOLUME_M3 / 3600.0  # W/K per air change an hour (16.75)
 N_INFILTRATION = 0.3  # 1/h
 N_VENT = 4.0  # 1/h at ventilation duty 1
+HEAT_RECOVERY = 0.7  # of the mechanical ventilation's heat (its heat-recovery unit)
 N_WINDOW = 10.0  # 1/h with the window open
 HEATER_W = 1500.0
 COOLER_W = 1500.0
@@ -98,6 +99,7 @@ class Room(BlockTwin):
         self.window_open = False
         self.heater_failed = False
         self.auto = bool(auto)  # the room's own thermostat and CO2 ventilation (recordings)
+        self._switched_h = self._switched_v = -1e9  # when auto last switched (s)
         self._drift = 0.0  # outdoor temperature drift (OU, degC)
         self._cloud = float(setup.uniform(0.0, 1.0))
 
@@ -139,24 +141,33 @@ class Room(BlockTwin):
             return 0.0
         return SUN_W * math.sin(math.pi * (h - 7.0) / 12.0) ** 2 * (1.0 - 0.8 * self._cloud)
 
-    def _thermostat(self) -> None:
-        if self.temp < self.setpoint - 0.5:
-            self.heating = 1.0
-        elif self.temp > self.setpoint + 0.5:
-            self.heating = 0.0
-        if self.co2 > 1000.0:
-            self.ventilation = 1.0
-        elif self.co2 < 700.0:
-            self.ventilation = 0.0
+    def _thermostat(self, now: float) -> None:
+        """A conventional controller, as the example's board actions: heat within setpoint
+        +-0.5 degC, ventilate above 900 ppm or while people are in, >= 10 min on and off."""
+        if now - self._switched_h >= 600.0:
+            heat = 1.0 if self.temp < self.setpoint - 0.5 else (
+                0.0 if self.temp > self.setpoint + 0.5 else self.heating)
+            if self.window_open:
+                heat = 0.0
+            if heat != self.heating:
+                self.heating, self._switched_h = heat, now
+        if now - self._switched_v >= 600.0:
+            vent = 1.0 if (self.co2 > 900.0 or self.occupants) else (
+                0.0 if self.co2 < 650.0 else self.ventilation)
+            if self.window_open:
+                vent = 0.0
+            if vent != self.ventilation:
+                self.ventilation, self._switched_v = vent, now
 
     def _advance(self, dt: float, hours: float) -> None:
         if self.auto:
-            self._thermostat()
+            self._thermostat(hours * 3600.0)
         t_out = self._outdoor(hours)
         n = N_INFILTRATION + N_VENT * self.ventilation + (N_WINDOW if self.window_open else 0.0)
         heat = (0.0 if self.heater_failed else HEATER_W * self.heating) - COOLER_W * self.cooling
         heat += PERSON_W * self.occupants
-        q_air = heat - H_AM * (self.temp - self.mass) - (UA + RHO_CP_V * n) * (self.temp - t_out)
+        n_heat = n - N_VENT * self.ventilation * HEAT_RECOVERY  # air changes that cost heat
+        q_air = heat - H_AM * (self.temp - self.mass) - (UA + RHO_CP_V * n_heat) * (self.temp - t_out)
         q_mass = H_AM * (self.temp - self.mass) + self._sun(hours)
         self.temp += q_air * dt / C_AIR
         self.mass += q_mass * dt / C_MASS
@@ -186,13 +197,13 @@ class Room(BlockTwin):
     # -- batch -----------------------------------------------------------------------------------
     @classmethod
     def recording(cls, state: str, duration_s: float, seed: int, sample_rate: float = 1 / 60):
-        """A labelled recording of a room run by its own thermostat: empty, occupied (1-4
-        people) or with the window opened at the start."""
+        """A labelled recording of a room run by its own controller: empty, occupied (1-4
+        people) or with the window opened at the start (0-4 people)."""
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}; known: {', '.join(STATES)}")
         pick = np.random.default_rng([seed, 11])
-        occ = int(pick.integers(1, 5)) if state == "occupied" else int(pick.integers(0, 2)) * (
-            state == "window_open")
+        occ = {"empty": 0, "occupied": int(pick.integers(1, 5)),
+               "window_open": int(pick.integers(0, 5))}[state]
         twin = cls(seed=seed, sample_rate=sample_rate, occupants=occ, auto=True,
                    start_hour=float(pick.uniform(0, 24)))
         twin.step(int(round(float(pick.uniform(20, 60)) * 60 * sample_rate)))  # settle first
