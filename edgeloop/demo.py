@@ -118,6 +118,20 @@ def run_demo(
         )
     (out / "closed_loop.json").write_text(json.dumps(loops, indent=2, default=float))
 
+    console.rule("6. the other domains: a wearable's falls, a building's day (short runs)")
+    from edgeloop.domains_demo import building_line, describe, wearable_line
+
+    worst = max((r["detection_latency_s"] for r in loops if r["detection_latency_s"] is not None),
+                default=None)
+    console.print(f"rotating_machine: {len(loops)} runs, stop <= {worst} s after the fault, "
+                  f"false stops {sum(r['false_stops'] for r in loops)}, breakdowns "
+                  f"{sum(r['breakdowns'] for r in loops)}")
+    domains = []
+    for make in (wearable_line, building_line):
+        line = make(out / "domains")
+        domains.append(line)
+        console.print(describe(line))
+
     per_run = [_round(r["detection_latency_s"]) for r in loops]
     latencies = [v for v in per_run if v is not None]
     ident = identify()  # the executable that played the board: its word size, float width
@@ -144,6 +158,7 @@ def run_demo(
         "false_stops": sum(r["false_stops"] for r in loops),
         "breakdowns": sum(r["breakdowns"] for r in loops),
         "lost_windows": sum(r["lost"] for r in loops),
+        "domains": domains,
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -160,6 +175,8 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in summary.items():
+        if key == "domains":
+            continue  # one line each above
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
     ok = (summary["device_matches_reference"] == summary["windows"]

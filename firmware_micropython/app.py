@@ -398,6 +398,8 @@ def _loop(cfg, hw, pipe, decision, labels, channels, period_us):
             hw.sensor.read_raw_into(sample, 0)
             consecutive = 0
         except OSError as exc:
+            if hw.row is not None and hw.row.exhausted:
+                break  # the simulated world's recording ended: not a sensor error
             errors += 1
             consecutive += 1
             if consecutive == 1 or errors % 100 == 0:

@@ -89,7 +89,14 @@ def hil_run(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="session")
 def run_config(hil_run: Path) -> dict:
-    return json.loads((hil_run / "config.json").read_text())
+    """The machine scenarios' run config; a wearable or building run (--hil-run) skips them
+    (their own scenarios are hil_tests/test_wearable.py and test_building.py)."""
+    from hil_tests.domains import domain_of
+
+    cfg = json.loads((hil_run / "config.json").read_text())
+    if domain_of(cfg) != "rotating_machine":
+        pytest.skip(f"the run under test is a {domain_of(cfg)} run, not a rotating machine's")
+    return cfg
 
 
 VARIANTS = {  # deployed configurations: input mode and extra HIL options
