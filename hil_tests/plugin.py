@@ -179,3 +179,8 @@ def attach(item: pytest.Item, report: pytest.TestReport) -> None:
     hil = getattr(item, "funcargs", {}).get("hil")
     results = getattr(hil, "results", None) or []
     report.hil_figures = figures([(name, res.summary()) for name, res in results])
+    # figures a scenario records itself (record_property), beyond its sessions' summaries
+    own = {k: v for k, v in report.user_properties
+           if "." not in k and isinstance(v, int | float | str | None)}
+    if own:
+        report.hil_figures["recorded"] = own
