@@ -46,14 +46,12 @@ def model_facts(run: Path | None, cached: bool) -> dict[str, Any]:
             if f.is_file():
                 facts |= {"file": str(f), "sha256": sha256_file(f)}
                 break
-        manifest = Path(run) / "report.json"
-        if manifest.is_file():
+        for name, keys in (("report.json", ("int8_accuracy",)), ("config.json", ("labels",))):
             try:
-                rep = json.loads(manifest.read_text())
-                facts["int8_accuracy"] = rep.get("int8_accuracy")
-                facts["labels"] = rep.get("labels")
+                doc = json.loads((Path(run) / name).read_text())
             except (ValueError, OSError):
-                pass
+                continue
+            facts |= {k: doc.get(k) for k in keys}
     return facts
 
 

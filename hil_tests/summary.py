@@ -95,7 +95,8 @@ class RunSummary:
 def figures(summaries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """Key figures of a scenario from its sessions' summaries: per session, and the worst case
     over them (max latency and lost, min heap, sum of false stops)."""
-    per = [{"session": name} | {k: s.get(k) for k in KEY_FIGURES} for name, s in summaries]
+    per = [{"session": name} | {k: _round(s.get(k)) for k in KEY_FIGURES}
+           for name, s in summaries]
     if not per:
         return {}
 
@@ -112,6 +113,10 @@ def figures(summaries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         worst[key] = sum(vals(key))
     worst["simulated_s"] = round(sum(vals("duration_s")), 1)
     return worst | {"sessions": per}
+
+
+def _round(v: Any) -> Any:
+    return round(v, 3) if isinstance(v, float) else v
 
 
 def _utc(t: float) -> str:
