@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from converters.bundle import parse_bundle, write_bundle
-from converters.compile import SUPPORTED_OPS, compile_model
+from converters.compile import compile_model
 from converters.errors import ConvertError
+from converters.registry import SUPPORTED_OPS, kernel_families
 from converters.tflite_reader import read_tflite
 
 __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "parse_bundle"]
@@ -41,17 +42,6 @@ BLOCK_FACTOR = 0.02
 SAFETY_MARGIN_BYTES = 4096
 FRAGMENTATION_MARGIN = BLOCK_FACTOR  # kept name: share of arena + bundle added
 ESP32_OBJECT_SCALE = 0.5  # 32-bit words: objects and pointer tables about half the x64 size
-# Bundle opcode -> the elrt viper module family (firmware_micropython/elrt/__init__.py _OP_FAMILY);
-# "fc" is imported with elrt itself.
-OP_FAMILY = {1: "fc", 2: "conv", 3: "dw", 4: "pool", 5: "pool", 6: "mean", 7: "eltwise",
-             8: "eltwise", 9: "softmax", 10: "lut", 11: "move", 12: "move", 13: "lut", 14: "lut"}
-
-
-def kernel_families(opcodes) -> set[str]:
-    """The viper module families a bundle's opcodes make elrt import at load (besides fc)."""
-    return {OP_FAMILY.get(int(c), "?") for c in opcodes} - {"fc"}
-
-
 @dataclass
 class Conversion:
     bundle: bytes

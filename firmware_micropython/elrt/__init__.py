@@ -20,6 +20,8 @@ import struct
 
 from micropython import const
 
+from elrt.optable import FAMILIES, MAX_OPCODE, OP_CONCATENATION, OP_MEAN, OPS
+
 _HEADER_FMT = "<4sHHII"
 _HEADER_SIZE = const(16)
 _BODY_HEADER_SIZE = const(48)
@@ -27,31 +29,6 @@ _TENSOR_FMT = "<BBBBIIif4i"
 _TENSOR_SIZE = const(36)
 FORMAT_VERSION = const(1)
 
-_OP_FC = const(1)
-_OP_CONV = const(2)
-_OP_DW = const(3)
-_OP_MAXPOOL = const(4)
-_OP_AVGPOOL = const(5)
-_OP_MEAN = const(6)
-_OP_ADD = const(7)
-_OP_MUL = const(8)
-_OP_SOFTMAX = const(9)
-_OP_LUT = const(10)
-_OP_CONCAT = const(11)
-_OP_PAD = const(12)
-_OP_DEQUANTIZE = const(13)
-_OP_QUANTIZE_F32 = const(14)
-
-_OP_NAMES = {
-    1: "FULLY_CONNECTED", 2: "CONV_2D", 3: "DEPTHWISE_CONV_2D", 4: "MAX_POOL_2D",
-    5: "AVERAGE_POOL_2D", 6: "MEAN", 7: "ADD", 8: "MUL", 9: "SOFTMAX", 10: "LUT",
-    11: "CONCATENATION", 12: "PAD", 13: "DEQUANTIZE", 14: "QUANTIZE_F32",
-}
-# opcode: (tensors, params) counts; None = variable
-_OP_ARITY = {
-    1: (6, 6), 2: (6, 19), 3: (6, 20), 4: (2, 14), 5: (2, 14), 6: (2, 8), 7: (3, 24),
-    8: (3, 19), 9: (4, 2), 10: (3, 1), 11: (None, None), 12: (2, 13), 13: (3, 1), 14: (2, 3),
-}
 _DTYPE_SIZE = {1: 1, 2: 4, 3: 4, 4: 2}
 _DTYPE_NAME = {1: "int8", 2: "int32", 3: "float32", 4: "int16"}
 
@@ -68,16 +45,7 @@ _KV = {}  # family -> its imported viper module, or the text of why it did not i
 # The viper set is one small module per op family (elrt/kv_<family>.py): a model imports only
 # the families its ops use, at load, because on an ESP32 each imported viper module's machine
 # code is copied into the small executable IRAM (and its function objects take GC heap).
-_OP_FAMILY = {
-    1: "fc", 2: "conv", 3: "dw", 4: "pool", 5: "pool", 6: "mean", 7: "eltwise", 8: "eltwise",
-    9: "softmax", 10: "lut", 11: "move", 12: "move", 13: "lut", 14: "lut",
-}
-_FAMILY_FUNCS = {
-    "fc": ("fully_connected",), "conv": ("conv_2d",), "dw": ("depthwise_conv_2d",),
-    "pool": ("max_pool_2d", "average_pool_2d"), "mean": ("mean",), "eltwise": ("add", "mul"),
-    "softmax": ("softmax",), "lut": ("lut", "dequantize", "quantize_f32"),
-    "move": ("concatenation", "pad"),
-}
+# Which op is in which family, and each family's kernels: elrt/optable.py (generated).
 
 
 def _self_check(k):
@@ -102,7 +70,7 @@ def _viper(fam):
     if m is None:
         try:
             m = __import__("elrt.kv_" + fam, None, None, ("x",))
-            for name in _FAMILY_FUNCS[fam]:
+            for name in FAMILIES[fam]:
                 if not hasattr(m, name):
                     m = "elrt.kv_%s lacks %s" % (fam, name)
                     break
@@ -136,10 +104,9 @@ def _op_families(ops, n_ops):
         if p + 12 > n:
             break
         code, nt, npar = struct.unpack_from("<3i", ops, p)
-        fam = _OP_FAMILY.get(code)
-        if fam is None or nt < 0 or npar < 0:
+        if not 0 < code <= MAX_OPCODE or nt < 0 or npar < 0:
             break
-        fams.add(fam)
+        fams.add(OPS[code][3])
         p += 4 * (3 + nt + npar)
     return fams
 
@@ -265,6 +232,29 @@ def _call(fn, a):
            a[25])
     else:
         raise ValueError("no dispatch for %d kernel arguments" % n)
+
+
+def _kernel_params(body, pp, prm, kinds):
+    # The kernel's param arguments from a record's params, by the op's arg kinds (optable.py):
+    # i int, n negated, w the param's 4 bytes as a view (multipliers stay out of Python ints),
+    # f the float32 of its bits, t this and every later param as one view of int32 words.
+    a = []
+    for j in range(len(kinds)):
+        c = kinds[j]
+        if c == 105:  # i
+            a.append(prm[j])
+        elif c == 110:  # n
+            a.append(-prm[j])
+        elif c == 119:  # w
+            a.append(body[pp + 4 * j:pp + 4 * j + 4])
+        elif c == 102:  # f
+            a.append(struct.unpack("<f", struct.pack("<i", prm[j]))[0])
+        elif c == 116:  # t
+            a.append(body[pp + 4 * j:pp + 4 * len(kinds)])
+            break
+        else:
+            raise ValueError("arg kind %r" % c)
+    return tuple(a)
 
 
 def _check_header(mv):
@@ -427,23 +417,22 @@ class Model:
             if p + 12 > end:
                 raise BundleError("op list truncated at op %d" % index)
             code, nt, npar = struct.unpack_from("<3i", body, p)
-            name = _OP_NAMES.get(code)
-            if name is None:
-                raise BundleError("op %d: unknown opcode %d (this runtime knows 1..14)"
-                                  % (index, code))
-            want = _OP_ARITY[code]
-            if want[0] is not None and (nt, npar) != want:
+            if not 0 < code <= MAX_OPCODE:
+                raise BundleError("op %d: unknown opcode %d (this runtime knows 1..%d)"
+                                  % (index, code, MAX_OPCODE))
+            name, want_t, want_p, fam, kname, kinds = OPS[code]
+            if want_t is not None and (nt, npar) != (want_t, want_p):
                 raise BundleError("op %d %s: %d tensors/%d params, expected %d/%d"
-                                  % (index, name, nt, npar, want[0], want[1]))
+                                  % (index, name, nt, npar, want_t, want_p))
             if p + 4 * (3 + nt + npar) > end:
                 raise BundleError("op %d %s runs past the op list" % (index, name))
             ids = struct.unpack_from("<%di" % nt, body, p + 12)
             where = "op %d %s" % (index, name)
-            fam = _OP_FAMILY[code]
             K = kmod.get(fam)
             if K is None:
                 K, sets[fam] = _kernels(fam)
                 kmod[fam] = K
+            fn = getattr(K, kname)
             v = []
             for k in ids:
                 t = tensor(k, where)
@@ -452,43 +441,7 @@ class Model:
                 raise BundleError("%s writes a constant tensor" % where)
             pp = p + 12 + 4 * nt
             prm = struct.unpack_from("<%di" % npar, body, pp)
-
-            def word(j):  # a 4-byte view of param j (multipliers stay out of Python ints)
-                return body[pp + 4 * j:pp + 4 * j + 4]
-
-            if code == _OP_FC:
-                plan.append((K.fully_connected, tuple(v) + prm))
-            elif code == _OP_CONV or code == _OP_DW:
-                a = list(prm)
-                z = 15 if code == _OP_CONV else 16
-                a[z] = -a[z]  # input_zero_point -> TFLM input_offset
-                fn = K.conv_2d if code == _OP_CONV else K.depthwise_conv_2d
-                plan.append((fn, tuple(v) + tuple(a)))
-            elif code == _OP_MAXPOOL:
-                plan.append((K.max_pool_2d, tuple(v) + prm))
-            elif code == _OP_AVGPOOL:
-                plan.append((K.average_pool_2d, tuple(v) + prm))
-            elif code == _OP_MEAN:
-                if prm[1] < 1:
-                    raise BundleError("op %d MEAN: reduce size %d" % (index, prm[1]))
-                plan.append((K.mean, (v[0], v[1]) + prm[:6] + (word(6), prm[7])))
-            elif code == _OP_ADD:
-                plan.append((K.add, (v[0], v[1], v[2], prm[0], prm[1], word(2), prm[3], prm[4],
-                                     word(5), prm[6], prm[7], word(8), prm[9], prm[10], prm[11],
-                                     body[pp + 48:pp + 96])))
-            elif code == _OP_MUL:
-                plan.append((K.mul, (v[0], v[1], v[2], prm[0], prm[1], prm[2], word(3), prm[4],
-                                     prm[5], prm[6], body[pp + 28:pp + 76])))
-            elif code == _OP_SOFTMAX:
-                plan.append((K.softmax, tuple(v) + prm))
-            elif code == _OP_LUT:
-                plan.append((K.lut, tuple(v) + prm))
-            elif code == _OP_DEQUANTIZE:
-                plan.append((K.dequantize, tuple(v) + prm))
-            elif code == _OP_QUANTIZE_F32:
-                scale = struct.unpack("<f", struct.pack("<i", prm[2]))[0]
-                plan.append((K.quantize_f32, (v[0], v[1], prm[0], prm[1], scale)))
-            elif code == _OP_CONCAT:
+            if code == OP_CONCATENATION:
                 k = prm[0]
                 if nt != k + 1 or npar != 2 + k:
                     raise BundleError("op %d CONCATENATION: %d inputs but %d tensors/%d params"
@@ -499,10 +452,12 @@ class Model:
                     stride += prm[2 + j]
                 start = 0
                 for j in range(k):
-                    plan.append((K.concatenation, (v[j], v[k], outer, prm[2 + j], stride, start)))
+                    plan.append((fn, (v[j], v[k], outer, prm[2 + j], stride, start)))
                     start += prm[2 + j]
-            elif code == _OP_PAD:
-                plan.append((K.pad, tuple(v) + prm))
+            else:
+                if code == OP_MEAN and prm[1] < 1:
+                    raise BundleError("op %d MEAN: reduce size %d" % (index, prm[1]))
+                plan.append((fn, tuple(v) + _kernel_params(body, pp, prm, kinds)))
             p += 4 * (3 + nt + npar)
         return tuple(plan), arena, ins, outs, n_ops, sets
 

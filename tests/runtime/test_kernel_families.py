@@ -79,8 +79,10 @@ def test_model_imports_only_its_families(board, viper_usable: bool, mlp) -> None
         pytest.skip("viper kernels unavailable on this board")
     tflite, bundle, x = mlp
     res = _run(board, bundle, x)
-    assert res["import"] == ["elrt", "elrt.kv_fc"]  # the self-check's family only
-    assert res["mlp"] == ["elrt", "elrt.kv_fc", "elrt.kv_softmax"]  # no kernels_py, no conv
+    # the op table and the self-check's family only
+    assert res["import"] == ["elrt", "elrt.kv_fc", "elrt.optable"]
+    # no kernels_py, no conv
+    assert res["mlp"] == ["elrt", "elrt.kv_fc", "elrt.kv_softmax", "elrt.optable"]
     assert res["sets"] == {"fc": "viper", "softmax": "viper"}
     assert res["kernels"] == "viper"
     assert res["y"] == _expected(tflite, bundle, x)
