@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from factory import singleop
-from factory.singleop import ModelBuilder, Quant
+from factory.tflite_builder import ModelBuilder, Quant
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
 from converters import SUPPORTED_OPS, ConvertError, convert_tflite

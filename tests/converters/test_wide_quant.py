@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from factory.singleop import ModelBuilder, Quant
+from factory.tflite_builder import ModelBuilder, Quant
 from factory.tflm import run_tflm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
