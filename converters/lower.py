@@ -402,6 +402,10 @@ def _broadcast(b: Builder, op: TOp) -> list[int]:
 
 
 def add(b: Builder, op: TOp) -> None:
+    _add_sub(b, op, "ADD")
+
+
+def _add_sub(b: Builder, op: TOp, name: str) -> None:
     t1 = _int8(b, op, op.inputs[0], "input1")
     t2 = _int8(b, op, op.inputs[1], "input2")
     ot = _int8(b, op, op.outputs[0], "output")
@@ -415,7 +419,7 @@ def add(b: Builder, op: TOp) -> None:
     params = [left_shift, -_zp(t1), m1, sh1, -_zp(t2), m2, sh2, _zp(ot), mo, sho, amin, amax]
     params += _broadcast(b, op)
     n = int(np.prod(ot.shape))
-    b.emit("ADD", [b.act(op.inputs[0]), b.act(op.inputs[1]), b.act(op.outputs[0])], params,
+    b.emit(name, [b.act(op.inputs[0]), b.act(op.inputs[1]), b.act(op.outputs[0])], params,
            _report(op, n, 0, ot))
 
 

@@ -433,6 +433,64 @@ def dw4(ind, rq, rqsetup, clamp):
     return textwrap.indent("\n".join(L) + "\n", " " * ind)
 
 
+def add_sub(ind, op):
+    """The body of the ADD (op "+") and SUB (op "-") kernels: TFLM's Add/SubElementwise with
+    broadcasting; the two differ only in how the rescaled inputs combine."""
+    if op not in ("+", "-"):
+        raise ValueError(f"#@ADD_SUB({op}): the operator must be + or -")
+    s = f"""\
+#@CONSTS()
+p1 = ptr8(input1)
+p2 = ptr8(input2)
+po = ptr8(output)
+amin = output_activation_min
+amax = output_activation_max
+pbc = ptr32(broadcast)
+d0 = pbc[0]
+d1 = pbc[1]
+d2 = pbc[2]
+d3 = pbc[3]
+a0 = pbc[4]
+a1 = pbc[5]
+a2 = pbc[6]
+a3 = pbc[7]
+b0 = pbc[8]
+b1 = pbc[9]
+b2 = pbc[10]
+b3 = pbc[11]
+#@RQSETUP2(a, input1_multiplier, input1_shift)
+#@RQSETUP2(b, input2_multiplier, input2_shift)
+#@RQSETUP2(c, output_multiplier, output_shift)
+o_i = 0
+i0 = 0
+while i0 < d0:
+    i1 = 0
+    while i1 < d1:
+        i2 = 0
+        while i2 < d2:
+            j1 = i0 * a0 + i1 * a1 + i2 * a2
+            j2 = i0 * b0 + i1 * b1 + i2 * b2
+            k = 0
+            while k < d3:
+                va = (((p1[j1] ^ 128) - 128) + input1_offset) << left_shift
+                vb = (((p2[j2] ^ 128) - 128) + input2_offset) << left_shift
+                #@RQ(va, ra, a)
+                #@RQ(vb, rb, b)
+                vs = ra {op} rb
+                #@RQ(vs, r, c)
+                r = r + output_offset
+                #@CLAMP(r, po[o_i])
+                o_i += 1
+                j1 += a3
+                j2 += b3
+                k += 1
+            i2 += 1
+        i1 += 1
+    i0 += 1
+"""
+    return textwrap.indent(render(s), " " * ind)
+
+
 def conv4_macro(ind: int) -> str:
     return conv4(ind, rq, rqsetup, clamp_store)
 
@@ -450,6 +508,7 @@ MACROS: dict[str, Callable[..., str]] = {
     "SRDHM": srdhm,
     "CONV4": conv4_macro,
     "DW4": dw4_macro,
+    "ADD_SUB": add_sub,
 }
 
 
