@@ -78,7 +78,7 @@ def test_kernel_arguments_match_the_record(repo_root) -> None:
 
 @pytest.mark.parametrize("row", [
     dict(name="X", opcode=99, tflite=("ADD",)),
-    dict(name="X", opcode=15, tflite=("X",), params=("a",), tensors=2, family="f", kernel="k",
+    dict(name="X", opcode=16, tflite=("X",), params=("a",), tensors=2, family="f", kernel="k",
          lower="l", args={"b": "w"}),
 ])
 def test_check_refuses_a_bad_row(monkeypatch, row) -> None:
