@@ -181,6 +181,10 @@ class _Exec:
         a, b = self._scaled_inputs(op, p)
         self._add_sub_out(op, p, a + b)
 
+    def op_sub(self, op, p):
+        a, b = self._scaled_inputs(op, p)
+        self._add_sub_out(op, p, a - b)
+
     def op_mul(self, op, p):
         a, b = self._bcast(op, p)
         prod = (a + p["input1_offset"]) * (b + p["input2_offset"])

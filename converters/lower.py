@@ -405,6 +405,11 @@ def add(b: Builder, op: TOp) -> None:
     _add_sub(b, op, "ADD")
 
 
+def sub(b: Builder, op: TOp) -> None:
+    """TFLM computes SUB's multipliers, shifts and offsets exactly as ADD's (sub_common.cc)."""
+    _add_sub(b, op, "SUB")
+
+
 def _add_sub(b: Builder, op: TOp, name: str) -> None:
     t1 = _int8(b, op, op.inputs[0], "input1")
     t2 = _int8(b, op, op.inputs[1], "input2")

@@ -94,6 +94,7 @@ OPS: tuple[OpSpec, ...] = (
     # QUANTIZE float32 -> int8; an int8 -> int8 QUANTIZE (requantize) is lowered to a LUT
     OpSpec("QUANTIZE_F32", 14, ("QUANTIZE",), _p("n_elements zero_point scale_f32_bits"),
            2, "lut", "quantize_f32", "quantize", {"scale_f32_bits": ARG_F32}),
+    OpSpec("SUB", 15, ("SUB",), _ADD_PARAMS, 3, "eltwise", "sub", "sub", _ADD_ARGS),
     OpSpec("RESHAPE", None, ("RESHAPE", "EXPAND_DIMS", "SQUEEZE"), alias=True),
 )
 

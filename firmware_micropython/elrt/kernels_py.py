@@ -431,6 +431,15 @@ def add(input1, input2, output, left_shift, input1_offset, input1_multiplier, in
              output_shift, output_activation_min, output_activation_max, broadcast, False)
 
 
+def sub(input1, input2, output, left_shift, input1_offset, input1_multiplier, input1_shift,
+        input2_offset, input2_multiplier, input2_shift, output_offset, output_multiplier,
+        output_shift, output_activation_min, output_activation_max, broadcast):
+    """TFLM int8 Sub: add() with the rescaled input2 subtracted (TFLM's SubElementwise)."""
+    _add_sub(input1, input2, output, left_shift, input1_offset, input1_multiplier, input1_shift,
+             input2_offset, input2_multiplier, input2_shift, output_offset, output_multiplier,
+             output_shift, output_activation_min, output_activation_max, broadcast, True)
+
+
 def _add_sub(input1, input2, output, left_shift, input1_offset, input1_multiplier, input1_shift,
              input2_offset, input2_multiplier, input2_shift, output_offset, output_multiplier,
              output_shift, output_activation_min, output_activation_max, broadcast, subtract):

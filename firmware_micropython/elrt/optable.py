@@ -19,7 +19,8 @@ OP_CONCATENATION = const(11)
 OP_PAD = const(12)
 OP_DEQUANTIZE = const(13)
 OP_QUANTIZE_F32 = const(14)
-MAX_OPCODE = const(14)
+OP_SUB = const(15)
+MAX_OPCODE = const(15)
 
 OPS = (
     None,
@@ -37,6 +38,7 @@ OPS = (
     ('PAD', 2, 13, 'move', 'pad', b'iiiiiiiiiiiii'),
     ('DEQUANTIZE', 3, 1, 'lut', 'dequantize', b'i'),
     ('QUANTIZE_F32', 2, 3, 'lut', 'quantize_f32', b'iif'),
+    ('SUB', 3, 24, 'eltwise', 'sub', b'iiwiiwiiwiiitiiiiiiiiiii'),
 )
 FAMILIES = {
     'fc': ('fully_connected',),
@@ -44,7 +46,7 @@ FAMILIES = {
     'dw': ('depthwise_conv_2d',),
     'pool': ('max_pool_2d', 'average_pool_2d'),
     'mean': ('mean',),
-    'eltwise': ('add', 'mul'),
+    'eltwise': ('add', 'mul', 'sub'),
     'softmax': ('softmax',),
     'lut': ('lut', 'dequantize', 'quantize_f32'),
     'move': ('concatenation', 'pad'),

@@ -260,13 +260,16 @@ def _binary(
         q2, other_shape = q1, shape
     out_shape = list(np.broadcast_shapes(tuple(shape), tuple(other_shape)))
     s1, z1, s2, z2 = float(q1.scale), int(q1.zero_point), float(q2.scale), int(q2.zero_point)
-    if op == "ADD":
-        centre, std = -s1 * z1 - s2 * z2, math.hypot(s1, s2) * _U
+    if op in ("ADD", "SUB"):
+        sign = 1 if op == "ADD" else -1
+        centre, std = -s1 * z1 - sign * s2 * z2, math.hypot(s1, s2) * _U
     else:
         centre = s1 * s2 * z1 * z2
         std = s1 * s2 * math.sqrt((_U**2 + z1**2) * (_U**2 + z2**2) - (z1 * z2) ** 2)
     if operand == "self" and op == "MUL":
         centre, std = s1 * s1 * (_U**2 + z1**2), s1 * s1 * _U * (_U + 2 * abs(z1))
+    elif operand == "self" and op == "SUB":  # x - x: exactly 0
+        centre, std = 0.0, 2 * s1 * _U
     elif operand == "self":
         centre, std = -2 * s1 * z1, 2 * s1 * _U
     out_q = _centered_quant(rng, centre, std, out_scale_log2)
@@ -276,7 +279,7 @@ def _binary(
     else:
         c = mb.tensor(other_shape, quant=q2, data=_weights(rng, other_shape))
     y = mb.tensor(out_shape, quant=out_q, name="output")
-    opt = fb.AddOptionsT() if op == "ADD" else fb.MulOptionsT()
+    opt = {"ADD": fb.AddOptionsT, "SUB": fb.SubOptionsT, "MUL": fb.MulOptionsT}[op]()
     opt.fusedActivationFunction = ACTIVATIONS[activation]
     mb.op(op, [c, x] if const_first else [x, c], [y], opt)
     return mb.build([x], [y])
@@ -294,6 +297,29 @@ def add(
     """x + constant (or x itself with operand="self"; broadcast to x's shape or beyond, as numpy broadcasting)."""
     return _binary(
         "ADD",
+        shape,
+        other_shape or shape,
+        activation,
+        const_first,
+        seed,
+        operand,
+        out_scale_log2,
+    )
+
+
+def sub(
+    shape: Sequence[int] = (1, 4, 4, 3),
+    other_shape: Sequence[int] | None = None,
+    activation: str = "NONE",
+    const_first: bool = False,
+    operand: str = "const",
+    out_scale_log2: float = 0.0,
+    seed: int = 0,
+) -> bytes:
+    """x - constant (constant - x with const_first; x - x with operand="self"), broadcast as
+    numpy broadcasting."""
+    return _binary(
+        "SUB",
         shape,
         other_shape or shape,
         activation,
@@ -530,6 +556,7 @@ BUILDERS: dict[str, Callable[..., bytes]] = {
     "AVERAGE_POOL_2D": average_pool_2d,
     "MEAN": mean,
     "ADD": add,
+    "SUB": sub,
     "MUL": mul,
     "SOFTMAX": softmax,
     "LOGISTIC": logistic,

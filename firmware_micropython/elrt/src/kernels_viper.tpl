@@ -817,7 +817,7 @@ def mean(input, output, outer_size: int, reduce_size: int, inner_size: int, mode
         o += 1
 
 #%module kv_eltwise
-# kv_eltwise: ADD, MUL (broadcasting)
+# kv_eltwise: ADD, SUB, MUL (broadcasting)
 import micropython
 
 
@@ -829,6 +829,15 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
     """TFLM int8 Add. Multipliers are 4-byte int32 buffers; broadcast is 12 int32 words
     [d0..d3, s1_0..s1_3, s2_0..s2_3]: 4-D output dims and per-input element strides."""
     #@ADD_SUB(+)
+
+
+@micropython.viper
+def sub(input1, input2, output, left_shift: int, input1_offset: int, input1_multiplier,
+        input1_shift: int, input2_offset: int, input2_multiplier, input2_shift: int,
+        output_offset: int, output_multiplier, output_shift: int, output_activation_min: int,
+        output_activation_max: int, broadcast):
+    """TFLM int8 Sub: add() with the rescaled input2 subtracted (TFLM's SubElementwise)."""
+    #@ADD_SUB(-)
 
 
 @micropython.viper
