@@ -50,7 +50,7 @@ def simulate(
         write_csv_dataset(recs, out)
     except (TrainerError, ValueError) as exc:
         raise _trainer_error(exc) from None
-    example = EXAMPLES / {"environment": "thermostat"}.get(twin, twin) / "edgeloop.toml"
+    example = EXAMPLES / twin / "edgeloop.toml"  # examples are named after their twins
     if example.is_file():
         shutil.copy(example, out / "edgeloop.toml")
     n = sum(len(r.data) for r in recs)
