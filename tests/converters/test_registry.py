@@ -87,3 +87,13 @@ def test_check_refuses_a_bad_row(monkeypatch, row) -> None:
     monkeypatch.setattr(registry, "BUNDLE_OPS", tuple(o for o in ops if not o.alias))
     with pytest.raises(ValueError):
         registry.check()
+
+
+def test_adding_an_op_lists_real_files(repo_root) -> None:
+    import re
+
+    text = (repo_root / "docs" / "adding-an-op.md").read_text()
+    files = re.findall(r"^\| `([^`]+)` \|", text, flags=re.M)
+    assert "converters/registry.py" in files and len(files) >= 8
+    for f in files:
+        assert (repo_root / f).is_file(), f"docs/adding-an-op.md lists {f}, which does not exist"
