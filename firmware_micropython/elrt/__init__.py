@@ -6,6 +6,7 @@
 #   m.input[:] = x           # int8 bytes of the model input (memoryview into the arena)
 #   m.invoke()               # allocates nothing on the heap
 #   y = m.output             # memoryview into the arena
+#   m.invoke_timed(us)       # invoke() adding each step's µs to us[i] (per-op profile)
 #
 # Everything is decided at load: the bundle (docs/bundle-format.md) is checked (magic, version,
 # sizes, CRC32), the arena is allocated once, and every op becomes a (kernel, args) pair whose
@@ -17,6 +18,7 @@
 import binascii
 import gc
 import struct
+import time
 
 from micropython import const
 
@@ -258,6 +260,30 @@ def _kernel_params(body, pp, prm, kinds):
     return tuple(a)
 
 
+def _address(buf):
+    # The address of a buffer's first byte, or None where the port cannot tell (no uctypes).
+    try:
+        import uctypes
+        return uctypes.addressof(buf)
+    except (ImportError, AttributeError, TypeError):
+        return None
+
+
+def _check_aligned(body, ops_off, c_off):
+    # The viper kernels read int32 constants (bias, multipliers, shifts, LUTs) and op params
+    # with ptr32: an unaligned 32-bit load faults on Xtensa (LoadStoreAlignmentCause), so a
+    # buffer or a section that is not 4-byte aligned is refused here, not found by a crash.
+    a = _address(body)
+    if a is not None and a & 3:
+        raise BundleError(
+            "bundle body at address 0x%x is not 4-byte aligned (a buffer at an odd offset, or "
+            "a file in ROMFS placed unaligned): the int32 constants would fault on an ESP32; "
+            "load it from a 4-aligned buffer, e.g. load(bytearray(buf))" % a)
+    if ops_off & 3 or c_off & 3:
+        raise BundleError("op list (offset %d) or constant section (offset %d) not 4-byte "
+                          "aligned in the bundle body" % (ops_off, c_off))
+
+
 def _check_header(mv):
     n = len(mv)
     if n < _HEADER_SIZE:
@@ -305,6 +331,7 @@ class Model:
         self.n_ops = 0
         self.kernels = None  # "viper", "bytecode" or "mixed" (some families fell back)
         self.kernel_sets = {}  # op family ("fc", "conv", ...) -> "viper" or "bytecode"
+        self.plan_ops = ()  # bundle op index of each invoke() step (CONCATENATION: k steps)
 
     def load(self, src):
         """Load a bundle from a file path (read into RAM) or a buffer (used in place). Raises
@@ -327,7 +354,7 @@ class Model:
             body = _check_header(mv)
             if not isinstance(src, str):
                 _prepare_kernels(_body_op_list(body))
-            plan, arena, ins, outs, n_ops, sets = self._build(body)
+            plan, arena, ins, outs, n_ops, sets, plan_ops = self._build(body)
         except BundleError:
             raise
         except MemoryError:
@@ -358,6 +385,7 @@ class Model:
         self.output_scale = to[5]
         self.output_zero_point = to[4]
         self.n_ops = n_ops
+        self.plan_ops = plan_ops
         self.kernel_sets = sets
         kinds = set(sets.values())
         self.kernels = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else KERNELS)
@@ -375,6 +403,7 @@ class Model:
             raise BundleError("op list or constant section runs past the bundle body")
         if n_in < 1 or n_out < 1:
             raise BundleError("bundle declares %d inputs and %d outputs" % (n_in, n_out))
+        _check_aligned(body, ops_off, c_off)
         # The arena is the largest block: take it first, before parsing leaves garbage around.
         gc.collect()
         arena = bytearray(arena_bytes)
@@ -389,6 +418,11 @@ class Model:
             dt, kind, nd, off, nb = f[0], f[1], f[2], f[4], f[5]
             if dt not in _DTYPE_SIZE or kind > 1 or nd > 4:
                 raise BundleError("tensor %d: bad dtype/kind/ndim %d/%d/%d" % (k, dt, kind, nd))
+            if off & (_DTYPE_SIZE[dt] - 1):
+                raise BundleError("tensor %d: %s data at offset %d in the %s is not %d-byte "
+                                  "aligned (its kernels read it in words)" % (
+                                      k, _DTYPE_NAME[dt], off, "constant section" if kind
+                                      else "arena", _DTYPE_SIZE[dt]))
             if kind == 0:
                 if off + nb > arena_bytes:
                     raise BundleError("tensor %d (%d bytes at %d) lies outside the arena"
@@ -412,6 +446,7 @@ class Model:
         sets = {}
         kmod = {}
         plan = []
+        plan_ops = []
         p = ops_off
         end = ops_off + ops_len
         for index in range(n_ops):
@@ -459,8 +494,10 @@ class Model:
                 if code == OP_MEAN and prm[1] < 1:
                     raise BundleError("op %d MEAN: reduce size %d" % (index, prm[1]))
                 plan.append((fn, tuple(v) + _kernel_params(body, pp, prm, kinds)))
+            while len(plan_ops) < len(plan):
+                plan_ops.append(index)
             p += 4 * (3 + nt + npar)
-        return tuple(plan), arena, ins, outs, n_ops, sets
+        return tuple(plan), arena, ins, outs, n_ops, sets, tuple(plan_ops)
 
     def invoke(self):
         """Run every op once over the arena. Allocates nothing on the heap."""
@@ -469,6 +506,25 @@ class Model:
         call = _call
         for op in self._plan:
             call(op[0], op[1])
+
+    def invoke_timed(self, us):
+        """invoke() that adds each step's µs (time.ticks_us) to us[i], i the step's index in
+        plan_ops: a per-op profile. us: an array('i') or list of len(plan_ops) ints, zeroed by
+        the caller. Allocates nothing, like invoke()."""
+        if self._bundle is None:
+            raise BundleError("no model loaded: call load() first")
+        if len(us) < len(self._plan):
+            raise ValueError("profile buffer holds %d steps, the model has %d"
+                             % (len(us), len(self._plan)))
+        call = _call
+        now = time.ticks_us
+        diff = time.ticks_diff
+        i = 0
+        for op in self._plan:
+            t0 = now()
+            call(op[0], op[1])
+            us[i] += diff(now(), t0)
+            i += 1
 
 
 def _read_file(path):
