@@ -35,8 +35,8 @@ from benchmarks.codesize import MpyCode, bundle_families, family_code
 from benchmarks.models import RECIPES, benchmark_model
 from benchmarks.timing import board_round, interleaved, spread, tflm_round
 from converters import convert_tflite
-from converters.registry import OP_FAMILY
 from converters.reference import tflm_arena_bytes, tflm_interpreter
+from converters.registry import OP_FAMILY
 from edgeloop.boards import get_board
 from edgeloop.infer import InferError, run_batch_virtual
 
