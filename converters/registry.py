@@ -144,6 +144,9 @@ def check() -> None:
             continue
         if not (op.family and op.kernel and op.lower):
             raise ValueError(f"{op.name}: family, kernel and lower are required")
+        if not all(w.isidentifier() for w in (op.name, op.family, op.kernel)):
+            raise ValueError(f"{op.name}: name, family and kernel must be identifiers (the "
+                             "board's op table keeps them as space-separated words)")
         if (op.params is None) != (op.tensors is None):
             raise ValueError(f"{op.name}: params and tensors are both variable or both fixed")
         unknown = set(op.args) - set(op.params or ())

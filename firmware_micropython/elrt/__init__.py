@@ -22,7 +22,7 @@ import time
 
 from micropython import const
 
-from elrt.optable import FAMILIES, MAX_OPCODE, OP_CONCATENATION, OP_MEAN, OPS
+from elrt import optable as _T  # the op table, generated from converters/registry.py
 
 _HEADER_FMT = "<4sHHII"
 _HEADER_SIZE = const(16)
@@ -65,6 +65,15 @@ def _self_check(k):
     return out == b"\x29\xf6\xfb"  # 41, -10, -5
 
 
+def _word(table, i):
+    # Word i of an optable string (" A B C": word 1 is A), an op's name, family or kernel.
+    p = 0
+    for _ in range(i):
+        p = table.index(" ", p) + 1
+    e = table.find(" ", p)
+    return table[p:] if e < 0 else table[p:e]
+
+
 def _viper(fam):
     """The viper module of a family, or a str saying why it is unusable. Imported once: a
     failure (ImportError where the port has no viper, MemoryError when IRAM or the heap is
@@ -73,8 +82,9 @@ def _viper(fam):
     if m is None:
         try:
             m = __import__("elrt.kv_" + fam, None, None, ("x",))
-            for name in FAMILIES[fam]:
-                if not hasattr(m, name):
+            for code in range(1, _T.MAX_OPCODE + 1):
+                name = _word(_T.KERNEL, code)
+                if _word(_T.FAMILY, code) == fam and not hasattr(m, name):
                     m = "elrt.kv_%s lacks %s" % (fam, name)
                     break
         except Exception as e:  # any failure: the family runs on bytecode
@@ -107,9 +117,9 @@ def _op_families(ops, n_ops):
         if p + 12 > n:
             break
         code, nt, npar = struct.unpack_from("<3i", ops, p)
-        if not 0 < code <= MAX_OPCODE or nt < 0 or npar < 0:
+        if not 0 < code <= _T.MAX_OPCODE or nt < 0 or npar < 0:
             break
-        fams.add(OPS[code][3])
+        fams.add(_word(_T.FAMILY, code))
         p += 4 * (3 + nt + npar)
     return fams
 
@@ -237,13 +247,23 @@ def _call(fn, a):
         raise ValueError("no dispatch for %d kernel arguments" % n)
 
 
+def _arg_kinds(code):
+    # (start, end) of an opcode's letters in optable.ARGS: after those of the lower opcodes
+    start = 0
+    for c in range(1, code):
+        if _T.PARAMS[c] != _T.VARIABLE:
+            start += _T.PARAMS[c]
+    return start, start + _T.PARAMS[code]
+
+
 def _kernel_params(body, pp, prm, kinds):
     # The kernel's param arguments from a record's params, by the op's arg kinds (optable.py):
     # i int, n negated, w the param's 4 bytes as a view (multipliers stay out of Python ints),
     # f the float32 of its bits, t this and every later param as one view of int32 words.
     a = []
-    for j in range(len(kinds)):
-        c = kinds[j]
+    start, end = kinds
+    for j in range(end - start):
+        c = _T.ARGS[start + j]
         if c == 105:  # i
             a.append(prm[j])
         elif c == 110:  # n
@@ -253,7 +273,7 @@ def _kernel_params(body, pp, prm, kinds):
         elif c == 102:  # f
             a.append(struct.unpack("<f", struct.pack("<i", prm[j]))[0])
         elif c == 116:  # t
-            a.append(body[pp + 4 * j:pp + 4 * len(kinds)])
+            a.append(body[pp + 4 * j:pp + 4 * (end - start)])
             break
         else:
             raise ValueError("arg kind %r" % c)
@@ -453,22 +473,25 @@ class Model:
             if p + 12 > end:
                 raise BundleError("op list truncated at op %d" % index)
             code, nt, npar = struct.unpack_from("<3i", body, p)
-            if not 0 < code <= MAX_OPCODE:
+            if not 0 < code <= _T.MAX_OPCODE:
                 raise BundleError("op %d: unknown opcode %d (this runtime knows 1..%d)"
-                                  % (index, code, MAX_OPCODE))
-            name, want_t, want_p, fam, kname, kinds = OPS[code]
-            if want_t is not None and (nt, npar) != (want_t, want_p):
+                                  % (index, code, _T.MAX_OPCODE))
+            name = _word(_T.NAMES, code)
+            want_t = _T.TENSORS[code]
+            want_p = _T.PARAMS[code]
+            if want_t != _T.VARIABLE and (nt, npar) != (want_t, want_p):
                 raise BundleError("op %d %s: %d tensors/%d params, expected %d/%d"
                                   % (index, name, nt, npar, want_t, want_p))
             if p + 4 * (3 + nt + npar) > end:
                 raise BundleError("op %d %s runs past the op list" % (index, name))
             ids = struct.unpack_from("<%di" % nt, body, p + 12)
             where = "op %d %s" % (index, name)
+            fam = _word(_T.FAMILY, code)
             K = kmod.get(fam)
             if K is None:
                 K, sets[fam] = _kernels(fam)
                 kmod[fam] = K
-            fn = getattr(K, kname)
+            fn = getattr(K, _word(_T.KERNEL, code))
             v = []
             for k in ids:
                 t = tensor(k, where)
@@ -477,7 +500,7 @@ class Model:
                 raise BundleError("%s writes a constant tensor" % where)
             pp = p + 12 + 4 * nt
             prm = struct.unpack_from("<%di" % npar, body, pp)
-            if code == OP_CONCATENATION:
+            if code == _T.OP_CONCATENATION:
                 k = prm[0]
                 if nt != k + 1 or npar != 2 + k:
                     raise BundleError("op %d CONCATENATION: %d inputs but %d tensors/%d params"
@@ -491,9 +514,9 @@ class Model:
                     plan.append((fn, (v[j], v[k], outer, prm[2 + j], stride, start)))
                     start += prm[2 + j]
             else:
-                if code == OP_MEAN and prm[1] < 1:
+                if code == _T.OP_MEAN and prm[1] < 1:
                     raise BundleError("op %d MEAN: reduce size %d" % (index, prm[1]))
-                plan.append((fn, tuple(v) + _kernel_params(body, pp, prm, kinds)))
+                plan.append((fn, tuple(v) + _kernel_params(body, pp, prm, _arg_kinds(code))))
             while len(plan_ops) < len(plan):
                 plan_ops.append(index)
             p += 4 * (3 + nt + npar)
