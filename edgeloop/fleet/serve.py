@@ -72,7 +72,7 @@ class Ingestor:
     """Subscribes to every device's topics and writes them to the store."""
 
     def __init__(self, fleet: Fleet, broker: BrokerAddress, db_path=None, on_message=None,  # type: ignore[no-untyped-def]
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, only_known: bool = False) -> None:
         self.fleet = fleet
         self.broker = broker
         self.prefix = fleet.prefix
@@ -81,6 +81,7 @@ class Ingestor:
         self.counts = Counts()
         self.lock = threading.Lock()
         self.on_message = on_message
+        self.only_known = only_known
         # A persistent session under a fixed id: the broker keeps serve's subscriptions and
         # queues QoS 1 events for it while it is away (or the broker restarts, with persistence).
         self.client = host_client(fleet, broker, client_id or "edgeloop-serve", clean=False)
@@ -92,7 +93,11 @@ class Ingestor:
 
         def on_connect(cl, u, flags, rc, props=None):  # type: ignore[no-untyped-def]
             # re-subscribe after every (re)connect: the broker may have restarted
-            cl.subscribe([(f"{self.prefix}/+/{k}", 1) for k in KINDS])
+            if self.only_known:  # (benchmarks: other clients' traffic is not ours to count)
+                cl.subscribe([(f"{self.prefix}/{d}/{k}", 1) for d in sorted(self.known)
+                              for k in KINDS])
+            else:
+                cl.subscribe([(f"{self.prefix}/+/{k}", 1) for k in KINDS])
 
         connect_or_fail(c, self.broker)
         c.on_connect = on_connect

@@ -30,13 +30,13 @@ def _seqs(db_path, dev: str) -> list[int]:  # type: ignore[no-untyped-def]
 
 def test_events_survive_a_broker_restart(fleet, broker, make_board) -> None:  # type: ignore[no-untyped-def]
     ing = Ingestor(fleet, broker.address).start()
-    board = make_board("d1", pace_ms=100, fleet_cfg={"event_every": 2}).start()
+    board = make_board("d1", pace_ms=100, fleet_cfg={"event_every": 3, "outbox": 32}).start()
     deadline = time.monotonic() + 30
     while len(_seqs(fleet.db_path, "d1")) < 4 and time.monotonic() < deadline:
         ing.flush()
         time.sleep(0.2)
     broker.stop()
-    time.sleep(3.0)  # ~15 events made while the broker is down
+    time.sleep(3.0)  # ~10 events made while the broker is down, more until it reconnects
     broker.start()
     time.sleep(1.0)
     deadline = time.monotonic() + 30
