@@ -7,6 +7,7 @@ Which broker ran is printed in the report header and in each broker test's prope
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -47,8 +48,12 @@ def broker(fleet: Fleet, record_property) -> Broker:  # type: ignore[no-untyped-
 
 @pytest.fixture
 def model_file(tmp_path: Path) -> Path:
+    from edgeloop.link.deploy import DEFAULT_DEVICE_CONFIG
+
     p = tmp_path / "m1.elb"
     p.write_bytes(fc_model(1))
+    # a model deploys with its run's config.json beside it (a bare bundle is refused)
+    (tmp_path / "config.json").write_text(json.dumps(DEFAULT_DEVICE_CONFIG))
     return p
 
 
