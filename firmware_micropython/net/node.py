@@ -28,7 +28,7 @@ from net.mqtt import MQTTClient
 from net.outbox import Outbox
 
 KINDS = ("status", "event", "state", "ota", "data")
-T_STATUS, T_EVENT, T_STATE, T_OTA = 0, 1, 2, 3
+T_STATUS, T_EVENT, T_STATE, T_OTA, T_DATA = 0, 1, 2, 3, 4
 SECRETS = "secrets.json"
 PART = "ota.part"
 PENDING = "ota.pending"
@@ -103,6 +103,8 @@ class Node:
         self.alarms = 0
         self.version = int(_load("version.json", {}).get("version", 0))
         self.rx = None  # [transfer id, size, received, file] of an update coming in
+        self.collect = None  # [id, windows left, seq] of a remote recording
+        self.rate = int(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
         self.reset_pending = False
 
     # -- connection -------------------------------------------------------------------------
@@ -167,6 +169,8 @@ class Node:
                 self.alarms += alarm
                 self.event({"event": "alarm", "on": alarm, "w": w, "label": obj.get("label"),
                             "score": obj.get("score")})
+            if self.collect is not None:
+                self._collect_window()
             if self.tick_every and w % self.tick_every == 0:
                 self.event({"event": "tick", "w": w})
             now = ticks_ms()
@@ -253,10 +257,36 @@ class Node:
                 f.write(json.dumps({"id": rx[0], "size": rx[1]}))
             os.rename(tmp, PENDING)
             self.reset_pending = True  # checked after a reset, on a fresh heap
+        elif op == "collect":
+            self.collect = [int(cmd["id"]), int(cmd.get("windows", 10)), 0]
         elif op == "ota_abort":
             self._rx_close()
         else:
             self.event({"event": "bad_command", "op": op})
+
+    def _collect_window(self):
+        """Send the samples new since the last window (raw counts, int16 LE) on the data
+        topic: b"D" | u32 id | u32 seq | u16 channels | u16 samples | counts. QoS 0: a lost
+        piece is a gap in seq, which the host reports."""
+        import app
+
+        p = app.pipeline
+        c = self.collect
+        if p is None:
+            return
+        k = min(p.stride, p.window) * p.channels
+        body = memoryview(p.win)[p.size - k:]
+        try:
+            self.client.publish(self.topics[T_DATA], struct.pack(
+                "<BIIHH", 0x44, c[0], c[2], p.channels, k // p.channels) + bytes(body))
+        except OSError:
+            self.client.close()
+        c[1] -= 1
+        c[2] += 1
+        if c[1] <= 0:
+            self.collect = None
+            self.event({"event": "collect_done", "id": c[0], "pieces": c[2], "rate": self.rate,
+                        "channels": p.channels, "g_per_count": app.sensor_scale})
 
     def _rx_close(self):
         if self.rx is not None:
