@@ -100,7 +100,7 @@ def test_push_cut_mid_transfer_changes_nothing(fleet, make_board, pusher) -> Non
     assert board.installed_version() == 1
 
 
-@pytest.mark.parametrize("phase", ["swap", "after_old", "after_new", "committed"])
+@pytest.mark.parametrize("phase", ["verify", "swap", "after_old", "after_new", "committed"])
 def test_board_killed_during_swap_boots_old_or_new(fleet, make_board, pusher, phase) -> None:  # type: ignore[no-untyped-def]
     board = make_board("d1", ota_pause_at=phase).start()
     _running(board)
