@@ -9,10 +9,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import Annotated
 
 import typer
 
+from edgeloop import __version__
 from edgeloop.boards import UnknownBoardError
+from edgeloop.commands import boards, convert, demo, hil, infer, train
 from edgeloop.errors import EdgeLoopError
 
 # TensorFlow's C++ start-up chatter buries our output; users can set their own level.
@@ -26,22 +29,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Each name is a module in edgeloop/commands/ with register(app).
-COMMAND_MODULES = ("convert", "infer", "train", "boards", "hil", "demo")
 
 
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"edgeloop.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"edgeloop.commands.{name}":
-                continue  # command group not built yet
-            raise
-        module.register(app)
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"edgeloop {__version__}")
+        raise typer.Exit()
 
 
-_register_all()
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="print the version and exit"),
+    ] = False,
+) -> None:
+    """Train, quantize, convert, deploy and verify int8 TinyML models on ESP32 boards."""
+
+
+# Each command module in edgeloop/commands/ adds its commands with register(app).
+for _module in (convert, infer, train, boards, hil, demo):
+    _module.register(app)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -26,7 +26,7 @@ from edgeloop.link.framelink import FrameLink, HilError
 from edgeloop.link.hilboard import deploy_virtual, hil_config
 from edgeloop.link.results import SessionResult
 from edgeloop.link.session import HilSession
-from hil_tests.model import ROOT, ensure_run
+from hil_tests.model import ensure_run_locked
 from hil_tests.report import write_artifacts
 
 
@@ -37,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--board-profile", default=None,
                 help="board profile (esp32, esp32s3, esp32c3, virtual); default: esp32 for a "
                 "real port, virtual for the virtual board")
-    g.addoption("--hil-out", default=str(ROOT / "build" / "hil"),
+    g.addoption("--hil-out", default="build/hil",
                 help="where timelines and session JSON go (default build/hil)")
     g.addoption("--baud", type=int, default=115200, help="serial baud rate for a real board")
 
@@ -69,11 +69,7 @@ def _locked(path: Path):
 @pytest.fixture(scope="session")
 def hil_run() -> Path:
     """The trained run folder (cached; one xdist worker trains, the others wait)."""
-    lock = _locked(ROOT / "build" / "cache" / "hil" / ".lock")
-    try:
-        return ensure_run()
-    finally:
-        lock.close()
+    return ensure_run_locked()
 
 
 @pytest.fixture(scope="session")

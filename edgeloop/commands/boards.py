@@ -58,12 +58,14 @@ def deploy(
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Put the runtime, app, config and model on a board; skip what is there; verify."""
+    from edgeloop.extras import board_needs, require_board_tools
     from edgeloop.link.deploy import deploy as run_deploy
     from edgeloop.link.deploy import plan_deploy
     from edgeloop.link.transport import open_transport
     from edgeloop.twins import machine_recording
 
     virtual = board == "virtual"
+    require_board_tools("deploy", board_needs(virtual))
     with open_transport(port, board, board_dir, board_profile, baud) as transport:
         profile = _profile_for(transport, board_profile, virtual)
         plan = plan_deploy(source, profile, virtual=virtual,
@@ -104,8 +106,10 @@ def flash(
     baud: Annotated[int, typer.Option("--baud")] = 460800,
 ) -> None:
     """Write a MicroPython firmware image with esptool (chip detected, offset per chip)."""
+    from edgeloop.extras import require_board_tools
     from edgeloop.link.flash import plan_flash, run_flash
 
+    require_board_tools("flash", ["serial", "esptool"])
     plan = plan_flash(port, firmware, chip, erase, baud)
     typer.echo(f"flashing {plan.firmware} to the {plan.chip} on {port} at {hex(plan.offset)}")
     run_flash(plan)
@@ -117,8 +121,10 @@ def devices(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List serial ports with a guess of the chip behind each."""
+    from edgeloop.extras import require_board_tools
     from edgeloop.link.devices import list_devices
 
+    require_board_tools("devices", ["serial"])
     found = list_devices(all_ports)
     if as_json:
         typer.echo(json.dumps([d.to_json() for d in found]))
@@ -161,8 +167,10 @@ def monitor(
     raw: Annotated[bool, typer.Option("--raw", help="print the JSON lines as they come")] = False,
 ) -> None:
     """Restart the board's app and show its status lines (Ctrl-C to stop)."""
+    from edgeloop.extras import board_needs, require_board_tools
     from edgeloop.link.transport import open_transport
 
+    require_board_tools("monitor", board_needs(board == "virtual", compile_files=False))
     with open_transport(port, board, board_dir, board_profile, baud) as transport:
         try:
             for line in transport.console(seconds):

@@ -48,7 +48,7 @@ def hil(
     jobs: Annotated[int, typer.Option("-n", help="parallel pytest workers (virtual only)")] = 1,
 ) -> None:
     """Run the HIL scenarios against a board; JUnit XML and HTML reports go to OUT."""
-    import pytest
+    from edgeloop.extras import board_needs, require_board_tools
 
     if not HIL_TESTS.is_dir():
         raise EdgeLoopError(f"the HIL scenarios are not installed here ({HIL_TESTS} is missing)")
@@ -62,10 +62,9 @@ def hil(
         if board != "virtual":
             raise EdgeLoopError("-n > 1 needs the virtual board (one real board runs one test)")
         extra += ["-n", str(jobs)]
-    try:
-        import pytest_html  # noqa: F401
-    except ImportError as exc:
-        raise EdgeLoopError("the HTML report needs pytest-html: pip install pytest-html") from exc
+    require_board_tools("hil", ["pytest", "pytest-html"] + board_needs(board == "virtual"))
+    import pytest
+
     out.mkdir(parents=True, exist_ok=True)
     code = pytest.main(pytest_args(board, board_profile, k, out, extra))
     typer.echo(f"reports: {out / 'junit.xml'}, {out / 'report.html'}; timelines under {out}/")

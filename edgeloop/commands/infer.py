@@ -10,6 +10,7 @@ import numpy as np
 import typer
 
 from edgeloop.boards import get_board
+from edgeloop.extras import board_needs, require_board_tools
 from edgeloop.infer import (
     KERNEL_CHOICES,
     InferError,
@@ -75,6 +76,7 @@ def infer(
         raise InferError(f"bundle {bundle} does not exist")
     data = bundle.read_bytes()
     x = check_inputs(_load_npy(input), model_io(data), where=str(input))
+    require_board_tools("infer", board_needs(virtual=not port, compile_files=not port))
     if port:
         y, stats = run_serial(port, data, x, kernels)
     else:

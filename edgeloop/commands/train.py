@@ -18,8 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeloop.errors import EdgeLoopError
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from edgeloop.resources import examples_dir
 
 
 def _trainer_error(exc: Exception) -> EdgeLoopError:
@@ -50,7 +49,7 @@ def simulate(
         write_csv_dataset(recs, out)
     except (TrainerError, ValueError) as exc:
         raise _trainer_error(exc) from None
-    example = EXAMPLES / twin / "edgeloop.toml"  # examples are named after their twins
+    example = examples_dir() / twin / "edgeloop.toml"  # examples are named after their twins
     if example.is_file():
         shutil.copy(example, out / "edgeloop.toml")
     n = sum(len(r.data) for r in recs)
