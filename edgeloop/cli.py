@@ -13,10 +13,12 @@ from typing import Annotated
 
 import typer
 
+from converters.errors import ConvertError
 from edgeloop import __version__
 from edgeloop.boards import UnknownBoardError
 from edgeloop.commands import boards, convert, demo, hil, infer, train
 from edgeloop.errors import EdgeLoopError
+from trainer.errors import TrainerError
 
 # TensorFlow's C++ start-up chatter buries our output; users can set their own level.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -54,14 +56,9 @@ for _module in (convert, infer, train, boards, hil, demo):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """Each layer's own user-facing error base; imported here so the layers stay independent."""
-    errors: list[type[BaseException]] = [EdgeLoopError, UnknownBoardError, FileNotFoundError]
-    for module, name in (("converters.errors", "ConvertError"), ("trainer.errors", "TrainerError")):
-        try:
-            errors.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
+    """Each layer's own user-facing error base: the layers know nothing of each other, the CLI
+    turns all of them into messages."""
+    return (EdgeLoopError, UnknownBoardError, FileNotFoundError, ConvertError, TrainerError)
 
 
 def main() -> None:
