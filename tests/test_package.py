@@ -109,6 +109,7 @@ def test_installed_wheel_runs_from_an_empty_folder(wheel: Path, tmp_path: Path) 
     from factory.singleop import build
 
     from converters import convert_tflite
+    from edgeloop.link.deploy import DEFAULT_DEVICE_CONFIG
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -145,10 +146,15 @@ def test_installed_wheel_runs_from_an_empty_folder(wheel: Path, tmp_path: Path) 
     for path in json.loads(where.stdout):
         assert path.startswith(purelib), (path, purelib)
 
-    (empty / "m.elb").write_bytes(convert_tflite(build("RELU", shape=(1, 16), seed=3)).bundle)
-    deploy = run(str(venv / "bin" / "edgeloop"), "deploy", "m.elb", "--board", "virtual",
+    run_dir = empty / "run"  # a bundle with its device config, as `edgeloop train` leaves it
+    run_dir.mkdir()
+    (run_dir / "model.elb").write_bytes(
+        convert_tflite(build("RELU", shape=(1, 16), seed=3)).bundle
+    )
+    (run_dir / "config.json").write_text(json.dumps(DEFAULT_DEVICE_CONFIG))
+    deploy = run(str(venv / "bin" / "edgeloop"), "deploy", "run", "--board", "virtual",
                  "--dir", "board", "--json")
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     result = json.loads(deploy.stdout)
     assert result["verified"] is True and "elrt/__init__.mpy" in result["copied"]
-    assert sorted(p.name for p in empty.iterdir()) == ["board", "m.elb"]
+    assert sorted(p.name for p in empty.iterdir()) == ["board", "run"]
