@@ -199,10 +199,10 @@ def hil(
     else:
         ident = probe_board(board, baud)
         if run is None:
-            from hil_tests.model import ensure_run
+            from hil_tests.model import ensure_run_locked
 
             typer.echo("no run given: training the bench's own model first (hil_tests/model.py)")
-            model_run = ensure_run()
+            model_run = ensure_run_locked()
         else:
             model_run = run
         check_model_replacement(board, baud, model_run, profile.name, replace_model)
