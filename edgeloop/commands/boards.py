@@ -66,7 +66,7 @@ def deploy(
     from edgeloop.link.deploy import deploy as run_deploy
     from edgeloop.link.deploy import plan_deploy, read_config, require_config
     from edgeloop.link.transport import open_transport
-    from edgeloop.twins import machine_recording
+    from edgeloop.twins import domain_recording, machine_recording
     from trainer.runs import check_run
 
     check_run(source)  # a run's model, bundle and config.json must still belong together
@@ -80,7 +80,8 @@ def deploy(
     with open_transport(port, board, board_dir, board_profile, baud) as transport:
         profile = _profile_for(transport, board_profile, virtual)
         plan = plan_deploy(source, profile, virtual=virtual, config=given,
-                           sim_recording=machine_recording if virtual else None)
+                           sim_recording=machine_recording if virtual else None,
+                           sim_world=domain_recording if virtual else None)
 
         def progress(path: str, size: int) -> None:
             if not as_json:

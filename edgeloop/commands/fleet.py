@@ -223,6 +223,23 @@ def push(run: Annotated[Path, typer.Argument(help="run folder, .elb or .tflite")
     typer.echo(f"all {len(res.results)} devices run version {version}")
 
 
+@fleet_app.command("collect")
+def collect_cmd(device: Annotated[str, typer.Argument(help="device id")],
+                label: Annotated[str, typer.Option("--label", "-l", help="class of the recording")],
+                out: Annotated[Path, typer.Option("--out", "-o", help="dataset folder")] = Path("data"),
+                windows: Annotated[int, typer.Option(help="windows of samples to record")] = 20,
+                channels: Annotated[str | None, typer.Option(help="column names, e.g. ax,ay,az")] = None,
+                home: Home = None, broker_url: BrokerUrl = None) -> None:
+    """Record a board's raw samples remotely into OUT/LABEL/*.csv (what `train --data` reads)."""
+    from edgeloop.fleet.collect import collect
+    from edgeloop.fleet.up import known_broker
+
+    f = _fleet(home)
+    names = [c.strip() for c in channels.split(",")] if channels else None
+    rec = collect(f, known_broker(f, broker_url), device, label, out, windows, names)
+    typer.echo(f"{rec.path}: {rec.samples} samples at {rec.rate:g} Hz from {device}")
+
+
 @fleet_app.command("up")
 def up(run: Annotated[Path, typer.Argument(help="run folder, .elb or .tflite for the boards")],
        virtual: Annotated[int, typer.Option("--virtual", help="virtual boards to start")] = 5,

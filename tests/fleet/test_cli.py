@@ -72,3 +72,19 @@ def test_up_status_push(tmp_path: Path) -> None:
     finally:
         up.terminate()
         up.wait(20)
+
+
+def test_collect_writes_a_dataset_train_reads(fleet, broker, make_board, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from edgeloop.fleet.collect import collect
+    from trainer.config import Config
+    from trainer.data import load_csv_folder
+
+    board = make_board("d1", pace_ms=50).start()
+    board.wait_console('"w": 2', timeout=30)
+    rec = collect(fleet, broker.address, "d1", "normal", tmp_path / "data", windows=6)
+    lines = rec.path.read_text().splitlines()
+    assert lines[0] == "timestamp,ax,ay,az"
+    assert rec.samples == 6 * 32 and len(lines) == 1 + rec.samples
+    assert rec.path.parent.name == "normal"
+    recs = load_csv_folder(tmp_path / "data", Config(sample_rate=rec.rate))
+    assert [r.label for r in recs] == ["normal"] and recs[0].data.shape == (rec.samples, 3)
