@@ -6,7 +6,7 @@ STAMP := $(VENV)/.edgeloop-installed
 
 .PHONY: install demo test test-esp32sem lint bench hil kernels clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[all]'
