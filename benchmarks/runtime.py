@@ -1,4 +1,4 @@
-"""Runtime benchmark (issue 3, item 9): EdgeLoop's MicroPython runtime against TFLM.
+"""Runtime benchmark: EdgeLoop's MicroPython runtime against TFLM.
 
 For each benchmark model (benchmarks/models.py), in one run on one machine: convert it, run it
 on the virtual board with the viper kernels and with the bytecode kernels, run it in the

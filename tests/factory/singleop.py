@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
@@ -243,16 +244,19 @@ def mean(
     return mb.build([x], [y])
 
 
-def _binary(
+def binary(
     op: str,
-    shape: Sequence[int],
-    other_shape: Sequence[int],
-    activation: str,
-    const_first: bool,
-    seed: int,
+    shape: Sequence[int] = (1, 4, 4, 3),
+    other_shape: Sequence[int] | None = None,
+    activation: str = "NONE",
+    const_first: bool = False,
     operand: str = "const",
     out_scale_log2: float = 0.0,
+    seed: int = 0,
 ) -> bytes:
+    """x op constant for op ADD, SUB or MUL (constant op x with const_first; x op x with
+    operand="self"), the constant broadcast to x's shape or beyond, as numpy broadcasting."""
+    other_shape = other_shape or shape
     rng = _rng(seed)
     mb = ModelBuilder()
     q1, q2 = input_quant(rng), input_quant(rng)
@@ -283,73 +287,6 @@ def _binary(
     opt.fusedActivationFunction = ACTIVATIONS[activation]
     mb.op(op, [c, x] if const_first else [x, c], [y], opt)
     return mb.build([x], [y])
-
-
-def add(
-    shape: Sequence[int] = (1, 4, 4, 3),
-    other_shape: Sequence[int] | None = None,
-    activation: str = "NONE",
-    const_first: bool = False,
-    operand: str = "const",
-    out_scale_log2: float = 0.0,
-    seed: int = 0,
-) -> bytes:
-    """x + constant (or x itself with operand="self"; broadcast to x's shape or beyond, as numpy broadcasting)."""
-    return _binary(
-        "ADD",
-        shape,
-        other_shape or shape,
-        activation,
-        const_first,
-        seed,
-        operand,
-        out_scale_log2,
-    )
-
-
-def sub(
-    shape: Sequence[int] = (1, 4, 4, 3),
-    other_shape: Sequence[int] | None = None,
-    activation: str = "NONE",
-    const_first: bool = False,
-    operand: str = "const",
-    out_scale_log2: float = 0.0,
-    seed: int = 0,
-) -> bytes:
-    """x - constant (constant - x with const_first; x - x with operand="self"), broadcast as
-    numpy broadcasting."""
-    return _binary(
-        "SUB",
-        shape,
-        other_shape or shape,
-        activation,
-        const_first,
-        seed,
-        operand,
-        out_scale_log2,
-    )
-
-
-def mul(
-    shape: Sequence[int] = (1, 4, 4, 3),
-    other_shape: Sequence[int] | None = None,
-    activation: str = "NONE",
-    const_first: bool = False,
-    operand: str = "const",
-    out_scale_log2: float = 0.0,
-    seed: int = 0,
-) -> bytes:
-    """x * constant (or x itself with operand="self"; broadcast as numpy broadcasting)."""
-    return _binary(
-        "MUL",
-        shape,
-        other_shape or shape,
-        activation,
-        const_first,
-        seed,
-        operand,
-        out_scale_log2,
-    )
 
 
 def _unary(
@@ -555,9 +492,9 @@ BUILDERS: dict[str, Callable[..., bytes]] = {
     "MAX_POOL_2D": max_pool_2d,
     "AVERAGE_POOL_2D": average_pool_2d,
     "MEAN": mean,
-    "ADD": add,
-    "SUB": sub,
-    "MUL": mul,
+    "ADD": partial(binary, "ADD"),
+    "SUB": partial(binary, "SUB"),
+    "MUL": partial(binary, "MUL"),
     "SOFTMAX": softmax,
     "LOGISTIC": logistic,
     "TANH": tanh,
