@@ -152,13 +152,19 @@ def model_io(bundle: bytes) -> dict[str, Any]:
 
 
 def check_inputs(x: np.ndarray, io: dict[str, Any], where: str = "inputs") -> np.ndarray:
-    """x must be (batch, *model input shape) of the model's input dtype; says what is expected."""
+    """x must be (batch, *model input shape) of the model's input dtype; says what is expected.
+
+    For a batch-1 model, (batch, *input shape[1:]) is accepted too: what a TFLite user passes
+    (the batch replaces the model's leading 1)."""
     x = np.asarray(x)
-    want = io["input_shape"]
-    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != tuple(want) or x.shape[0] == 0:
+    want = tuple(io["input_shape"])
+    if len(want) >= 1 and want[0] == 1 and x.ndim == len(want) and tuple(x.shape[1:]) == want[1:]:
+        x = x.reshape(len(x), *want)
+    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want or x.shape[0] == 0:
+        also = f" or (batch, {', '.join(str(d) for d in want[1:])})" if want[:1] == (1,) else ""
         raise InferError(
             f"{where}: shape {x.shape} does not fit the model: expected (batch, "
-            f"{', '.join(str(d) for d in want)}) with batch >= 1"
+            f"{', '.join(str(d) for d in want)}){also} with batch >= 1"
         )
     if x.dtype != io["input_dtype"]:
         raise InferError(f"{where}: dtype {x.dtype}, the model input is {io['input_dtype']} "

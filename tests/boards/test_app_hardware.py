@@ -81,7 +81,8 @@ def test_real_hardware_path_with_watchdog_and_ctrl_c(tmp_path, bundles) -> None:
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
     board = VirtualTransport(tmp_path / "vb", get_board("virtual"))
-    dp.deploy(board, dp.plan_deploy(src, get_board("virtual"), virtual=True), verify=False)
+    dp.deploy(board, dp.plan_deploy(src, get_board("virtual"), virtual=True,
+                                  config=dp.DEFAULT_DEVICE_CONFIG), verify=False)
     lines = board.exec(SCRIPT).strip().splitlines()
     start = json.loads(lines[0])
     assert start["event"] == "start" and start["sim"] is False

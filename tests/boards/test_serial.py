@@ -235,7 +235,8 @@ def test_deploy_over_serial_through_mpremote(mp, port, tmp_path, bundles) -> Non
 
     from edgeloop.vboard import mpy_arch
 
-    plan = dp.plan_deploy(src, replace(get_board("virtual"), mpy_arch=mpy_arch()), virtual=False)
+    plan = dp.plan_deploy(src, replace(get_board("virtual"), mpy_arch=mpy_arch()), virtual=False,
+                          config=dp.DEFAULT_DEVICE_CONFIG)
     assert "samples.s16" not in plan.files and not any(p.startswith("simhw/") for p in plan.files)
     with sp.SerialTransport(port) as t:
         first = dp.deploy(t, plan)
@@ -254,7 +255,7 @@ def test_deploy_plans_the_boards_architecture(tmp_path, bundles) -> None:
     src.write_bytes(bundles[0])
     # mpy v6 header byte 2: arch << 2 (MP_NATIVE_ARCH_XTENSAWIN = 10, RV32IMC = 11)
     for name, arch_byte in (("esp32", 10), ("esp32s3", 10), ("esp32c3", 11)):
-        plan = dp.plan_deploy(src, get_board(name), virtual=False)
+        plan = dp.plan_deploy(src, get_board(name), virtual=False, config=dp.DEFAULT_DEVICE_CONFIG)
         mpy = plan.files["elrt/kv_fc.mpy"]
         assert mpy[0] == ord("M") and mpy[2] >> 2 == arch_byte, (name, mpy[:4])
         assert plan.files["main.py"].startswith(b"#")  # main.py stays source
@@ -307,7 +308,7 @@ def test_deploy_checks_the_boards_mpy_before_copying(mp, port, tmp_path, bundles
 
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
-    plan = dp.plan_deploy(src, get_board("esp32"), virtual=False)  # xtensawin files
+    plan = dp.plan_deploy(src, get_board("esp32"), virtual=False, config=dp.DEFAULT_DEVICE_CONFIG)  # xtensawin files
     with sp.SerialTransport(port) as t:  # ... for a board running x64 code
         with pytest.raises(
             dp.DeployError, match=f"runs {mpy_arch()} code but the files were built for xtens"
@@ -350,3 +351,24 @@ def test_hil_on_a_real_board_keeps_the_users_model(mp, port, tmp_path, bundles) 
     (mp.board_root / "model.elb").write_bytes(bundles[1])
     check_model_replacement(port, 115200, run, "esp32", allowed=False)  # the run's own model
     assert (mp.board_root / "model.elb").read_bytes() == bundles[1]  # nothing was written
+
+
+def test_no_repl_answer_keeps_stdout_clean(mp, port, monkeypatch, capsys) -> None:
+    """mpremote print()s what it read before failing: `deploy --json` and `monitor` showed a
+    stray b'' on stdout ahead of the error."""
+    def garbled(self, soft_reset=True):
+        print(b"")  # what mpremote's enter_raw_repl does on a silent port
+        raise TransportError("could not enter raw repl")
+
+    monkeypatch.setattr(FakeMpremote, "enter_raw_repl", garbled)
+    with pytest.raises(tr.BoardError, match="is MicroPython flashed"):
+        sp.SerialTransport(port)
+    assert capsys.readouterr().out == ""
+    def noise(self, soft_reset=True):
+        print(b"\xff\xfe boot noise")
+        raise TransportError("could not enter raw repl")
+
+    monkeypatch.setattr(FakeMpremote, "enter_raw_repl", noise)
+    with pytest.raises(tr.BoardError, match="it sent b'.xff.xfe boot noise'"):
+        sp.SerialTransport(port)
+    assert capsys.readouterr().out == ""

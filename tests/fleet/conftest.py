@@ -7,6 +7,7 @@ Which broker ran is printed in the report header and in each broker test's prope
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from fleet.kit import fc_model
 from edgeloop.fleet.broker import Broker, make_broker, mosquitto_executable
 from edgeloop.fleet.registry import Fleet
 from edgeloop.fleet.virtual import FleetBoard, lay_out_board
+from edgeloop.link.deploy import DEFAULT_DEVICE_CONFIG
 
 BROKER_KIND = os.environ.get("EDGELOOP_TEST_BROKER") or (
     "mosquitto" if mosquitto_executable() else "embedded")
@@ -47,8 +49,11 @@ def broker(fleet: Fleet, record_property) -> Broker:  # type: ignore[no-untyped-
 
 @pytest.fixture
 def model_file(tmp_path: Path) -> Path:
+
     p = tmp_path / "m1.elb"
     p.write_bytes(fc_model(1))
+    # a model deploys with its run's config.json beside it (a bare bundle is refused)
+    (tmp_path / "config.json").write_text(json.dumps(DEFAULT_DEVICE_CONFIG))
     return p
 
 

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from factory import random_inputs, run_tflm
+from factory import exact, random_inputs
 from factory.singleop import build
 from typer.testing import CliRunner
 
@@ -35,7 +35,7 @@ def test_cli_infer_writes_outputs(conv, tmp_path) -> None:
     assert res.exit_code == 0, res.output
     stats = json.loads(res.output.strip().splitlines()[-1])
     y = np.load(tmp_path / "y.npy")
-    np.testing.assert_array_equal(y, run_tflm(model, x))
+    assert y.shape == exact.matches_tflm(y, model, x, "edgeloop infer").shape
     assert stats["samples"] == 40 and stats["kernels"] == "bytecode"
     assert stats["arena_bytes"] > 0 and stats["model_heap_bytes"] > stats["arena_bytes"]
 
@@ -44,14 +44,14 @@ def test_large_batch_streams_through_files(conv) -> None:
     model, bundle = conv
     x = random_inputs((1, 8, 8, 3), 300, seed=9)
     y, stats = run_batch_virtual(bundle.read_bytes(), x, kernels="auto")
-    np.testing.assert_array_equal(y, run_tflm(model, x))
+    assert y.shape == exact.matches_tflm(y, model, x, "edgeloop infer").shape
     assert len(stats["latency_ms"]) == 300 and stats["median_ms"] > 0
 
 
 @pytest.mark.parametrize(
     ("x", "message"),
     [
-        (np.zeros((2, 8, 8, 3), np.int8), "expected (batch, 1, 8, 8, 3)"),
+        (np.zeros((2, 8, 8), np.int8), "expected (batch, 1, 8, 8, 3) or (batch, 8, 8, 3)"),
         (np.zeros((2, 1, 8, 8, 3), np.float32), "dtype float32, the model input is int8"),
         (np.zeros((0, 1, 8, 8, 3), np.int8), "batch >= 1"),
     ],
@@ -59,6 +59,37 @@ def test_large_batch_streams_through_files(conv) -> None:
 def test_bad_inputs_refused(conv, x, message: str) -> None:
     with pytest.raises(InferError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run_batch_virtual(conv[1].read_bytes(), x)
+
+
+def test_cli_accepts_a_tflite_style_batch(conv, tmp_path) -> None:
+    """(N, 8, 8, 3) for a (1, 8, 8, 3) model is what a TFLite user passes: it was refused."""
+    model, bundle = conv
+    x = random_inputs((1, 8, 8, 3), 6, seed=7)  # (6, 1, 8, 8, 3)
+    np.save(tmp_path / "x.npy", x.reshape(6, 8, 8, 3))
+    res = CliRunner().invoke(app, ["infer", str(bundle), "--input", str(tmp_path / "x.npy"),
+                                   "--output", str(tmp_path / "y.npy"), "--json"])
+    assert res.exit_code == 0, res.output
+    y = np.load(tmp_path / "y.npy")
+    want = exact.matches_tflm(y, model, x, "edgeloop infer, a TFLite-style batch")
+    assert y.shape == (6, *want.shape[2:])
+
+
+def test_cli_a_tflite_or_text_file_gets_a_hint(conv, tmp_path) -> None:
+    model, bundle = conv
+    tfl = tmp_path / "m.tflite"
+    tfl.write_bytes(model)
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 8, 8, 3), np.int8))
+    r = CliRunner()
+    res = r.invoke(app, ["infer", str(tfl), "-i", str(tmp_path / "x.npy"), "-o",
+                         str(tmp_path / "y.npy")])
+    assert isinstance(res.exception, InferError)  # was: magic b'\x1c\x00\x00\x00' != b'ELMB'
+    assert "is a .tflite model, not a bundle: run `edgeloop convert" in str(res.exception)
+    txt = tmp_path / "x.csv.npy"
+    txt.write_text("1,2,3\n4,5,6\n")
+    res = r.invoke(app, ["infer", str(bundle), "-i", str(txt), "-o", str(tmp_path / "y.npy")])
+    assert isinstance(res.exception, InferError)  # was: "pickled (object) data"
+    assert "is a text file and not a .npy array" in str(res.exception)
+    assert "pickle" not in str(res.exception) and not (tmp_path / "y.npy").exists()
 
 
 def test_cli_bad_kernel_choice(conv, tmp_path) -> None:
@@ -111,7 +142,7 @@ def test_transport_hook_with_the_link_transport(conv, tmp_path) -> None:
     transport = VirtualTransport(tmp_path, "esp32")
     x = random_inputs((1, 8, 8, 3), 5, seed=2)
     y, stats = run_batch_transport(transport, bundle.read_bytes(), x, kernels="bytecode")
-    np.testing.assert_array_equal(y, run_tflm(model, x))
+    assert y.shape == exact.matches_tflm(y, model, x, "edgeloop infer").shape
     assert stats["kernels"] == "bytecode" and len(stats["latency_ms"]) == 5
     # a corrupt bundle is caught on the host before it is sent
     bad = bytearray(bundle.read_bytes())
@@ -134,5 +165,5 @@ def test_batch_larger_than_the_board_heap() -> None:
     model = build("RELU", shape=(1, 16), seed=3)
     x = random_inputs((1, 16), 20000, seed=5)
     y, stats = run_batch_virtual(convert_tflite(model).bundle, x, profile="esp32")
-    np.testing.assert_array_equal(y, run_tflm(model, x))
+    assert y.shape == exact.matches_tflm(y, model, x, "edgeloop infer").shape
     assert len(stats["latency_ms"]) == 20000
