@@ -13,7 +13,7 @@ import json
 import statistics
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from edgeloop.boards import BoardProfile, get_board
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import build_firmware, firmware_sources
 from edgeloop.vboard import VirtualBoard, mpy_arch
+
+if TYPE_CHECKING:
+    from edgeloop.link.transport import Transport
 
 KERNEL_CHOICES = ("auto", "viper", "bytecode")
 _MARK = "ELRT_STATS "
@@ -199,7 +202,7 @@ def run_batch_virtual(
 
 
 def run_batch_transport(
-    transport: Any,
+    transport: Transport,
     bundle: bytes,
     x: np.ndarray,
     kernels: str = "auto",
