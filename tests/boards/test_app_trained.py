@@ -37,6 +37,8 @@ def test_trained_app_alarms_on_the_bearing_fault_only(read_status, tmp_path, tra
     plan = dp.plan_deploy(trained_run, get_board("virtual"), virtual=True)
     cfg = json.loads(plan.files["config.json"])
     assert cfg["preprocess"] and cfg["sensor"]["sim_units"] == cfg["counts_per_unit"]
+    cfg["sensor"]["sim_clock"] = "replay"  # 60 s of signal as fast as the app drains it
+    plan.files["config.json"] = json.dumps(cfg).encode()
     seconds, fault_at = 60, 10.0
     plan.files["samples.s16"] = dp.twin_samples(
         cfg["sensor"]["sim_units"], seconds=seconds, fault_at_s=fault_at
