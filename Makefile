@@ -27,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.runtime
 	$(PY) -m benchmarks.link
+	$(PY) -m benchmarks.train
 
 kernels:  # regenerate elrt/kv_*.py from firmware_micropython/elrt/src/kernels_viper.tpl
 	$(PYTHON) tools/gen_kernels.py

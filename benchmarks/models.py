@@ -1,9 +1,14 @@
-"""The four benchmark models (issue 3, item 9), built locally and quantized by TensorFlow PTQ.
+"""The benchmark models: our vibration CNN and the five MLPerf Tiny reference architectures,
+built locally from their published architecture descriptions and quantized by TensorFlow PTQ.
 
 vibration_cnn1d  1D-CNN over 128x3 accelerometer windows (condition monitoring)
-kws_dscnn        DS-CNN-S-like keyword spotter, 49x10x1 MFCC input (MLPerf Tiny KWS size)
-resnet8_cifar    MLPerf Tiny ResNet-8, 32x32x3 input
-ad_autoencoder   MLPerf Tiny anomaly-detection FC autoencoder, 640 inputs
+kws_dscnn        MLPerf Tiny keyword spotting: DS-CNN, 49x10x1 MFCC input
+resnet8_cifar    MLPerf Tiny image classification: ResNet-8, 32x32x3 input
+ad_autoencoder   MLPerf Tiny anomaly detection: FC autoencoder, 640 inputs (~270 KB weights)
+mobilenet_vww    MLPerf Tiny visual wake words: MobileNetV1 (width 0.25), 96x96x3 input
+streaming_ww     MLPerf Tiny streaming wake word: DS-TCN over 30 frames x 40 features
+                 (mlcommons/tiny keras_model.py defaults: valid depthwise (k, 1) taps
+                 3/5/10/15, 1x1 convs 128/64/64/32, BatchNorm, ReLU; Dense(3) logits)
 
 Weights are random (seeded) with non-trivial BatchNorm statistics: the benchmark measures speed,
 memory and exactness, not accuracy. Every .tflite is cached under build/cache/<hash>.tflite,
@@ -124,7 +129,7 @@ def randomize_batchnorm(model, seed: int) -> None:
             )
 
 
-# ---------------------------------------------------------------- the four recipes
+# ---------------------------------------------------------------- the recipes
 
 
 def _vibration_cnn1d(L, x):
@@ -184,11 +189,44 @@ def _ad_autoencoder(L, x):
     return L.Dense(640)(x)
 
 
+def _mobilenet_vww(L, x):
+    # MobileNetV1 at width 0.25: 3x3/2 stem, 13 depthwise-separable blocks, global average pool
+    # (as an AveragePooling2D over the 3x3 map), 2-class softmax.
+    x = L.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
+    x = L.BatchNormalization()(x)
+    x = L.ReLU()(x)
+    blocks = [(16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2)] + [(128, 1)] * 5
+    for filters, stride in blocks + [(256, 2), (256, 1)]:
+        x = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        x = L.ReLU()(x)
+        x = L.Conv2D(filters, 1, use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        x = L.ReLU()(x)
+    x = L.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
+    x = L.Flatten()(x)
+    return L.Dense(2, activation="softmax")(x)
+
+
+def _streaming_ww(L, x):
+    # DS-TCN: per block a (k, 1) depthwise conv over time (valid), a 1x1 conv, BatchNorm, ReLU;
+    # the four valid kernels reduce 30 frames to 1, then Dense(3) gives the logits.
+    for filters, k in zip((128, 64, 64, 32), (3, 5, 10, 15), strict=True):
+        x = L.DepthwiseConv2D((k, 1), padding="valid", use_bias=False)(x)
+        x = L.Conv2D(filters, 1, use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        x = L.Activation("relu")(x)
+    x = L.Flatten()(x)
+    return L.Dense(3)(x)
+
+
 RECIPES: dict[str, tuple[tuple[int, ...], Callable]] = {
     "vibration_cnn1d": ((128, 3), _vibration_cnn1d),
     "kws_dscnn": ((49, 10, 1), _kws_dscnn),
     "resnet8_cifar": ((32, 32, 3), _resnet8_cifar),
     "ad_autoencoder": ((640,), _ad_autoencoder),
+    "mobilenet_vww": ((96, 96, 3), _mobilenet_vww),
+    "streaming_ww": ((30, 1, 40), _streaming_ww),
 }
 
 
@@ -217,7 +255,7 @@ def benchmark_model(name: str, seed: int = 0) -> bytes:
 
 
 def benchmark_models() -> dict[str, bytes]:
-    """All four benchmark models, name -> int8 .tflite bytes (built once, then cached)."""
+    """All benchmark models, name -> int8 .tflite bytes (built once, then cached)."""
     return {name: benchmark_model(name) for name in RECIPES}
 
 

@@ -21,10 +21,10 @@ import argparse
 import json
 import math
 import os
+import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,8 @@ import numpy as np
 
 from benchmarks.codesize import MpyCode, bundle_families, family_code
 from benchmarks.models import RECIPES, benchmark_model
-from converters import convert_tflite
+from benchmarks.timing import board_round, interleaved, spread, tflm_round
+from converters import OP_FAMILY, convert_tflite
 from converters.reference import tflm_arena_bytes, tflm_interpreter
 from edgeloop.boards import get_board
 from edgeloop.infer import InferError, run_batch_virtual
@@ -43,9 +44,10 @@ OUT_JSON = ROOT / "build" / "bench" / "runtime.json"
 SMALL_BOARD = "virtual"  # x86-64 virtual board with an ESP32's ~100 KB heap
 BIG_BOARD = "esp32s3"  # 2 MB heap (PSRAM), for models that do not fit 100 KB
 TARGETS = {
-    "viper_vs_tflm_geomean_max": 2.0,
-    "arena_vs_tflm_arena_max": 1.0,
-    "bundle_vs_tflite_max": 1.0,
+    "viper_vs_tflm_geomean_max": 1.5,
+    "viper_vs_tflm_model_max": 2.0,
+    "arena_vs_tflm_arena_geomean_max": 0.75,
+    "bundle_vs_tflite_max": 1.02,
     "identical_fraction": 1.0,
 }
 
@@ -77,7 +79,7 @@ def run_tflm(tflite: bytes, x: np.ndarray) -> dict[str, Any]:
 
 
 def time_tflm(tflite: bytes, sample: np.ndarray, invokes: int) -> float:
-    """Median ms of single invokes (after a warm-up), as the board's per-inference ticks."""
+    """Median wall ms of single TFLM invokes in this process (after a warm-up)."""
     interp = tflm_interpreter(tflite)
     dtype = interp.get_input_details(0)["dtype"]
     interp.set_input(np.ascontiguousarray(sample.astype(dtype)), 0)
@@ -89,35 +91,6 @@ def time_tflm(tflite: bytes, sample: np.ndarray, invokes: int) -> float:
         interp.invoke()
         times.append((time.perf_counter() - t0) * 1000.0)
     return statistics.median(times)
-
-
-def time_tflm_fresh(tflite: bytes, sample: np.ndarray, invokes: int) -> float:
-    """time_tflm in a fresh process, as each board round is one.
-
-    The same TFLM build runs some processes ~2.5x slower than others (seen on kws_dscnn:
-    2.4 vs 6.4 ms, fixed for a process's lifetime, independent of the CPU), so each round
-    gets its own process and the best round counts, for TFLM as for the board.
-    """
-    with tempfile.TemporaryDirectory(prefix="edgeloop-tflm-") as tmp:
-        model, x = Path(tmp) / "model.tflite", Path(tmp) / "sample.npy"
-        model.write_bytes(bytes(tflite))
-        np.save(x, sample)
-        code = (
-            "import sys, numpy as np\n"
-            "from benchmarks.runtime import time_tflm\n"
-            "m = open(sys.argv[1], 'rb').read()\n"
-            "print(time_tflm(m, np.load(sys.argv[2]), int(sys.argv[3])))\n"
-        )
-        proc = subprocess.run(
-            [sys.executable, "-c", code, str(model), str(x), str(invokes)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"TFLM timing process failed:\n{proc.stderr[-2000:]}")
-        return float(proc.stdout.strip().splitlines()[-1])
 
 
 def _run_board(bundle: bytes, x: np.ndarray, board: str, kernels: str):
@@ -132,13 +105,42 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape[0] == b.shape[0] and np.array_equal(a.reshape(n, -1), b.reshape(n, -1))
 
 
+def op_profile(conv, steps_ms: list[float], plan_ops: list[int], total_ms: float
+               ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
+    """Per bundle op and per kernel family: ms (the step profile scaled to the CPU-time
+    total), MACs and M MAC/s."""
+    from converters.bundle import parse_bundle
+
+    bun = parse_bundle(conv.bundle)
+    reports = [r for r in conv.report["ops"] if not r.get("alias")]
+    per_op = [0.0] * len(bun.ops)
+    for ms, k in zip(steps_ms, plan_ops, strict=True):
+        per_op[k] += ms
+    scale = total_ms / sum(per_op) if sum(per_op) > 0 else 0.0
+    ops, fams = [], {}
+    for k, op in enumerate(bun.ops):
+        fam = OP_FAMILY.get(op.opcode, "?")
+        macs = reports[k]["macs"] if k < len(reports) else 0
+        ms = per_op[k] * scale
+        ops.append({"index": k, "op": op.name, "family": fam, "ms": ms, "macs": macs,
+                    "mmac_per_s": macs / ms / 1000.0 if ms > 0 and macs else None})
+        f = fams.setdefault(fam, {"ms": 0.0, "macs": 0, "ops": 0})
+        f["ms"] += ms
+        f["macs"] += macs
+        f["ops"] += 1
+    for f in fams.values():
+        f["mmac_per_s"] = f["macs"] / f["ms"] / 1000.0 if f["ms"] > 0 and f["macs"] else None
+    return ops, fams
+
+
 def bench_model(
     name: str,
     viper_n: int,
     bytecode_n: int,
-    rounds: int = 3,
+    rounds: int = 5,
     seed: int = 0,
     code: dict[str, MpyCode] | None = None,
+    invokes: int = 30,
 ) -> dict[str, Any]:
     tflite = benchmark_model(name)
     conv = convert_tflite(tflite)
@@ -160,16 +162,28 @@ def bench_model(
         board = BIG_BOARD
         yv, sv = _run_board(conv.bundle, x, board, "viper")
     tf = run_tflm(tflite, x)
-    # Timing rounds, viper and TFLM back to back so both see the same machine load (the host
-    # is shared); each side's figure is its best round's median.
-    viper_rounds = [sv["median_ms"]]
-    tflm_rounds = [time_tflm_fresh(tflite, x[-1], max(50, len(x)))]
-    for _ in range(rounds - 1):
-        viper_rounds.append(_run_board(conv.bundle, x, board, "viper")[1]["median_ms"])
-        tflm_rounds.append(time_tflm_fresh(tflite, x[-1], max(50, len(x))))
     xb = x[: max(1, min(bytecode_n, viper_n))]
-    yb, sb = _run_board(conv.bundle, xb, board, "bytecode")
-    viper_ms, bytecode_ms, tflm_ms = min(viper_rounds), sb["median_ms"], min(tflm_rounds)
+    yb, _ = _run_board(conv.bundle, xb, board, "bytecode")
+    # Timing: interleaved rounds, each side in a fresh process per round, CPU time per invoke
+    # (benchmarks/timing.py); a round's figure is its median invoke, the model's figure the
+    # median round, and the ratio the median of the rounds' paired ratios.
+    pairs = interleaved(
+        rounds,
+        lambda: board_round(conv.bundle, x[-1], board, "viper", invokes=invokes),
+        lambda: tflm_round(tflite, x[-1], invokes=max(invokes, 30)),
+    )
+    br = board_round(conv.bundle, x[-1], board, "bytecode", invokes=max(1, bytecode_n),
+                     profile_invokes=0, warmup=1)
+    v_cpu = [p[0]["cpu_ms"]["median"] for p in pairs]
+    t_cpu = [p[1]["cpu_ms"]["median"] for p in pairs]
+    v_wall = [p[0]["wall_ms"]["median"] for p in pairs]
+    t_wall = [p[1]["wall_ms"]["median"] for p in pairs]
+    ratios = [v / t for v, t in zip(v_cpu, t_cpu, strict=True)]
+    wall_ratios = [v / t for v, t in zip(v_wall, t_wall, strict=True)]
+    viper_ms, tflm_ms = statistics.median(v_cpu), statistics.median(t_cpu)
+    bytecode_ms = br["cpu_ms"]["median"]
+    steps = [statistics.median(col) for col in zip(*(p[0]["steps_ms"] for p in pairs), strict=True)]
+    ops, fams = op_profile(conv, steps, pairs[0][0]["plan_ops"], viper_ms)
     return {
         "model": name,
         "board_profile": board,
@@ -181,14 +195,27 @@ def bench_model(
         "params": rep["total_params"],
         "viper_inferences": len(x),
         "bytecode_inferences": len(xb),
+        "timing": "CPU time per invoke, median of each round; rounds interleaved",
+        "rounds": rounds,
+        "invokes_per_round": invokes,
         "viper_ms": viper_ms,
         "bytecode_ms": bytecode_ms,
         "tflm_ms": tflm_ms,
-        "viper_ms_rounds": viper_rounds,
-        "tflm_ms_rounds": tflm_rounds,
-        "viper_vs_tflm": viper_ms / tflm_ms,
+        "viper_ms_rounds": v_cpu,
+        "tflm_ms_rounds": t_cpu,
+        "viper_vs_tflm": statistics.median(ratios),
+        "viper_vs_tflm_rounds": ratios,
+        "viper_vs_tflm_spread": spread(ratios),
+        "viper_vs_tflm_min_invoke": min(p[0]["cpu_ms"]["min"] for p in pairs)
+        / min(p[1]["cpu_ms"]["min"] for p in pairs),
+        "wall": {"viper_ms_rounds": v_wall, "tflm_ms_rounds": t_wall,
+                 "viper_vs_tflm": statistics.median(wall_ratios),
+                 "viper_vs_tflm_best_rounds": min(v_wall) / min(t_wall),
+                 "viper_vs_tflm_spread": spread(wall_ratios)},
         "bytecode_vs_tflm": bytecode_ms / tflm_ms,
         "viper_mmac_per_s": rep["total_macs"] / viper_ms / 1000.0,
+        "profile_ops": ops,
+        "profile_families": fams,
         "arena_bytes": sv["arena_bytes"],
         "model_heap_bytes": sv["model_heap_bytes"],
         "heap_used_after_import_and_load": get_board(board).heap_bytes
@@ -199,6 +226,7 @@ def bench_model(
         "tflm_arena_bytes": tf["arena"]["total"],
         "tflm_arena": tf["arena"],
         "arena_vs_tflm_arena": sv["arena_bytes"] / tf["arena"]["total"],
+        "heap_vs_tflm_arena": sv["model_heap_bytes"] / tf["arena"]["total"],
         "bundle_bytes": len(conv.bundle),
         "tflite_bytes": len(tflite),
         "bundle_vs_tflite": len(conv.bundle) / len(tflite),
@@ -208,84 +236,157 @@ def bench_model(
     }
 
 
+def _geomean(values: list[float]) -> float:
+    return math.exp(statistics.fmean(math.log(v) for v in values))
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    ratios = [r["viper_vs_tflm"] for r in rows]
-    geo = math.exp(statistics.fmean(math.log(v) for v in ratios))
-    geo_b = math.exp(statistics.fmean(math.log(r["bytecode_vs_tflm"]) for r in rows))
+    geo = _geomean([r["viper_vs_tflm"] for r in rows])
+    worst = max(rows, key=lambda r: r["viper_vs_tflm"])
     identical = sum(r["viper_identical"] and r["bytecode_identical"] for r in rows) / len(rows)
+    arena_geo = _geomean([r["arena_vs_tflm_arena"] for r in rows])
+    fams: dict[str, dict[str, float]] = {}
+    for r in rows:
+        for fam, f in r["profile_families"].items():
+            g = fams.setdefault(fam, {"ms": 0.0, "macs": 0})
+            g["ms"] += f["ms"]
+            g["macs"] += f["macs"]
+    for g in fams.values():
+        g["mmac_per_s"] = g["macs"] / g["ms"] / 1000.0 if g["ms"] > 0 and g["macs"] else None
     return {
         "viper_vs_tflm_geomean": geo,
-        "bytecode_vs_tflm_geomean": geo_b,
+        "viper_vs_tflm_max": worst["viper_vs_tflm"],
+        "viper_vs_tflm_max_model": worst["model"],
+        "viper_vs_tflm_geomean_wall": _geomean([r["wall"]["viper_vs_tflm"] for r in rows]),
+        "viper_vs_tflm_geomean_wall_best_rounds":
+            _geomean([r["wall"]["viper_vs_tflm_best_rounds"] for r in rows]),
+        "bytecode_vs_tflm_geomean": _geomean([r["bytecode_vs_tflm"] for r in rows]),
+        "arena_vs_tflm_arena_geomean": arena_geo,
+        "heap_vs_tflm_arena_geomean": _geomean([r["heap_vs_tflm_arena"] for r in rows]),
+        "families": fams,
         "identical_fraction": identical,
         "targets": TARGETS,
         "met": {
-            "viper_within_2x_tflm": geo <= TARGETS["viper_vs_tflm_geomean_max"],
-            "arena_le_tflm_arena": all(r["arena_vs_tflm_arena"] <= 1.0 for r in rows),
-            "bundle_le_tflite": all(r["bundle_vs_tflite"] <= 1.0 for r in rows),
+            "viper_geomean": geo <= TARGETS["viper_vs_tflm_geomean_max"],
+            "viper_every_model": worst["viper_vs_tflm"] <= TARGETS["viper_vs_tflm_model_max"],
+            "arena_geomean": arena_geo <= TARGETS["arena_vs_tflm_arena_geomean_max"],
+            "bundle_vs_tflite": all(r["bundle_vs_tflite"] <= TARGETS["bundle_vs_tflite_max"]
+                                    for r in rows),
             "all_identical": identical == 1.0,
         },
     }
 
 
-def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+def _ok(flag: bool) -> str:
+    return "met" if flag else "MISSED"
+
+
+def format_table(rows: list[dict[str, Any]], summary: dict[str, Any],
+                 machine: dict[str, Any] | None = None) -> str:
     head = (
-        f"{'model':16s} {'board':8s} {'viper ms':>9s} {'bytec ms':>9s} {'TFLM ms':>8s} "
-        f"{'v/TFLM':>7s} {'b/TFLM':>7s} {'arena B':>8s} {'TFLM ar':>8s} {'heap B':>8s} "
-        f"{'bundle B':>9s} {'tflite B':>9s} {'viper code bytes (xtensawin)':>29s} {'same':>5s}"
+        f"{'model':16s} {'board':8s} {'viper ms':>9s} {'TFLM ms':>8s} {'v/TFLM':>7s} "
+        f"{'spread':>7s} {'wall v/T':>8s} {'bytec ms':>9s} {'MMAC/s':>7s} {'arena B':>8s} "
+        f"{'TFLM ar':>8s} {'heap B':>8s} {'bundle B':>9s} {'tflite B':>9s} {'same':>5s}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         same = "yes" if r["viper_identical"] and r["bytecode_identical"] else "NO"
+        sp = r["viper_vs_tflm_spread"]["rel_spread"]
         lines.append(
             f"{r['model']:16s} {r['board_profile']:8s} {r['viper_ms']:9.3f} "
-            f"{r['bytecode_ms']:9.2f} {r['tflm_ms']:8.3f} {r['viper_vs_tflm']:7.2f} "
-            f"{r['bytecode_vs_tflm']:7.1f} {r['arena_bytes']:8d} {r['tflm_arena_bytes']:8d} "
+            f"{r['tflm_ms']:8.3f} {r['viper_vs_tflm']:7.2f} {'±' + format(sp, '.0%'):>7s} "
+            f"{r['wall']['viper_vs_tflm']:8.2f} {r['bytecode_ms']:9.1f} "
+            f"{r['viper_mmac_per_s']:7.1f} {r['arena_bytes']:8d} {r['tflm_arena_bytes']:8d} "
             f"{r['model_heap_bytes']:8d} {r['bundle_bytes']:9d} {r['tflite_bytes']:9d} "
-            f"{r['viper_code_bytes_xtensawin']:29d} {same:>5s}"
+            f"{same:>5s}"
         )
-    met = summary["met"]
+    met, t = summary["met"], TARGETS
+    fam = ", ".join(f"{k} {v['mmac_per_s']:.0f}" for k, v in sorted(summary["families"].items())
+                    if v["mmac_per_s"])
     lines += [
         "-" * len(head),
-        f"geomean viper/TFLM {summary['viper_vs_tflm_geomean']:.2f} (target <= 2: "
-        f"{'met' if met['viper_within_2x_tflm'] else 'MISSED'}); bytecode/TFLM "
-        f"{summary['bytecode_vs_tflm_geomean']:.1f}",
-        f"arena <= TFLM arena: {'met' if met['arena_le_tflm_arena'] else 'MISSED'}; "
-        f"bundle <= tflite: {'met' if met['bundle_le_tflite'] else 'MISSED'}; identical "
+        f"geomean viper/TFLM {summary['viper_vs_tflm_geomean']:.2f} (target <= "
+        f"{t['viper_vs_tflm_geomean_max']}: {_ok(met['viper_geomean'])}); worst "
+        f"{summary['viper_vs_tflm_max']:.2f} {summary['viper_vs_tflm_max_model']} (target <= "
+        f"{t['viper_vs_tflm_model_max']}: {_ok(met['viper_every_model'])}); wall-clock geomean "
+        f"{summary['viper_vs_tflm_geomean_wall']:.2f}; bytecode/TFLM "
+        f"{summary['bytecode_vs_tflm_geomean']:.0f}",
+        f"arena/TFLM arena geomean {summary['arena_vs_tflm_arena_geomean']:.2f} (target <= "
+        f"{t['arena_vs_tflm_arena_geomean_max']}: {_ok(met['arena_geomean'])}); model heap/"
+        f"TFLM arena geomean {summary['heap_vs_tflm_arena_geomean']:.2f}; bundle <= "
+        f"{t['bundle_vs_tflite_max']} x tflite: {_ok(met['bundle_vs_tflite'])}; identical "
         f"outputs: {summary['identical_fraction']:.0%} of models",
+        f"viper M MAC/s per family (all models): {fam}",
+        "ms: CPU time per invoke (the board's from /proc/self/schedstat, TFLM's thread time), "
+        "median over interleaved rounds of each round's median; v/TFLM: median of the rounds' "
+        "paired ratios, spread: half its range; wall v/T: the same from wall-clock times. "
         "board 'virtual' = 100 KB heap (ESP32); 'esp32s3' = 2 MB heap, for models that do not "
         "fit 100 KB. heap B = heap the loaded model takes on the board (arena + weights + "
-        "tables). ms: median per inference, best of the timing rounds. viper code bytes: "
-        "machine code of the kv_* modules the model imports (an ESP32 copies it into IRAM).",
+        "tables).",
     ]
+    if machine:
+        lines.append(
+            f"machine: {machine['cpu_model']} x{machine['cpus']}, load average "
+            f"{machine['load_average_start'][0]:.1f} -> {machine['load_average_end'][0]:.1f}; "
+            f"{machine['micropython']}; tflite-micro {machine['tflite_micro']}"
+        )
     return "\n".join(lines)
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the figures come from: CPU model, cores, the virtual board's MicroPython build."""
+    from importlib import metadata
+
+    from edgeloop.vboard import micropython_executable
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor() or "unknown"
+    mp = subprocess.run([micropython_executable(), "-c",
+                         "import sys; print(sys.implementation._machine, sys.implementation"
+                         ".version, sys.implementation._build, sys.version.split(';')[1])"],
+                        capture_output=True, text=True, timeout=60)
+    try:
+        tflm = metadata.version("tflite-micro")
+    except metadata.PackageNotFoundError:
+        tflm = "unknown"
+    return {"platform": sys.platform, "python": sys.version.split()[0], "cpus": os.cpu_count(),
+            "cpu_model": cpu,
+            "micropython": mp.stdout.strip() if mp.returncode == 0 else "unknown",
+            "tflite_micro": tflm,
+            "load_average_start": os.getloadavg()}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="*", default=list(RECIPES), choices=list(RECIPES))
-    ap.add_argument("--viper-n", type=int, default=30, help="inferences with viper kernels")
+    ap.add_argument("--viper-n", type=int, default=30, help="inferences checked on viper")
     ap.add_argument("--bytecode-n", type=int, default=3, help="inferences with bytecode kernels")
-    ap.add_argument("--rounds", type=int, default=4, help="timing rounds (best round counts)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per side")
+    ap.add_argument("--invokes", type=int, default=30, help="timed invokes per round")
     ap.add_argument("--out", type=Path, default=OUT_JSON)
     args = ap.parse_args(argv)
-    if min(args.viper_n, args.bytecode_n, args.rounds) < 1:
-        ap.error("--viper-n, --bytecode-n and --rounds must be >= 1")
+    if min(args.viper_n, args.bytecode_n, args.rounds, args.invokes) < 1:
+        ap.error("--viper-n, --bytecode-n, --rounds and --invokes must be >= 1")
+    machine = machine_info()
     code = family_code("xtensawin")
     rows = []
     for name in args.models:
         print(f"benchmarking {name} ...", file=sys.stderr, flush=True)
-        rows.append(bench_model(name, args.viper_n, args.bytecode_n, args.rounds, code=code))
+        rows.append(bench_model(name, args.viper_n, args.bytecode_n, args.rounds, code=code,
+                                invokes=args.invokes))
+    machine["load_average_end"] = os.getloadavg()
     summary = summarize(rows)
-    print(format_table(rows, summary))
+    print(format_table(rows, summary, machine))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
-        "machine": {
-            "platform": sys.platform,
-            "python": sys.version.split()[0],
-            "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
-        },
-        "models": [{k: v for k, v in r.items()} for r in rows],
+        "machine": machine,
+        "models": rows,
         "viper_modules_xtensawin": {
             f"kv_{f}": {"mpy_bytes": c.file_bytes, "native_code_bytes": c.native_code_bytes}
             for f, c in code.items()

@@ -14,6 +14,7 @@ import numpy as np
 from converters import bundle as B
 from converters import lower
 from converters.errors import ConvertError
+from converters.fold import fold_shape_ops
 from converters.plan import Buffer, plan
 from converters.tflite_reader import TModel, TTensor
 
@@ -129,13 +130,33 @@ def _is_float(tt: TTensor) -> bool:
     return tt.dtype in ("FLOAT32", "FLOAT16", "FLOAT64")
 
 
+# How to avoid an unsupported op, for the ones users meet most.
+_SHAPE_HELP = ("shape arithmetic the converter could not fold to constants (it folds SHAPE, "
+               "STRIDED_SLICE, PACK, ... at batch 1 when every shape is static): build the "
+               "model with a fixed batch, keras.Input(shape, batch_size=1)")
+UNSUPPORTED_HELP = {
+    **{k: _SHAPE_HELP for k in ("SHAPE", "STRIDED_SLICE", "PACK", "GATHER", "REDUCE_PROD",
+                                "FILL", "BROADCAST_TO", "RANGE")},
+    "TRANSPOSE": "keep tensors channels-last (NHWC) instead of Permute/transpose layers",
+    "BATCH_MATMUL": "use Dense on a flattened input instead of a batched matmul",
+    "CAST": "keep the graph int8 end to end (no tf.cast inside the model)",
+}
+
+
 def validate(model: TModel) -> None:
     """Refuse at convert time what the board cannot run, naming the op and where it is."""
-    bad = [f"#{op.index} {op.name}" for op in model.ops if op.name not in SUPPORTED_OPS]
+    bad = [op for op in model.ops if op.name not in SUPPORTED_OPS]
     if bad:
+        names = [f"#{op.index} {op.name}" for op in bad]
+        hints = []
+        for op in bad:
+            h = UNSUPPORTED_HELP.get(op.name)
+            if h and h not in hints:
+                hints.append(h)
         raise ConvertError(
-            f"unsupported op(s): {', '.join(bad)} (op index in the .tflite subgraph 0). "
-            f"Supported: {', '.join(SUPPORTED_OPS)}."
+            f"unsupported op(s): {', '.join(names)} (op index in the .tflite subgraph 0). "
+            + (f"To avoid: {'; '.join(hints)}. " if hints else "")
+            + f"Supported: {', '.join(SUPPORTED_OPS)}."
         )
     for op in model.ops:
         if op.name in ("QUANTIZE", "DEQUANTIZE"):
@@ -158,8 +179,13 @@ def validate(model: TModel) -> None:
 
 
 def compile_model(model: TModel) -> Compiled:
+    folded = fold_shape_ops(model)  # batch-1 shape arithmetic (dynamic-batch exports)
     validate(model)
     b = Builder(model)
+    for r in folded:  # listed like aliases: no op on the board, no cost
+        b.alias_reports.append({"index": r["index"], "op": r["op"], "macs": 0, "params": 0,
+                                "output_shape": [len(r["value"])], "alias": True,
+                                "folded": r["value"]})
     for i in model.inputs:
         b.act(i)
     for op in model.ops:

@@ -47,7 +47,9 @@ def run_demo(
     from converters import convert_tflite
     from converters.reference import run_tflm
     from edgeloop.infer import model_io, run_batch_virtual
-    from edgeloop.link.session import deploy_virtual, hil_config, run_closed_loop
+    from edgeloop.link.hilboard import deploy_virtual, hil_config
+    from edgeloop.link.session import run_closed_loop
+    from edgeloop.twins import rotating_machine
     from trainer.config import load_config
     from trainer.train import train
     from trainer.twins import synthesize, write_csv_dataset
@@ -102,8 +104,9 @@ def run_demo(
     )
     loops = []
     for twin_seed in closed_loop_seeds:
-        result = run_closed_loop(board_dir, twin_seed=twin_seed, fault_at_s=30.0,
-                                 duration_s=120.0, profile=profile)
+        twin = rotating_machine(seed=twin_seed, time_to_failure_s=60.0)
+        result = run_closed_loop(board_dir, twin, fault_at_s=30.0, duration_s=120.0,
+                                 profile=profile)
         loops.append(result)
         latency = result["detection_latency_s"]
         console.print(

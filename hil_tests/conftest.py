@@ -22,16 +22,10 @@ from pathlib import Path
 import pytest
 
 from edgeloop.boards import get_board
-from edgeloop.link.session import (
-    BoardConnection,
-    HilError,
-    HilSession,
-    SerialConnection,
-    SessionResult,
-    VirtualConnection,
-    deploy_virtual,
-    hil_config,
-)
+from edgeloop.link.framelink import FrameLink, HilError
+from edgeloop.link.hilboard import deploy_virtual, hil_config
+from edgeloop.link.results import SessionResult
+from edgeloop.link.session import HilSession
 from hil_tests.model import ROOT, ensure_run
 from hil_tests.report import write_artifacts
 
@@ -107,7 +101,7 @@ def _deploy(bench: BenchInfo, run: Path, base: dict, variant: str) -> Path | Non
         finally:
             lock.close()
     from edgeloop.link.deploy import deploy, plan_deploy
-    from edgeloop.link.transport import SerialTransport
+    from edgeloop.link.serialport import SerialTransport
 
     with SerialTransport(bench.port, baudrate=bench.baud) as transport:
         deploy(transport, plan_deploy(run, bench.profile, virtual=False, config=cfg), verify=True)
@@ -128,12 +122,15 @@ def deployed(bench: BenchInfo, hil_run: Path, run_config: dict) -> dict[str, Pat
     return _Lazy()
 
 
-def _connect(bench: BenchInfo, deployed: dict, variant: str) -> BoardConnection:
+def _connect(bench: BenchInfo, deployed: dict, variant: str) -> FrameLink:
+    from edgeloop.link.serialport import SerialTransport
+    from edgeloop.link.virtual import VirtualTransport
+
     root = deployed[variant]
     if bench.virtual:
         assert root is not None
-        return VirtualConnection(root, bench.profile.name)
-    conn = SerialConnection(bench.port, bench.baud)
+        return FrameLink.open(VirtualTransport(root, bench.profile))
+    conn = FrameLink.open(SerialTransport(bench.port, baudrate=bench.baud, raw_repl=False))
     conn.reset()
     try:
         conn.await_hello(8.0)
@@ -144,7 +141,7 @@ def _connect(bench: BenchInfo, deployed: dict, variant: str) -> BoardConnection:
 
 
 @pytest.fixture
-def board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
+def board(bench: BenchInfo, deployed: dict) -> Iterator[FrameLink]:
     """The board under test: deployed, freshly reset, linked (frames input)."""
     conn = _connect(bench, deployed, "frames")
     yield conn
@@ -152,7 +149,7 @@ def board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
 
 
 @pytest.fixture
-def i2c_board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
+def i2c_board(bench: BenchInfo, deployed: dict) -> Iterator[FrameLink]:
     """Like `board`, but the samples enter at register level through the simulated MPU6050 on
     the fake I2C bus, so the real driver is in the loop (virtual board only)."""
     if not bench.virtual:
@@ -163,7 +160,7 @@ def i2c_board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
 
 
 @pytest.fixture
-def locked_board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
+def locked_board(bench: BenchInfo, deployed: dict) -> Iterator[FrameLink]:
     """Like `board`, with micropython.heap_lock() on after HELLO: the whole per-frame path
     (link, preprocessing, model, decision) must allocate nothing or the board crashes."""
     conn = _connect(bench, deployed, "heaplock")
@@ -189,10 +186,10 @@ class Hil:
         self.lsb_per_g = int(run_config.get("counts_per_unit", 2048))
         self.results: list[tuple[str, SessionResult]] = []
 
-    def session(self, conn: BoardConnection, input_mode: str = "frames") -> HilSession:
+    def session(self, conn: FrameLink, input_mode: str = "frames") -> HilSession:
         return HilSession(conn, input_mode=input_mode, lsb_per_g=self.lsb_per_g)
 
-    def run(self, conn: BoardConnection, twin, duration_s: float, label: str = "",
+    def run(self, conn: FrameLink, twin, duration_s: float, label: str = "",
             input_mode: str = "frames", **kw) -> SessionResult:
         rate = float(self.run_config.get("sample_rate", twin.sample_rate))
         if abs(rate - twin.sample_rate) > 1e-6:

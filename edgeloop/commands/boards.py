@@ -61,11 +61,15 @@ def deploy(
     from edgeloop.link.deploy import deploy as run_deploy
     from edgeloop.link.deploy import plan_deploy
     from edgeloop.link.transport import open_transport
+    from edgeloop.twins import machine_recording
+    from trainer.runs import check_run
 
+    check_run(source)  # a run's model, bundle and config.json must still belong together
     virtual = board == "virtual"
     with open_transport(port, board, board_dir, board_profile, baud) as transport:
         profile = _profile_for(transport, board_profile, virtual)
-        plan = plan_deploy(source, profile, virtual=virtual)
+        plan = plan_deploy(source, profile, virtual=virtual,
+                           sim_recording=machine_recording if virtual else None)
 
         def progress(path: str, size: int) -> None:
             if not as_json:

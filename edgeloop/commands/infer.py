@@ -38,14 +38,7 @@ def _load_npy(path: Path) -> np.ndarray:
 def run_serial(port: str, bundle: bytes, x: np.ndarray, kernels: str,
                baud: int = 115200) -> tuple[np.ndarray, dict[str, Any]]:
     """A real board over its serial port: elrt must already be deployed (`edgeloop deploy`)."""
-    try:
-        from edgeloop.link.transport import open_transport
-    except ImportError as exc:  # the boards feature (edgeloop.link) is not installed
-        raise InferError(
-            "inference on a serial board needs the boards feature (edgeloop.link transport); "
-            "use --board virtual meanwhile"
-        ) from exc
-    from edgeloop.link.transport import BoardError
+    from edgeloop.link.transport import BoardError, open_transport
 
     with open_transport(port=port, baudrate=baud) as transport:
         try:

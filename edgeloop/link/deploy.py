@@ -25,12 +25,14 @@ import numpy as np
 from edgeloop.boards import BoardProfile
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import build_firmware, firmware_sources
-from edgeloop.link.transport import BoardError, Transport
+from edgeloop.link.transport import Transport
 
 MODEL_PATH = "model.elb"
 CONFIG_PATH = "config.json"
 SIM_SAMPLES_PATH = "samples.s16"
 BUNDLE_MAGIC = b"ELMB"
+# verification's scratch files: temporary names like every other file a deploy writes
+VERIFY_SCRATCH = ("verify_in.tmp", "verify_out.tmp", "verify_ticks.tmp")
 _HEADER = struct.Struct("<4sHHII")  # magic, format_version, header_size, body_len, crc32(body)
 
 # The config a board gets when the run folder has none: standalone app on an MPU6050.
@@ -64,27 +66,6 @@ while True:
 f.close()
 print(repr((magic == b'ELMB', n_total == blen, (c & 0xffffffff) == crc)))
 """
-
-_SHAPES_CODE = """
-import elrt
-m = elrt.Model()
-m.load(%r)
-print(repr((tuple(m.input_shape), tuple(m.output_shape), elrt.KERNELS)))
-"""
-
-_INFER_CODE = """
-import elrt, binascii
-m = elrt.Model()
-m.load(%r)
-x = binascii.unhexlify(%r)
-mi = m.input
-for i in range(len(x)):
-    v = x[i]
-    mi[i] = v - 256 if v > 127 else v
-m.invoke()
-print(binascii.hexlify(bytes(m.output)).decode())
-"""
-
 
 class DeployError(EdgeLoopError):
     pass
@@ -203,10 +184,19 @@ def firmware_files(arch: str, include_sim: bool) -> dict[str, bytes]:
         return {rel.as_posix(): (Path(tmp) / rel).read_bytes() for rel in written}
 
 
+SimRecording = Callable[[float, float], bytes]  # (units per g, sample rate) -> samples.s16
+
+
 def plan_deploy(
-    source: Path, profile: BoardProfile, virtual: bool, config: dict | None = None
+    source: Path, profile: BoardProfile, virtual: bool, config: dict | None = None,
+    sim_recording: SimRecording | None = None,
 ) -> DeployPlan:
-    """Everything to put on the board. The virtual board runs x64 code whatever it emulates."""
+    """Everything to put on the board. The virtual board runs x64 code whatever it emulates.
+
+    On the virtual board the standalone app's simulated sensor plays samples.s16: the caller
+    records them from its sensor twin (`sim_recording(units, sample_rate)`, see
+    sim_samples_bytes); without one, a samples file already on the board is left as it is.
+    """
     bundle, run_config, config_src = load_model(source, profile)
     cfg = json.loads(json.dumps(config or run_config or DEFAULT_DEVICE_CONFIG))  # a deep copy
     if config is not None:
@@ -221,8 +211,8 @@ def plan_deploy(
         sensor = cfg.setdefault("sensor", {})
         sensor.setdefault("sim", SIM_SAMPLES_PATH)
         sensor.setdefault("sim_units", int(cfg.get("counts_per_unit", 16384)))
-        if sensor["sim"] == SIM_SAMPLES_PATH:
-            files[SIM_SAMPLES_PATH] = twin_samples(
+        if sensor["sim"] == SIM_SAMPLES_PATH and sim_recording is not None:
+            files[SIM_SAMPLES_PATH] = sim_recording(
                 sensor["sim_units"], float(cfg.get("sample_rate", 1000))
             )
     files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
@@ -346,28 +336,36 @@ def deploy(
 
 
 def verify_on_board(transport: Transport, bundle: bytes, seed: int = 0) -> dict:
-    """One inference on the board on a seeded random input, compared with the golden executor."""
-    from converters.golden import run_bundle
+    """One inference on the board on a seeded random input, compared with the golden executor.
 
-    try:
-        in_shape, out_shape, kernels = _eval_last(transport, _SHAPES_CODE % MODEL_PATH)
-    except BoardError as exc:
-        raise DeployError(f"the board could not load {MODEL_PATH}: {exc}") from exc
+    It runs the same on-board script as `edgeloop infer` (edgeloop.infer), on the model file
+    just deployed; its scratch files are removed afterwards.
+    """
+    from converters.golden import run_bundle
+    from edgeloop.infer import InferError, model_io, run_batch_transport
+
+    in_shape = model_io(bundle)["input_shape"]
     rng = np.random.default_rng(seed)
     x = rng.integers(-128, 128, size=in_shape, dtype=np.int8)
     # Extremes included: they are where rounding and saturation differ first.
     flat = x.reshape(-1)
     flat[:2] = (-128, 127)
-    out_hex = transport.exec(_INFER_CODE % (MODEL_PATH, x.tobytes().hex()), timeout=120).strip()
-    y_board = np.frombuffer(bytes.fromhex(out_hex.splitlines()[-1]), dtype=np.int8)
+    try:
+        y, stats = run_batch_transport(
+            transport, bundle, x[np.newaxis], model_path=MODEL_PATH, put_model=False,
+            timeout=120.0, cleanup=True, scratch=VERIFY_SCRATCH,
+        )
+    except InferError as exc:
+        raise DeployError(f"the board could not run {MODEL_PATH}: {exc}") from exc
+    y_board = y.reshape(-1)
     batch = x if (len(in_shape) > 1 and in_shape[0] == 1) else x[np.newaxis]
-    y_gold = np.asarray(run_bundle(bundle, batch)).astype(np.int8).reshape(-1)
+    y_gold = np.asarray(run_bundle(bundle, batch)).astype(y_board.dtype).reshape(-1)
     match = y_board.shape == y_gold.shape and bool(np.array_equal(y_board, y_gold))
     return {
         "match": match,
         "input_shape": list(in_shape),
-        "output_shape": list(out_shape),
-        "kernels": kernels,
+        "output_shape": list(stats["output_shape"]),
+        "kernels": stats["kernels"],
         "board_output": y_board.tolist()[:16],
         "golden_output": y_gold.tolist()[:16],
     }
@@ -384,17 +382,6 @@ def sim_samples_bytes(samples: np.ndarray, units: float = 1000) -> bytes:
         raise DeployError(f"simulated samples must be [n, channels], got shape {arr.shape}")
     q = np.nan_to_num(np.round(arr * units), nan=0.0)
     return np.clip(q, -32768, 32767).astype("<i2").tobytes()
-
-
-def twin_samples(
-    units: float, sample_rate: float = 1000.0, seconds: float = 20.0, fault_at_s: float = 10.0
-) -> bytes:
-    """The rotating-machine twin, healthy then with a bearing fault, as a sample file (seeded)."""
-    from trainer.twins.rotating import RotatingMachine
-
-    twin = RotatingMachine(seed=0, sample_rate=sample_rate)
-    twin.inject_fault("bearing", at_s=fault_at_s)
-    return sim_samples_bytes(twin.step(int(seconds * sample_rate)), units)
 
 
 def write_sim_samples(

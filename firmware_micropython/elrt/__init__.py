@@ -6,6 +6,7 @@
 #   m.input[:] = x           # int8 bytes of the model input (memoryview into the arena)
 #   m.invoke()               # allocates nothing on the heap
 #   y = m.output             # memoryview into the arena
+#   m.invoke_timed(us)       # invoke() adding each step's µs to us[i] (per-op profile)
 #
 # Everything is decided at load: the bundle (docs/bundle-format.md) is checked (magic, version,
 # sizes, CRC32), the arena is allocated once, and every op becomes a (kernel, args) pair whose
@@ -17,6 +18,7 @@
 import binascii
 import gc
 import struct
+import time
 
 from micropython import const
 
@@ -314,6 +316,7 @@ class Model:
         self.n_ops = 0
         self.kernels = None  # "viper", "bytecode" or "mixed" (some families fell back)
         self.kernel_sets = {}  # op family ("fc", "conv", ...) -> "viper" or "bytecode"
+        self.plan_ops = ()  # bundle op index of each invoke() step (CONCATENATION: k steps)
 
     def load(self, src):
         """Load a bundle from a file path (read into RAM) or a buffer (used in place). Raises
@@ -336,7 +339,7 @@ class Model:
             body = _check_header(mv)
             if not isinstance(src, str):
                 _prepare_kernels(_body_op_list(body))
-            plan, arena, ins, outs, n_ops, sets = self._build(body)
+            plan, arena, ins, outs, n_ops, sets, plan_ops = self._build(body)
         except BundleError:
             raise
         except MemoryError:
@@ -367,6 +370,7 @@ class Model:
         self.output_scale = to[5]
         self.output_zero_point = to[4]
         self.n_ops = n_ops
+        self.plan_ops = plan_ops
         self.kernel_sets = sets
         kinds = set(sets.values())
         self.kernels = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else KERNELS)
@@ -421,6 +425,7 @@ class Model:
         sets = {}
         kmod = {}
         plan = []
+        plan_ops = []
         p = ops_off
         end = ops_off + ops_len
         for index in range(n_ops):
@@ -503,8 +508,10 @@ class Model:
                     start += prm[2 + j]
             elif code == _OP_PAD:
                 plan.append((K.pad, tuple(v) + prm))
+            while len(plan_ops) < len(plan):
+                plan_ops.append(index)
             p += 4 * (3 + nt + npar)
-        return tuple(plan), arena, ins, outs, n_ops, sets
+        return tuple(plan), arena, ins, outs, n_ops, sets, tuple(plan_ops)
 
     def invoke(self):
         """Run every op once over the arena. Allocates nothing on the heap."""
@@ -513,6 +520,25 @@ class Model:
         call = _call
         for op in self._plan:
             call(op[0], op[1])
+
+    def invoke_timed(self, us):
+        """invoke() that adds each step's µs (time.ticks_us) to us[i], i the step's index in
+        plan_ops: a per-op profile. us: an array('i') or list of len(plan_ops) ints, zeroed by
+        the caller. Allocates nothing, like invoke()."""
+        if self._bundle is None:
+            raise BundleError("no model loaded: call load() first")
+        if len(us) < len(self._plan):
+            raise ValueError("profile buffer holds %d steps, the model has %d"
+                             % (len(us), len(self._plan)))
+        call = _call
+        now = time.ticks_us
+        diff = time.ticks_diff
+        i = 0
+        for op in self._plan:
+            t0 = now()
+            call(op[0], op[1])
+            us[i] += diff(now(), t0)
+            i += 1
 
 
 def _read_file(path):

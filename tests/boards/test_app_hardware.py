@@ -13,7 +13,7 @@ import json
 
 from edgeloop.boards import get_board
 from edgeloop.link import deploy as dp
-from edgeloop.link.transport import VirtualTransport
+from edgeloop.link.virtual import VirtualTransport
 
 SCRIPT = r"""
 import sys

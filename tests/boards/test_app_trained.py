@@ -16,7 +16,8 @@ import pytest
 
 from edgeloop.boards import get_board
 from edgeloop.link import deploy as dp
-from edgeloop.link.transport import VirtualTransport
+from edgeloop.link.virtual import VirtualTransport
+from edgeloop.twins import machine_recording
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +41,7 @@ def test_trained_app_alarms_on_the_bearing_fault_only(read_status, tmp_path, tra
     cfg["sensor"]["sim_clock"] = "replay"  # 60 s of signal as fast as the app drains it
     plan.files["config.json"] = json.dumps(cfg).encode()
     seconds, fault_at = 60, 10.0
-    plan.files["samples.s16"] = dp.twin_samples(
+    plan.files["samples.s16"] = machine_recording(
         cfg["sensor"]["sim_units"], seconds=seconds, fault_at_s=fault_at
     )
     assert dp.deploy(board, plan).verified

@@ -13,7 +13,9 @@ import pytest
 from converters.golden import run_bundle
 from edgeloop.boards import get_board
 from edgeloop.link import deploy as dp
-from edgeloop.link.transport import LinkError, VirtualTransport
+from edgeloop.link.transport import LinkError
+from edgeloop.link.virtual import VirtualTransport
+from edgeloop.twins import machine_recording
 
 VIRTUAL = get_board("virtual")
 
@@ -174,7 +176,8 @@ def test_app_runs_on_simulated_mpu6050_and_matches_the_host(
         dp.DEFAULT_DEVICE_CONFIG, decision={"threshold": 0.3, "n": 2, "m": 3, "fault_classes": [1]},
         sensor={"kind": "mpu6050", "sim_clock": "replay"},  # 20 s of samples as fast as drained
     )
-    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg)
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg,
+                          sim_recording=machine_recording)
     assert dp.deploy(board, plan).verified
     lines = read_status(board)
     start, windows, end = lines[0], lines[1:-1], lines[-1]
@@ -201,7 +204,8 @@ def test_app_runs_on_simulated_mpu6050_and_matches_the_host(
 def test_app_survives_sensor_read_errors(read_status, tmp_path, board, bundles) -> None:
     cfg = dict(dp.DEFAULT_DEVICE_CONFIG, sensor={
         "kind": "mpu6050", "fail_every": 97, "sim_clock": "replay", "sim_seq": True})
-    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg)
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg,
+                          sim_recording=machine_recording)
     dp.deploy(board, plan, verify=False)
     lines = read_status(board)
     errors = [x for x in lines if x.get("event") == "sensor_error"]
@@ -271,7 +275,8 @@ def test_cli_monitor_shows_status_lines(tmp_path, board, bundles, monkeypatch, c
     from edgeloop import cli
 
     cfg = dict(dp.DEFAULT_DEVICE_CONFIG, max_windows=5)
-    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg)
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg,
+                          sim_recording=machine_recording)
     dp.deploy(board, plan, verify=False)
     monkeypatch.setattr(
         sys,
@@ -302,7 +307,8 @@ def test_monitor_runs_in_real_time(tmp_path, board, bundles, monkeypatch, capsys
 
     from edgeloop import cli
 
-    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True)
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True,
+                          sim_recording=machine_recording)
     dp.deploy(board, plan, verify=False)
     argv = ["edgeloop", "monitor", "--board", "virtual", "--dir", str(board.root), "--seconds",
             "1.5", "--raw"]

@@ -1,4 +1,4 @@
-"""The four benchmark models (benchmarks/models.py): golden executor == TFLM on the host.
+"""The benchmark models (benchmarks/models.py): golden executor == TFLM on the host.
 (Board timings and board exactness for them are `make bench`, not a timed test.)"""
 
 from __future__ import annotations

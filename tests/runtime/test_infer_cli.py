@@ -100,13 +100,14 @@ def test_model_too_big_for_the_heap_is_reported() -> None:
 def test_transport_hook_with_the_link_transport(conv, tmp_path) -> None:
     """run_batch_transport drives any edgeloop.link Transport; here the virtual one, with elrt
     deployed as a flashed board has it."""
-    transport_mod = pytest.importorskip("edgeloop.link.transport")
     from edgeloop.firmware import build_firmware
     from edgeloop.infer import elrt_sources, run_batch_transport
 
     model, bundle = conv
     build_firmware(tmp_path, "x64", elrt_sources())
-    transport = transport_mod.VirtualTransport(tmp_path, "esp32")
+    from edgeloop.link.virtual import VirtualTransport
+
+    transport = VirtualTransport(tmp_path, "esp32")
     x = random_inputs((1, 8, 8, 3), 5, seed=2)
     y, stats = run_batch_transport(transport, bundle.read_bytes(), x, kernels="bytecode")
     np.testing.assert_array_equal(y, run_tflm(model, x))

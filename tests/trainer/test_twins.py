@@ -133,3 +133,64 @@ def test_machine_start_and_repair():
     m.start()
     m.step(3000)
     assert m.health == 1.0 and m.label == "normal" and not m.broken
+
+
+def test_room_answers_heating_ventilation_window_and_a_failed_heater():
+    from trainer.twins import Room
+
+    def run(**outputs) -> tuple[Room, np.ndarray]:
+        room = Room(seed=3, outdoor_c=2.0, occupants=3, start_hour=6.0)
+        for k, v in outputs.items():
+            setattr(room, k, v)
+        return room, room.step(120)  # two hours, one sample a minute
+
+    _, cold = run()
+    _, heated = run(heating=1.0)
+    _, vented = run(heating=1.0, ventilation=1.0)
+    _, window = run(heating=1.0, window_open=True)
+    _, failed = run(heating=1.0, heater_failed=True)
+    assert heated[-1, 0] > cold[-1, 0] + 3.0  # degC: the heater heats
+    np.testing.assert_allclose(failed[:, 0], cold[:, 0], atol=0.2)  # a failed one does not
+    assert cold[-1, 2] > 1500 and vented[-1, 2] < 900  # three people; ventilation clears CO2
+    assert window[-1, 0] < heated[-1, 0] - 2.0 and window[-1, 2] < 600  # the window: cold air
+    assert (cold[:, 1] > 0).all() and (cold[:, 1] <= 100).all()  # RH stays physical
+    room = Room(seed=1)
+    room.apply({"heating": True, "ventilation": 0.5})
+    assert room.heating == 1.0 and room.ventilation == 0.5
+    with pytest.raises(ValueError, match="unknown room output 'fan'"):
+        room.apply({"fan": 1})
+
+
+def test_room_recordings_have_three_states():
+    from trainer.twins import STATES
+
+    recs = synthesize("environment", per_class=2, seed=4)
+    assert [r.label for r in recs] == [s for s in STATES for _ in range(2)]
+    assert {len(r.data) for r in recs if r.label == "window_open"} == {60}
+    opened = [r for r in recs if r.label == "window_open"]
+    assert all(r.data[:10, 0].mean() > r.data[-10:, 0].mean() for r in opened)
+
+
+def test_wearable_day_has_falls_with_ground_truth_and_everyday_moves():
+    from trainer.twins import MOVES, daily_life
+
+    plan = daily_life(seed=2, hours=2.0, falls=3)
+    falls = [p for p in plan if p[1] == "fall"]
+    assert len(falls) == 3 and {p[1] for p in plan} >= {"activity", "fall", "sit_down", "gesture"}
+    a, b = WearableIMU(seed=2), WearableIMU(seed=2)
+    for p in plan:
+        a.schedule(*p)
+        b.schedule(*p)
+    x = a.step(2 * 3600 * 50)
+    y = np.concatenate([b.step(n) for n in [7, 3333, 90000] + [2 * 3600 * 50 - 93340]])
+    np.testing.assert_array_equal(x, y)
+    assert np.allclose(a.falls, [p[0] + 0.3 for p in falls])  # impact times, the ground truth
+    mag = np.linalg.norm(x[:, :3], axis=1)
+    for t in a.falls:  # free fall just before each impact, a hard hit at it
+        i = int(round(t * 50))
+        assert mag[i - 12 : i - 2].max() < 0.3 and mag[i : i + 5].max() > 3.0
+    sits = [t for t, k in a.moves if k == "sit_down"]
+    assert sits and all(mag[int(t * 50) : int(t * 50) + 40].min() > 0.5 for t in sits)
+    assert set(k for _, k in a.moves) <= set(MOVES)
+    with pytest.raises(ValueError, match="unknown wearable event"):
+        a.schedule(1.0, "jump")

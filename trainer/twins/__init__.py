@@ -29,7 +29,10 @@ Streaming API (what the HIL bench drives in a closed loop)::
 
 Batch API: `synthesize(name, per_class, duration_s, seed)` returns labelled `Recording`s;
 `write_csv_dataset(recordings, out_dir)` writes them in the CSV folder layout trainer.data reads.
-Twins: rotating_machine (RotatingMachine), wearable (WearableIMU), environment (Environment).
+Twins: rotating_machine (RotatingMachine), wearable (WearableIMU: a day of activities, everyday
+movements and falls with their times as ground truth, `daily_life`), environment (Room: a room
+whose temperature, humidity and CO2 answer heating/cooling/ventilation, people and weather).
+Closed loop on a room: `room.apply({"heating": 1, "ventilation": 0})` between steps.
 """
 
 from __future__ import annotations
@@ -40,21 +43,21 @@ from pathlib import Path
 import numpy as np
 
 from trainer.twins.base import BlockTwin, Recording
-from trainer.twins.environment import STATES, Environment
+from trainer.twins.environment import STATES, Environment, Room
 from trainer.twins.faults import FAULT_KINDS, SensorFault, inject
 from trainer.twins.rotating import CONDITIONS, RotatingMachine
-from trainer.twins.wearable import ACTIVITIES, WearableIMU
+from trainer.twins.wearable import ACTIVITIES, MOVES, WearableIMU, daily_life
 
 TWINS = {
     "rotating_machine": (RotatingMachine, CONDITIONS, 10.0),
     "wearable": (WearableIMU, ACTIVITIES, None),
-    "environment": (Environment, STATES, 4 * 3600.0),
+    "environment": (Room, STATES, None),
 }
 
 __all__ = [
-    "ACTIVITIES", "CONDITIONS", "FAULT_KINDS", "STATES", "TWINS", "BlockTwin", "Environment",
-    "Recording", "RotatingMachine", "SensorFault", "WearableIMU", "inject", "synthesize",
-    "to_counts", "write_csv_dataset",
+    "ACTIVITIES", "CONDITIONS", "FAULT_KINDS", "MOVES", "STATES", "TWINS", "BlockTwin",
+    "Environment", "Recording", "Room", "RotatingMachine", "SensorFault", "WearableIMU",
+    "daily_life", "inject", "synthesize", "to_counts", "write_csv_dataset",
 ]
 
 
@@ -79,9 +82,15 @@ def synthesize(
     for ci, label in enumerate(classes or labels):
         for i in range(per_class):
             rec_seed = seed * 1_000_003 + ci * 10_007 + i
-            dur = duration_s or default_s or (4.0 if label == "fall" else 8.0)
+            dur = duration_s or default_s or _default_duration(name, label)
             out.append(cls.recording(label, dur, rec_seed))
     return out
+
+
+def _default_duration(twin: str, label: str) -> float:
+    if twin == "environment":  # a window opened is a short story; a room's day is long
+        return 3600.0 if label == "window_open" else 4 * 3600.0
+    return 4.0 if label == "fall" else 8.0
 
 
 def write_csv_dataset(recordings: list[Recording], out_dir: Path | str) -> Path:
