@@ -10,9 +10,10 @@
 # or a machine.Timer fills the ring (analog) at the sample rate, and the loop drains them into
 # one preallocated sampling.Ring, then feeds the pipeline from it. Preprocessing, inference,
 # gc and the status line run between drains; the FIFO holds the samples meanwhile. Samples the
-# sensor reports lost (FIFO overflow, missed timer ticks) are counted ("lost"), never hidden;
-# when a window's work outlasts its stride the next window is already complete, and the late
-# one is skipped ("skipped"), so the model keeps seeing fresh, gap-free windows.
+# sensor reports lost (FIFO overflow, missed timer ticks) are counted ("lost"), never hidden.
+# A window whose work outlasts its stride is an overrun ("overruns"); once the backlog behind
+# a window reaches a stride (or half the FIFO) that window is skipped ("skipped") rather than
+# the FIFO left to overflow, so the model keeps seeing fresh, gap-free windows.
 #
 # config.json keys read here (the trainer's device config plus board facts added by deploy):
 #   model ("model.elb"), sample_rate (Hz), counts_per_unit (sets the accelerometer range the
@@ -23,7 +24,8 @@
 #   board), sim_units, sim_clock ("wall": samples in real time, or "replay": as fast as the
 #   app drains them), sim_seq (hide sequence numbers for the realtime bench), ring (samples),
 #   fail_every}, actuator {pin, led, active_high}, watchdog (true),
-#   watchdog_ms (5000), max_windows (0: forever), reinit_after (50 consecutive read errors).
+#   watchdog_ms (5000), max_windows (0: forever), reinit_after (50 consecutive read errors),
+#   skip_late (true: a window the loop is far behind on is skipped, not inferred).
 import gc
 import json
 import sys
@@ -341,8 +343,15 @@ class Sampler:
         self.reinit_after = int(cfg.get("reinit_after", 50))
         self.errors = 0
         self.consecutive = 0
+        # a late window is skipped once this many samples wait behind it: a stride (the next
+        # window is complete already) or half the FIFO, whichever is more, so a short stall
+        # is caught up on without skipping anything
+        self.skip_at = max(stride, (self.fifo or cap) // 2)
+        self.t_ok = 0
+
+    def start(self):
+        self.hw.start(self.ring)
         self.t_ok = ticks_us()
-        hw.start(self.ring)
 
     def drain(self):
         hw = self.hw
@@ -400,14 +409,19 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
     channels = ring.channels
     stride = pipe.stride
     stride_us = sampler.stride_us
-    catch_up = not hw.replay  # in real time, a late window is skipped for the next one
+    # in real time, a window far behind is skipped (config "skip_late": false infers every
+    # window, the FIFO absorbing what it can)
+    realtime = not hw.replay
+    catch_up = realtime and cfg.get("skip_late", True)
     seq = hw.seq
     sample = array("h", bytes(2 * channels))
     formed = 0  # windows the stream has completed (status "w": window k ends at sample
-    skipped = 0  # k*stride + window); skipped: completed while the next was already complete
+    skipped = 0  # k*stride + window); skipped: not inferred, the loop was too far behind
     overruns = 0  # windows whose work outlasted their stride
     alarm = False
     done = False
+    skip_at = sampler.skip_at
+    sampler.start()  # the sensor's clock runs from here: nothing before the loop delays it
     while not done:
         hw.feed()
         sampler.drain()
@@ -418,8 +432,8 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
                 continue
             formed += 1
             sampler.drain()  # empty the FIFO first: it has its full depth for the inference
-            if catch_up and sampler.backlog() >= stride:
-                skipped += 1  # the next window is complete already: this one is stale
+            if catch_up and sampler.backlog() >= skip_at:
+                skipped += 1  # too far behind: this window is stale, the next is complete
                 continue
             t0 = ticks_us()
             new_alarm = pipe.run()
@@ -453,7 +467,7 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
                 break
         if done or hw.finished():
             break
-        if catch_up:
+        if realtime:
             sampler.nap(pipe)
     end = {"event": "end", "windows": formed, "inferred": pipe.windows, "errors": sampler.errors,
            "alarm": alarm, "actuations": hw.actuations, "lost": ring.lost,

@@ -3,8 +3,8 @@
 A stand-in `machine` module is put in sys.modules before the app imports it: its I2C is the
 simulated bus with an MPU6050, so everything from pin numbers to the watchdog is exercised
 as on an ESP32; the chip samples at 1 kHz of wall-clock time into its FIFO. The sample source
-ends after 200 samples and the next watchdog feed raises KeyboardInterrupt, as Ctrl-C from
-mpremote does.
+ends after 200 samples; a watchdog feed once they are all processed raises KeyboardInterrupt,
+as Ctrl-C from mpremote does.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ class WDT(sp.WDT):
     def feed(self):
         sp.WDT.feed(self)
         if CHIP.exhausted and not CHIP.pending() and log['timer'] is None:
-            raise KeyboardInterrupt  # Ctrl-C once the 200 samples are all taken
+            log['idle'] = log.get('idle', 0) + 1
+            if log['idle'] == 5:  # Ctrl-C once the 200 samples are taken and processed
+                raise KeyboardInterrupt
 
 class Timer:
     PERIODIC = 1
@@ -63,6 +65,7 @@ for k in ('I2C', 'Pin', 'WDT', 'Timer'):
 sys.modules['machine'] = FakeMachine
 import app
 cfg = {"sample_rate": 1000, "counts_per_unit": 16384, "window": 32, "stride": 32,
+       "skip_late": False,
        "pins": {"sda": 21, "scl": 22, "relay": 26, "led": 2}, "watchdog_ms": 3000,
        "decision": {"n": 1, "m": 1, "threshold": 0.0, "fault_classes": [0, 1, 2]}}
 try:
