@@ -30,7 +30,7 @@ app = typer.Typer(
 )
 
 # Each name is a module in edgeloop/commands/ with register(app).
-COMMAND_MODULES = ("convert", "infer", "train", "boards", "hil", "demo")
+COMMAND_MODULES = ("convert", "infer", "train", "boards", "hil", "demo", "fleet")
 
 
 def _register_all() -> None:

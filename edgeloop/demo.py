@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeloop.boards import get_board
+from edgeloop.vboard import identify
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "rotating_machine" / "edgeloop.toml"
 
@@ -119,8 +120,14 @@ def run_demo(
 
     per_run = [_round(r["detection_latency_s"]) for r in loops]
     latencies = [v for v in per_run if v is not None]
+    ident = identify()  # the executable that played the board: its word size, float width
     summary = {
         "board": board.name,
+        "board_executable": ident.executable,
+        "board_micropython": ident.version,
+        "board_mpy_arch": ident.mpy_arch,
+        "board_word_bits": ident.word_bits,
+        "board_float_bits": ident.float_bits,
         "windows": len(x),
         "float_accuracy": report["float_accuracy"],
         "int8_accuracy": report["int8_accuracy"],

@@ -20,7 +20,7 @@ import numpy as np
 from edgeloop.boards import BoardProfile, get_board
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import build_firmware, firmware_sources
-from edgeloop.vboard import VirtualBoard
+from edgeloop.vboard import VirtualBoard, mpy_arch
 
 KERNEL_CHOICES = ("auto", "viper", "bytecode")
 _MARK = "ELRT_STATS "
@@ -83,7 +83,7 @@ def elrt_sources() -> list[Path]:
 
 def prepare_board(root: Path, compiled: bool = True) -> VirtualBoard:
     """Lay elrt out in `root` (x64 .mpy like a flashed board, or sources) for the virtual board."""
-    build_firmware(root, "x64" if compiled else None, elrt_sources())
+    build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
     return VirtualBoard(root)
 
 
@@ -151,13 +151,19 @@ def model_io(bundle: bytes) -> dict[str, Any]:
 
 
 def check_inputs(x: np.ndarray, io: dict[str, Any], where: str = "inputs") -> np.ndarray:
-    """x must be (batch, *model input shape) of the model's input dtype; says what is expected."""
+    """x must be (batch, *model input shape) of the model's input dtype; says what is expected.
+
+    For a batch-1 model, (batch, *input shape[1:]) is accepted too: what a TFLite user passes
+    (the batch replaces the model's leading 1)."""
     x = np.asarray(x)
-    want = io["input_shape"]
-    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != tuple(want) or x.shape[0] == 0:
+    want = tuple(io["input_shape"])
+    if len(want) >= 1 and want[0] == 1 and x.ndim == len(want) and tuple(x.shape[1:]) == want[1:]:
+        x = x.reshape(len(x), *want)
+    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want or x.shape[0] == 0:
+        also = f" or (batch, {', '.join(str(d) for d in want[1:])})" if want[:1] == (1,) else ""
         raise InferError(
             f"{where}: shape {x.shape} does not fit the model: expected (batch, "
-            f"{', '.join(str(d) for d in want)}) with batch >= 1"
+            f"{', '.join(str(d) for d in want)}){also} with batch >= 1"
         )
     if x.dtype != io["input_dtype"]:
         raise InferError(f"{where}: dtype {x.dtype}, the model input is {io['input_dtype']} "
@@ -182,7 +188,7 @@ def run_batch_virtual(
     x = check_inputs(x, model_io(bundle))
     with tempfile.TemporaryDirectory(prefix="edgeloop-infer-", dir=workdir) as tmp:
         root = Path(tmp)
-        build_firmware(root, "x64" if compiled else None, elrt_sources())
+        build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
         y, stats = run_batch_transport(
             VirtualTransport(root, prof), bundle, x, kernels, timeout=timeout,
             where=f"board profile {prof.name}: {prof.heap_bytes // 1024} KB heap, "

@@ -39,9 +39,9 @@ from pipeline import Pipeline, PreprocessFeatures, RawFeatures
 from sampling import Ring, period_of, samples_in
 
 try:
-    from time import sleep_us, ticks_diff, ticks_ms, ticks_us
+    from time import sleep_us, ticks_add, ticks_diff, ticks_ms, ticks_us
 except ImportError:  # pragma: no cover - every MicroPython port has them
-    ticks_ms = ticks_us = ticks_diff = sleep_us = None
+    ticks_add = ticks_ms = ticks_us = ticks_diff = sleep_us = None
 
 
 _MPU_RANGE = {16384: 2, 8192: 4, 4096: 8, 2048: 16}
@@ -52,7 +52,7 @@ def sample_rate(cfg):
 
 
 def sample_rate_f(cfg):
-    """The configured rate as trained (Hz, may be fractional: 12.5, 1/60)."""
+    """The rate as a float: building sensors sample slower than 1 Hz (1/60)."""
     return float(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
 
 
@@ -64,15 +64,44 @@ def load_config(path="config.json"):
         return {}
 
 
+publish = None  # the fleet's hook (net/node.py), set by main.py when config.json has "fleet"
+
+
 def emit(obj):
     sys.stdout.write(json.dumps(obj))
     sys.stdout.write("\n")
+    if publish is not None:
+        publish(obj)
+
+
+def _one_accelerometer(cfg):
+    """A sensor list that is one 3-axis accelerometer (the machine) is read by its driver
+    directly, as the "sensor" entry: the list's machinery would cost ~5 KB of a 100 KB heap
+    that a large vibration model needs."""
+    specs = cfg.get("sensors")
+    if not specs or len(specs) != 1:
+        return
+    s = specs[0]
+    if s.get("driver") not in ("mpu6050", "adxl345") or list(s.get("reads", ())) != ["ax", "ay", "az"]:
+        return
+    scfg = cfg.setdefault("sensor", {})
+    scfg.setdefault("kind", s["driver"])
+    rng = s.get("range", {})
+    if rng.get("accel_g", rng.get("range_g")):
+        scfg.setdefault("range_g", rng.get("accel_g", rng.get("range_g")))
+    bus = s.get("bus", {})
+    for k in ("addr", "i2c", "sda", "scl", "freq"):
+        if k in bus:
+            scfg.setdefault(k, bus[k])
+    scfg.setdefault("sim_units", int(s.get("counts_per_unit", [16384])[0]))
+    del cfg["sensors"]
 
 
 class Hardware:
-    """The board's parts: sensor driver, relay and LED pins, watchdog."""
+    """The board's parts: sensor driver(s), relay and LED pins, watchdog."""
 
     def __init__(self, cfg):
+        _one_accelerometer(cfg)
         self.cfg = cfg
         scfg = cfg.get("sensor", {})
         pins = cfg.get("pins", {})
@@ -86,6 +115,7 @@ class Hardware:
         self.seq = None  # simhw.seq.SeqCheck when the simulated chip hides sequence numbers
         self.replay = False  # simulated samples come as fast as they are drained
         self.timer_cls = None
+        self.row = None  # the simulated world's current sample (sensors list, virtual board)
         if self.sim:
             from simhw.pins import WDT
             from simhw.pins import Pin as SimPin
@@ -98,6 +128,13 @@ class Hardware:
                 from simhw.timer import Timer
 
                 self.timer_cls = Timer
+        elif "sensors" in cfg:
+            from machine import WDT
+
+            from sensors import real_buses
+
+            self.i2c = real_buses(pins)  # one machine.I2C per bus the sensors name
+            wdt = WDT(timeout=cfg.get("watchdog_ms", 5000)) if cfg.get("watchdog", True) else None
         else:
             from machine import WDT
 
@@ -141,20 +178,34 @@ class Hardware:
                 time.sleep_ms(1000)
 
     def _samples_read(self):
+        if self.row is not None:
+            return self.row.samples
         return self.chip.samples_read if self.chip is not None else 0
 
     def _sim_bus(self, scfg):
         from simhw.i2c import I2C
         from simhw.source import FileSource
 
-        channels = 1 if scfg.get("kind") == "analog" else 3
-        self.source = FileSource(scfg.get("sim", "samples.s16"), channels, scfg.get("loop", False),
-                                 64)  # simulated hardware: small blocks, heap is the board's
-        units = int(scfg.get("sim_units", 1000))  # sample file units per g (milli-g default)
         clock_kind = scfg.get("sim_clock", "wall")
         if clock_kind not in ("wall", "replay"):
             raise ValueError("sensor.sim_clock must be 'wall' or 'replay', not %r" % (clock_kind,))
         self.replay = clock_kind == "replay"
+        if "sensors" in self.cfg:  # every sensor's simulated chip, fed from one sample file
+            from simhw.world import sim_bus
+
+            specs = self.cfg["sensors"]
+            n = 0
+            for spec in specs:
+                n += len(spec["channels"])
+            self.source = FileSource(scfg.get("sim", "samples.s16"), n, scfg.get("loop", False))
+            bus, self.row = sim_bus(specs, self.source, n, int(1000 / sample_rate_f(self.cfg)))
+            bus.fail_every = int(scfg.get("fail_every", 0))
+            return lambda spec_bus: bus
+
+        channels = 1 if scfg.get("kind") == "analog" else 3
+        self.source = FileSource(scfg.get("sim", "samples.s16"), channels, scfg.get("loop", False),
+                                 64)  # simulated hardware: small blocks, heap is the board's
+        units = int(scfg.get("sim_units", 1000))  # sample file units per g (milli-g default)
         clock = None if self.replay else ticks_us
         seq = bool(scfg.get("sim_seq", False))
         if seq:
@@ -176,6 +227,13 @@ class Hardware:
         return bus
 
     def make_sensor(self):
+        if "sensors" in self.cfg:  # the run's sensors as one multi-channel sample
+            from sampling import Polled
+            from sensors import Sensors
+
+            # no FIFO behind the list: read on the sample clock (as fast as drained in replay)
+            return Polled(Sensors(self.cfg["sensors"], self.i2c, sample_rate_f(self.cfg),
+                                  self.row), sample_rate_f(self.cfg), not self.replay)
         scfg = self.cfg.get("sensor", {})
         kind = scfg.get("kind", "mpu6050")
         # The model was trained on counts at counts_per_unit: set the range that gives them.
@@ -236,7 +294,7 @@ class Hardware:
 
     def start(self, ring):
         """Start the sensor's clocked sampling into ring (FIFO on, or the ADC's timer)."""
-        if hasattr(self.sensor, "fifo_samples") and not self.sensor.fifo_samples:
+        if hasattr(self.sensor, "adc"):  # analog: a timer fills the ring
             self.sensor.start(ring, self.timer_cls)
         else:
             self.sensor.start()
@@ -258,6 +316,8 @@ class Hardware:
         """Simulated data ran out and the chip's FIFO is empty (never true on a real board)."""
         if not self.sim:
             return False
+        if self.row is not None:
+            return self.row.exhausted
         if self.chip is not None:
             return self.chip.exhausted and not self.chip.pending()
         if self.adc is not None:
@@ -399,6 +459,9 @@ class Sampler:
         us = need * self.period_us
         if us > self.nap_max:
             us = self.nap_max
+        due = self.hw.sensor.due_in()  # a sensor read on the sample clock: wake for it
+        if 0 <= due < us:
+            us = due
         if us > 0:
             self.hw.nap(us)
 

@@ -26,6 +26,7 @@ from edgeloop.link.framelink import FrameLink, HilError
 from edgeloop.link.hilboard import deploy_virtual, hil_config
 from edgeloop.link.results import SessionResult
 from edgeloop.link.session import HilSession
+from hil_tests import plugin
 from hil_tests.model import ROOT, ensure_run
 from hil_tests.report import write_artifacts
 
@@ -40,6 +41,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--hil-out", default=str(ROOT / "build" / "hil"),
                 help="where timelines and session JSON go (default build/hil)")
     g.addoption("--baud", type=int, default=115200, help="serial baud rate for a real board")
+    plugin.addoptions(g)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    plugin.configure(config)  # summary.json, HTML title and criteria, long scenarios
 
 
 class BenchInfo:
@@ -52,6 +58,7 @@ class BenchInfo:
         self.profile = get_board(name)
         self.out = Path(config.getoption("--hil-out"))
         self.baud = config.getoption("--baud")
+        self.replace_model = config.getoption("--replace-model")
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +74,12 @@ def _locked(path: Path):
 
 
 @pytest.fixture(scope="session")
-def hil_run() -> Path:
-    """The trained run folder (cached; one xdist worker trains, the others wait)."""
+def hil_run(request: pytest.FixtureRequest) -> Path:
+    """The run under test: --hil-run (the user's `edgeloop train` folder), else the bench's own
+    cached model (trained once; one xdist worker trains, the others wait)."""
+    given = request.config.getoption("--hil-run")
+    if given:
+        return Path(given).resolve()
     lock = _locked(ROOT / "build" / "cache" / "hil" / ".lock")
     try:
         return ensure_run()
@@ -104,8 +115,25 @@ def _deploy(bench: BenchInfo, run: Path, base: dict, variant: str) -> Path | Non
     from edgeloop.link.serialport import SerialTransport
 
     with SerialTransport(bench.port, baudrate=bench.baud) as transport:
-        deploy(transport, plan_deploy(run, bench.profile, virtual=False, config=cfg), verify=True)
+        plan = plan_deploy(run, bench.profile, virtual=False, config=cfg)
+        if not bench.replace_model:
+            _keep_users_model(transport, plan.model, run)
+        deploy(transport, plan, verify=True)
     return None
+
+
+def _keep_users_model(transport, bundle: bytes, run: Path) -> None:
+    """A real board's deployed model is the user's: replaced only with --replace-model."""
+    import hashlib
+
+    from edgeloop.link.deploy import MODEL_PATH
+
+    on_board = transport.fs_hash(MODEL_PATH)
+    want = hashlib.sha256(bundle).hexdigest()
+    if on_board is not None and on_board != want:
+        pytest.exit(f"the board on {transport.port} holds another model ({MODEL_PATH} sha256 "
+                    f"{on_board[:12]}); the bench would replace it with {run.name}'s "
+                    f"({want[:12]}): pass --replace-model to allow it", returncode=2)
 
 
 @pytest.fixture(scope="session")
@@ -223,6 +251,8 @@ def hil(request: pytest.FixtureRequest, bench: BenchInfo, run_config: dict) -> H
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        plugin.attach(item, report)  # criteria + key figures, for summary.json and the HTML
     if report.when != "call":
         return
     arts = item.stash.get(_ARTIFACTS, [])

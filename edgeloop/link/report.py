@@ -20,6 +20,27 @@ def fault_score(res: SessionResult, healthy: int = 0) -> tuple[np.ndarray, np.nd
     return np.array(t), np.array(s)
 
 
+def timeline_caption(res: SessionResult) -> str:
+    """What happened in the session, naming only what did: a machine fault (orange), sensor
+    faults as reported by the board, the stop (red), losses and resets."""
+    summ = res.summary()
+    parts = []
+    if res.fault_at_s is not None:
+        parts.append(f"machine fault at {res.fault_at_s:g} s (orange)")
+    kinds = sorted({f["kind"] for f in res.sensor_faults})
+    if kinds:
+        ts = [f["t_s"] for f in res.sensor_faults]
+        parts.append(f"sensor fault {'/'.join(kinds)} reported {min(ts):.1f}-{max(ts):.1f} s")
+    if summ["first_stop_s"] is not None:
+        parts.append(f"stop at {summ['first_stop_s']:.2f} s (red)")
+    else:
+        parts.append("no stop")
+    parts.append(f"lost {summ['lost']}/{summ['windows']}")
+    if summ["board_resets"]:
+        parts.append(f"resets {summ['board_resets']}")
+    return ", ".join(parts)
+
+
 def plot_timeline(res: SessionResult, path: Path, title: str) -> Path:
     import matplotlib
 
@@ -66,12 +87,7 @@ def plot_timeline(res: SessionResult, path: Path, title: str) -> Path:
             a.axvline(s["t_s"], color="red", lw=1)
         for r in res.resets:
             a.axvline(r, color="purple", lw=1, ls=":")
-    summ = res.summary()
-    fig.suptitle(
-        f"{title}\nfault at {res.fault_at_s} s (orange), stop at {summ['first_stop_s']} s (red), "
-        f"lost {summ['lost']}/{summ['windows']}, resets {summ['board_resets']}",
-        fontsize=9,
-    )
+    fig.suptitle(f"{title}\n{timeline_caption(res)}", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)

@@ -76,15 +76,22 @@ class SerialTransport(Transport):
         """Enter the raw REPL once (Ctrl-C stops the running app first)."""
         if self._in_repl:
             return
+        import contextlib
+        import io
+
         from mpremote.transport import TransportError
 
+        heard = io.StringIO()  # mpremote print()s what it read on failure: keep stdout clean
         try:
-            self._t.enter_raw_repl(soft_reset=self._soft_reset)
+            with contextlib.redirect_stdout(heard):
+                self._t.enter_raw_repl(soft_reset=self._soft_reset)
         except TransportError as exc:
             self._t.close()
+            got = heard.getvalue().strip()
             raise BoardError(
                 f"no MicroPython REPL answered on {self.port}: is MicroPython flashed "
                 "(`edgeloop flash`) and the baud rate right?"
+                + (f" (it sent {got[:80]})" if got and got != "b''" else "")
             ) from exc
         self._in_repl = True
 

@@ -270,7 +270,7 @@ class HilSession:
                 continue
             if not isinstance(ev, P.Frame):
                 continue
-            msg = P.decode_message(ev)
+            msg = P.unwrap_message(P.decode_message(ev), len(self.windows), self._sent)
             if isinstance(msg, P.Result):
                 self._on_result(msg)
             elif isinstance(msg, P.ActuatorCmd):

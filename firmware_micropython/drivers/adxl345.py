@@ -102,6 +102,9 @@ class ADXL345:
         self._t = ticks_us()
         self._left = 0
 
+    def due_in(self):
+        return -1  # sampled by its own clock: no read to wake up for
+
     def waiting(self):
         return self._read_reg(_FIFO_STATUS) & _ENTRIES
 

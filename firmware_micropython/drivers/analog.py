@@ -71,6 +71,9 @@ class Analog:
             self.timer.deinit()
             self.timer = None
 
+    def due_in(self):
+        return -1  # sampled by its own clock: no read to wake up for
+
     def waiting(self):
         return 0
 

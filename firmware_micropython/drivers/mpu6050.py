@@ -118,6 +118,9 @@ class MPU6050:
         self._t = ticks_us()
         self._left = 0
 
+    def due_in(self):
+        return -1  # sampled by its own clock: no read to wake up for
+
     def waiting(self):
         """Whole frames in the FIFO (FIFO_COUNTH/L, read high byte first)."""
         b = self._buf

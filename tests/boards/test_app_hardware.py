@@ -86,7 +86,8 @@ def test_real_hardware_path_with_watchdog_and_ctrl_c(tmp_path, bundles) -> None:
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
     board = VirtualTransport(tmp_path / "vb", get_board("virtual"))
-    dp.deploy(board, dp.plan_deploy(src, get_board("virtual"), virtual=True), verify=False)
+    dp.deploy(board, dp.plan_deploy(src, get_board("virtual"), virtual=True,
+                                  config=dp.DEFAULT_DEVICE_CONFIG), verify=False)
     lines = board.exec(SCRIPT).strip().splitlines()
     start = json.loads(lines[0])
     assert start["event"] == "start" and start["sim"] is False
@@ -101,3 +102,54 @@ def test_real_hardware_path_with_watchdog_and_ctrl_c(tmp_path, bundles) -> None:
     assert got["timer"] == [0, 1000] and got["fed_after"] == got["fed"] + 1  # by the timer
     assert got["pins"] == [2, 21, 22, 26]
     assert got["relay"] == 1 and got["led"] == 1  # the alarm switched relay and LED on
+
+
+def test_pacing_holds_its_period_across_the_ticks_wrap(fw_board) -> None:
+    """The sample clock of a sensor without a FIFO (sampling.Polled, the sensor list) on an
+    injected clock that starts 2.5 ms before the board's ticks wrap (2**30 us on a 32-bit
+    board, as an ESP32, after ~18 minutes): every read stays one period apart through the
+    wrap, nothing is counted lost, deadlines stay small ints (a `+=` deadline turns into a big
+    int past the wrap and ticks_diff misreads it: the loop stalls)."""
+    code = (
+        "import time\n"
+        "from array import array\n"
+        "from sampling import Polled, Ring\n"
+        "t = [time.ticks_add(0, -2500)]\n"
+        "calls = [0]\n"
+        "def clock():\n"
+        "    calls[0] += 1\n"
+        "    if calls[0] > 200000:\n"
+        "        raise RuntimeError('the sample clock stalled')\n"
+        "    t[0] = time.ticks_add(t[0], 7)\n"
+        "    return t[0]\n"
+        "class Stub:\n"
+        "    channels = 1\n"
+        "    scale_g = 1.0\n"
+        "    def read_raw_into(self, out, off=0):\n"
+        "        out[off] = 1\n"
+        "p = Polled(Stub(), 10000, True, clock)\n"
+        "ring = Ring(8, 1)\n"
+        "s = array('h', [0])\n"
+        "p.start()\n"
+        "prev = None\n"
+        "gaps = []\n"
+        "wrapped = 0\n"
+        "reads = 0\n"
+        "while reads < 100:\n"
+        "    if not p.drain(ring):\n"
+        "        continue\n"
+        "    ring.get_into(s)\n"
+        "    if reads > 1:\n"
+        "        gaps.append(time.ticks_diff(t[0], prev))\n"
+        "        wrapped += t[0] < prev\n"
+        "    prev = t[0]\n"
+        "    reads += 1\n"
+        "print('PACE', ring.lost, min(gaps), max(gaps), wrapped, type(p.next_t) is int,"
+        " p.next_t == time.ticks_add(p.next_t, 0))\n"
+    )
+    out = fw_board.run(code, timeout=60, heap_bytes=1 << 20).check("pacing").stdout.split()
+    i = out.index("PACE")
+    lost, lo, hi, wrapped, _, in_range = out[i + 1:i + 7]
+    assert lost == "0" and wrapped == "1"
+    assert 100 - 7 * 3 < int(lo) and int(hi) < 100 + 7 * 3  # each read within a few clock steps
+    assert in_range == "True", "the deadline left the ticks range"

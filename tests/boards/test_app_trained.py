@@ -1,7 +1,8 @@
 """The standalone app with a trained run: preprocessing, model and decision on the virtual board.
 
 Uses the rotating-machine run the HIL bench trains and caches (hil_tests/model.py), so the
-whole suite trains it once. The board plays the twin through the simulated MPU6050: 10 s
+whole suite trains it once. The board plays the twin through the simulated MPU6050 of its
+[[sensors]] list: 10 s
 healthy, then a bearing fault that grows; the app must not alarm before the fault, must alarm
 (and, the decision's action being "stop", latch the relay) before the recording ends.
 """
@@ -37,12 +38,12 @@ def test_trained_app_alarms_on_the_bearing_fault_only(read_status, tmp_path, tra
     board = VirtualTransport(tmp_path / "vb", get_board("esp32"))  # ESP32-sized heap
     plan = dp.plan_deploy(trained_run, get_board("virtual"), virtual=True)
     cfg = json.loads(plan.files["config.json"])
-    assert cfg["preprocess"] and cfg["sensor"]["sim_units"] == cfg["counts_per_unit"]
+    assert cfg["preprocess"] and [s["driver"] for s in cfg["sensors"]] == ["mpu6050"]
     cfg["sensor"]["sim_clock"] = "replay"  # 60 s of signal as fast as the app drains it
     plan.files["config.json"] = json.dumps(cfg).encode()
     seconds, fault_at = 60, 10.0
-    plan.files["samples.s16"] = machine_recording(
-        cfg["sensor"]["sim_units"], seconds=seconds, fault_at_s=fault_at
+    plan.files["samples.s16"] = machine_recording(  # in counts: the chips give them exactly
+        cfg["counts_per_unit"], seconds=seconds, fault_at_s=fault_at
     )
     assert dp.deploy(board, plan).verified
 

@@ -224,13 +224,19 @@ def test_devices_guess_chips(monkeypatch, capsys) -> None:
 
 
 def test_deploy_over_serial_through_mpremote(mp, port, tmp_path, bundles) -> None:
-    """The whole deploy over SerialTransport; the fake board runs x64 code, so plan for it."""
+    """The whole deploy over SerialTransport; the fake board runs the virtual board's code
+    (x64, or x86 for a 32-bit build), so plan for it."""
     from edgeloop.boards import get_board
     from edgeloop.link import deploy as dp
 
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
-    plan = dp.plan_deploy(src, get_board("virtual"), virtual=False)
+    from dataclasses import replace
+
+    from edgeloop.vboard import mpy_arch
+
+    plan = dp.plan_deploy(src, replace(get_board("virtual"), mpy_arch=mpy_arch()), virtual=False,
+                          config=dp.DEFAULT_DEVICE_CONFIG)
     assert "samples.s16" not in plan.files and not any(p.startswith("simhw/") for p in plan.files)
     with sp.SerialTransport(port) as t:
         first = dp.deploy(t, plan)
@@ -249,7 +255,7 @@ def test_deploy_plans_the_boards_architecture(tmp_path, bundles) -> None:
     src.write_bytes(bundles[0])
     # mpy v6 header byte 2: arch << 2 (MP_NATIVE_ARCH_XTENSAWIN = 10, RV32IMC = 11)
     for name, arch_byte in (("esp32", 10), ("esp32s3", 10), ("esp32c3", 11)):
-        plan = dp.plan_deploy(src, get_board(name), virtual=False)
+        plan = dp.plan_deploy(src, get_board(name), virtual=False, config=dp.DEFAULT_DEVICE_CONFIG)
         mpy = plan.files["elrt/kv_fc.mpy"]
         assert mpy[0] == ord("M") and mpy[2] >> 2 == arch_byte, (name, mpy[:4])
         assert plan.files["main.py"].startswith(b"#")  # main.py stays source
@@ -298,13 +304,14 @@ def test_console_resets_and_yields_status_lines(mp, port) -> None:
 def test_deploy_checks_the_boards_mpy_before_copying(mp, port, tmp_path, bundles) -> None:
     from edgeloop.boards import get_board
     from edgeloop.link import deploy as dp
+    from edgeloop.vboard import mpy_arch
 
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
-    plan = dp.plan_deploy(src, get_board("esp32"), virtual=False)  # xtensawin files
+    plan = dp.plan_deploy(src, get_board("esp32"), virtual=False, config=dp.DEFAULT_DEVICE_CONFIG)  # xtensawin files
     with sp.SerialTransport(port) as t:  # ... for a board running x64 code
         with pytest.raises(
-            dp.DeployError, match="runs x64 code but the files were built for xtens"
+            dp.DeployError, match=f"runs {mpy_arch()} code but the files were built for xtens"
         ):
             dp.deploy(t, plan)
     assert not any(c[0] == "fs_writefile" for c in mp.instances[0].calls)
@@ -318,3 +325,24 @@ def test_old_firmware_is_refused(monkeypatch, tmp_path, mpy, message) -> None:
     monkeypatch.setattr(t, "exec", lambda code, timeout=30.0: f"{mpy}\n")
     with pytest.raises(dp.DeployError, match=message):
         dp.check_board_mpy(t, "xtensawin")
+
+
+def test_no_repl_answer_keeps_stdout_clean(mp, port, monkeypatch, capsys) -> None:
+    """mpremote print()s what it read before failing: `deploy --json` and `monitor` showed a
+    stray b'' on stdout ahead of the error."""
+    def garbled(self, soft_reset=True):
+        print(b"")  # what mpremote's enter_raw_repl does on a silent port
+        raise TransportError("could not enter raw repl")
+
+    monkeypatch.setattr(FakeMpremote, "enter_raw_repl", garbled)
+    with pytest.raises(tr.BoardError, match="is MicroPython flashed"):
+        sp.SerialTransport(port)
+    assert capsys.readouterr().out == ""
+    def noise(self, soft_reset=True):
+        print(b"\xff\xfe boot noise")
+        raise TransportError("could not enter raw repl")
+
+    monkeypatch.setattr(FakeMpremote, "enter_raw_repl", noise)
+    with pytest.raises(tr.BoardError, match="it sent b'.xff.xfe boot noise'"):
+        sp.SerialTransport(port)
+    assert capsys.readouterr().out == ""
