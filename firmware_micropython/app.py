@@ -36,7 +36,7 @@ from array import array
 import elrt
 from decision import Decision
 from pipeline import Pipeline, PreprocessFeatures, RawFeatures
-from sampling import Ring, period_of, samples_in
+from sampling import Ring
 
 try:
     from time import sleep_us, ticks_add, ticks_diff, ticks_ms, ticks_us
@@ -228,7 +228,7 @@ class Hardware:
 
     def make_sensor(self):
         if "sensors" in self.cfg:  # the run's sensors as one multi-channel sample
-            from sampling import Polled
+            from polled import Polled
             from sensors import Sensors
 
             # no FIFO behind the list: read on the sample clock (as fast as drained in replay)
@@ -354,7 +354,10 @@ def _main(cfg):
     # load (their import leaves holes that would fragment the heap).
     ch = cfg.get("channels")
     w = int(cfg.get("window", pre_window or 256))
-    reserve = bytearray(6 * w * (len(ch) if isinstance(ch, list) else 3) + 1024)
+    try:
+        reserve = bytearray(6 * w * (len(ch) if isinstance(ch, list) else 3) + 1024)
+    except MemoryError:
+        reserve = None
     hw = Hardware(cfg)
     reserve = None
     gc.collect()
@@ -385,7 +388,8 @@ class Sampler:
         self.hw = hw
         sensor = hw.sensor
         self.rate = getattr(sensor, "rate_hz", sample_rate_f(cfg))
-        self.period = period_of(self.rate)  # (num, den) us
+        # (num, den) us per sample: exact for the chips' clocks (3200 Hz: 625/2 us)
+        self.period = getattr(sensor, "period", None) or (int(1000000 / self.rate), 1)
         self.period_us = self.period[0] // self.period[1]
         self.stride_us = stride * self.period[0] // self.period[1]
         self.fifo = getattr(sensor, "fifo_samples", 0)
@@ -428,8 +432,7 @@ class Sampler:
                 try:
                     hw.sensor = hw.make_sensor()
                     # a new driver starts an empty FIFO: what the old one held is gone
-                    num, den = self.period
-                    gone = samples_in(ticks_diff(ticks_us(), self.t_ok), num, den)
+                    gone = ticks_diff(ticks_us(), self.t_ok) // self.period_us
                     self.ring.lost += gone
                     self.ring.overflows += 1
                     hw.start(self.ring)
@@ -521,9 +524,7 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
                   "errors": sampler.errors, "lost": ring.lost, "skipped": skipped,
                   "overruns": overruns}
             if seq is not None:
-                st["seq_n"] = seq.n
-                st["seq_lost"] = seq.lost
-                st["seq_dup"] = seq.dup
+                seq.report(st)
             emit(st)
             if max_windows and formed >= max_windows:
                 done = True
@@ -537,9 +538,6 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
            "overflows": ring.overflows, "skipped": skipped, "overruns": overruns,
            "samples": ring.read}
     if seq is not None:
-        end["seq_n"] = seq.n
-        end["seq_lost"] = seq.lost
-        end["seq_dup"] = seq.dup
-        end["seq_gaps"] = seq.gaps
+        seq.report(end)
     emit(end)
     return pipe

@@ -7,7 +7,6 @@
 # app): each side only writes its own counter (written/read, modulo 2**28), so a soft-IRQ timer
 # callback that runs between two bytecodes of the consumer cannot corrupt the count.
 from array import array
-from time import ticks_add, ticks_diff, ticks_us
 
 from micropython import const
 
@@ -90,86 +89,3 @@ class Ring:
         self.read = (self.read + 1) & _MASK
         return True
 
-
-def period_of(rate_hz):
-    """The sample period as (num, den) microseconds, exact for the chips' rates
-    (1000/(1+div) Hz: integer us; 3200 Hz: 625/2 us)."""
-    if rate_hz <= 0:
-        raise ValueError("sample rate must be > 0 Hz, not %r" % (rate_hz,))
-    for den in (1, 2):
-        num = 1000000 * den / rate_hz
-        if abs(num - round(num)) < 1e-6 * num:
-            return int(round(num)), den
-    return int(round(1000000 / rate_hz)), 1
-
-
-def samples_in(us, num, den):
-    """Whole sample periods in us microseconds (us clipped to 2**28, ~4.5 min, so us * den
-    stays a small int on a 32-bit port)."""
-    if us <= 0:
-        return 0
-    if us > 0xFFFFFFF:
-        us = 0xFFFFFFF
-    return us * den // num
-
-
-class Polled:
-    """A sensor without a FIFO (the sensor list: SHT3x, SCD4x, the 6-axis IMU) read on the
-    sample clock: drain() reads one sample per period, on time or less than a period late;
-    periods the loop was busy through entirely are lost (counted in ring.lost), never read
-    back to back late. Deadlines advance with ticks_add (a `+=` deadline becomes a big int
-    past the ticks wrap, 2**30 us on an ESP32, and the loop stalls). paced=False (replay on
-    the virtual board): as fast as the ring takes them. clock: ticks_us (tests inject one)."""
-
-    fifo_samples = 0
-
-    def __init__(self, sensor, rate_hz, paced=True, clock=None):
-        self.sensor = sensor
-        self.channels = sensor.channels
-        self.scale_g = sensor.scale_g
-        self.lsb_per_g = getattr(sensor, "lsb_per_g", 0)
-        self.rate_hz = rate_hz
-        self.period_us = int(1000000 / rate_hz)
-        self.paced = paced
-        self.clock = clock or ticks_us
-        self._s = array("h", bytes(2 * self.channels))
-        self.next_t = 0
-
-    def start(self):
-        self.next_t = self.clock()
-
-    def waiting(self):
-        return 0
-
-    def due_in(self):
-        """Microseconds until the next read is due (0: now)."""
-        d = ticks_diff(self.next_t, self.clock())
-        return d if d > 0 else 0
-
-    def drain(self, ring):
-        s = self._s
-        if not self.paced:
-            n = 0
-            while ring.space() > 0:
-                self.sensor.read_raw_into(s, 0)
-                ring.put(s)
-                n += 1
-            return n
-        p = self.period_us
-        late = ticks_diff(self.clock(), self.next_t)
-        if late < 0 or ring.space() <= 0:
-            return 0
-        if late >= p:  # whole periods the loop was busy through: no sample was taken
-            missed = late // p
-            ring.lost += missed
-            ring.overflows += 1
-            self.next_t = ticks_add(self.next_t, missed * p)
-        self.next_t = ticks_add(self.next_t, p)
-        try:
-            self.sensor.read_raw_into(s, 0)
-        except OSError:
-            if not getattr(self.sensor, "exhausted", False):
-                ring.lost += 1  # this period's sample was not taken
-            raise
-        ring.put(s)
-        return 1

@@ -34,3 +34,10 @@ class SeqCheck:
             self.expect = (k + 1) % _MOD
         else:
             self.dup += 1  # a sample seen before: the next expected stays
+
+    def report(self, status):
+        """Add the counts to a status line (allocates: outside the sampling path)."""
+        status["seq_n"] = self.n
+        status["seq_lost"] = self.lost
+        status["seq_dup"] = self.dup
+        status["seq_gaps"] = self.gaps

@@ -2,7 +2,8 @@
 
 A stand-in `machine` module is put in sys.modules before the app imports it: its I2C is the
 simulated bus with an MPU6050, so everything from pin numbers to the watchdog is exercised
-as on an ESP32; the chip samples at 1 kHz of wall-clock time into its FIFO. The sample source
+as on an ESP32 (the chip's FIFO is topped up whenever the driver looks: a loaded host never
+makes this test lose samples; tests/boards/test_realtime_sampling.py clocks it). The source
 ends after 200 samples; a watchdog feed once they are all processed raises KeyboardInterrupt,
 as Ctrl-C from mpremote does.
 """
@@ -23,8 +24,7 @@ from simhw.i2c import I2C as SimI2C
 from simhw.source import ArraySource
 import simhw.pins as sp
 
-import time
-CHIP = SimMPU6050(ArraySource(array('h', [0, 0, 1000] * 200)), units=1000, clock=time.ticks_us)
+CHIP = SimMPU6050(ArraySource(array('h', [0, 0, 1000] * 200)), units=1000)  # FIFO topped up
 log = {'i2c': None, 'wdt': None, 'timer': None, 'pins': {}}
 
 class I2C(SimI2C):
@@ -105,7 +105,7 @@ def test_real_hardware_path_with_watchdog_and_ctrl_c(tmp_path, bundles) -> None:
 
 
 def test_pacing_holds_its_period_across_the_ticks_wrap(fw_board) -> None:
-    """The sample clock of a sensor without a FIFO (sampling.Polled, the sensor list) on an
+    """The sample clock of a sensor without a FIFO (polled.Polled, the sensor list) on an
     injected clock that starts 2.5 ms before the board's ticks wrap (2**30 us on a 32-bit
     board, as an ESP32, after ~18 minutes): every read stays one period apart through the
     wrap, nothing is counted lost, deadlines stay small ints (a `+=` deadline turns into a big
@@ -113,7 +113,8 @@ def test_pacing_holds_its_period_across_the_ticks_wrap(fw_board) -> None:
     code = (
         "import time\n"
         "from array import array\n"
-        "from sampling import Polled, Ring\n"
+        "from polled import Polled\n"
+        "from sampling import Ring\n"
         "t = [time.ticks_add(0, -2500)]\n"
         "calls = [0]\n"
         "def clock():\n"

@@ -311,7 +311,7 @@ def test_monitor_runs_in_real_time(tmp_path, board, bundles, monkeypatch, capsys
     from edgeloop import cli
 
     plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True,
-                          sim_recording=machine_recording)
+                          config=dp.DEFAULT_DEVICE_CONFIG, sim_recording=machine_recording)
     dp.deploy(board, plan, verify=False)
     argv = ["edgeloop", "monitor", "--board", "virtual", "--dir", str(board.root), "--seconds",
             "1.5", "--raw"]
