@@ -24,7 +24,8 @@
 #   board), sim_units, sim_clock ("wall": samples in real time, or "replay": as fast as the
 #   app drains them), sim_seq (hide sequence numbers for the realtime bench), ring (samples),
 #   fail_every}, actuator {pin, led, active_high}, watchdog (true),
-#   watchdog_ms (5000), max_windows (0: forever), reinit_after (50 consecutive read errors),
+#   watchdog_ms (5000), max_windows (0: forever), max_seconds (0: forever), reinit_after (50
+#   consecutive read errors),
 #   skip_late (true: a window the loop is far behind on is skipped, not inferred).
 import gc
 import json
@@ -471,6 +472,8 @@ class Sampler:
 
 def _loop(cfg, hw, pipe, decision, labels, sampler):
     max_windows = int(cfg.get("max_windows", 0))
+    max_ms = int(float(cfg.get("max_seconds", 0)) * 1000)
+    t_start = ticks_ms()
     ring = sampler.ring
     channels = ring.channels
     stride = pipe.stride
@@ -526,7 +529,8 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
             if seq is not None:
                 seq.report(st)
             emit(st)
-            if max_windows and formed >= max_windows:
+            if max_windows and formed >= max_windows or \
+                    max_ms and ticks_diff(ticks_ms(), t_start) >= max_ms:
                 done = True
                 break
         if done or hw.finished():

@@ -20,7 +20,9 @@ from typing import Any
 KEY_FIGURES = ("duration_s", "wall_s", "windows", "answered", "lost", "lost_reasons",
                "skipped_sensor_fault", "stops", "false_stops", "fault_at_s",
                "detection_latency_s", "breakdowns", "sensor_fault_reports", "board_resets",
-               "latency_us_median", "latency_us_max", "heap_free_min", "error")
+               "latency_us_median", "latency_us_max", "heap_free_min", "error",
+               "samples", "seq_lost", "duplicated", "skipped", "overruns", "stride_us",
+               "busy_us_median", "busy_us_max", "lag_max")
 
 
 def criteria_of(item: Any) -> str:

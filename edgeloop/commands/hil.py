@@ -27,6 +27,7 @@ HIL_TESTS = Path(__file__).resolve().parent.parent.parent / "hil_tests"
 REPORT_FILES = ("summary.json", "report.html", "junit.xml")
 KEEP_RUNS = 10  # run folders kept under OUT/runs/ (oldest removed first)
 PROBE_S = 8.0  # a port must answer as MicroPython within this
+REALTIME_S = 60  # wall-clock seconds of the realtime scenario (make test runs 15)
 
 
 def pytest_args(
@@ -43,6 +44,7 @@ def pytest_args(
         "--import-mode=importlib",
         "-p", "no:cacheprovider",
         "-q",
+        "--realtime-s", str(REALTIME_S),
     ]
     if board_profile:
         args += ["--board-profile", board_profile]

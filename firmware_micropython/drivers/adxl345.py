@@ -111,9 +111,9 @@ class ADXL345:
     def drain(self, ring):
         """Pop the FIFO's entries into ring (as many as fit); returns how many. Allocates
         nothing. After an overrun, the samples that did not survive are added to ring.lost."""
-        now = ticks_us()
         overrun = self._read_reg(_INT_SOURCE) & _OVERRUN
         n = self.waiting()
+        now = ticks_us()  # the entries hold every sample taken until about now
         if overrun:
             dt = ticks_diff(now, self._t)
             dt = dt if dt < 0x7FFFFFF else 0x7FFFFFF

@@ -30,7 +30,6 @@ _FIFO_OFLOW = const(0x10)  # INT_ENABLE / INT_STATUS bit 4
 _U_FIFO_EN = const(0x40)  # USER_CTRL bit 6
 _U_FIFO_RESET = const(0x04)  # USER_CTRL bit 2 (clears itself)
 _FIFO_BYTES = const(1024)
-_FRAME = const(6)  # bytes per FIFO frame: accel X, Y, Z
 _CHUNK = const(16)  # frames per FIFO_R_W burst (96 bytes)
 
 # AFS_SEL (ACCEL_CONFIG bits 4:3) -> LSB per g
@@ -41,7 +40,6 @@ ADDR = const(0x68)  # AD0 low; 0x69 with AD0 high
 
 class MPU6050:
     channels = 3
-    fifo_samples = _FIFO_BYTES // _FRAME  # 170 samples: 170 ms of headroom at 1 kHz
 
     def __init__(self, i2c, addr=ADDR, range_g=2, rate_hz=1000):
         if range_g not in _RANGES:
@@ -54,10 +52,13 @@ class MPU6050:
             )
         self.i2c = i2c
         self.addr = addr
-        self._buf = bytearray(_CHUNK * _FRAME)
+        # one FIFO frame per sample: ACCEL X, Y, Z (then GYRO X, Y, Z on the 6-axis IMU)
+        self._frame = frame = 2 * self.channels
+        self.fifo_samples = _FIFO_BYTES // frame  # 170 samples: 170 ms at 1 kHz (3 axes)
+        self._buf = bytearray(_CHUNK * frame)
         mv = memoryview(self._buf)
         # bursts of 16, 8, 4, 2, 1 frames, made once: drain() slices nothing
-        self._views = [mv[: (_CHUNK >> i) * _FRAME] for i in range(5)] + [mv[:2]]
+        self._views = [mv[: (_CHUNK >> i) * frame] for i in range(5)] + [mv[:2]]
         self._one = bytearray(1)
         who = self._read_reg(_WHO_AM_I)
         if who != _WHO_AM_I_VALUE:
@@ -110,7 +111,7 @@ class MPU6050:
     def start(self):
         """Empty and enable the FIFO: from now on every sample the chip takes is kept in it."""
         self._write_reg(_USER_CTRL, 0)
-        self._write_reg(_FIFO_EN, _ACCEL_FIFO_EN)
+        self._write_reg(_FIFO_EN, _ACCEL_FIFO_EN if self.channels == 3 else _ACCEL_FIFO_EN | 0x70)
         self._write_reg(_INT_ENABLE, _FIFO_OFLOW)
         self._write_reg(_USER_CTRL, _U_FIFO_RESET)
         self._read_reg(_INT_STATUS)  # clears a stale overflow flag
@@ -125,24 +126,24 @@ class MPU6050:
         """Whole frames in the FIFO (FIFO_COUNTH/L, read high byte first)."""
         b = self._buf
         self.i2c.readfrom_mem_into(self.addr, _FIFO_COUNTH, self._views[5])
-        return ((b[0] << 8) | b[1]) // _FRAME
+        return ((b[0] << 8) | b[1]) // self._frame
 
     def drain(self, ring):
         """Move the FIFO's frames into ring (as many as fit); returns how many. Allocates
         nothing. An overflow resets the FIFO and adds the samples it cost to ring.lost."""
-        now = ticks_us()
-        if self._read_reg(_INT_STATUS) & _FIFO_OFLOW:
-            dt = ticks_diff(now, self._t)
-            lost = self._left + (dt if dt < 0xFFFFFFF else 0xFFFFFFF) // self.period[0]
-            self._write_reg(_USER_CTRL, _U_FIFO_RESET | _U_FIFO_EN)
-            self._t = ticks_us()
-            self._left = 0
-            ring.lost += lost if lost > 0 else 1
-            ring.overflows += 1
-            return 0
-        n = self.waiting()
+        b = self._buf
+        self.i2c.readfrom_mem_into(self.addr, _FIFO_COUNTH, self._views[5])
+        now = ticks_us()  # the count holds every sample taken until about now
+        count = (b[0] << 8) | b[1]
+        # read after the count: an overflow between the two reads shows as a full count
+        # (1024 bytes; whole frames never fill it exactly)
+        if self._read_reg(_INT_STATUS) & _FIFO_OFLOW or count >= _FIFO_BYTES:
+            return self._overflow(ring, 0)
+        n = count // self._frame
         space = ring.space()
         take = n if n <= space else space
+        # near full, the chip may overflow while the bursts run: check before keeping each
+        risky = count > _FIFO_BYTES // 2
         left = take
         i = 0
         k = _CHUNK
@@ -151,8 +152,25 @@ class MPU6050:
                 k >>= 1
                 i += 1
             self.i2c.readfrom_mem_into(self.addr, _FIFO_R_W, self._views[i])
-            ring.put16(self._buf, k, True)
+            if risky and self._read_reg(_INT_STATUS) & _FIFO_OFLOW:
+                return self._overflow(ring, take - left)
+            ring.put16(b, k, True)
             left -= k
         self._t = now
         self._left = n - take
         return take
+
+    def _overflow(self, ring, kept):
+        # the FIFO's bytes are no longer aligned to frames: reset it; every sample taken since
+        # the last count (those left then, and one per period since) that did not reach the
+        # ring is lost, counted at the reset itself
+        now = ticks_us()
+        self._write_reg(_USER_CTRL, _U_FIFO_RESET | _U_FIFO_EN)
+        dt = ticks_diff(now, self._t)
+        p = self.period[0]
+        lost = self._left + ((dt if dt < 0xFFFFFFF else 0xFFFFFFF) + (p >> 1)) // p - kept
+        self._t = now
+        self._left = 0
+        ring.lost += lost if lost > 0 else 1
+        ring.overflows += 1
+        return kept
