@@ -66,6 +66,8 @@ def load_config(path="config.json"):
 
 
 publish = None  # the fleet's hook (net/node.py), set by main.py when config.json has "fleet"
+pipeline = None  # the running Pipeline and the sensor's g per count, for the fleet's `collect`
+sensor_scale = 1.0
 
 
 def emit(obj):
@@ -370,6 +372,8 @@ def _main(cfg):
     n_out = len(model.output)
     decision = Decision(n_out, model.output_scale, model.output_zero_point, cfg.get("decision"))
     pipe = Pipeline(model, features, decision, window, stride, channels)
+    global pipeline, sensor_scale
+    pipeline, sensor_scale = pipe, hw.sensor.scale_g  # read by the fleet's `collect`
     labels = cfg.get("labels") or [str(i) for i in range(n_out)]
     sampler = Sampler(cfg, hw, window, stride, channels)
     gc.collect()

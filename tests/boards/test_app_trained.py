@@ -10,7 +10,6 @@ healthy, then a bearing fault that grows; the app must not alarm before the faul
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 from pathlib import Path
 
@@ -21,19 +20,14 @@ from edgeloop.link import deploy as dp
 from edgeloop.link.virtual import VirtualTransport
 from edgeloop.twins import machine_recording
 
-ROOT = Path(__file__).resolve().parents[2]
 SIM_HEAP = 12 * 1024  # the simulated hardware's share of the virtual board's heap
 
 
 @pytest.fixture(scope="module")
 def trained_run() -> Path:
-    from hil_tests.model import ensure_run
+    from hil_tests.model import ensure_run_locked
 
-    lock_path = ROOT / "build" / "cache" / "hil" / ".lock"  # the HIL bench's lock: train once
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return ensure_run()
+    return ensure_run_locked()  # the HIL bench's run and lock: the suite trains once
 
 
 def test_trained_app_alarms_on_the_bearing_fault_only(read_status, tmp_path, trained_run) -> None:
