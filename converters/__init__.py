@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from converters.bundle import parse_bundle, write_bundle
 from converters.compile import SUPPORTED_OPS, compile_model
 from converters.errors import ConvertError
+from converters.stream import PER_STEP_BYTES, stream_plan
 from converters.tflite_reader import read_tflite
 
 __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "parse_bundle"]
@@ -79,6 +80,19 @@ def estimate_heap(arena: int, bundle_bytes: int, n_ops: int, n_tensors: int,
             "fragmentation_margin_bytes": margin, "total_bytes": total, "esp32_bytes": esp32}
 
 
+def estimate_stream_heap(ram: dict, arena: int, stream: dict, n_families: int) -> dict:
+    """Heap with the constants streamed: arena, the stream buffer, the tables read into RAM and
+    the streamed plan's steps instead of the bundle (same runtime overhead and margins)."""
+    buf = stream["buffer_bytes"]
+    tables = (stream["meta_bytes"] + stream["steps"] * PER_STEP_BYTES
+              + n_families * PER_FAMILY_OVERHEAD_BYTES)
+    margin = int(FRAGMENTATION_MARGIN * (arena + buf)) + SAFETY_MARGIN_BYTES
+    total = arena + buf + tables + RUNTIME_OVERHEAD_BYTES + margin
+    esp32 = arena + buf + margin + int(ESP32_OBJECT_SCALE * (tables + RUNTIME_OVERHEAD_BYTES))
+    return dict(ram, weights_in_ram_bytes=0, stream_buffer_bytes=buf, op_table_bytes=tables,
+                fragmentation_margin_bytes=margin, total_bytes=total, esp32_bytes=esp32)
+
+
 def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
                    romfs: bool = False) -> Conversion:
     """Validate and compile an int8 .tflite model; raise ConvertError if it cannot run or fit."""
@@ -92,7 +106,17 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
     heap = estimate_heap(arena_b, len(blob), n_ops, n_t, romfs, n_refs, n_fams)
     ins = [bun.tensors[i] for i in bun.inputs]
     outs = [bun.tensors[i] for i in bun.outputs]
+    # Memory mode for the board: the whole bundle in RAM, in place from ROMFS, or (when that
+    # does not fit) the constants streamed from the bundle file op by op (converters/stream.py).
+    mode, stream, sheap = ("romfs" if romfs else "ram"), None, None
+    if not romfs and heap_limit is not None and heap["total_bytes"] > heap_limit:
+        stream = stream_plan(bun)
+        sheap = estimate_stream_heap(heap, arena_b, stream, n_fams)
+        if sheap["total_bytes"] <= heap_limit:
+            mode, heap = "stream", sheap
     report = {
+        "memory_mode": mode,
+        "stream": stream,
         "ops": compiled.op_reports,
         "total_macs": sum(r["macs"] for r in compiled.op_reports),
         "total_params": sum(r["params"] for r in compiled.op_reports),
@@ -122,6 +146,8 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
             + (f"; with the bundle read in place from ROMFS (MicroPython 1.25+) it would need "
                f"{estimate_heap(arena_b, 0, n_ops, n_t, True, n_refs, n_fams)['total_bytes']} B"
                if not romfs and heap['weights_in_ram_bytes'] else "")
+            + (f"; with the weights streamed from flash (buffer {stream['buffer_bytes']} B) "
+               f"{sheap['total_bytes']} B" if sheap else "")
         )
         err.report = report  # type: ignore[attr-defined]
         raise err

@@ -38,7 +38,18 @@ def _summary(report: dict) -> str:
     h = report["heap"]
     limit = report["heap_limit_bytes"]
     fit = "fits" if report["fits"] else "DOES NOT FIT"
+    mode = report.get("memory_mode", "ram")
+    st = report.get("stream") or {}
+    how = {
+        "ram": "the bundle is read into RAM",
+        "romfs": "the bundle is used in place from ROMFS",
+        "stream": f"weights stay in the bundle file and are read op by op through one "
+                  f"{st.get('buffer_bytes', 0):,} B buffer"
+                  + (f" ({len(st.get('tiled_ops', []))} FC layers in {st.get('tiles', 0)} tiles)"
+                     if st.get("tiles") else ""),
+    }.get(mode, mode)
     return (
+        f"memory mode: {mode} ({how})\n"
         f"arena {h['arena_bytes']:,} B | bundle in RAM {h['weights_in_ram_bytes']:,} B | "
         f"tables {h['op_table_bytes']:,} B | runtime {h['runtime_overhead_bytes']:,} B | "
         f"block + safety margin {h['fragmentation_margin_bytes']:,} B\n"
