@@ -301,35 +301,24 @@ def _check_header(mv):
     return body
 
 
-# Streaming (elrt/stream.py) is chosen by load(path) when the bundle file and this much more do
-# not fit the free heap; stream=True/N/False forces it on (buffer bytes)/off.
-_STREAM_RESERVE = const(24576)
-
-
 def _stream_request(path, stream):
     # 0: read the bundle into RAM (or use a ROMFS file in place); -1: stream with the buffer
-    # the model needs; n > 0: stream through an n-byte buffer.
-    if stream is False or (stream is not None and stream is not True and not stream):
+    # the model needs; n > 0: stream through an n-byte buffer. stream=None gives 0 here: load()
+    # streams only when reading the bundle into RAM runs out of memory.
+    if stream is None or stream is False or (stream is not True and not stream):
         return 0
     try:
         f = open(path, "rb")
     except OSError as e:
         raise BundleError("cannot read bundle %s: %s" % (path, e))
     try:
-        try:
-            memoryview(f)
-            return 0  # ROMFS: the file is flash mapped in place, nothing to stream
-        except TypeError:
-            pass
-        n = f.seek(0, 2)
+        memoryview(f)
+        return 0  # ROMFS: the file is flash mapped in place, nothing to stream
+    except TypeError:
+        pass
     finally:
         f.close()
-    if stream is None:
-        gc.collect()
-        return 0 if n + _STREAM_RESERVE <= gc.mem_free() else -1
-    if stream is True:
-        return -1
-    return int(stream)
+    return -1 if stream is True else int(stream)
 
 
 class Model:
@@ -362,8 +351,8 @@ class Model:
     def load(self, src, stream=None):
         """Load a bundle from a file path (read into RAM, or streamed: see elrt/stream.py) or a
         buffer (used in place). stream (paths only): None streams the constants from the file
-        when the bundle would not fit the free heap, True always (buffer sized for the model),
-        an int through a buffer of that many bytes, False never. Raises BundleError; on
+        when the bundle does not fit the heap (MemoryError reading it), True always (buffer
+        sized for the model), an int through a buffer of that many bytes, False never. Raises BundleError; on
         failure the previously loaded model is left untouched."""
         sfile = None
         sbytes = 0
@@ -375,21 +364,29 @@ class Model:
                 _prepare_kernels(_file_op_list(src))
                 gc.collect()  # the bundle is one large block: give it the most contiguous room
                 sbytes = _stream_request(src, stream)
+            if not sbytes:
+                try:
+                    buf = _read_file(src) if isinstance(src, str) else src
+                    try:
+                        mv = memoryview(buf)
+                    except TypeError:
+                        raise BundleError("bundle must be a path or a bytes-like buffer, not "
+                                          "%s" % type(src).__name__)
+                    body = _check_header(mv)
+                    if not isinstance(src, str):
+                        _prepare_kernels(_body_op_list(body))
+                    plan, arena, ins, outs, n_ops, sets, plan_ops = self._build(body)
+                except MemoryError:
+                    if stream is not None or not isinstance(src, str):
+                        raise
+                    # the bundle does not fit the heap: keep its constants in the file
+                    buf = mv = body = None
+                    gc.collect()
+                    sbytes = -1
             if sbytes:
                 buf, sfile, built = self._load_streamed(src, sbytes)
                 plan, arena, ins, outs, n_ops, sets, plan_ops = built
                 sbytes = len(buf)
-            else:
-                buf = _read_file(src) if isinstance(src, str) else src
-                try:
-                    mv = memoryview(buf)
-                except TypeError:
-                    raise BundleError("bundle must be a path or a bytes-like buffer, not %s"
-                                      % type(src).__name__)
-                body = _check_header(mv)
-                if not isinstance(src, str):
-                    _prepare_kernels(_body_op_list(body))
-                plan, arena, ins, outs, n_ops, sets, plan_ops = self._build(body)
         except BundleError:
             if sfile is not None:
                 sfile.close()
@@ -456,16 +453,15 @@ class Model:
             except ValueError as e:
                 raise BundleError(str(e))
             _check_crc(got, crc)
+            if sbytes < 0:
+                sbytes = S.meta_buffer_bytes(meta)
+            gc.collect()
+            sbuf = bytearray(max(sbytes, 4))  # first, while the heap is in one piece
             built = self._build(meta, blen, S.ConstRef)
             steps = built[0]
             plan_ops = built[6]
             codes = S.op_codes(meta, built[4])
             fc = [codes[k] == _OP_FC for k in plan_ops]
-            if sbytes < 0:
-                refs = [[a for a in st[1] if isinstance(a, S.ConstRef)] for st in steps]
-                sbytes = S.buffer_bytes(refs, fc)
-            gc.collect()
-            sbuf = bytearray(max(sbytes, 4))
             try:
                 steps, plan_ops = S.plan(steps, plan_ops, f, hsize + c_off, sbuf, fc)
             except ValueError as e:

@@ -91,6 +91,28 @@ def op_span(refs):
     return n
 
 
+def meta_buffer_bytes(meta, cap=TILE_BYTES):
+    """buffer_bytes from the bundle's tables alone (before the plan exists: the buffer is taken
+    first, while the heap is still in one piece). Per op, from its const tensors."""
+    h = struct.unpack_from("<12I", meta, 0)
+    n_t, n_ops, t_off, p = h[0], h[1], h[5], h[6]
+    op_refs = []
+    fc = []
+    for _ in range(n_ops):
+        code, nt, npar = struct.unpack_from("<3i", meta, p)
+        refs = []
+        for j in range(nt):
+            k = struct.unpack_from("<i", meta, p + 12 + 4 * j)[0]
+            if 0 <= k < n_t:
+                kind, off, nb = struct.unpack_from("<xBxxII", meta, t_off + 36 * k)
+                if kind == 1:
+                    refs.append(ConstRef(off, nb))
+        op_refs.append(refs)
+        fc.append(code == 1 and len(refs) == 4)
+        p += 4 * (3 + nt + npar)
+    return buffer_bytes(op_refs, fc, cap)
+
+
 def buffer_bytes(op_refs, fc_flags, cap=TILE_BYTES):
     """The stream buffer for a model: its largest non-FC op's constants, and FC constants up
     to `cap` (larger ones are tiled; at least one output row each)."""
