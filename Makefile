@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgeloop-installed
 
-.PHONY: install demo test lint bench hil kernels clean
+.PHONY: install demo test test-esp32sem lint bench hil kernels clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,21 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2 tests hil_tests
+
+# Every board-side test (runtime, exactness, viper kernels, preprocessing, drivers, app, link,
+# HIL) again on another MicroPython executable, e.g. the 32-bit float32 build with an ESP32's
+# arithmetic: EDGELOOP_MICROPYTHON=../shared/tools/micropython-esp32sem make test-esp32sem
+BOARD_TESTS := tests/test_foundation.py tests/runtime tests/exactness tests/viper \
+	tests/trainer/test_preprocess_board.py tests/boards tests/hil hil_tests
+test-esp32sem: $(STAMP)
+ifeq ($(strip $(EDGELOOP_MICROPYTHON)),)
+	@echo "test-esp32sem: skipped: no board executable given (EDGELOOP_MICROPYTHON=../shared/tools/micropython-esp32sem make test-esp32sem)"
+else
+	@test -x "$(abspath $(EDGELOOP_MICROPYTHON))" || { echo "test-esp32sem: EDGELOOP_MICROPYTHON=$(EDGELOOP_MICROPYTHON): no executable file there"; exit 2; }
+	@EDGELOOP_MICROPYTHON=$(abspath $(EDGELOOP_MICROPYTHON)) $(PY) -c "from edgeloop.vboard import identify; \
+	b = identify(); print(f'test-esp32sem: {b.executable}: MicroPython {b.version}, .mpy {b.mpy_arch}, {b.word_bits}-bit words, {b.smallint_bits}-bit small ints, float{b.float_bits}')"
+	EDGELOOP_MICROPYTHON=$(abspath $(EDGELOOP_MICROPYTHON)) $(PY) -m pytest -q -n 2 $(BOARD_TESTS)
+endif
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -24,7 +24,10 @@ import numpy as np
 
 from edgeloop.firmware import FIRMWARE_DIR
 from edgeloop.link import protocol as P
-from edgeloop.link.session import HilSession, VirtualConnection, deploy_virtual, hil_config
+from edgeloop.link.framelink import FrameLink
+from edgeloop.link.hilboard import deploy_virtual, hil_config
+from edgeloop.link.session import HilSession
+from edgeloop.link.virtual import VirtualTransport
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_JSON = ROOT / "build" / "bench" / "link.json"
@@ -58,7 +61,7 @@ def link_only(frames: int = 4000, stride: int = 128, channels: int = 3) -> dict:
     ]
     stream = b"".join(P.encode_frame(P.MsgType.SAMPLES, i, payloads[i % 64]) for i in range(frames))
     stream += P.encode_frame(P.MsgType.PING, frames)
-    conn = VirtualConnection(root, script="sink.py")
+    conn = FrameLink.open(VirtualTransport(root), script="sink.py")
     t0 = time.perf_counter()
     conn.write(stream)
     pong = P.decode_message(conn.expect_frame(P.MsgType.PONG, timeout=120))
@@ -84,7 +87,7 @@ def closed_loop(minutes: float = 10.0, seed: int = 0, input_mode: str = "frames"
     cfg = hil_config(base, input_mode, lsb_per_g=lsb)
     root = deploy_virtual(run, ROOT / "build" / "bench" / f"vboard-link-{input_mode}", cfg)
     duration = minutes * 60.0
-    conn = VirtualConnection(root)
+    conn = FrameLink.open(VirtualTransport(root))
     try:
         session = HilSession(conn, input_mode=input_mode, lsb_per_g=lsb)
         twin = RotatingMachine(seed=seed, time_to_failure_s=120.0)

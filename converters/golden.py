@@ -196,8 +196,10 @@ class _Exec:
     def op_quantize_f32(self, op, p):
         x = self.get(op.tensors[0]).reshape(-1).astype(np.float32)
         scale = np.array([p["scale_f32_bits"]], np.int32).view(np.float32)[0]
-        v = x / scale
-        r = np.where(v >= 0, np.floor(v + 0.5), -np.floor(-v + 0.5))
+        v = x / scale  # float32, as TFLM: TfLiteRound(x / scale), half away from zero
+        a = np.abs(v)
+        n = np.floor(a)
+        r = np.copysign(n + (a - n >= 0.5), v)  # exact; floor(a + 0.5) rounds in float32
         self.put(op.tensors[1], np.clip(r + p["zero_point"], -128, 127))
 
     def op_concatenation(self, op, p):

@@ -332,6 +332,14 @@ def softmax(b: Builder, op: TOp) -> None:
     beta = float(op.options.get("Beta", 1.0))
     exp_lut, acc_lut = luts.softmax_luts(_scale(it), beta)
     depth = int(it.shape[-1])
+    # TFLM sums a row's exponentials (Q12.19, the row maximum's is 2**19) in int32: from 4096
+    # classes up the sum can wrap there, and it wraps on a 32-bit board but not on a 64-bit
+    # one. Refused, so that every SOFTMAX we accept is exact on any word size.
+    max_depth = ((1 << 31) - 1) // max(int(acc_lut.max()), 1)
+    if depth > max_depth:
+        raise ConvertError(f"SOFTMAX over {depth} values per row: at most {max_depth} are "
+                           "supported (TFLM's int32 sum of exponentials can overflow beyond, "
+                           "and the result would differ between 32- and 64-bit boards)")
     n = int(np.prod(it.shape))
     ids = [b.act(op.inputs[0]), b.const(exp_lut, "exp_lut"), b.const(acc_lut, "exp_acc_lut"),
            b.act(op.outputs[0])]

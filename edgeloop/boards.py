@@ -78,8 +78,8 @@ class UnknownBoardError(ValueError):
 
 def get_board(name: str) -> BoardProfile:
     """Look a profile up by name, with an error that lists the known ones."""
-    try:
-        return BOARDS[name]
+    try:  # `ESP32-S3`, `esp32_c3`: spelled as on the chip or as people type it
+        return BOARDS[name.strip().lower().replace("-", "").replace("_", "")]
     except KeyError:
         known = ", ".join(sorted(BOARDS))
         raise UnknownBoardError(f"unknown board profile {name!r}; known profiles: {known}") from None

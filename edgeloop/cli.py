@@ -24,10 +24,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # typer's rich help prints `--json <bool>` for every flag (a flag takes no value: `--json
+    # true` is refused); its plain, click-style help shows flags as flags.
+    rich_markup_mode=None,
 )
 
 # Each name is a module in edgeloop/commands/ with register(app).
-COMMAND_MODULES = ("convert", "infer", "train", "boards", "hil", "demo")
+COMMAND_MODULES = ("convert", "infer", "train", "boards", "hil", "demo", "fleet")
 
 
 def _register_all() -> None:
@@ -79,7 +82,13 @@ def main() -> None:
         sys.exit(1)
     except Exception as exc:  # click usage errors arrive here with standalone_mode=False
         if isinstance(exc, _click_exceptions()):
-            exc.show()
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None and type(exc).__name__ != "NoArgsIsHelpError":
+                # a usage error: one line, and where to read more
+                typer.secho(f"error: {exc.format_message()} (see `{ctx.command_path} --help`)",
+                            fg=typer.colors.RED, err=True)
+            else:
+                exc.show()
             sys.exit(exc.exit_code)
         raise
 

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeloop.boards import get_board
+from edgeloop.vboard import identify
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "rotating_machine" / "edgeloop.toml"
 
@@ -47,7 +48,9 @@ def run_demo(
     from converters import convert_tflite
     from converters.reference import run_tflm
     from edgeloop.infer import model_io, run_batch_virtual
-    from edgeloop.link.session import deploy_virtual, hil_config, run_closed_loop
+    from edgeloop.link.hilboard import deploy_virtual, hil_config
+    from edgeloop.link.session import run_closed_loop
+    from edgeloop.twins import rotating_machine
     from trainer.config import load_config
     from trainer.train import train
     from trainer.twins import synthesize, write_csv_dataset
@@ -102,8 +105,9 @@ def run_demo(
     )
     loops = []
     for twin_seed in closed_loop_seeds:
-        result = run_closed_loop(board_dir, twin_seed=twin_seed, fault_at_s=30.0,
-                                 duration_s=120.0, profile=profile)
+        twin = rotating_machine(seed=twin_seed, time_to_failure_s=60.0)
+        result = run_closed_loop(board_dir, twin, fault_at_s=30.0, duration_s=120.0,
+                                 profile=profile)
         loops.append(result)
         latency = result["detection_latency_s"]
         console.print(
@@ -116,8 +120,14 @@ def run_demo(
 
     per_run = [_round(r["detection_latency_s"]) for r in loops]
     latencies = [v for v in per_run if v is not None]
+    ident = identify()  # the executable that played the board: its word size, float width
     summary = {
         "board": board.name,
+        "board_executable": ident.executable,
+        "board_micropython": ident.version,
+        "board_mpy_arch": ident.mpy_arch,
+        "board_word_bits": ident.word_bits,
+        "board_float_bits": ident.float_bits,
         "windows": len(x),
         "float_accuracy": report["float_accuracy"],
         "int8_accuracy": report["int8_accuracy"],

@@ -1,9 +1,10 @@
-"""Run a batch of int8 inputs through a bundle on a board (virtual now; any Transport later).
+"""Run a batch of int8 inputs through a bundle on a board, over any edgeloop.link Transport.
 
 The board loads the bundle with `elrt`, reads each input from a raw file straight into the
 model's input view, times `invoke()` with `time.ticks_us`, and writes the outputs raw to a file,
 so batches of any size never pass through stdout. Stats: per-inference ms, the heap the loaded
 model takes (gc.mem_free before/after load), the arena bytes and the kernel set that ran.
+This is the one on-board inference script: `edgeloop infer` and deploy's verification use it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import numpy as np
 from edgeloop.boards import BoardProfile, get_board
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import build_firmware, firmware_sources
-from edgeloop.vboard import VirtualBoard, VirtualBoardError
+from edgeloop.vboard import VirtualBoard, mpy_arch
 
 KERNEL_CHOICES = ("auto", "viper", "bytecode")
 _MARK = "ELRT_STATS "
 
-# Runs on the board. Placeholders: KERNELS, N. Files: model.elb, inputs.bin -> outputs.bin.
+# Runs on the board. Placeholders: kernels, n, model and the scratch files inputs -> outputs,
+# ticks (inputs.bin, outputs.bin, ticks.bin unless the caller names others).
 _DEVICE_SCRIPT = """\
 import gc, time, json, struct
 import elrt
@@ -35,7 +37,7 @@ gc.collect()
 free0 = gc.mem_free()
 m = elrt.Model()
 t0 = time.ticks_us()
-m.load("model.elb")
+m.load(%(model)r)
 load_ms = time.ticks_diff(time.ticks_us(), t0) / 1000
 gc.collect()
 free1 = gc.mem_free()
@@ -44,12 +46,12 @@ out = m.output
 n_in = len(inp)
 n_out = len(out)
 tick = bytearray(4)
-fi = open("inputs.bin", "rb")
-fo = open("outputs.bin", "wb")
-ft = open("ticks.bin", "wb")
+fi = open(%(inputs)r, "rb")
+fo = open(%(outputs)r, "wb")
+ft = open(%(ticks)r, "wb")
 for i in range(%(n)d):
     if fi.readinto(inp) != n_in:
-        raise OSError("inputs.bin: short read at sample %%d" %% i)
+        raise OSError("%(inputs)s: short read at sample %%d" %% i)
     t0 = time.ticks_us()
     m.invoke()
     struct.pack_into("<I", tick, 0, time.ticks_diff(time.ticks_us(), t0))
@@ -81,15 +83,23 @@ def elrt_sources() -> list[Path]:
 
 def prepare_board(root: Path, compiled: bool = True) -> VirtualBoard:
     """Lay elrt out in `root` (x64 .mpy like a flashed board, or sources) for the virtual board."""
-    build_firmware(root, "x64" if compiled else None, elrt_sources())
+    build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
     return VirtualBoard(root)
 
 
-def device_script(n: int, kernels: str = "auto") -> str:
+SCRATCH_FILES = ("inputs.bin", "outputs.bin", "ticks.bin")  # inputs, outputs, ticks
+
+
+def device_script(
+    n: int, kernels: str = "auto", model_path: str = "model.elb",
+    scratch: tuple[str, str, str] = SCRATCH_FILES,
+) -> str:
     """The MicroPython program that runs n samples from inputs.bin (used by every transport)."""
     if kernels not in KERNEL_CHOICES:
         raise InferError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}, not {kernels!r}")
-    return _DEVICE_SCRIPT % {"kernels": kernels, "n": n, "mark": _MARK}
+    inputs, outputs, ticks = scratch
+    return _DEVICE_SCRIPT % {"kernels": kernels, "n": n, "mark": _MARK, "model": model_path,
+                             "inputs": inputs, "outputs": outputs, "ticks": ticks}
 
 
 def parse_stats(stdout: str, ticks: bytes) -> dict[str, Any]:
@@ -141,13 +151,19 @@ def model_io(bundle: bytes) -> dict[str, Any]:
 
 
 def check_inputs(x: np.ndarray, io: dict[str, Any], where: str = "inputs") -> np.ndarray:
-    """x must be (batch, *model input shape) of the model's input dtype; says what is expected."""
+    """x must be (batch, *model input shape) of the model's input dtype; says what is expected.
+
+    For a batch-1 model, (batch, *input shape[1:]) is accepted too: what a TFLite user passes
+    (the batch replaces the model's leading 1)."""
     x = np.asarray(x)
-    want = io["input_shape"]
-    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != tuple(want) or x.shape[0] == 0:
+    want = tuple(io["input_shape"])
+    if len(want) >= 1 and want[0] == 1 and x.ndim == len(want) and tuple(x.shape[1:]) == want[1:]:
+        x = x.reshape(len(x), *want)
+    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want or x.shape[0] == 0:
+        also = f" or (batch, {', '.join(str(d) for d in want[1:])})" if want[:1] == (1,) else ""
         raise InferError(
             f"{where}: shape {x.shape} does not fit the model: expected (batch, "
-            f"{', '.join(str(d) for d in want)}) with batch >= 1"
+            f"{', '.join(str(d) for d in want)}){also} with batch >= 1"
         )
     if x.dtype != io["input_dtype"]:
         raise InferError(f"{where}: dtype {x.dtype}, the model input is {io['input_dtype']} "
@@ -164,50 +180,63 @@ def run_batch_virtual(
     compiled: bool = True,
     timeout: float | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Run x (first axis = batch, rest = the model's input shape) on a virtual board whose heap is
-    the profile's; returns (outputs with batch first, stats)."""
+    """Run x (first axis = batch, rest = the model's input shape) on a scratch virtual board
+    whose heap is the profile's; returns (outputs with batch first, stats)."""
+    from edgeloop.link.virtual import VirtualTransport
+
     prof = get_board(profile) if isinstance(profile, str) else profile
     x = check_inputs(x, model_io(bundle))
-    script = device_script(len(x), kernels)
     with tempfile.TemporaryDirectory(prefix="edgeloop-infer-", dir=workdir) as tmp:
         root = Path(tmp)
-        build_firmware(root, "x64" if compiled else None, elrt_sources())
-        (root / "model.elb").write_bytes(bytes(bundle))
-        (root / "inputs.bin").write_bytes(x.tobytes())
-        board = VirtualBoard(root, prof)
-        limit = timeout if timeout is not None else 60.0 + 2.0 * len(x)
-        try:
-            res = board.run(script, timeout=limit)
-        except VirtualBoardError as exc:
-            raise InferError(str(exc)) from exc
-        if res.returncode != 0:
-            raise InferError(
-                f"{_board_failure(res.stdout + res.stderr)} "
-                f"(board profile {prof.name}: {prof.heap_bytes // 1024} KB heap, "
-                f"bundle {len(bundle)} B)"
-            )
-        stats = parse_stats(res.stdout, (root / "ticks.bin").read_bytes())
-        y = _outputs((root / "outputs.bin").read_bytes(), len(x), stats)
+        build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
+        y, stats = run_batch_transport(
+            VirtualTransport(root, prof), bundle, x, kernels, timeout=timeout,
+            where=f"board profile {prof.name}: {prof.heap_bytes // 1024} KB heap, "
+            f"bundle {len(bundle)} B",
+        )
     stats["board"] = prof.name
     return y, stats
 
 
-def run_batch_transport(transport: Any, bundle: bytes, x: np.ndarray, kernels: str = "auto",
-                        timeout: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """Same batch run through any edgeloop.link Transport (exec, fs_put, fs_read) whose board
-    already has elrt deployed: the hook for serial boards."""
+def run_batch_transport(
+    transport: Any,
+    bundle: bytes,
+    x: np.ndarray,
+    kernels: str = "auto",
+    timeout: float | None = None,
+    model_path: str = "model.elb",
+    put_model: bool = True,
+    cleanup: bool = False,
+    where: str | None = None,
+    scratch: tuple[str, str, str] = SCRATCH_FILES,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The batch run through any edgeloop.link Transport (exec, fs_put, fs_read) whose board
+    has elrt. put_model=False runs the model already at model_path (deploy's verification);
+    cleanup removes the scratch files (inputs, outputs, ticks) from the board afterwards."""
     x = check_inputs(x, model_io(bundle))
-    transport.fs_put(bytes(bundle), "model.elb")
-    transport.fs_put(x.tobytes(), "inputs.bin")
+    if put_model:
+        transport.fs_put(bytes(bundle), model_path)
+    inputs, outputs, ticks = scratch
+    transport.fs_put(x.tobytes(), inputs)
     try:
-        out = transport.exec(device_script(len(x), kernels),
+        out = transport.exec(device_script(len(x), kernels, model_path, scratch),
                              timeout=timeout if timeout is not None else 60.0 + 2.0 * len(x))
+        stats = parse_stats(out, transport.fs_read(ticks))
+        y = _outputs(transport.fs_read(outputs), len(x), stats)
     except EdgeLoopError as exc:  # the link's BoardError carries the board's traceback
+        if isinstance(exc, InferError):
+            raise
         detail = getattr(exc, "board_traceback", "") or str(exc)
-        raise InferError(f"{_board_failure(detail)} (on {getattr(transport, 'name', 'board')})"
-                         ) from exc
-    stats = parse_stats(out, transport.fs_read("ticks.bin"))
-    y = _outputs(transport.fs_read("outputs.bin"), len(x), stats)
+        raise InferError(
+            f"{_board_failure(detail)} ({where or 'on the ' + getattr(transport, 'name', 'board')})"
+        ) from exc
+    finally:
+        if cleanup:
+            for name in scratch:
+                try:
+                    transport.fs_remove(name, missing_ok=True)
+                except EdgeLoopError:
+                    pass  # the board is gone: the error above says so
     return y, stats
 
 
@@ -215,4 +244,4 @@ def _board_failure(text: str) -> str:
     for line in reversed(text.strip().splitlines()):
         if "BundleError" in line or "MemoryError" in line:
             return f"the board refused the model: {line.strip()}"
-    return f"inference failed on the virtual board:\n{text[-2000:]}"
+    return f"inference failed on the board:\n{text[-2000:]}"

@@ -26,9 +26,9 @@ from decision import Decision
 from pipeline import Pipeline, PreprocessFeatures, RawFeatures
 
 try:
-    from time import ticks_ms, ticks_us, ticks_diff
+    from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 except ImportError:  # pragma: no cover - every MicroPython port has them
-    ticks_ms = ticks_us = ticks_diff = None
+    ticks_add = ticks_ms = ticks_us = ticks_diff = None
 
 
 _MPU_RANGE = {16384: 2, 8192: 4, 4096: 8, 2048: 16}
@@ -46,9 +46,14 @@ def load_config(path="config.json"):
         return {}
 
 
+publish = None  # the fleet's hook (net/node.py), set by main.py when config.json has "fleet"
+
+
 def emit(obj):
     sys.stdout.write(json.dumps(obj))
     sys.stdout.write("\n")
+    if publish is not None:
+        publish(obj)
 
 
 class Hardware:
@@ -204,6 +209,33 @@ class Hardware:
 _active = None  # the Hardware in use (its watchdog is running)
 
 
+class Pacer:
+    """Holds a loop to one pass per period_us of the ticks clock, across the clock's wrap
+    (2**30 us on an ESP32: every ~18 minutes). Deadlines advance with ticks_add, never with
+    `+=`: a sum past the wrap is a big int, which ticks_diff misreads, and the loop stalls.
+    A pass later than 4 periods restarts the clock (counted in overruns) rather than read a
+    burst of samples back to back. clock: the ticks_us function (a test injects its own)."""
+
+    def __init__(self, period_us, clock=None):
+        self.period = period_us
+        self.clock = clock or ticks_us
+        self.next_t = self.clock()
+        self.overruns = 0
+
+    def wait(self):
+        period = self.period
+        if not period:
+            return
+        clock = self.clock
+        if ticks_diff(clock(), self.next_t) > 4 * period:
+            self.overruns += 1
+            self.next_t = clock()
+        else:
+            while ticks_diff(clock(), self.next_t) < 0:
+                pass
+        self.next_t = ticks_add(self.next_t, period)
+
+
 def main(cfg=None):
     try:
         return _main(cfg if cfg is not None else load_config())
@@ -249,23 +281,12 @@ def _loop(cfg, hw, pipe, decision, labels, channels, period_us):
     reinit_after = int(cfg.get("reinit_after", 50))
     sample = array("h", bytes(2 * channels))
     errors = 0
-    overruns = 0
     consecutive = 0
     alarm = False
-    next_t = ticks_us()
+    pacer = Pacer(period_us)
     while True:
         hw.feed()
-        if period_us:
-            late = ticks_diff(ticks_us(), next_t)
-            if late > 4 * period_us:
-                # A window's inference outlasted a few sample periods: restart the sample clock
-                # rather than read a burst of samples back to back, and say so in the status.
-                overruns += 1
-                next_t = ticks_us()
-            else:
-                while ticks_diff(ticks_us(), next_t) < 0:
-                    pass
-            next_t += period_us
+        pacer.wait()  # a window's inference outlasting a few periods shows in "overruns"
         try:
             hw.sensor.read_raw_into(sample, 0)
             consecutive = 0
@@ -303,7 +324,7 @@ def _loop(cfg, hw, pipe, decision, labels, channels, period_us):
             label = labels[d.cls] if d.cls < len(labels) else d.cls
         emit({"w": pipe.windows, "cls": d.cls, "label": label,
               "score": d.score, "pos": d.positive, "alarm": alarm, "us": dt,
-              "free": gc.mem_free(), "errors": errors, "overruns": overruns})
+              "free": gc.mem_free(), "errors": errors, "overruns": pacer.overruns})
         if max_windows and pipe.windows >= max_windows:
             break
     emit({"event": "end", "windows": pipe.windows, "errors": errors, "alarm": alarm,

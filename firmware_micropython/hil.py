@@ -8,6 +8,10 @@
 # Input "frames": int16 counts go straight into the pipeline's ring buffer. Input "i2c": the
 # samples (milli-g) feed the simulated MPU6050 on the fake I2C bus and the real driver reads
 # them, so the driver is in the loop. Nothing in the per-frame path allocates.
+# Sample indices and window ids live modulo 2**30 on the board (the low 30 bits of the host's
+# u32): MicroPython's small ints are 31-bit on an ESP32, and a larger int would be a heap
+# object, allocated per frame. Every comparison goes through idx_diff, so a stream crosses the
+# wrap (and the host's 2**32) without losing a window; the host unwraps the ids it gets back.
 import gc
 import time
 
@@ -27,6 +31,23 @@ _LOST_BAD = const(2)
 _C_REARM = const(1)
 _C_QUIT = const(2)
 _C_RESTART = const(3)
+IDX_MASK = const(0x3FFFFFFF)  # board sample indices and window ids wrap at 2**30
+_IDX_HALF = const(0x20000000)
+
+
+def idx_diff(a, b):
+    """a - b for indices modulo 2**30, in [-2**29, 2**29); every step stays a small int."""
+    d = (a - b) & IDX_MASK
+    if d >= _IDX_HALF:
+        d -= _IDX_HALF
+        d -= _IDX_HALF
+    return d
+
+
+def idx_add(a, n):
+    """(a + n) modulo 2**30 for a, n in [0, 2**30), without the sum ever leaving small ints."""
+    room = IDX_MASK - a
+    return n - room - 1 if n > room else a + n
 
 
 @micropython.viper
@@ -281,15 +302,18 @@ class Bench:
         self.sensor = MPU6050(self.i2c, addr, range_g, rate)
         self.raw = [0] * self.channels
 
-    def restart(self):
-        """A new stream: sample 0 comes next, every window from 0 is still to be answered."""
+    def restart(self, first=0):
+        """A new stream: sample `first` (0 unless the host says) comes next and starts
+        window 0; every window from 0 is still to be answered."""
         p = self.pipe
         p.head = 0
         p.filled = 0
         p.since = 0
-        self.next_index = 0  # stream index of the next sample expected
-        self.valid_from = 0  # first sample index of the contiguous data in the ring
-        self.next_k = 0  # next window id to answer
+        first &= IDX_MASK
+        self.next_index = first  # stream index of the next sample expected (mod 2**30)
+        self.valid_from = first  # first sample index of the contiguous data in the ring
+        self.next_k = 0  # next window id to answer (mod 2**30)
+        self.next_end = idx_add(first, self.window - 1)  # last sample of window next_k
         self.windows_done = 0
         self.stopped = False
         self.decision.reset()
@@ -323,7 +347,8 @@ class Bench:
                     self.stopped = False
                     self.decision.reset()
                 elif op == _C_RESTART:
-                    self.restart()
+                    b = lk.rbuf
+                    self.restart(_u30(b, 1) if lk.len >= 5 else 0)
             elif typ == L.EOF:
                 return
 
@@ -333,7 +358,7 @@ class Bench:
         if lk.len < 8:
             lk.lost(self.next_k, 0, _LOST_BAD)
             return
-        first = b[0] | (b[1] << 8) | (b[2] << 16) | ((b[3] & 0x3F) << 24)
+        first = _u30(b, 0)
         n = b[4] | (b[5] << 8)
         ch = b[6]
         width = 2 if b[7] == 0 else (4 if b[7] == 1 else 0)
@@ -344,19 +369,23 @@ class Bench:
         if width == 4:  # float32 values -> int16 counts in place (NaN/inf -> NAN_MARK)
             fu = self.float_unit
             f32_to_counts(b, 8, n * ch, fu[0], fu[1], fu[2])
-        if first < self.next_index:
+        d = idx_diff(first, self.next_index)
+        if d < 0:
             return  # a duplicate of samples already used (host retry): ignore
-        if first > self.next_index:
+        if d > 0:
             self.gap(first)
         self.feed(8, n)
 
     def gap(self, first):
         """Samples [next_index, first) never arrived: report every window touching them."""
         s = self.stride
-        last = (first - 1) // s  # last window starting before `first`
-        if last >= self.next_k:
-            self.link.lost(self.next_k, last - self.next_k + 1, _LOST_GAP)
-            self.next_k = last + 1
+        start = idx_diff(self.next_end, self.window - 1)  # first sample of window next_k
+        d = idx_diff(first, start)  # samples from that window's start to `first`
+        if d > 0:  # windows next_k .. starting before `first`
+            count = (d + s - 1) // s
+            self.link.lost(self.next_k, count, _LOST_GAP)
+            self.next_k = idx_add(self.next_k, count)
+            self.next_end = idx_add(self.next_end, count * s)
         self.valid_from = first
         self.next_index = first
         p = self.pipe
@@ -374,8 +403,7 @@ class Bench:
             self.source.end = off + 2 * ch * n
         done = 0
         while done < n:
-            end_idx = self.next_k * self.stride + w - 1  # last sample of the next window
-            take = end_idx - self.next_index + 1
+            take = idx_diff(self.next_end, self.next_index) + 1  # up to the next window's end
             if take > n - done:
                 take = n - done
             if self.sensor is None:
@@ -383,9 +411,9 @@ class Bench:
             else:
                 self.read_sensor(take)
             done += take
-            self.next_index += take
+            self.next_index = idx_add(self.next_index, take)
             p.filled = w if p.filled + take >= w else p.filled + take
-            if self.next_index == end_idx + 1:
+            if idx_diff(self.next_index, self.next_end) == 1:
                 self.window_done()
 
     def read_sensor(self, take):
@@ -407,9 +435,11 @@ class Bench:
     def window_done(self):
         lk = self.link
         k = self.next_k
-        self.next_k = k + 1
-        self.windows_done += 1
-        if k * self.stride < self.valid_from:
+        self.next_k = idx_add(k, 1)
+        start = idx_diff(self.next_end, self.window - 1)
+        self.next_end = idx_add(self.next_end, self.stride)
+        self.windows_done = idx_add(self.windows_done, 1)
+        if idx_diff(start, self.valid_from) < 0:
             return  # already reported lost when the gap was seen
         p = self.pipe
         fault = check_window(p.ring, self.window, self.channels, self.spike, self.stuck,
@@ -427,6 +457,11 @@ class Bench:
         if alarm and not self.stopped:
             self.stopped = True
             lk.actuator(k, 1)
+
+
+def _u30(b, o):
+    # The low 30 bits of the little-endian u32 at b[o] (a small int on any port).
+    return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | ((b[o + 3] & 0x3F) << 24)
 
 
 def main(cfg, model=None):

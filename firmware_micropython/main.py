@@ -16,6 +16,20 @@ if cfg.get("mode", "standalone") == "hil":
     import hil
 
     hil.main(cfg)
+elif cfg.get("fleet"):
+    # A fleet member: MQTT session and OTA (net/node.py). A received update is checked and
+    # swapped in at boot, before the app takes the heap; the app's loop ends with a reset.
+    from net import node
+
+    fleet = node.boot(cfg)
+    import app
+
+    app.publish = fleet.publish
+    try:
+        app.main(cfg)
+    except node.Restart:
+        fleet.reset()
+    fleet.flush()
 else:
     import app
 

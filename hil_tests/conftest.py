@@ -22,16 +22,11 @@ from pathlib import Path
 import pytest
 
 from edgeloop.boards import get_board
-from edgeloop.link.session import (
-    BoardConnection,
-    HilError,
-    HilSession,
-    SerialConnection,
-    SessionResult,
-    VirtualConnection,
-    deploy_virtual,
-    hil_config,
-)
+from edgeloop.link.framelink import FrameLink, HilError
+from edgeloop.link.hilboard import deploy_virtual, hil_config
+from edgeloop.link.results import SessionResult
+from edgeloop.link.session import HilSession
+from hil_tests import plugin
 from hil_tests.model import ROOT, ensure_run
 from hil_tests.report import write_artifacts
 
@@ -46,6 +41,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--hil-out", default=str(ROOT / "build" / "hil"),
                 help="where timelines and session JSON go (default build/hil)")
     g.addoption("--baud", type=int, default=115200, help="serial baud rate for a real board")
+    plugin.addoptions(g)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    plugin.configure(config)  # summary.json, HTML title and criteria, long scenarios
 
 
 class BenchInfo:
@@ -58,6 +58,7 @@ class BenchInfo:
         self.profile = get_board(name)
         self.out = Path(config.getoption("--hil-out"))
         self.baud = config.getoption("--baud")
+        self.replace_model = config.getoption("--replace-model")
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +74,12 @@ def _locked(path: Path):
 
 
 @pytest.fixture(scope="session")
-def hil_run() -> Path:
-    """The trained run folder (cached; one xdist worker trains, the others wait)."""
+def hil_run(request: pytest.FixtureRequest) -> Path:
+    """The run under test: --hil-run (the user's `edgeloop train` folder), else the bench's own
+    cached model (trained once; one xdist worker trains, the others wait)."""
+    given = request.config.getoption("--hil-run")
+    if given:
+        return Path(given).resolve()
     lock = _locked(ROOT / "build" / "cache" / "hil" / ".lock")
     try:
         return ensure_run()
@@ -107,11 +112,28 @@ def _deploy(bench: BenchInfo, run: Path, base: dict, variant: str) -> Path | Non
         finally:
             lock.close()
     from edgeloop.link.deploy import deploy, plan_deploy
-    from edgeloop.link.transport import SerialTransport
+    from edgeloop.link.serialport import SerialTransport
 
     with SerialTransport(bench.port, baudrate=bench.baud) as transport:
-        deploy(transport, plan_deploy(run, bench.profile, virtual=False, config=cfg), verify=True)
+        plan = plan_deploy(run, bench.profile, virtual=False, config=cfg)
+        if not bench.replace_model:
+            _keep_users_model(transport, plan.model, run)
+        deploy(transport, plan, verify=True)
     return None
+
+
+def _keep_users_model(transport, bundle: bytes, run: Path) -> None:
+    """A real board's deployed model is the user's: replaced only with --replace-model."""
+    import hashlib
+
+    from edgeloop.link.deploy import MODEL_PATH
+
+    on_board = transport.fs_hash(MODEL_PATH)
+    want = hashlib.sha256(bundle).hexdigest()
+    if on_board is not None and on_board != want:
+        pytest.exit(f"the board on {transport.port} holds another model ({MODEL_PATH} sha256 "
+                    f"{on_board[:12]}); the bench would replace it with {run.name}'s "
+                    f"({want[:12]}): pass --replace-model to allow it", returncode=2)
 
 
 @pytest.fixture(scope="session")
@@ -128,12 +150,15 @@ def deployed(bench: BenchInfo, hil_run: Path, run_config: dict) -> dict[str, Pat
     return _Lazy()
 
 
-def _connect(bench: BenchInfo, deployed: dict, variant: str) -> BoardConnection:
+def _connect(bench: BenchInfo, deployed: dict, variant: str) -> FrameLink:
+    from edgeloop.link.serialport import SerialTransport
+    from edgeloop.link.virtual import VirtualTransport
+
     root = deployed[variant]
     if bench.virtual:
         assert root is not None
-        return VirtualConnection(root, bench.profile.name)
-    conn = SerialConnection(bench.port, bench.baud)
+        return FrameLink.open(VirtualTransport(root, bench.profile))
+    conn = FrameLink.open(SerialTransport(bench.port, baudrate=bench.baud, raw_repl=False))
     conn.reset()
     try:
         conn.await_hello(8.0)
@@ -144,7 +169,7 @@ def _connect(bench: BenchInfo, deployed: dict, variant: str) -> BoardConnection:
 
 
 @pytest.fixture
-def board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
+def board(bench: BenchInfo, deployed: dict) -> Iterator[FrameLink]:
     """The board under test: deployed, freshly reset, linked (frames input)."""
     conn = _connect(bench, deployed, "frames")
     yield conn
@@ -152,7 +177,7 @@ def board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
 
 
 @pytest.fixture
-def i2c_board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
+def i2c_board(bench: BenchInfo, deployed: dict) -> Iterator[FrameLink]:
     """Like `board`, but the samples enter at register level through the simulated MPU6050 on
     the fake I2C bus, so the real driver is in the loop (virtual board only)."""
     if not bench.virtual:
@@ -163,7 +188,7 @@ def i2c_board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
 
 
 @pytest.fixture
-def locked_board(bench: BenchInfo, deployed: dict) -> Iterator[BoardConnection]:
+def locked_board(bench: BenchInfo, deployed: dict) -> Iterator[FrameLink]:
     """Like `board`, with micropython.heap_lock() on after HELLO: the whole per-frame path
     (link, preprocessing, model, decision) must allocate nothing or the board crashes."""
     conn = _connect(bench, deployed, "heaplock")
@@ -189,10 +214,10 @@ class Hil:
         self.lsb_per_g = int(run_config.get("counts_per_unit", 2048))
         self.results: list[tuple[str, SessionResult]] = []
 
-    def session(self, conn: BoardConnection, input_mode: str = "frames") -> HilSession:
+    def session(self, conn: FrameLink, input_mode: str = "frames") -> HilSession:
         return HilSession(conn, input_mode=input_mode, lsb_per_g=self.lsb_per_g)
 
-    def run(self, conn: BoardConnection, twin, duration_s: float, label: str = "",
+    def run(self, conn: FrameLink, twin, duration_s: float, label: str = "",
             input_mode: str = "frames", **kw) -> SessionResult:
         rate = float(self.run_config.get("sample_rate", twin.sample_rate))
         if abs(rate - twin.sample_rate) > 1e-6:
@@ -226,6 +251,8 @@ def hil(request: pytest.FixtureRequest, bench: BenchInfo, run_config: dict) -> H
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        plugin.attach(item, report)  # criteria + key figures, for summary.json and the HTML
     if report.when != "call":
         return
     arts = item.stash.get(_ARTIFACTS, [])

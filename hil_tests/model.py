@@ -29,9 +29,14 @@ def _key() -> str:
     return h.hexdigest()[:16]
 
 
+def cached_run_path(cache: Path = CACHE) -> Path:
+    """Where the bench's own model is (or will be) cached for the current trainer sources."""
+    return cache / _key() / "run"
+
+
 def ensure_run(cache: Path = CACHE) -> Path:
     """A trained run folder (model_int8.tflite, config.json, report.json), training if needed."""
-    run = cache / _key() / "run"
+    run = cached_run_path(cache)
     if (run / "report.json").is_file() and (run / "config.json").is_file():
         return run
     from trainer.config import load_config

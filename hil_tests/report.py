@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from edgeloop.link.session import SessionResult, plot_timeline, save_result
+from edgeloop.link.report import plot_timeline
+from edgeloop.link.results import SessionResult, save_result
 
 
 def slug(name: str) -> str:

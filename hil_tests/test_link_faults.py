@@ -70,7 +70,7 @@ def test_board_reset_mid_run(board, hil) -> None:
 def test_dut_expect_shows_recent_output_on_failure(board) -> None:
     import pytest
 
-    from edgeloop.link.session import HilError
+    from edgeloop.link.framelink import HilError
 
     board.expect(r"\[hello\]", timeout=30)
     with pytest.raises(HilError, match="recent output"):
@@ -90,8 +90,8 @@ def test_board_dying_mid_run_fails_with_a_clear_report(board, hil, bench) -> Non
 
     def kill(frame: bytes, i: int) -> bytes:
         if i == 60:
-            board.proc.kill()
-            board.proc.wait()
+            board.stream.proc.kill()  # the virtual board's process
+            board.stream.proc.wait()
         return frame
 
     twin = RotatingMachine(seed=10, time_to_failure_s=60.0)

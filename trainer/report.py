@@ -77,24 +77,35 @@ def plot_confusion(cm: np.ndarray, classes: tuple[str, ...], path: Path, title: 
     plt.close(fig)
 
 
-def plot_history(history: dict, path: Path) -> None:
+def plot_history(history: dict, path: Path, kept: int | None = None, title: str = "") -> list[str]:
+    """Loss (and accuracy) per epoch, train and validation; `kept` marks the epoch whose weights
+    the model keeps (EarlyStopping's best), so a reader sees which point the numbers are from."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keys = [k for k in ("loss", "accuracy") if k in history]
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False)
     for ax, k in zip(axes[0], keys, strict=True):
-        ax.plot(history[k], label="train")
+        epochs = range(1, len(history[k]) + 1)
+        ax.plot(epochs, history[k], label="train")
         if "val_" + k in history:
-            ax.plot(history["val_" + k], label="validation")
+            ax.plot(epochs, history["val_" + k], label="validation")
+        if kept is not None:
+            ax.axvline(kept + 1, color="k", ls="--", lw=1, label=f"kept (epoch {kept + 1})")
+        ax.set_title(f"{k} per epoch")
         ax.set_xlabel("epoch")
         ax.set_ylabel(k)
         ax.legend()
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    texts = [title] + [t for ax in axes[0] for t in
+                       (ax.get_title(), *ax.get_legend_handles_labels()[1])]
     plt.close(fig)
+    return texts  # what the picture says, for tests
 
 
 def plot_scores(normal: np.ndarray, anomal: np.ndarray, threshold: float, path: Path) -> None:

@@ -3,8 +3,10 @@
 RUN/model.keras, RUN/model_int8.tflite, RUN/report.json (float_accuracy/int8_accuracy, or
 float_auc/int8_auc for anomaly), RUN/model_card.json, RUN/confusion.png (or scores.png),
 RUN/training_curve.png, RUN/edgeloop.toml (the config used), RUN/calibration.json and
-RUN/config.json (the board's device config). The int8 metrics are measured on exactly the int8
-inputs the board computes (trainer.features.quantize_input), not on TFLite's own quantizer.
+RUN/config.json (the board's device config), RUN/manifest.json (trainer.runs) and
+RUN/tensorflow.log (TensorFlow's own chatter, kept off the console). The run is staged and moved
+into place complete. The int8 metrics are measured on exactly the int8 inputs the board computes
+(trainer.features.quantize_input), not on TFLite's own quantizer.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
-from trainer.config import Config, device_config, load_config, to_toml
+from trainer.config import MODELS, Config, device_config, load_config, to_toml
 from trainer.data import Splits, load_splits
 from trainer.errors import TrainerError
 from trainer.features import compute_features, fit_calibration, float_input, quantize_input
@@ -27,8 +31,12 @@ from trainer.report import (
     plot_history,
     plot_scores,
 )
+from trainer.runs import staged_run, write_manifest
+from trainer.tflog import tf_logs_to
 
 ANOMALY_PERCENTILE = 99.5
+MPU6050_COUNTS = (16384.0, 8192.0, 4096.0, 2048.0)  # counts per g at +-2/4/8/16 g
+HEALTHY_NAMES = ("normal", "healthy", "ok", "idle", "nominal", "good", "off")
 
 
 def infer_config(data: Path | str) -> Config:
@@ -48,7 +56,7 @@ def infer_config(data: Path | str) -> Config:
         t, c = z["X"].shape[1:]
         w = min(1024, 1 << (int(t).bit_length() - 1))
         peak = np.maximum(np.abs(np.nan_to_num(z["X"])).max(axis=(0, 1)), 1e-6)
-        cpu = tuple(float(2.0 ** np.clip(np.floor(np.log2(16384.0 / p)), -8, 14)) for p in peak)
+        cpu = _one_range(peak, c)
         from trainer.features import FeatureSpec
 
         chain = ("mean", "dc", "rms", "peak", "fft") if w >= 16 else ("mean", "rms", "peak")
@@ -87,8 +95,7 @@ def infer_config(data: Path | str) -> Config:
                             peak[j] = max(peak[j], abs(float(r[k])))
                         except (ValueError, IndexError):
                             pass  # load_splits reports bad cells with file and line
-    peak = np.maximum(peak, 1e-6)
-    cpu = tuple(float(2.0 ** np.clip(np.floor(np.log2(16384.0 / p)), -8, 14)) for p in peak)
+    cpu = _one_range(peak, len(channels))
     rate = 100.0
     if "timestamp" in header and len(rows) > 3:
         ts = np.array([float(r[header.index("timestamp")]) for r in rows[1:64]])
@@ -101,6 +108,43 @@ def infer_config(data: Path | str) -> Config:
     return Config(channels=channels, sample_rate=rate, window=window, counts_per_unit=cpu,
                   stride=window // 2, features=FeatureSpec(chain, bins), source=str(files[0]),
                   label_column="label" if "label" in header else None)
+
+
+def _one_range(peak: np.ndarray, n_channels: int) -> float | tuple[float, ...]:
+    """counts_per_unit per channel: a power of two leaving 2x headroom over the largest value.
+    Three axes are one accelerometer with one range (what the board app sets): one value for
+    all, an MPU6050 range whenever the data fits one."""
+    peak = np.maximum(np.abs(np.asarray(peak, np.float64)), 1e-6)
+    cpu = tuple(float(2.0 ** np.clip(np.floor(np.log2(16384.0 / p)), -8, 14)) for p in peak)
+    if n_channels != 3:
+        return cpu
+    one = min(cpu)
+    return min(one, MPU6050_COUNTS[0]) if one >= MPU6050_COUNTS[-1] else one
+
+
+def inferred_notes(cfg: Config, data: Path | str, out: Path | str) -> list[str]:
+    """What was guessed for data without edgeloop.toml, and what the board will make of it."""
+    cpu = cfg.counts_per_unit
+    notes = [
+        f"no edgeloop.toml in {data}: inferred channels {', '.join(cfg.channels)}, "
+        f"{cfg.sample_rate:g} Hz, counts_per_unit {cpu:g}, window {cfg.window}/stride "
+        f"{cfg.stride}, features {' '.join(cfg.features.chain)}; to change them copy "
+        f"{Path(out) / 'edgeloop.toml'} to {data}/edgeloop.toml and edit it"
+    ]
+    if len(cfg.channels) != 3:
+        notes.append(f"{len(cfg.channels)} channels: the board app reads one 3-axis "
+                     "accelerometer, so `edgeloop deploy` will refuse this run (use `edgeloop infer`)")
+    elif isinstance(cpu, float) and cpu not in MPU6050_COUNTS:
+        notes.append(f"counts_per_unit {cpu:g} is no MPU6050 range (16384/8192/4096/2048 counts "
+                     "per g): `edgeloop deploy` will refuse this run; record in g and set [sensor] "
+                     "counts_per_unit in edgeloop.toml")
+    if cfg.task == "classify" and not cfg.decision.fault_classes:
+        notes.append("no healthy class known (none is named normal/healthy/idle/ok): the board will "
+                     "never act on this model; set [labels] healthy = \"<class>\" in edgeloop.toml")
+    elif cfg.task == "classify" and cfg.healthy:
+        notes.append(f"healthy class {cfg.healthy!r}; the board acts on "
+                     f"{', '.join(cfg.decision.fault_classes)}")
+    return notes
 
 
 def calibrate_threshold(healthy: np.ndarray, anomalous: np.ndarray) -> float:
@@ -119,15 +163,15 @@ def calibrate_threshold(healthy: np.ndarray, anomalous: np.ndarray) -> float:
     return float((cand[best] + hi) / 2)
 
 
-def _progress_callback(epochs: int, enabled: bool):
+def _progress_callback(epochs: int, console: TextIO | None):
     import keras
 
     class Bar(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=epochs, desc="training", unit="epoch", disable=not enabled,
-                            leave=False)
+            self.bar = tqdm(total=epochs, desc="training", unit="epoch", file=console,
+                            disable=console is None, leave=False)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -152,6 +196,66 @@ def _set_seed(seed: int) -> None:
         pass
 
 
+def check_options(window: int | None, stride: int | None, epochs: int | None,
+                  seed: int | None, model: str | None) -> str | None:
+    """Refuse bad command-line values before any data is read or TensorFlow loads; returns the
+    model name in its canonical spelling (`cnn-1d`... as typed: hyphens become underscores)."""
+    if model is not None:
+        model = model.strip().lower().replace("-", "_")
+        model = {"cnn_1d": "cnn1d", "ds_cnn": "dscnn", "auto_encoder": "autoencoder"}.get(model,
+                                                                                          model)
+        if model not in MODELS:
+            raise TrainerError(f"--model {model!r} is unknown; known: {', '.join(MODELS)}")
+    if window is not None and not 16 <= window <= 1024:
+        raise TrainerError(f"--window must be in 16..1024 samples (a power of two), got {window}")
+    if window is not None and window & (window - 1):
+        lo = 1 << (window.bit_length() - 1)
+        raise TrainerError(f"--window must be a power of two in 16..1024 (the board averages a "
+                           f"window with shifts), got {window}: try {lo} or {2 * lo}")
+    if stride is not None and stride < 1:
+        raise TrainerError(f"--stride must be >= 1 sample (windows start every STRIDE samples), "
+                           f"got {stride}")
+    if epochs is not None and not 1 <= epochs <= 100_000:
+        raise TrainerError(f"--epochs must be in 1..100000, got {epochs}")
+    if seed is not None and not 0 <= seed < 2**32:
+        raise TrainerError(f"--seed must be in 0..{2**32 - 1}, got {seed}")
+    return model
+
+
+def _user_set(cfg: Config, table: str, key: str) -> bool:
+    """Whether the config's edgeloop.toml sets [table] key itself (else it is a default)."""
+    src = Path(cfg.source)
+    if src.suffix != ".toml" or not src.is_file():
+        return False
+    import tomllib
+
+    try:
+        return key in tomllib.loads(src.read_text()).get(table, {})
+    except (OSError, ValueError):
+        return False
+
+
+def _fit_features_to_window(cfg: Config, window_given: bool) -> Config:
+    """Adapt feature defaults to the window; explain a conflict with what the user set."""
+    fs = cfg.features
+    half = cfg.window // 2
+    why = "--window" if window_given else f"[window] size in {cfg.source}"
+    if "fft" in fs.blocks and half % fs.fft_bins:
+        if not _user_set(cfg, "features", "fft_bins"):
+            from dataclasses import replace
+
+            return cfg.with_(features=replace(fs, fft_bins=min(fs.fft_bins, half)))
+        raise TrainerError(
+            f"{why} {cfg.window} leaves window/2 = {half} FFT magnitudes, which [features] "
+            f"fft_bins = {fs.fft_bins} in {cfg.source} cannot split evenly: use a window of at "
+            f"least {2 * fs.fft_bins}, or lower fft_bins")
+    if "raw" in fs.blocks and fs.raw_decimate > cfg.window:
+        raise TrainerError(f"{why} {cfg.window} is shorter than [features] raw_decimate "
+                           f"{fs.raw_decimate} in {cfg.source}: use a window of at least "
+                           f"{fs.raw_decimate}")
+    return cfg
+
+
 def train(
     data: Path | str,
     out: Path | str,
@@ -165,12 +269,15 @@ def train(
     epochs: int | None = None,
     progress: bool = True,
     splits: Splits | None = None,
+    finish: Callable[[Path, dict], None] | None = None,
 ) -> dict:
-    """Train, quantize and report; returns the report dict (also RUN/report.json)."""
-    from trainer.quantize import check_ops, check_qat_available, io_quant, run_int8, to_int8
-    from trainer.zoo import build, count_macs, deployable
+    """Train, quantize and report; returns the report dict (also RUN/report.json).
 
-    t_start = time.perf_counter()
+    The run is written to a staging folder and replaces `out` only when complete; `finish(stage,
+    report)` may add files (the CLI adds the bundle) before the manifest is written."""
+    model = check_options(window, stride, epochs, seed, model)
+    inferred = cfg is None and not str(data).startswith("sktime:") and not (
+        Path(data) / "edgeloop.toml").is_file()
     if str(data).startswith("sktime:"):  # real data shipped inside the sktime wheel
         from trainer.datasets import basic_motions_config, basic_motions_splits
 
@@ -189,27 +296,51 @@ def train(
         mspec = type(mspec)(**{**mspec.__dict__, "seed": seed})
     if epochs is not None:
         mspec = type(mspec)(**{**mspec.__dict__, "epochs": epochs})
-    cfg = cfg.with_(model=mspec, window=window or cfg.window, stride=stride or cfg.stride)
+    if window is not None and stride is None and not inferred and not _user_set(
+            cfg, "window", "stride"):
+        stride = max(1, window // 2)
+    elif window is not None and stride is None and inferred:
+        stride = max(1, window // 2)
+    cfg = cfg.with_(model=mspec, window=cfg.window if window is None else window,
+                    stride=cfg.stride if stride is None else stride)
     if cfg.window & (cfg.window - 1) or not 16 <= cfg.window <= 1024:
-        raise TrainerError(f"--window must be a power of two in 16..1024, got {cfg.window}")
-    fs = cfg.features
-    if "fft" in fs.blocks and (cfg.window // 2) % fs.fft_bins:
-        raise TrainerError(f"window {cfg.window}: [features] fft_bins = {fs.fft_bins} must divide "
-                           f"window/2 = {cfg.window // 2}")
-    if "raw" in fs.blocks and fs.raw_decimate > cfg.window:
-        raise TrainerError(f"window {cfg.window} is shorter than raw_decimate {fs.raw_decimate}")
+        raise TrainerError(f"window {cfg.window} ({cfg.source}) must be a power of two in 16..1024")
+    cfg = _fit_features_to_window(cfg, window is not None)
     if cfg.task == "anomaly" and mspec.name != "autoencoder":
         raise TrainerError(f"model {mspec.name!r} is a classifier; anomaly needs 'autoencoder'")
     if cfg.task == "anomaly" and cfg.healthy is None:
         raise TrainerError("anomaly training needs [labels] healthy (the normal class)")
     if mspec.qat:
-        check_qat_available()
-    run = Path(out)
-    run.mkdir(parents=True, exist_ok=True)
+        from trainer.quantize import check_qat_available
 
+        check_qat_available()
+    with staged_run(out) as run:
+        with tf_logs_to(run / "tensorflow.log") as console:
+            report, cfg = _train_into(run, data, cfg, test, splits, inferred,
+                                      console if progress else None, t0=time.perf_counter())
+        if inferred:
+            report["notes"] = inferred_notes(cfg, data, out)
+            (run / "report.json").write_text(json.dumps(report, indent=2))
+        if finish is not None:
+            finish(run, report)
+        write_manifest(run, report["io_quant"])
+    return report
+
+
+def _train_into(run: Path, data: Path | str, cfg: Config, test: Path | str | None,
+                splits: Splits | None, inferred: bool, console: TextIO | None,
+                t0: float) -> tuple[dict, Config]:
+    """The training proper, writing into the (staging) run folder."""
+    from trainer.quantize import check_ops, io_quant, run_int8, to_int8
+    from trainer.zoo import build, count_macs, deployable
+
+    t_start = t0
+    mspec = cfg.model
     sp = splits or load_splits(data, cfg, test=test, seed=mspec.seed)
     classes = sp.classes
     cfg = cfg.with_(classes=classes)
+    if inferred and cfg.healthy is None:  # a guess the notes report; edgeloop.toml overrides it
+        cfg = cfg.with_(healthy=next((c for c in classes if c.lower() in HEALTHY_NAMES), None))
     if not cfg.decision.fault_classes and cfg.healthy in classes:
         from trainer.config import DecisionSpec
 
@@ -244,7 +375,7 @@ def train(
         counts = np.bincount(train_y, minlength=len(classes))
         fit_kw["class_weight"] = {i: float(len(train_y) / (len(classes) * max(c, 1)))
                                   for i, c in enumerate(counts)}
-    callbacks = [_progress_callback(mspec.epochs, progress)]
+    callbacks = [_progress_callback(mspec.epochs, console)]
     has_val = len(val_x) > 0
     if has_val:
         callbacks.append(keras.callbacks.EarlyStopping(
@@ -312,7 +443,10 @@ def train(
                       float=mf, int8=mq)
         plot_confusion(np.array(mq["confusion"]), classes, run / "confusion.png",
                        f"{mspec.name} int8 (test accuracy {mq['accuracy']:.3f})")
-    plot_history(hist.history, run / "training_curve.png")
+    kept = _kept_epoch(hist.history, has_val)
+    report["kept_epoch"] = kept + 1
+    plot_history(hist.history, run / "training_curve.png", kept,
+                 f"{mspec.name} on {Path(str(data)).name}: training curves")
 
     net.save(run / "model.keras")
     (run / "model_int8.tflite").write_bytes(tfl)
@@ -332,7 +466,15 @@ def train(
     )
     (run / "report.json").write_text(json.dumps(report, indent=2))
     (run / "model_card.json").write_text(json.dumps(_model_card(cfg, report), indent=2))
-    return report
+    return report, cfg
+
+
+def _kept_epoch(history: dict, has_val: bool) -> int:
+    """The epoch (0-based) whose weights the model keeps: EarlyStopping restores the best
+    validation loss; without validation data the last epoch's weights stay."""
+    if has_val and history.get("val_loss"):
+        return int(np.argmin(history["val_loss"]))
+    return len(history["loss"]) - 1
 
 
 def _model_card(cfg: Config, rep: dict) -> dict:

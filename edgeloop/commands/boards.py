@@ -56,16 +56,29 @@ def deploy(
         bool, typer.Option("--verify/--no-verify", help="one inference vs golden")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="the run's config.json (default: beside the model)"),
+    ] = None,
 ) -> None:
     """Put the runtime, app, config and model on a board; skip what is there; verify."""
     from edgeloop.link.deploy import deploy as run_deploy
-    from edgeloop.link.deploy import plan_deploy
+    from edgeloop.link.deploy import plan_deploy, read_config, require_config
     from edgeloop.link.transport import open_transport
+    from edgeloop.twins import machine_recording
+    from trainer.runs import check_run
 
+    check_run(source)  # a run's model, bundle and config.json must still belong together
+    if config is not None:
+        check_run(config)
+    given = read_config(config) if config is not None else None
+    if given is None:
+        require_config(source)  # before a board is opened: nothing to undo
     virtual = board == "virtual"
     with open_transport(port, board, board_dir, board_profile, baud) as transport:
         profile = _profile_for(transport, board_profile, virtual)
-        plan = plan_deploy(source, profile, virtual=virtual)
+        plan = plan_deploy(source, profile, virtual=virtual, config=given,
+                           sim_recording=machine_recording if virtual else None)
 
         def progress(path: str, size: int) -> None:
             if not as_json:
@@ -79,7 +92,7 @@ def deploy(
     else:
         typer.echo(
             f"copied {len(result.copied)} files ({result.bytes_copied} B), "
-            f"skipped {len(result.skipped)} unchanged; config from {plan.config_source}"
+            f"skipped {len(result.skipped)} unchanged; config from {config or plan.config_source}"
         )
         if verify:
             v = result.verify_detail
@@ -131,7 +144,9 @@ def devices(
         )
 
 
-def _pretty(line: str) -> str:
+def _pretty(line: str, quant: tuple[float, int, bool] | None = None) -> str:
+    """One status line for people: the score as a probability (or an anomaly score) in the
+    model's own units when the board's config.json says how to dequantize it."""
     try:
         obj = json.loads(line)
     except ValueError:
@@ -142,11 +157,27 @@ def _pretty(line: str) -> str:
         rest = " ".join(f"{k}={v}" for k, v in obj.items() if k != "event")
         return f"[{obj['event']}] {rest}"
     alarm = "ALARM" if obj.get("alarm") else "ok"
+    score = obj.get("score")
+    shown = f"score={score}"
+    if quant is not None and isinstance(score, int):
+        value = (score - quant[1]) * quant[0]
+        shown = f"score={value:.3f}" if obj.get("label") == "anomaly" or quant[2] else f"p={value:.2f}"
     return (
-        f"w={obj.get('w')} {obj.get('label')} score={obj.get('score')} {alarm} "
+        f"w={obj.get('w')} {obj.get('label')} {shown} {alarm} "
         f"infer={obj.get('us', 0) / 1000:.1f} ms free={obj.get('free')} B "
         f"errors={obj.get('errors')}"
     )
+
+
+def _output_quant(transport) -> tuple[float, int, bool] | None:
+    """(output_scale, output_zero_point, anomaly) from the board's config.json, if it has them."""
+    from edgeloop.link.transport import LinkError
+
+    try:
+        dec = json.loads(transport.fs_read("config.json")).get("decision", {})
+        return float(dec["output_scale"]), int(dec["output_zero_point"]), bool(dec.get("anomaly"))
+    except (LinkError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # an older deploy: show the raw int8 score
 
 
 def monitor(
@@ -159,12 +190,20 @@ def monitor(
     raw: Annotated[bool, typer.Option("--raw", help="print the JSON lines as they come")] = False,
 ) -> None:
     """Restart the board's app and show its status lines (Ctrl-C to stop)."""
-    from edgeloop.link.transport import open_transport
+    from edgeloop.link.transport import default_virtual_dir, open_transport
 
+    if seconds is not None and not seconds > 0:
+        raise EdgeLoopError(f"--seconds must be > 0, got {seconds:g}")
+    if board == "virtual" and not port:
+        root = board_dir or default_virtual_dir(get_board(board_profile or "virtual").name)
+        if not (root / "main.py").is_file():  # refuse before a board folder is made
+            raise EdgeLoopError(f"no app on the virtual board at {root}: run `edgeloop deploy "
+                                f"RUN --board virtual{f' --dir {root}' if board_dir else ''}` first")
     with open_transport(port, board, board_dir, board_profile, baud) as transport:
+        quant = None if raw else _output_quant(transport)
         try:
             for line in transport.console(seconds):
-                typer.echo(line if raw else _pretty(line))
+                typer.echo(line if raw else _pretty(line, quant))
         except KeyboardInterrupt:
             pass
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from converters import ConvertError, convert_tflite
 from converters.c_array import tflite_c_header
 from edgeloop.boards import get_board
+from trainer.runs import check_run
 
 
 def _table(report: dict, board: str) -> Table:
@@ -34,7 +35,11 @@ def _table(report: dict, board: str) -> Table:
     return t
 
 
-def _summary(report: dict) -> str:
+_CHIP_NAMES = {"esp32": "ESP32", "esp32s3": "ESP32-S3", "esp32c3": "ESP32-C3"}
+
+
+def _summary(report: dict, board: str) -> list[str]:
+    """Short lines (a terminal never wraps one mid-phrase): heap parts, total vs limit, sizes."""
     h = report["heap"]
     limit = report["heap_limit_bytes"]
     fit = "fits" if report["fits"] else "DOES NOT FIT"
@@ -43,20 +48,23 @@ def _summary(report: dict) -> str:
     how = {
         "ram": "the bundle is read into RAM",
         "romfs": "the bundle is used in place from ROMFS",
-        "stream": f"weights stay in the bundle file and are read op by op through one "
+        "stream": f"weights stay in the bundle file, read op by op through one "
                   f"{st.get('buffer_bytes', 0):,} B buffer"
                   + (f" ({len(st.get('tiled_ops', []))} FC layers in {st.get('tiles', 0)} tiles)"
                      if st.get("tiles") else ""),
     }.get(mode, mode)
-    return (
-        f"memory mode: {mode} ({how})\n"
+    # esp32_bytes: the estimate for a 32-bit chip (objects about half as large as on x64)
+    chip = _CHIP_NAMES.get(board, "a 32-bit ESP32")
+    on_chip = f" (on the {chip}: ~{h['esp32_bytes']:,} B)" if "esp32_bytes" in h else ""
+    return [
+        f"memory mode: {mode}: {how}",
         f"arena {h['arena_bytes']:,} B | bundle in RAM {h['weights_in_ram_bytes']:,} B | "
-        f"tables {h['op_table_bytes']:,} B | runtime {h['runtime_overhead_bytes']:,} B | "
-        f"block + safety margin {h['fragmentation_margin_bytes']:,} B\n"
-        f"estimated heap {h['total_bytes']:,} B of {limit:,} B -> {fit}"
-        + (f" (32-bit ESP32 ~{h['esp32_bytes']:,} B)\n" if "esp32_bytes" in h else "\n")
-        + f"bundle {report['bundle_bytes']:,} B (.tflite {report['tflite_bytes']:,} B)"
-    )
+        f"tables {h['op_table_bytes']:,} B",
+        f"runtime {h['runtime_overhead_bytes']:,} B | block + safety margin "
+        f"{h['fragmentation_margin_bytes']:,} B",
+        f"estimated heap {h['total_bytes']:,} B of {limit:,} B -> {fit}{on_chip}",
+        f"bundle {report['bundle_bytes']:,} B (.tflite {report['tflite_bytes']:,} B)",
+    ]
 
 
 def convert(
@@ -74,23 +82,30 @@ def convert(
     """Convert a .tflite to a device bundle (OUT/model.elb) and a report (OUT/report.json)."""
     if not model.exists():
         raise FileNotFoundError(f"model file {model} does not exist")
+    if model.is_dir():
+        raise ConvertError(f"{model} is a folder: give the .tflite file (e.g. "
+                           f"{model / 'model_int8.tflite'})")
+    if out.exists() and not out.is_dir():
+        raise ConvertError(f"--out {out} is a file; give a folder for model.elb and report.json")
     profile = get_board(board)
+    check_run(model)  # a .tflite from a run folder must still be the run's own
     data = model.read_bytes()
     if data[:4] == b"ELMB":
         raise ConvertError(f"{model} is already an EdgeLoop bundle: give it to `edgeloop deploy`"
                            " or `edgeloop infer` as it is")
-    out.mkdir(parents=True, exist_ok=True)
     try:
         conv = convert_tflite(data, heap_limit=profile.heap_bytes, romfs=romfs)
     except ConvertError as exc:
         report = getattr(exc, "report", None)
         if report is not None:  # does not fit: keep the figures for the user
             report["board"] = board
+            out.mkdir(parents=True, exist_ok=True)
             (out / "report.json").write_text(json.dumps(report, indent=2))
         named = ConvertError(f"{model}: {exc}")  # the user may convert many files: say which
         named.report = report  # type: ignore[attr-defined]
         raise named from exc
     report = dict(conv.report, board=board, model=str(model))
+    out.mkdir(parents=True, exist_ok=True)  # only now: a failed convert leaves no empty folder
     (out / "model.elb").write_bytes(conv.bundle)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     if c_header:
@@ -101,7 +116,8 @@ def convert(
         return
     console = Console()
     console.print(_table(report, board))
-    console.print(_summary(report))
+    for line in _summary(report, board):
+        console.print(line, soft_wrap=True)
     console.print(f"wrote {out / 'model.elb'} and {out / 'report.json'}"
                   + (f" and {out / 'model_data.h'}" if c_header else ""))
 

@@ -23,6 +23,14 @@ from edgeloop.infer import (
 def _load_npy(path: Path) -> np.ndarray:
     if not path.exists():
         raise InferError(f"input file {path} does not exist")
+    if path.is_dir():
+        raise InferError(f"--input {path} is a folder: give one .npy file (np.save)")
+    with path.open("rb") as fh:
+        head = fh.read(6)
+    if head and head != b"\x93NUMPY" and not head.startswith(b"PK"):  # numpy took it for a pickle
+        kind = "a text file" if all(32 <= c < 127 or c in (9, 10, 13) for c in head) else "not"
+        raise InferError(f"{path} is {kind} {'' if kind == 'not' else 'and not '}a .npy array "
+                         "(no NumPy header): save the int8 inputs with np.save(path, x)")
     try:
         x = np.load(path, allow_pickle=False)
     except EOFError as exc:  # empty or cut short; uncaught, click would print just "aborted"
@@ -35,17 +43,27 @@ def _load_npy(path: Path) -> np.ndarray:
     return x
 
 
+def _read_bundle(path: Path) -> bytes:
+    """The bundle bytes, with a hint when the user gave the .tflite or a folder instead."""
+    if not path.exists():
+        raise InferError(f"bundle {path} does not exist")
+    if path.is_dir():
+        if (path / "model.elb").is_file():
+            path = path / "model.elb"
+        else:
+            raise InferError(f"{path} is a folder without model.elb: give the bundle "
+                             "`edgeloop convert` wrote")
+    data = path.read_bytes()
+    if data[4:8] == b"TFL3" or path.suffix == ".tflite":
+        raise InferError(f"{path} is a .tflite model, not a bundle: run `edgeloop convert {path}"
+                         " -o OUT` first and give OUT/model.elb to infer")
+    return data
+
+
 def run_serial(port: str, bundle: bytes, x: np.ndarray, kernels: str,
                baud: int = 115200) -> tuple[np.ndarray, dict[str, Any]]:
     """A real board over its serial port: elrt must already be deployed (`edgeloop deploy`)."""
-    try:
-        from edgeloop.link.transport import open_transport
-    except ImportError as exc:  # the boards feature (edgeloop.link) is not installed
-        raise InferError(
-            "inference on a serial board needs the boards feature (edgeloop.link transport); "
-            "use --board virtual meanwhile"
-        ) from exc
-    from edgeloop.link.transport import BoardError
+    from edgeloop.link.transport import BoardError, open_transport
 
     with open_transport(port=port, baudrate=baud) as transport:
         try:
@@ -78,14 +96,19 @@ def infer(
     """Run every input of X.npy through the model on a board and write Y.npy (batch first)."""
     if kernels not in KERNEL_CHOICES:
         raise InferError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}, not {kernels!r}")
-    if not bundle.exists():
-        raise InferError(f"bundle {bundle} does not exist")
-    data = bundle.read_bytes()
-    x = check_inputs(_load_npy(input), model_io(data), where=str(input))
+    data = _read_bundle(bundle)
+    io = model_io(data)
+    x_user = _load_npy(input)
+    x = check_inputs(x_user, io, where=str(input))
+    if output.is_dir():
+        raise InferError(f"--output {output} is a folder: give a file name such as "
+                         f"{output / 'Y.npy'}")
     if port:
         y, stats = run_serial(port, data, x, kernels)
     else:
         y, stats = run_batch_virtual(data, x, get_board(board), kernels=kernels)
+    if x_user.shape != x.shape and y.ndim >= 2 and y.shape[1] == 1:
+        y = y.reshape(len(x), *y.shape[2:])  # outputs batched the way the inputs were (TFLite's)
     output.parent.mkdir(parents=True, exist_ok=True)
     np.save(output, y)
     summary = {k: v for k, v in stats.items() if k != "latency_ms"}

@@ -8,7 +8,6 @@ run folder is deployable as is (`edgeloop deploy RUN`).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +28,9 @@ def _trainer_error(exc: Exception) -> EdgeLoopError:
 def simulate(
     twin: Annotated[str, typer.Argument(help="rotating_machine | wearable | environment")],
     out: Annotated[Path, typer.Option("--out", "-o", help="dataset folder to write")],
+    force: Annotated[
+        bool, typer.Option("--force", help="replace what OUT holds (another dataset)")
+    ] = False,
     seed: Annotated[int, typer.Option(help="seed: same seed, same data")] = 0,
     per_class: Annotated[int, typer.Option("--per-class", help="recordings per class")] = 20,
     duration: Annotated[
@@ -37,22 +39,33 @@ def simulate(
 ) -> None:
     """Write a synthetic labelled dataset: OUT/<label>/<label>.NNNN.csv and OUT/edgeloop.toml."""
     from trainer.errors import TrainerError
+    from trainer.runs import staged_folder
     from trainer.twins import TWINS, synthesize, write_csv_dataset
 
+    twin = twin.strip().lower().replace("-", "_")  # `rotating-machine`, as people type it
     if twin not in TWINS:
         raise EdgeLoopError(f"unknown twin {twin!r}; known: {', '.join(TWINS)}")
     if per_class < 3:
-        raise EdgeLoopError("--per-class must be >= 3 (train/validation/test split by recording)")
+        raise EdgeLoopError(f"--per-class must be >= 3 (train/validation/test split by recording),"
+                            f" got {per_class}")
     if duration is not None and not duration > 0:  # 0 used to mean "the twin's default"
         raise EdgeLoopError(f"--duration must be > 0 seconds, got {duration:g}")
+    if out.exists() and not out.is_dir():
+        raise EdgeLoopError(f"--out {out} is a file; give a folder for the dataset")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise EdgeLoopError(
+            f"--out {out} already holds files (another dataset would mix with this {twin!r} one "
+            "and its edgeloop.toml be overwritten): give an empty folder, or --force to replace it"
+        )
     try:
         recs = synthesize(twin, per_class=per_class, duration_s=duration, seed=seed)
-        write_csv_dataset(recs, out)
+        with staged_folder(out) as stage:  # complete or not at all
+            write_csv_dataset(recs, stage)
+            example = EXAMPLES / twin / "edgeloop.toml"  # examples are named after their twins
+            if example.is_file():
+                shutil.copy(example, stage / "edgeloop.toml")
     except (TrainerError, ValueError) as exc:
         raise _trainer_error(exc) from None
-    example = EXAMPLES / twin / "edgeloop.toml"  # examples are named after their twins
-    if example.is_file():
-        shutil.copy(example, out / "edgeloop.toml")
     n = sum(len(r.data) for r in recs)
     Console().print(f"wrote {len(recs)} recordings ({n:,} samples) of {twin!r} to {out}")
 
@@ -76,23 +89,42 @@ def train(
     no_bundle: Annotated[bool, typer.Option("--no-bundle", help="skip model.elb")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print report.json")] = False,
 ) -> None:
-    """Train, quantize to int8 and report: RUN/model.keras, model_int8.tflite, report.json."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines
+    """Train, quantize to int8 and report: RUN/model.keras, model_int8.tflite, report.json.
+
+    TensorFlow's own log lines go to RUN/tensorflow.log; the console shows our progress only."""
     from trainer.config import load_config
     from trainer.errors import TrainerError
+    from trainer.runs import check_destination
+    from trainer.train import check_options
     from trainer.train import train as run_training
 
+    try:  # every option is checked before data is read or TensorFlow loads (~3 s)
+        model = check_options(window, stride, epochs, seed, model)
+        check_destination(out)
+    except TrainerError as exc:
+        raise _trainer_error(exc) from None
     if not data.exists() and not str(data).startswith("sktime:"):
-        raise EdgeLoopError(f"data {data} does not exist")
+        raise EdgeLoopError(f"--data {data} does not exist")
+    if test is not None and not test.exists():
+        raise EdgeLoopError(f"--test {test} does not exist")
+
+    def finish(stage: Path, report: dict) -> None:
+        if not no_bundle:
+            report["bundle"] = _bundle(stage, report)
+            (stage / "report.json").write_text(json.dumps(report, indent=2))
+
     try:
         cfg = load_config(config) if config else None
         report = run_training(data, out, cfg, test=test, model=model, window=window,
-                              stride=stride, seed=seed, epochs=epochs, progress=not as_json)
+                              stride=stride, seed=seed, epochs=epochs, progress=not as_json,
+                              finish=finish)
     except TrainerError as exc:
         raise _trainer_error(exc) from None
-    if not no_bundle:
-        report["bundle"] = _bundle(out, report)
-        (out / "report.json").write_text(json.dumps(report, indent=2))
+    for note in report.get("notes", ()):
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
+    if not no_bundle and not report["bundle"]["ok"]:
+        typer.secho(f"note: no model.elb: {report['bundle']['error']}", fg=typer.colors.YELLOW,
+                    err=True)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
@@ -109,7 +141,7 @@ def train(
     t = report["timing_s"]
     con.print(f"{report['model']}: {report['params']:,} params, {report['macs']:,} MACs, "
               f".tflite {report['tflite_bytes']:,} B; train+quantize {t['train'] + t['quantize']:.1f} s")
-    con.print(f"run folder: {out}")
+    con.print(f"run folder: {out} (TensorFlow's log: {out / 'tensorflow.log'})")
 
 
 def _table(report: dict) -> Table:

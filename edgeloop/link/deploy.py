@@ -2,7 +2,7 @@
 
 What goes on the board: the firmware_micropython/ modules precompiled to .mpy for the board's
 architecture (main.py stays source), config.json (the device config the trainer wrote into the
-run folder, else a default), and model.elb. Files whose sha256 on the board already matches are
+run folder, or one given; a model without one is refused), and model.elb. Files whose sha256 on the board already matches are
 skipped. Every file is written under a temporary name, checked on the board, then renamed, so a
 deploy cut off half-way leaves the previous model (and app) working. At the end one inference
 runs on the board and must equal the golden executor's output, bit for bit.
@@ -22,18 +22,22 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop import vboard
 from edgeloop.boards import BoardProfile
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import build_firmware, firmware_sources
-from edgeloop.link.transport import BoardError, Transport
+from edgeloop.link.transport import Transport
 
 MODEL_PATH = "model.elb"
 CONFIG_PATH = "config.json"
 SIM_SAMPLES_PATH = "samples.s16"
 BUNDLE_MAGIC = b"ELMB"
+# verification's scratch files: temporary names like every other file a deploy writes
+VERIFY_SCRATCH = ("verify_in.tmp", "verify_out.tmp", "verify_ticks.tmp")
 _HEADER = struct.Struct("<4sHHII")  # magic, format_version, header_size, body_len, crc32(body)
 
-# The config a board gets when the run folder has none: standalone app on an MPU6050.
+# A standalone app on an MPU6050 with no preprocessing of its own: for tests and benches that
+# deploy a bare bundle on purpose (plan_deploy(..., config=DEFAULT_DEVICE_CONFIG)).
 DEFAULT_DEVICE_CONFIG: dict = {
     "version": 1,
     "mode": "standalone",
@@ -64,27 +68,6 @@ while True:
 f.close()
 print(repr((magic == b'ELMB', n_total == blen, (c & 0xffffffff) == crc)))
 """
-
-_SHAPES_CODE = """
-import elrt
-m = elrt.Model()
-m.load(%r)
-print(repr((tuple(m.input_shape), tuple(m.output_shape), elrt.KERNELS)))
-"""
-
-_INFER_CODE = """
-import elrt, binascii
-m = elrt.Model()
-m.load(%r)
-x = binascii.unhexlify(%r)
-mi = m.input
-for i in range(len(x)):
-    v = x[i]
-    mi[i] = v - 256 if v > 127 else v
-m.invoke()
-print(binascii.hexlify(bytes(m.output)).decode())
-"""
-
 
 class DeployError(EdgeLoopError):
     pass
@@ -160,21 +143,13 @@ def check_bundle(bundle: bytes, where: str) -> None:
 def load_model(source: Path, profile: BoardProfile) -> tuple[bytes, dict | None, str]:
     """The bundle and the device config from a run folder, a .elb or a .tflite.
 
-    Returns (bundle, config or None, what the config came from).
+    The config is the run's config.json: in the folder given, or beside the model file given.
+    Returns (bundle, config or None when there is none, what the config came from).
     """
     source = Path(source)
     if not source.exists():
         raise DeployError(f"{source} does not exist (give a run folder, a .elb or a .tflite)")
-    config = None
-    config_src = "default"
     if source.is_dir():
-        cfg_path = source / CONFIG_PATH
-        if cfg_path.is_file():
-            try:
-                config = json.loads(cfg_path.read_text())
-            except json.JSONDecodeError as exc:
-                raise DeployError(f"{cfg_path}: not valid JSON: {exc}") from exc
-            config_src = str(cfg_path)
         if (source / MODEL_PATH).is_file():
             model_file = source / MODEL_PATH
         elif (source / "model_int8.tflite").is_file():
@@ -183,6 +158,10 @@ def load_model(source: Path, profile: BoardProfile) -> tuple[bytes, dict | None,
             raise DeployError(f"{source} has neither {MODEL_PATH} nor model_int8.tflite")
     else:
         model_file = source
+    config, config_src = None, "none"
+    cfg_path = config_beside(source)
+    if cfg_path is not None:
+        config, config_src = read_config(cfg_path), str(cfg_path)
     data = model_file.read_bytes()
     if model_file.suffix == ".tflite":
         from converters import ConvertError, convert_tflite
@@ -195,6 +174,73 @@ def load_model(source: Path, profile: BoardProfile) -> tuple[bytes, dict | None,
     return data, config, config_src
 
 
+def config_beside(source: Path) -> Path | None:
+    """The run's config.json: in the folder given, or beside the model file given."""
+    source = Path(source)
+    path = (source if source.is_dir() else source.parent) / CONFIG_PATH
+    return path if path.is_file() else None
+
+
+def require_config(source: Path) -> None:
+    """Refuse early (before a board is opened) a model that has no config.json beside it."""
+    if Path(source).exists() and config_beside(source) is None:
+        raise _no_config(Path(source))
+
+
+def read_config(path: Path) -> dict:
+    """A device config.json (a run's, or one given with --config)."""
+    try:
+        config = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DeployError(f"{path}: cannot read it: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise DeployError(f"{path}: not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise DeployError(f"{path}: a device config is a JSON object, got {type(config).__name__}")
+    return config
+
+
+def _no_config(source: Path) -> DeployError:
+    """Refuse a model without its run's preprocessing, window, labels and decision (it would be
+    deployed on defaults and act on healthy data), naming the run folder when it can be found."""
+    folder = source if source.is_dir() else source.parent
+    hint = ""
+    try:  # a `convert` output folder records the .tflite it came from
+        origin = Path(json.loads((folder / "report.json").read_text())["model"]).parent
+        if (origin / CONFIG_PATH).is_file():
+            hint = f"`edgeloop deploy {origin}`, or "
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return DeployError(
+        f"{source}: no {CONFIG_PATH} beside the model (the run's preprocessing, window, labels "
+        f"and decision): deploy the run folder {hint or '(`edgeloop deploy RUN`), or '}"
+        f"give the run's config with --config RUN/{CONFIG_PATH}"
+    )
+
+
+def check_config_fits(cfg: dict, bundle: bytes, config_src: str) -> None:
+    """The config's int8 input quantization must be the bundle's own: a config from another
+    training run would feed the model wrongly scaled inputs and still pass verify."""
+    pre = cfg.get("preprocess")
+    if not isinstance(pre, dict) or "input_scale" not in pre:
+        return
+    from converters.bundle import parse_bundle
+    from converters.errors import ConvertError
+
+    try:
+        b = parse_bundle(bundle)
+    except ConvertError as exc:
+        raise DeployError(f"bad bundle: {exc}") from exc
+    t = b.tensors[b.inputs[0]]
+    s, zp = float(pre["input_scale"]), int(pre.get("input_zero_point", 0))
+    if abs(s - t.scale) > 1e-6 * max(abs(s), 1e-12) or zp != t.zero_point:
+        raise DeployError(
+            f"{config_src}: input scale/zero point {s:g}/{zp} but the model's input is "
+            f"{t.scale:g}/{t.zero_point}: this config.json belongs to another training run; "
+            "deploy the run folder the model was trained in"
+        )
+
+
 def firmware_files(arch: str, include_sim: bool) -> dict[str, bytes]:
     """Device modules compiled for arch (mpy-cross output is cached), as remote path -> bytes."""
     sources = [rel for rel in firmware_sources() if include_sim or rel.parts[0] != "simhw"]
@@ -203,30 +249,43 @@ def firmware_files(arch: str, include_sim: bool) -> dict[str, bytes]:
         return {rel.as_posix(): (Path(tmp) / rel).read_bytes() for rel in written}
 
 
+SimRecording = Callable[[float, float], bytes]  # (units per g, sample rate) -> samples.s16
+
+
 def plan_deploy(
-    source: Path, profile: BoardProfile, virtual: bool, config: dict | None = None
+    source: Path, profile: BoardProfile, virtual: bool, config: dict | None = None,
+    sim_recording: SimRecording | None = None,
 ) -> DeployPlan:
-    """Everything to put on the board. The virtual board runs x64 code whatever it emulates."""
+    """Everything to put on the board. The virtual board runs code for its executable's arch
+    (vboard.mpy_arch(): x64 on the PyPI port, x86 on a 32-bit build) whatever it emulates.
+
+    On the virtual board the standalone app's simulated sensor plays samples.s16: the caller
+    records them from its sensor twin (`sim_recording(units, sample_rate)`, see
+    sim_samples_bytes); without one, a samples file already on the board is left as it is.
+    """
     bundle, run_config, config_src = load_model(source, profile)
-    cfg = json.loads(json.dumps(config or run_config or DEFAULT_DEVICE_CONFIG))  # a deep copy
+    if config is None and run_config is None:
+        raise _no_config(Path(source))
+    cfg = json.loads(json.dumps(config if config is not None else run_config))  # a deep copy
     if config is not None:
         config_src = "given"
+    check_config_fits(cfg, bundle, config_src)
     cfg.setdefault("pins", dict(profile.pins))
     if cfg.get("mode", "standalone") == "standalone":
         _check_app_sensor(cfg, config_src)
-    files = firmware_files("x64" if virtual else profile.mpy_arch, include_sim=virtual)
+    arch = vboard.mpy_arch() if virtual else profile.mpy_arch
+    files = firmware_files(arch, include_sim=virtual)
     if virtual and cfg.get("mode", "standalone") == "standalone":
         # No I2C on the virtual board: the simulated sensor plays the rotating-machine twin
         # (in HIL mode the bench streams the samples instead).
         sensor = cfg.setdefault("sensor", {})
         sensor.setdefault("sim", SIM_SAMPLES_PATH)
         sensor.setdefault("sim_units", int(cfg.get("counts_per_unit", 16384)))
-        if sensor["sim"] == SIM_SAMPLES_PATH:
-            files[SIM_SAMPLES_PATH] = twin_samples(
+        if sensor["sim"] == SIM_SAMPLES_PATH and sim_recording is not None:
+            files[SIM_SAMPLES_PATH] = sim_recording(
                 sensor["sim_units"], float(cfg.get("sample_rate", 1000))
             )
     files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
-    arch = "x64" if virtual else profile.mpy_arch
     return DeployPlan(files=files, model=bundle, config_source=config_src, arch=arch)
 
 
@@ -346,28 +405,36 @@ def deploy(
 
 
 def verify_on_board(transport: Transport, bundle: bytes, seed: int = 0) -> dict:
-    """One inference on the board on a seeded random input, compared with the golden executor."""
-    from converters.golden import run_bundle
+    """One inference on the board on a seeded random input, compared with the golden executor.
 
-    try:
-        in_shape, out_shape, kernels = _eval_last(transport, _SHAPES_CODE % MODEL_PATH)
-    except BoardError as exc:
-        raise DeployError(f"the board could not load {MODEL_PATH}: {exc}") from exc
+    It runs the same on-board script as `edgeloop infer` (edgeloop.infer), on the model file
+    just deployed; its scratch files are removed afterwards.
+    """
+    from converters.golden import run_bundle
+    from edgeloop.infer import InferError, model_io, run_batch_transport
+
+    in_shape = model_io(bundle)["input_shape"]
     rng = np.random.default_rng(seed)
     x = rng.integers(-128, 128, size=in_shape, dtype=np.int8)
     # Extremes included: they are where rounding and saturation differ first.
     flat = x.reshape(-1)
     flat[:2] = (-128, 127)
-    out_hex = transport.exec(_INFER_CODE % (MODEL_PATH, x.tobytes().hex()), timeout=120).strip()
-    y_board = np.frombuffer(bytes.fromhex(out_hex.splitlines()[-1]), dtype=np.int8)
+    try:
+        y, stats = run_batch_transport(
+            transport, bundle, x[np.newaxis], model_path=MODEL_PATH, put_model=False,
+            timeout=120.0, cleanup=True, scratch=VERIFY_SCRATCH,
+        )
+    except InferError as exc:
+        raise DeployError(f"the board could not run {MODEL_PATH}: {exc}") from exc
+    y_board = y.reshape(-1)
     batch = x if (len(in_shape) > 1 and in_shape[0] == 1) else x[np.newaxis]
-    y_gold = np.asarray(run_bundle(bundle, batch)).astype(np.int8).reshape(-1)
+    y_gold = np.asarray(run_bundle(bundle, batch)).astype(y_board.dtype).reshape(-1)
     match = y_board.shape == y_gold.shape and bool(np.array_equal(y_board, y_gold))
     return {
         "match": match,
         "input_shape": list(in_shape),
-        "output_shape": list(out_shape),
-        "kernels": kernels,
+        "output_shape": list(stats["output_shape"]),
+        "kernels": stats["kernels"],
         "board_output": y_board.tolist()[:16],
         "golden_output": y_gold.tolist()[:16],
     }
@@ -384,17 +451,6 @@ def sim_samples_bytes(samples: np.ndarray, units: float = 1000) -> bytes:
         raise DeployError(f"simulated samples must be [n, channels], got shape {arr.shape}")
     q = np.nan_to_num(np.round(arr * units), nan=0.0)
     return np.clip(q, -32768, 32767).astype("<i2").tobytes()
-
-
-def twin_samples(
-    units: float, sample_rate: float = 1000.0, seconds: float = 20.0, fault_at_s: float = 10.0
-) -> bytes:
-    """The rotating-machine twin, healthy then with a bearing fault, as a sample file (seeded)."""
-    from trainer.twins.rotating import RotatingMachine
-
-    twin = RotatingMachine(seed=0, sample_rate=sample_rate)
-    twin.inject_fault("bearing", at_s=fault_at_s)
-    return sim_samples_bytes(twin.step(int(seconds * sample_rate)), units)
 
 
 def write_sim_samples(

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from edgeloop.boards import BOARDS, BoardProfile
 from edgeloop.errors import EdgeLoopError
-from edgeloop.link.transport import BoardBusy, BoardNotFound, list_port_names
+from edgeloop.link.serialport import list_port_names
+from edgeloop.link.transport import BoardBusy, BoardNotFound
 
 ESP_IMAGE_MAGIC = 0xE9
 PARTITION_TABLE_ADDR = 0x8000

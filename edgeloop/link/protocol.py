@@ -400,3 +400,31 @@ def decode_message(frame: Frame) -> object:
     if t == MsgType.LOG:
         return p.decode("utf-8", "replace")
     raise ProtocolError(f"unexpected frame type 0x{t:02x} from the board (seq {frame.seq})")
+
+
+# The board keeps sample indices and window ids modulo 2**30 (firmware_micropython/hil.py: an
+# ESP32's small ints are 31-bit); the host counts them in full and unwraps what comes back.
+BOARD_INDEX_MOD = 1 << 30
+
+
+def unwrap_index(value: int, near: int) -> int:
+    """The index congruent to the board's `value` modulo 2**30 that is closest to `near`."""
+    d = (int(value) - int(near)) % BOARD_INDEX_MOD
+    if d >= BOARD_INDEX_MOD // 2:
+        d -= BOARD_INDEX_MOD
+    return int(near) + d
+
+
+def unwrap_message(msg: object, window_near: int, sample_near: int) -> object:
+    """A decoded board message with its window id / sample count unwrapped (identity below
+    2**30, which is every stream shorter than ~12 days at 1 kHz)."""
+    from dataclasses import replace
+
+    if isinstance(msg, Result | ActuatorCmd | SensorFault):
+        return replace(msg, window=unwrap_index(msg.window, window_near))
+    if isinstance(msg, Lost):
+        return replace(msg, first_window=unwrap_index(msg.first_window, window_near))
+    if isinstance(msg, Pong):
+        return replace(msg, samples_seen=unwrap_index(msg.samples_seen, sample_near),
+                       windows_done=unwrap_index(msg.windows_done, window_near))
+    return msg

@@ -1,24 +1,23 @@
-"""Talk to a MicroPython board: run code, move files, hash them on the board, reset it.
+"""Talk to a MicroPython board: run code, move files, hash them on the board, reset it, stream.
 
-One small interface in mpremote's spirit with two implementations: VirtualTransport (the virtual
-board: a folder plus a fresh MicroPython process per exec) and SerialTransport (a real board over
-a serial port or a socket:// URL, through mpremote's raw-REPL transport). Deploy, infer and
-monitor are written once against `Transport`; errors come out typed so the CLI can say what to do.
+One small interface in mpremote's spirit: `exec` and everything built on it (`eval`, file
+hashes, folders, renames), file put/get, `reset`, the console's lines (`console`) and a raw
+byte-stream mode (`stream`) that the HIL frame link runs on. Two implementations:
+edgeloop.link.virtual.VirtualTransport (the virtual board: a folder plus MicroPython processes)
+and edgeloop.link.serialport.SerialTransport (a real board on a serial port or a socket:// URL,
+through mpremote's raw REPL and pyserial). Deploy, infer, monitor and the HIL bench are written
+once against `Transport`; errors come out typed so only the CLI turns them into messages.
 """
 
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from edgeloop.boards import BoardProfile, get_board
+from edgeloop.boards import get_board
 from edgeloop.errors import EdgeLoopError
-from edgeloop.vboard import VirtualBoard, VirtualBoardError
 
 
 class LinkError(EdgeLoopError):
@@ -40,6 +39,10 @@ class BoardError(LinkError):
         self.board_traceback = board_traceback
         tail = board_traceback.strip().splitlines()[-1] if board_traceback.strip() else ""
         super().__init__(f"{message}: {tail}" if tail else message)
+
+
+class StreamClosed(LinkError):
+    """The board stopped reading its console (its program exited, the port went away)."""
 
 
 # Hashes many files in one round trip; reads through one preallocated buffer (small heap).
@@ -119,6 +122,10 @@ class Transport:
         """Restart the board and yield its console lines (main.py's output) as they come."""
         raise NotImplementedError
 
+    def stream(self, script: str = "main.py") -> ByteStream:
+        """The board's console as raw bytes while `script` runs (the HIL link's wire)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -166,184 +173,38 @@ class Transport:
         self.close()
 
 
-class VirtualTransport(Transport):
-    """The virtual board: its folder is the filesystem; each exec is a fresh MicroPython process."""
+OnBytes = Callable[[bytes], None]
 
-    def __init__(self, root: Path | str, profile: BoardProfile | str = "virtual") -> None:
-        self.board = VirtualBoard(root, profile)
-        self.root = self.board.root
-        self.name = f"virtual board at {self.root}"
-        self._proc: subprocess.Popen | None = None
 
-    def _local(self, remote_path: str) -> Path:
-        path = (self.root / remote_path.lstrip("/")).resolve()
-        if self.root not in path.parents and path != self.root:
-            raise LinkError(f"{remote_path!r} is outside the virtual board's filesystem")
-        return path
+class ByteStream:
+    """Raw console bytes both ways while the board's program runs: what a HIL frame link needs.
 
-    def exec(self, code: str, timeout: float = 30.0) -> str:
-        try:
-            result = self.board.run(code, timeout=timeout)
-        except VirtualBoardError as exc:
-            raise BoardError(f"{self.name}: {exc}") from exc
-        if result.returncode != 0:
-            raise BoardError(
-                f"code raised on the {self.name}", (result.stdout + "\n" + result.stderr)[-3000:]
-            )
-        return result.stdout
+    `start` hands every chunk the board writes to `on_bytes` from a reader thread (and, where
+    the board has a separate error channel, as the virtual board's stderr, to `on_text`), then
+    calls `on_eof` once when the stream ends. A board that writes while the host writes never
+    deadlocks the pipes.
+    """
 
-    def fs_put(self, data: bytes, remote_path: str) -> None:
-        path = self._local(remote_path)
-        if not path.parent.is_dir():
-            raise BoardError(f"{self.name}: no folder for {remote_path!r}")
-        with open(path, "wb") as f:
-            for i in range(0, len(data), 4096):
-                f.write(data[i : i + 4096])
+    name = "board"
 
-    def fs_read(self, remote_path: str) -> bytes:
-        path = self._local(remote_path)
-        if not path.is_file():
-            raise BoardError(f"{self.name}: no file {remote_path!r}")
-        return path.read_bytes()
+    def start(self, on_bytes: OnBytes, on_eof: Callable[[], None],
+              on_text: OnBytes | None = None) -> None:
+        raise NotImplementedError
 
-    def reset(self) -> None:
-        # Nothing persists between execs; a live console process is stopped.
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
+    def write(self, data: bytes) -> None:
+        """Bytes to the board's console; StreamClosed when the board no longer reads."""
+        raise NotImplementedError
 
-    def console(self, seconds: float | None = None) -> Iterator[str]:
-        self.reset()
-        if not (self.root / "main.py").exists():
-            raise BoardError(f"{self.name}: no main.py (run `edgeloop deploy ... --board virtual`)")
-        self._proc = proc = self.board.spawn("main.py")
-        deadline = None if seconds is None else time.monotonic() + seconds
-        assert proc.stdout is not None
-        try:
-            while deadline is None or time.monotonic() < deadline:
-                line = proc.stdout.readline()
-                if not line:
-                    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                    if proc.wait() != 0:
-                        raise BoardError(f"main.py stopped on the {self.name}", err)
-                    return
-                yield line.decode(errors="replace").rstrip("\r\n")
-        finally:
-            self.reset()
+    def restart(self, hard: bool = False, farewell: bytes = b"") -> str:
+        """Restart the board's program; returns what was done, for the console log.
+
+        `farewell` asks a running program to end first (a HIL QUIT frame) where the stream cannot
+        stop it itself; the virtual board's process is simply replaced.
+        """
+        raise NotImplementedError
 
     def close(self) -> None:
-        self.reset()
-
-
-def _is_url(port: str) -> bool:
-    return "://" in port
-
-
-def list_port_names() -> list[str]:
-    from serial.tools import list_ports
-
-    return sorted(p.device for p in list_ports.comports())
-
-
-class SerialTransport(Transport):
-    """A real board on a serial port (or socket:// URL) through mpremote's raw REPL."""
-
-    def __init__(self, port: str, baudrate: int = 115200, soft_reset: bool = False) -> None:
-        # No soft reset on connect by default: the app's watchdog keeps running through a soft
-        # reset with nothing feeding it, while the app's Ctrl-C handler feeds it from a timer.
-        self.port = port
-        self.name = f"board on {port}"
-        if not _is_url(port) and not os.path.exists(port):
-            known = ", ".join(list_port_names()) or "none found"
-            raise BoardNotFound(
-                f"serial port {port} does not exist (ports here: {known}; see `edgeloop devices`)"
-            )
-        from mpremote.transport import TransportError
-        from mpremote.transport_serial import SerialTransport as MpSerial
-
-        try:
-            self._t = MpSerial(port, baudrate=baudrate)
-        except TransportError as exc:
-            if _is_url(port):
-                raise BoardNotFound(f"could not connect to {port}: {exc}") from exc
-            raise BoardBusy(
-                f"serial port {port} exists but cannot be opened: another program (a serial monitor,"
-                " mpremote, esptool) may hold it, or you lack permission (Linux: join the 'dialout'"
-                " group)"
-            ) from exc
-        try:
-            self._t.enter_raw_repl(soft_reset=soft_reset)
-        except TransportError as exc:
-            self._t.close()
-            raise BoardError(
-                f"no MicroPython REPL answered on {port}: is MicroPython flashed "
-                "(`edgeloop flash`) and the baud rate right?"
-            ) from exc
-
-    def exec(self, code: str, timeout: float = 30.0) -> str:
-        from mpremote.transport import TransportError
-
-        try:
-            out, err = self._t.exec_raw(code, timeout=timeout)
-        except TransportError as exc:
-            raise BoardError(f"lost the raw REPL of the {self.name}: {exc}") from exc
-        except OSError as exc:  # pyserial: cable pulled, board reset
-            raise LinkError(f"serial link to {self.port} failed: {exc}") from exc
-        if err:
-            raise BoardError(f"code raised on the {self.name}", err.decode(errors="replace"))
-        return out.decode(errors="replace")
-
-    def fs_put(self, data: bytes, remote_path: str) -> None:
-        from mpremote.transport import TransportError
-
-        try:
-            self._t.fs_writefile(remote_path, bytes(data), chunk_size=256)
-        except TransportError as exc:
-            raise BoardError(f"writing {remote_path} on the {self.name} failed", str(exc)) from exc
-        except OSError as exc:
-            raise LinkError(f"writing {remote_path} on the {self.name} failed: {exc}") from exc
-
-    def fs_read(self, remote_path: str) -> bytes:
-        from mpremote.transport import TransportError
-
-        try:
-            return bytes(self._t.fs_readfile(remote_path))
-        except TransportError as exc:
-            raise BoardError(f"reading {remote_path} on the {self.name} failed", str(exc)) from exc
-        except OSError as exc:
-            raise BoardError(f"reading {remote_path} on the {self.name} failed: {exc}") from exc
-
-    def reset(self) -> None:
-        """Hard reset (machine.reset()): clears the watchdog, then boot.py and main.py run."""
-        from mpremote.transport import TransportError
-
-        try:
-            self._t.exec_raw_no_follow("import machine\nmachine.reset()")
-        except TransportError as exc:
-            raise BoardError(f"could not reset the {self.name}: {exc}") from exc
-        self._t.in_raw_repl = False
-
-    def console(self, seconds: float | None = None) -> Iterator[str]:
-        self.reset()
-        ser = self._t.serial
-        ser.timeout = 0.2  # so the deadline is checked while the board is quiet
-        deadline = None if seconds is None else time.monotonic() + seconds
-        buf = b""
-        while deadline is None or time.monotonic() < deadline:
-            chunk = ser.read(ser.in_waiting or 1)
-            if not chunk:
-                continue
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                yield line.decode(errors="replace").rstrip("\r")
-
-    def close(self) -> None:
-        try:
-            self._t.close()
-        except OSError:
-            pass
+        pass
 
 
 def open_transport(
@@ -357,8 +218,12 @@ def open_transport(
     if port and board:
         raise LinkError("give either --port (a real board) or --board virtual, not both")
     if port:
+        from edgeloop.link.serialport import SerialTransport
+
         return SerialTransport(port, baudrate=baudrate)
     if board == "virtual":
+        from edgeloop.link.virtual import VirtualTransport
+
         prof = get_board(profile or "virtual")
         root = Path(board_dir) if board_dir else default_virtual_dir(prof.name)
         return VirtualTransport(root, prof)

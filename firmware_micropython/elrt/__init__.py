@@ -269,6 +269,30 @@ def _call(fn, a):
         raise ValueError("no dispatch for %d kernel arguments" % n)
 
 
+def _address(buf):
+    # The address of a buffer's first byte, or None where the port cannot tell (no uctypes).
+    try:
+        import uctypes
+        return uctypes.addressof(buf)
+    except (ImportError, AttributeError, TypeError):
+        return None
+
+
+def _check_aligned(body, ops_off, c_off):
+    # The viper kernels read int32 constants (bias, multipliers, shifts, LUTs) and op params
+    # with ptr32: an unaligned 32-bit load faults on Xtensa (LoadStoreAlignmentCause), so a
+    # buffer or a section that is not 4-byte aligned is refused here, not found by a crash.
+    a = _address(body)
+    if a is not None and a & 3:
+        raise BundleError(
+            "bundle body at address 0x%x is not 4-byte aligned (a buffer at an odd offset, or "
+            "a file in ROMFS placed unaligned): the int32 constants would fault on an ESP32; "
+            "load it from a 4-aligned buffer, e.g. load(bytearray(buf))" % a)
+    if ops_off & 3 or c_off & 3:
+        raise BundleError("op list (offset %d) or constant section (offset %d) not 4-byte "
+                          "aligned in the bundle body" % (ops_off, c_off))
+
+
 def _check_fields(head, n):
     # The container header's checks (n: the bundle's length); returns (hsize, body_len, crc).
     if n < _HEADER_SIZE:
@@ -485,6 +509,7 @@ class Model:
             raise BundleError("op list or constant section runs past the bundle body")
         if n_in < 1 or n_out < 1:
             raise BundleError("bundle declares %d inputs and %d outputs" % (n_in, n_out))
+        _check_aligned(body, ops_off, c_off)
         # The arena is the largest block: take it first, before parsing leaves garbage around.
         gc.collect()
         arena = bytearray(arena_bytes)
@@ -499,6 +524,11 @@ class Model:
             dt, kind, nd, off, nb = f[0], f[1], f[2], f[4], f[5]
             if dt not in _DTYPE_SIZE or kind > 1 or nd > 4:
                 raise BundleError("tensor %d: bad dtype/kind/ndim %d/%d/%d" % (k, dt, kind, nd))
+            if off & (_DTYPE_SIZE[dt] - 1):
+                raise BundleError("tensor %d: %s data at offset %d in the %s is not %d-byte "
+                                  "aligned (its kernels read it in words)" % (
+                                      k, _DTYPE_NAME[dt], off, "constant section" if kind
+                                      else "arena", _DTYPE_SIZE[dt]))
             if kind == 0:
                 if off + nb > arena_bytes:
                     raise BundleError("tensor %d (%d bytes at %d) lies outside the arena"

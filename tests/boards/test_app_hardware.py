@@ -11,7 +11,7 @@ import json
 
 from edgeloop.boards import get_board
 from edgeloop.link import deploy as dp
-from edgeloop.link.transport import VirtualTransport
+from edgeloop.link.virtual import VirtualTransport
 
 SCRIPT = r"""
 import sys
@@ -81,7 +81,8 @@ def test_real_hardware_path_with_watchdog_and_ctrl_c(tmp_path, bundles) -> None:
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
     board = VirtualTransport(tmp_path / "vb", get_board("virtual"))
-    dp.deploy(board, dp.plan_deploy(src, get_board("virtual"), virtual=True), verify=False)
+    dp.deploy(board, dp.plan_deploy(src, get_board("virtual"), virtual=True,
+                                  config=dp.DEFAULT_DEVICE_CONFIG), verify=False)
     lines = board.exec(SCRIPT).strip().splitlines()
     start = json.loads(lines[0])
     assert start["event"] == "start" and start["sim"] is False
@@ -96,3 +97,39 @@ def test_real_hardware_path_with_watchdog_and_ctrl_c(tmp_path, bundles) -> None:
     assert got["timer"] == [0, 1000] and got["fed_after"] == 202  # fed by the timer after ^C
     assert got["pins"] == [2, 21, 22, 26]
     assert got["relay"] == 1 and got["led"] == 1  # the alarm switched relay and LED on
+
+
+def test_pacing_holds_its_period_across_the_ticks_wrap(fw_board) -> None:
+    """The app's sample clock (app.Pacer) on an injected clock that starts 2.5 ms before the
+    board's ticks wrap (2**30 us on a 32-bit board, as an ESP32, after ~18 minutes): every pass
+    stays one period apart through the wrap, no overrun, deadlines stay small ints (a `+=`
+    deadline turns into a big int past the wrap and ticks_diff misreads it: the loop stalls)."""
+    code = (
+        "import time, app\n"
+        "t = [time.ticks_add(0, -2500)]\n"
+        "calls = [0]\n"
+        "def clock():\n"
+        "    calls[0] += 1\n"
+        "    if calls[0] > 200000:\n"
+        "        raise RuntimeError('the pacer stalled')\n"
+        "    t[0] = time.ticks_add(t[0], 7)\n"
+        "    return t[0]\n"
+        "p = app.Pacer(100, clock)\n"
+        "prev = None\n"
+        "gaps = []\n"
+        "wrapped = 0\n"
+        "for i in range(100):\n"
+        "    p.wait()\n"
+        "    if i > 1:\n"
+        "        gaps.append(time.ticks_diff(t[0], prev))\n"
+        "        wrapped += t[0] < prev\n"
+        "    prev = t[0]\n"
+        "print('PACE', p.overruns, min(gaps), max(gaps), wrapped, type(p.next_t) is int,"
+        " p.next_t == time.ticks_add(p.next_t, 0))\n"
+    )
+    out = fw_board.run(code, timeout=60, heap_bytes=1 << 20).check("pacing").stdout.split()
+    i = out.index("PACE")
+    overruns, lo, hi, wrapped, _, in_range = out[i + 1:i + 7]
+    assert overruns == "0" and wrapped == "1"
+    assert 100 - 7 < int(lo) and int(hi) < 100 + 7  # each pass within one clock step
+    assert in_range == "True", "the deadline left the ticks range"

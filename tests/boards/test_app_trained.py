@@ -16,7 +16,8 @@ import pytest
 
 from edgeloop.boards import get_board
 from edgeloop.link import deploy as dp
-from edgeloop.link.transport import VirtualTransport
+from edgeloop.link.virtual import VirtualTransport
+from edgeloop.twins import machine_recording
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,7 @@ def test_trained_app_alarms_on_the_bearing_fault_only(read_status, tmp_path, tra
     cfg = json.loads(plan.files["config.json"])
     assert cfg["preprocess"] and cfg["sensor"]["sim_units"] == cfg["counts_per_unit"]
     seconds, fault_at = 60, 10.0
-    plan.files["samples.s16"] = dp.twin_samples(
+    plan.files["samples.s16"] = machine_recording(
         cfg["sensor"]["sim_units"], seconds=seconds, fault_at_s=fault_at
     )
     assert dp.deploy(board, plan).verified

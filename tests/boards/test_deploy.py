@@ -13,9 +13,12 @@ import pytest
 from converters.golden import run_bundle
 from edgeloop.boards import get_board
 from edgeloop.link import deploy as dp
-from edgeloop.link.transport import LinkError, VirtualTransport
+from edgeloop.link.transport import LinkError
+from edgeloop.link.virtual import VirtualTransport
+from edgeloop.twins import machine_recording
 
 VIRTUAL = get_board("virtual")
+BARE = dp.DEFAULT_DEVICE_CONFIG  # these tests deploy a bare bundle on purpose
 
 
 def write_bundle(tmp_path: Path, data: bytes, name: str) -> Path:
@@ -34,7 +37,7 @@ def sha(b: bytes) -> str:
 
 
 def test_deploy_verifies_then_copies_nothing(tmp_path, board, bundles) -> None:
-    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, virtual=True)
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=BARE)
     first = dp.deploy(board, plan)
     assert first.verified and first.verify_detail["match"]
     assert first.skipped == []
@@ -52,7 +55,7 @@ def test_deploy_verifies_then_copies_nothing(tmp_path, board, bundles) -> None:
 
 
 def test_new_model_replaces_only_the_model(tmp_path, board, bundles) -> None:
-    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "a.elb"), VIRTUAL, True)
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "a.elb"), VIRTUAL, True, config=BARE)
     dp.deploy(board, plan)
     res = dp.deploy(board, dp.DeployPlan(plan.files, bundles[1], plan.config_source))
     assert res.copied == ["model.elb"] and res.verified
@@ -79,7 +82,7 @@ class FlipBit(VirtualTransport):
 
 
 def test_interrupted_deploy_keeps_the_old_model(tmp_path, board, bundles) -> None:
-    old = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "a.elb"), VIRTUAL, True)
+    old = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "a.elb"), VIRTUAL, True, config=BARE)
     dp.deploy(board, old)
     new = dp.DeployPlan(old.files, bundles[1], old.config_source)
     with pytest.raises(LinkError, match="disconnected"):
@@ -92,7 +95,7 @@ def test_interrupted_deploy_keeps_the_old_model(tmp_path, board, bundles) -> Non
 
 
 def test_corrupted_transfer_is_caught_by_the_crc_on_the_board(tmp_path, board, bundles) -> None:
-    old = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "a.elb"), VIRTUAL, True)
+    old = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "a.elb"), VIRTUAL, True, config=BARE)
     dp.deploy(board, old)
     new = dp.DeployPlan(old.files, bundles[1], old.config_source)
     with pytest.raises(dp.DeployError, match="failed its CRC check on the board"):
@@ -173,7 +176,8 @@ def test_app_runs_on_simulated_mpu6050_and_matches_the_host(
     cfg = dict(
         dp.DEFAULT_DEVICE_CONFIG, decision={"threshold": 0.3, "n": 2, "m": 3, "fault_classes": [1]}
     )
-    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg)
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg,
+                          sim_recording=machine_recording)
     assert dp.deploy(board, plan).verified
     lines = read_status(board)
     start, windows, end = lines[0], lines[1:-1], lines[-1]
@@ -199,7 +203,8 @@ def test_app_runs_on_simulated_mpu6050_and_matches_the_host(
 
 def test_app_survives_sensor_read_errors(read_status, tmp_path, board, bundles) -> None:
     cfg = dict(dp.DEFAULT_DEVICE_CONFIG, sensor={"kind": "mpu6050", "fail_every": 97})
-    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg)
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg,
+                          sim_recording=machine_recording)
     dp.deploy(board, plan, verify=False)
     lines = read_status(board)
     errors = [x for x in lines if x.get("event") == "sensor_error"]
@@ -213,7 +218,8 @@ def test_app_survives_sensor_read_errors(read_status, tmp_path, board, bundles) 
 
 
 def test_pipeline_allocates_nothing_per_window(tmp_path, board, bundles) -> None:
-    dp.deploy(board, dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True))
+    dp.deploy(board, dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True,
+                                          config=BARE))
     code = """
 import micropython, elrt
 from array import array
@@ -242,6 +248,7 @@ def test_cli_deploy_json(tmp_path, bundles, monkeypatch, capsys) -> None:
     from edgeloop import cli
 
     src = write_bundle(tmp_path, bundles[0], "m.elb")
+    (tmp_path / "config.json").write_text(json.dumps(BARE))  # the model's config beside it
     argv = [
         "edgeloop",
         "deploy",
@@ -268,7 +275,8 @@ def test_cli_monitor_shows_status_lines(tmp_path, board, bundles, monkeypatch, c
     from edgeloop import cli
 
     cfg = dict(dp.DEFAULT_DEVICE_CONFIG, max_windows=5)
-    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg)
+    plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg,
+                          sim_recording=machine_recording)
     dp.deploy(board, plan, verify=False)
     monkeypatch.setattr(
         sys,
@@ -301,4 +309,54 @@ def test_monitor_without_a_deployed_app(tmp_path, monkeypatch, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main()
     assert exc.value.code == 2
-    assert "no main.py (run `edgeloop deploy" in capsys.readouterr().err
+    assert "no app on the virtual board at" in capsys.readouterr().err
+    assert not (tmp_path / "empty").exists()  # a failed monitor left an empty board folder
+
+
+def test_monitor_shows_a_probability(tmp_path, board) -> None:
+    """The raw int8 score (127) is no number a user reads; the board's config says its scale."""
+    from edgeloop.commands.boards import _output_quant, _pretty
+
+    line = json.dumps({"w": 3, "label": "bearing", "score": 127, "alarm": True, "us": 900,
+                       "free": 5000, "errors": 0})
+    assert "score=127" in _pretty(line)  # a board deployed without output quantization
+    board.fs_put(json.dumps({"decision": {"output_scale": 1 / 256, "output_zero_point": -128}})
+                 .encode(), "config.json")
+    quant = _output_quant(board)
+    assert quant == (1 / 256, -128, False)
+    assert "w=3 bearing p=1.00 ALARM" in _pretty(line, quant)
+    low = json.dumps({"w": 4, "label": "normal", "score": -52, "alarm": False})
+    assert "p=0.30 ok" in _pretty(low, quant)
+
+
+def test_a_model_without_its_run_config_is_refused(tmp_path, bundles, tflite_model) -> None:
+    """A convert output folder or a bare model was deployed on the default config, passed
+    verify and then raised ALARM on healthy data."""
+    conv = tmp_path / "build" / "m"  # what `edgeloop convert runs/m/model_int8.tflite` writes
+    conv.mkdir(parents=True)
+    write_bundle(conv, bundles[0], "model.elb")
+    run = tmp_path / "runs" / "m"
+    run.mkdir(parents=True)
+    (run / "model_int8.tflite").write_bytes(tflite_model)
+    (conv / "report.json").write_text(json.dumps({"model": str(run / "model_int8.tflite")}))
+    with pytest.raises(dp.DeployError, match="no config.json beside the model .* --config"):
+        dp.plan_deploy(tmp_path / "runs" / "m" / "model_int8.tflite", VIRTUAL, True)
+    (run / "config.json").write_text(json.dumps({"counts_per_unit": 2048}))
+    with pytest.raises(dp.DeployError, match=f"deploy the run folder `edgeloop deploy {run}`"):
+        dp.plan_deploy(conv, VIRTUAL, True)
+    plan = dp.plan_deploy(run / "model_int8.tflite", VIRTUAL, True)  # config.json beside it
+    assert plan.config_source == str(run / "config.json")
+
+
+def test_a_config_of_another_model_is_refused(tmp_path, bundles) -> None:
+    from converters.bundle import parse_bundle
+
+    t = parse_bundle(bundles[0]).tensors[parse_bundle(bundles[0]).inputs[0]]
+    model = write_bundle(tmp_path, bundles[0], "model.elb")
+    mine = {"counts_per_unit": 2048,
+            "preprocess": {"input_scale": t.scale, "input_zero_point": t.zero_point}}
+    dp.plan_deploy(model, VIRTUAL, True, config=mine)
+    other = json.loads(json.dumps(mine))
+    other["preprocess"]["input_zero_point"] = t.zero_point + 1
+    with pytest.raises(dp.DeployError, match="belongs to another training run"):
+        dp.plan_deploy(model, VIRTUAL, True, config=other)

@@ -16,7 +16,9 @@ import mpremote.transport_serial
 import pytest
 from mpremote.transport import TransportError
 
+from edgeloop.link import serialport as sp
 from edgeloop.link import transport as tr
+from edgeloop.link.virtual import VirtualTransport
 from edgeloop.vboard import VirtualBoard
 
 
@@ -102,7 +104,7 @@ def port(tmp_path: Path) -> str:
 
 
 def test_opens_raw_repl_and_runs_code(mp, port) -> None:
-    with tr.SerialTransport(port, baudrate=230400) as t:
+    with sp.SerialTransport(port, baudrate=230400) as t:
         assert t.exec("print(6 * 7)").strip() == "42"
         assert t.eval("[1, 'a', None]") == [1, "a", None]
         fake = mp.instances[0]
@@ -112,7 +114,7 @@ def test_opens_raw_repl_and_runs_code(mp, port) -> None:
 
 
 def test_board_exception_carries_its_traceback(mp, port) -> None:
-    with tr.SerialTransport(port) as t:
+    with sp.SerialTransport(port) as t:
         with pytest.raises(tr.BoardError) as exc:
             t.exec("import nosuchmodule")
     assert "ImportError: no module named 'nosuchmodule'" in str(exc.value)
@@ -121,7 +123,7 @@ def test_board_exception_carries_its_traceback(mp, port) -> None:
 
 def test_files_hashes_rename_remove(mp, port) -> None:
     data = bytes(range(256)) * 5
-    with tr.SerialTransport(port) as t:
+    with sp.SerialTransport(port) as t:
         t.fs_makedirs("lib/deep")
         t.fs_put(data, "lib/deep/blob.bin")
         assert t.fs_read("lib/deep/blob.bin") == data
@@ -143,18 +145,18 @@ def test_files_hashes_rename_remove(mp, port) -> None:
 
 
 def test_missing_port_lists_the_ports(mp, monkeypatch) -> None:
-    monkeypatch.setattr(tr, "list_port_names", lambda: ["/dev/ttyUSB1"])
+    monkeypatch.setattr(sp, "list_port_names", lambda: ["/dev/ttyUSB1"])
     with pytest.raises(
         tr.BoardNotFound, match=r"/dev/ttyUSB7 does not exist \(ports here: /dev/ttyUSB1"
     ):
-        tr.SerialTransport("/dev/ttyUSB7")
+        sp.SerialTransport("/dev/ttyUSB7")
     assert mp.instances == []
 
 
 def test_busy_port(mp, port) -> None:
     mp.busy.add(port)
     with pytest.raises(tr.BoardBusy, match="another program"):
-        tr.SerialTransport(port)
+        sp.SerialTransport(port)
 
 
 def test_no_repl_answer(mp, port, monkeypatch) -> None:
@@ -163,18 +165,18 @@ def test_no_repl_answer(mp, port, monkeypatch) -> None:
 
     monkeypatch.setattr(FakeMpremote, "enter_raw_repl", silent)
     with pytest.raises(tr.BoardError, match="is MicroPython flashed"):
-        tr.SerialTransport(port)
+        sp.SerialTransport(port)
     assert mp.instances[0].closed
 
 
 def test_socket_url_goes_to_mpremote_untouched(mp) -> None:
-    with tr.SerialTransport("socket://localhost:2217") as t:
+    with sp.SerialTransport("socket://localhost:2217") as t:
         assert t.exec("print('hi')").strip() == "hi"
     assert mp.instances[0].device == "socket://localhost:2217"
 
 
 def test_reset_is_a_hard_reset(mp, port) -> None:
-    with tr.SerialTransport(port) as t:
+    with sp.SerialTransport(port) as t:
         t.reset()
         fake = mp.instances[0]
         assert fake.calls[-1] == ("exec_raw_no_follow", "import machine\nmachine.reset()")
@@ -182,7 +184,7 @@ def test_reset_is_a_hard_reset(mp, port) -> None:
 
 def test_open_transport_choices(tmp_path) -> None:
     t = tr.open_transport(board="virtual", board_dir=tmp_path / "vb", profile="esp32")
-    assert isinstance(t, tr.VirtualTransport)
+    assert isinstance(t, VirtualTransport)
     assert t.board.profile.heap_bytes == 100 * 1024
     with pytest.raises(tr.LinkError, match="not both"):
         tr.open_transport(port="/dev/x", board="virtual")
@@ -222,15 +224,21 @@ def test_devices_guess_chips(monkeypatch, capsys) -> None:
 
 
 def test_deploy_over_serial_through_mpremote(mp, port, tmp_path, bundles) -> None:
-    """The whole deploy over SerialTransport; the fake board runs x64 code, so plan for it."""
+    """The whole deploy over SerialTransport; the fake board runs the virtual board's code
+    (x64, or x86 for a 32-bit build), so plan for it."""
     from edgeloop.boards import get_board
     from edgeloop.link import deploy as dp
 
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
-    plan = dp.plan_deploy(src, get_board("virtual"), virtual=False)
+    from dataclasses import replace
+
+    from edgeloop.vboard import mpy_arch
+
+    plan = dp.plan_deploy(src, replace(get_board("virtual"), mpy_arch=mpy_arch()), virtual=False,
+                          config=dp.DEFAULT_DEVICE_CONFIG)
     assert "samples.s16" not in plan.files and not any(p.startswith("simhw/") for p in plan.files)
-    with tr.SerialTransport(port) as t:
+    with sp.SerialTransport(port) as t:
         first = dp.deploy(t, plan)
         again = dp.deploy(t, plan)
     assert first.verified and again.verified and again.copied == []
@@ -247,7 +255,7 @@ def test_deploy_plans_the_boards_architecture(tmp_path, bundles) -> None:
     src.write_bytes(bundles[0])
     # mpy v6 header byte 2: arch << 2 (MP_NATIVE_ARCH_XTENSAWIN = 10, RV32IMC = 11)
     for name, arch_byte in (("esp32", 10), ("esp32s3", 10), ("esp32c3", 11)):
-        plan = dp.plan_deploy(src, get_board(name), virtual=False)
+        plan = dp.plan_deploy(src, get_board(name), virtual=False, config=dp.DEFAULT_DEVICE_CONFIG)
         mpy = plan.files["elrt/kv_fc.mpy"]
         assert mpy[0] == ord("M") and mpy[2] >> 2 == arch_byte, (name, mpy[:4])
         assert plan.files["main.py"].startswith(b"#")  # main.py stays source
@@ -264,7 +272,7 @@ def test_deploy_plans_the_boards_architecture(tmp_path, bundles) -> None:
 def test_deploy_asks_the_board_what_it_is(monkeypatch, mp, port, machine, profile) -> None:
     from edgeloop.commands.boards import _profile_for
 
-    with tr.SerialTransport(port) as t:
+    with sp.SerialTransport(port) as t:
         monkeypatch.setattr(t, "eval", lambda expr, timeout=30.0: machine)
         assert _profile_for(t, None, virtual=False).name == profile
         assert _profile_for(t, "esp32c3", virtual=False).name == "esp32c3"  # the user decides
@@ -274,13 +282,13 @@ def test_deploy_refuses_an_unknown_board(mp, port) -> None:
     from edgeloop.commands.boards import _profile_for
     from edgeloop.errors import EdgeLoopError
 
-    with tr.SerialTransport(port) as t:  # the fake board is the unix port: "x86_64"
+    with sp.SerialTransport(port) as t:  # the fake board is the unix port: "x86_64"
         with pytest.raises(EdgeLoopError, match="give --board-profile esp32"):
             _profile_for(t, None, virtual=False)
 
 
 def test_console_resets_and_yields_status_lines(mp, port) -> None:
-    with tr.SerialTransport(port) as t:
+    with sp.SerialTransport(port) as t:
         fake = mp.instances[0]
         fake.serial.incoming = (
             b"ets Jun  8 2016 00:22:57\r\n\xff\xfe\r\n"
@@ -296,13 +304,14 @@ def test_console_resets_and_yields_status_lines(mp, port) -> None:
 def test_deploy_checks_the_boards_mpy_before_copying(mp, port, tmp_path, bundles) -> None:
     from edgeloop.boards import get_board
     from edgeloop.link import deploy as dp
+    from edgeloop.vboard import mpy_arch
 
     src = tmp_path / "m.elb"
     src.write_bytes(bundles[0])
-    plan = dp.plan_deploy(src, get_board("esp32"), virtual=False)  # xtensawin files
-    with tr.SerialTransport(port) as t:  # ... for a board running x64 code
+    plan = dp.plan_deploy(src, get_board("esp32"), virtual=False, config=dp.DEFAULT_DEVICE_CONFIG)  # xtensawin files
+    with sp.SerialTransport(port) as t:  # ... for a board running x64 code
         with pytest.raises(
-            dp.DeployError, match="runs x64 code but the files were built for xtens"
+            dp.DeployError, match=f"runs {mpy_arch()} code but the files were built for xtens"
         ):
             dp.deploy(t, plan)
     assert not any(c[0] == "fs_writefile" for c in mp.instances[0].calls)
@@ -312,7 +321,28 @@ def test_deploy_checks_the_boards_mpy_before_copying(mp, port, tmp_path, bundles
 def test_old_firmware_is_refused(monkeypatch, tmp_path, mpy, message) -> None:
     from edgeloop.link import deploy as dp
 
-    t = tr.VirtualTransport(tmp_path / "vb")
+    t = VirtualTransport(tmp_path / "vb")
     monkeypatch.setattr(t, "exec", lambda code, timeout=30.0: f"{mpy}\n")
     with pytest.raises(dp.DeployError, match=message):
         dp.check_board_mpy(t, "xtensawin")
+
+
+def test_no_repl_answer_keeps_stdout_clean(mp, port, monkeypatch, capsys) -> None:
+    """mpremote print()s what it read before failing: `deploy --json` and `monitor` showed a
+    stray b'' on stdout ahead of the error."""
+    def garbled(self, soft_reset=True):
+        print(b"")  # what mpremote's enter_raw_repl does on a silent port
+        raise TransportError("could not enter raw repl")
+
+    monkeypatch.setattr(FakeMpremote, "enter_raw_repl", garbled)
+    with pytest.raises(tr.BoardError, match="is MicroPython flashed"):
+        sp.SerialTransport(port)
+    assert capsys.readouterr().out == ""
+    def noise(self, soft_reset=True):
+        print(b"\xff\xfe boot noise")
+        raise TransportError("could not enter raw repl")
+
+    monkeypatch.setattr(FakeMpremote, "enter_raw_repl", noise)
+    with pytest.raises(tr.BoardError, match="it sent b'.xff.xfe boot noise'"):
+        sp.SerialTransport(port)
+    assert capsys.readouterr().out == ""

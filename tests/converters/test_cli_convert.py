@@ -108,3 +108,18 @@ def test_convert_says_a_bundle_is_already_converted(tmp_path, model_file):
     res = CliRunner().invoke(app, ["convert", str(out / "model.elb"), "-o", str(tmp_path / "o2")])
     assert isinstance(res.exception, ConvertError)
     assert "is already an EdgeLoop bundle" in str(res.exception)
+
+
+def test_convert_names_the_chip_and_leaves_no_empty_folder(tmp_path, model_file):
+    """The heap line named "32-bit ESP32" for every board and wrapped mid-phrase; a failed
+    convert left an empty output folder behind."""
+    out = tmp_path / "c3"
+    res = CliRunner().invoke(app, ["convert", str(model_file), "--board", "esp32c3", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    heap = next(ln for ln in res.output.splitlines() if ln.startswith("estimated heap"))
+    assert "(on the ESP32-C3: ~" in heap and heap.rstrip().endswith("B)")  # one unbroken line
+    assert "32-bit ESP32" not in res.output
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a model at all")
+    res = CliRunner().invoke(app, ["convert", str(bad), "-o", str(tmp_path / "none")])
+    assert isinstance(res.exception, ConvertError) and not (tmp_path / "none").exists()

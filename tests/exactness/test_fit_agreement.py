@@ -9,6 +9,7 @@ from factory import exact, keras_models
 
 from benchmarks.models import benchmark_model
 from edgeloop.boards import get_board
+from edgeloop.vboard import identify
 
 # random architectures whose activations and weights come close to a 100 KB heap
 NEAR_LIMIT_SEEDS = [26, 55]
@@ -56,6 +57,10 @@ NEAR_LIMIT = [
     ("bench", "kws_dscnn"),
 ]
 TIGHT = 18 * 1024
+# On a 32-bit board the heap in use after load shrinks (half-size pointers) but the headroom a
+# run needs beyond it does not (keras seed 26: 61.9 KB in use, runs from 76 KB; the unix port's
+# GC fragments the rest): measured 5.4-19.0 KB over the 32-bit estimate.
+TIGHT_32 = 20 * 1024
 
 
 def _near_id(case: tuple) -> str:
@@ -82,6 +87,8 @@ def test_heap_estimate_matches_board(case: tuple) -> None:
     board = get_board("virtual")
     conv = converters.convert_tflite(model)
     est = conv.report["estimated_heap_bytes"]
+    # The estimate for the board's own word size: `make test-esp32sem` checks the 32-bit one.
+    word_est = est if identify().word_bits == 64 else conv.report["heap"]["esp32_bytes"]
     x = exact.model_inputs(model, 1, 0)
     if est > board.heap_bytes:
         # too big to read into RAM: refused, or accepted with the weights streamed from the
@@ -95,8 +102,10 @@ def test_heap_estimate_matches_board(case: tuple) -> None:
             exact.device_vs_tflm(model, x, f"{case} streamed", profile=board)
     else:
         converters.convert_tflite(model, heap_limit=board.heap_bytes)
+    est = word_est
     _, stats = exact.device_vs_tflm(model, x, case, profile=replace(board, heap_bytes=est))
     assert stats["kernels"] == "viper"
     in_use = est - stats["heap_free_after_load"]  # import elrt + model + interpreter + GC table
     print(f"{_near_id(case)}: estimate {est} B, in use after load {in_use} B, over {est - in_use}")
-    assert est - in_use <= TIGHT, f"estimate {est} B wastes {est - in_use} B > {TIGHT} B"
+    tight = TIGHT if identify().word_bits == 64 else TIGHT_32
+    assert est - in_use <= tight, f"estimate {est} B wastes {est - in_use} B > {tight} B"

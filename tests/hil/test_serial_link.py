@@ -5,7 +5,9 @@ from __future__ import annotations
 import socket
 import threading
 
-from edgeloop.link.session import HilSession, SerialConnection, run_closed_loop
+from edgeloop.link.framelink import FrameLink
+from edgeloop.link.serialport import SerialTransport
+from edgeloop.link.session import HilSession, run_closed_loop
 from edgeloop.vboard import VirtualBoard
 from trainer.twins import RotatingMachine
 
@@ -43,7 +45,7 @@ def serve_board(root, script: str = "hilmain.py") -> tuple[int, threading.Thread
 
 def test_session_over_socket_url(standin_board) -> None:
     port, _ = serve_board(standin_board)
-    conn = SerialConnection(f"socket://127.0.0.1:{port}")
+    conn = FrameLink.open(SerialTransport(f"socket://127.0.0.1:{port}", raw_repl=False))
     with conn:
         s = HilSession(conn)
         res = s.run(RotatingMachine(seed=2, time_to_failure_s=30), 20.0, fault_at_s=8.0)
@@ -56,8 +58,8 @@ def test_run_closed_loop_summary(make_standin_board) -> None:
     root = make_standin_board("loop")
     (root / "main.py").write_text((root / "hilmain.py").read_text())
     png = root / "timeline.png"
-    out = run_closed_loop(root, twin_seed=1, fault_at_s=10.0, duration_s=30.0,
-                          time_to_failure_s=30.0, timeline_png=png)
+    out = run_closed_loop(root, RotatingMachine(seed=1, time_to_failure_s=30.0), fault_at_s=10.0,
+                          duration_s=30.0, timeline_png=png)
     assert png.stat().st_size > 10_000
     assert out["false_stops"] == 0 and out["breakdowns"] == 0 and out["lost"] == 0
     assert out["windows"] == (30000 - 128) // 128 + 1

@@ -8,12 +8,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeloop.link import protocol as P
-from edgeloop.link.session import HilSession, VirtualConnection
+from edgeloop.link.framelink import FrameLink
+from edgeloop.link.session import HilSession
+from edgeloop.link.virtual import VirtualTransport
 from trainer.twins import RotatingMachine
 
 
+def link(root, script="hilmain.py"):
+    return FrameLink.open(VirtualTransport(root), script=script)
+
+
 def session(root, **kw):
-    conn = VirtualConnection(root, script="hilmain.py")
+    conn = link(root)
     return conn, HilSession(conn, **kw)
 
 
@@ -136,7 +142,7 @@ def test_board_crash_fails_with_its_traceback(standin_board) -> None:
 def test_expect_failure_shows_recent_output(standin_board) -> None:
     from edgeloop.link.session import HilError
 
-    conn = VirtualConnection(standin_board, script="hilmain.py")
+    conn = link(standin_board)
     with conn:
         conn.expect(r"\[hello\] edgeloop-hil", timeout=10)
         with pytest.raises(HilError, match="recent output:\n.*edgeloop-hil"):
@@ -144,7 +150,7 @@ def test_expect_failure_shows_recent_output(standin_board) -> None:
 
 
 def test_ping_counts_frames(standin_board) -> None:
-    conn = VirtualConnection(standin_board, script="hilmain.py")
+    conn = link(standin_board)
     with conn:
         conn.expect_frame(P.MsgType.HELLO)
         conn.write(b"noise\x03\x03")
@@ -198,7 +204,7 @@ def test_float32_frames_convert_on_board_like_host(standin_board) -> None:
     the same windows are answered, NaN becomes a sensor-fault report as with int16."""
     results = {}
     for dtype in (P.DType.INT16, P.DType.FLOAT32):
-        conn = VirtualConnection(standin_board, script="hilmain.py")
+        conn = link(standin_board)
         with conn:
             twin = RotatingMachine(seed=3, time_to_failure_s=20)
             twin.sensor_fault("nan", at_s=2.0, duration_s=0.5)
@@ -249,7 +255,7 @@ def test_slow_board_loses_nothing(make_standin_board) -> None:
 
 
 def test_board_logs_its_setup(standin_board) -> None:
-    conn = VirtualConnection(standin_board, script="hilmain.py")
+    conn = link(standin_board)
     with conn:
         conn.expect(r"\[log\] hil: input frames, window 128, stride 128, outputs 2", timeout=10)
 
@@ -257,7 +263,7 @@ def test_board_logs_its_setup(standin_board) -> None:
 def test_protocol_version_mismatch_is_refused(standin_board) -> None:
     from edgeloop.link.session import HilError
 
-    conn = VirtualConnection(standin_board, script="hilmain.py")
+    conn = link(standin_board)
     with conn:
         conn.await_hello()
         conn.hello = P.Hello(99, 256, 128, 3, 5, 1000, "future board")
@@ -266,9 +272,11 @@ def test_protocol_version_mismatch_is_refused(standin_board) -> None:
 
 
 def test_missing_port_and_undeployed_board_are_clear_errors(tmp_path) -> None:
-    from edgeloop.link.session import HilError, SerialConnection
+    from edgeloop.link.serialport import SerialTransport
+    from edgeloop.link.session import HilError
+    from edgeloop.link.transport import BoardNotFound
 
-    with pytest.raises(HilError, match="cannot open /dev/ttyEDGELOOP0"):
-        SerialConnection("/dev/ttyEDGELOOP0")
+    with pytest.raises(BoardNotFound, match="/dev/ttyEDGELOOP0 does not exist"):
+        FrameLink.open(SerialTransport("/dev/ttyEDGELOOP0", raw_repl=False))
     with pytest.raises(HilError, match="deploy the board first"):
-        VirtualConnection(tmp_path / "empty")
+        link(tmp_path / "empty", "main.py")

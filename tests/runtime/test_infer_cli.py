@@ -51,7 +51,7 @@ def test_large_batch_streams_through_files(conv) -> None:
 @pytest.mark.parametrize(
     ("x", "message"),
     [
-        (np.zeros((2, 8, 8, 3), np.int8), "expected (batch, 1, 8, 8, 3)"),
+        (np.zeros((2, 8, 8), np.int8), "expected (batch, 1, 8, 8, 3) or (batch, 8, 8, 3)"),
         (np.zeros((2, 1, 8, 8, 3), np.float32), "dtype float32, the model input is int8"),
         (np.zeros((0, 1, 8, 8, 3), np.int8), "batch >= 1"),
     ],
@@ -59,6 +59,36 @@ def test_large_batch_streams_through_files(conv) -> None:
 def test_bad_inputs_refused(conv, x, message: str) -> None:
     with pytest.raises(InferError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run_batch_virtual(conv[1].read_bytes(), x)
+
+
+def test_cli_accepts_a_tflite_style_batch(conv, tmp_path) -> None:
+    """(N, 8, 8, 3) for a (1, 8, 8, 3) model is what a TFLite user passes: it was refused."""
+    model, bundle = conv
+    x = random_inputs((1, 8, 8, 3), 6, seed=7)  # (6, 1, 8, 8, 3)
+    np.save(tmp_path / "x.npy", x.reshape(6, 8, 8, 3))
+    res = CliRunner().invoke(app, ["infer", str(bundle), "--input", str(tmp_path / "x.npy"),
+                                   "--output", str(tmp_path / "y.npy"), "--json"])
+    assert res.exit_code == 0, res.output
+    want = run_tflm(model, x)
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), want.reshape(6, *want.shape[2:]))
+
+
+def test_cli_a_tflite_or_text_file_gets_a_hint(conv, tmp_path) -> None:
+    model, bundle = conv
+    tfl = tmp_path / "m.tflite"
+    tfl.write_bytes(model)
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 8, 8, 3), np.int8))
+    r = CliRunner()
+    res = r.invoke(app, ["infer", str(tfl), "-i", str(tmp_path / "x.npy"), "-o",
+                         str(tmp_path / "y.npy")])
+    assert isinstance(res.exception, InferError)  # was: magic b'\x1c\x00\x00\x00' != b'ELMB'
+    assert "is a .tflite model, not a bundle: run `edgeloop convert" in str(res.exception)
+    txt = tmp_path / "x.csv.npy"
+    txt.write_text("1,2,3\n4,5,6\n")
+    res = r.invoke(app, ["infer", str(bundle), "-i", str(txt), "-o", str(tmp_path / "y.npy")])
+    assert isinstance(res.exception, InferError)  # was: "pickled (object) data"
+    assert "is a text file and not a .npy array" in str(res.exception)
+    assert "pickle" not in str(res.exception) and not (tmp_path / "y.npy").exists()
 
 
 def test_cli_bad_kernel_choice(conv, tmp_path) -> None:
@@ -111,13 +141,15 @@ def test_weights_bigger_than_the_heap_are_streamed() -> None:
 def test_transport_hook_with_the_link_transport(conv, tmp_path) -> None:
     """run_batch_transport drives any edgeloop.link Transport; here the virtual one, with elrt
     deployed as a flashed board has it."""
-    transport_mod = pytest.importorskip("edgeloop.link.transport")
     from edgeloop.firmware import build_firmware
     from edgeloop.infer import elrt_sources, run_batch_transport
+    from edgeloop.vboard import mpy_arch
 
     model, bundle = conv
-    build_firmware(tmp_path, "x64", elrt_sources())
-    transport = transport_mod.VirtualTransport(tmp_path, "esp32")
+    build_firmware(tmp_path, mpy_arch(), elrt_sources())
+    from edgeloop.link.virtual import VirtualTransport
+
+    transport = VirtualTransport(tmp_path, "esp32")
     x = random_inputs((1, 8, 8, 3), 5, seed=2)
     y, stats = run_batch_transport(transport, bundle.read_bytes(), x, kernels="bytecode")
     np.testing.assert_array_equal(y, run_tflm(model, x))

@@ -124,9 +124,10 @@ def test_extreme_windows_agree(board_dir, board_preprocess, kernels):
 
 def test_compiled_mpy_for_every_board_and_runs_as_mpy(tmp_path, windows_from_machine,
                                                       board_preprocess):
-    """mpy-cross compiles the viper code for ESP32 (xtensawin), C3 (rv32imc) and x64; the x64
-    .mpy alone (as deploy puts it on a board) gives the host's int8 inputs."""
+    """mpy-cross compiles the viper code for ESP32 (xtensawin), C3 (rv32imc) and the virtual
+    board's arch; that .mpy alone (as deploy puts it on a board) gives the host's int8 inputs."""
     from edgeloop.firmware import compile_file
+    from edgeloop.vboard import mpy_arch
 
     src = Path(__file__).resolve().parents[2] / "firmware_micropython" / "preprocess.py"
     for arch in ("xtensawin", "rv32imc"):
@@ -134,7 +135,7 @@ def test_compiled_mpy_for_every_board_and_runs_as_mpy(tmp_path, windows_from_mac
         assert (tmp_path / f"pp_{arch}.mpy").stat().st_size > 1000
     board = tmp_path / "board"
     board.mkdir()
-    compile_file(src, board / "preprocess.mpy", "x64")
+    compile_file(src, board / "preprocess.mpy", mpy_arch())
     windows = windows_from_machine(2, 256, seed=9)
     cfg = Config(window=256, features=FeatureSpec(fft_bins=32))
     cal = calibrated(cfg, windows)

@@ -37,13 +37,14 @@ def checked_kernels():
 
 @pytest.fixture(scope="session")
 def kernel_board(tmp_path_factory):
-    """A virtual board holding both kernel sets compiled to .mpy for x64 (as `make` deploys),
+    """A virtual board holding both kernel sets compiled to .mpy for the board's arch (as `make` deploys),
     plus kernels_viper.py importing every viper family (the whole set as one module)."""
     from edgeloop.firmware import compile_file
+    from edgeloop.vboard import mpy_arch
 
     root = tmp_path_factory.mktemp("kernel_board")
     for path in [*KERNEL_MODULES, ELRT / "kernels_py.py"]:
-        compile_file(path, root / f"{path.stem}.mpy", "x64")
+        compile_file(path, root / f"{path.stem}.mpy", mpy_arch())
     (root / "kernels_viper.py").write_text(AGGREGATE)
     return root
 

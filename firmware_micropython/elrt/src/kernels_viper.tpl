@@ -980,7 +980,16 @@ def quantize_f32(input, output, n_elements, zero_point, scale):
     for i in range(n_elements):
         f[0] = struct.unpack_from("<f", input, i << 2)[0] / scale
         q = f[0]
-        r = (int(q + 0.5) if q >= 0 else -int(0.5 - q)) + zero_point
+        # Round half away from zero, exactly at any float width: q + 0.5 itself rounds in
+        # float32 (0.49999997 + 0.5 == 1.0 on an ESP32), a - int(a) never does. |q| >= 256
+        # clamps anyway (and stays a small int).
+        a = q if q >= 0 else -q
+        r = 256
+        if a < 256.0:
+            r = int(a)
+            if a - r >= 0.5:
+                r += 1
+        r = (r if q >= 0 else -r) + zero_point
         if r < -128:
             r = -128
         elif r > 127:

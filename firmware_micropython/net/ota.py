@@ -1,0 +1,273 @@
+# Over-the-air model updates that cannot brick the board or be forged.
+#
+# A bundle (made and signed by `edgeloop fleet push` on the host) is:
+#   b"ELOT" | u16 format | u16 manifest_len | manifest (JSON) | signature (64) | model bytes
+# The Ed25519 signature covers the manifest, and the manifest names the model's size, sha256 and
+# crc32, its monotonic version and a test vector (input and the exact output it must give).
+#
+# Steps on the board, each a separate state that survives a reset:
+#   receive  chunks appended to ota.part (offset-checked, so a resent chunk is harmless)
+#   pending  ota_end: ota.pending written and the board resets, so what follows runs on a
+#            fresh heap before the app is loaded
+#   verify   signature, version > installed (else a replay), size, crc32 and sha256 of the model;
+#            the model is copied to model.new
+#   swap     ota.json {"phase": "swap"} written, model.elb -> model.old, model.new -> model.elb
+#   test     the new model loaded and run on the test vector; its output must match exactly
+#   commit   version.json written (tmp + rename: THE commit point), then model.old removed
+# recover() at boot finishes or undoes an interrupted swap: committed -> keep the new model,
+# not committed -> put model.old back. So a board killed at any moment boots with the old model
+# or the new one, never neither. The paths are relative to the board's working directory.
+import binascii
+import hashlib
+import json
+import os
+import struct
+
+MODEL = "model.elb"
+NEW = "model.new"
+OLD = "model.old"
+PART = "ota.part"
+PENDING = "ota.pending"
+STATE = "ota.json"
+VERSION = "version.json"
+PUBKEY = "fleet_key.bin"
+MAGIC = b"ELOT"
+FORMAT = 1
+MAX_MANIFEST = 4096
+
+# Tests stop the board at a phase to kill it there: {"ota_pause_at": "after_old"} in config.json.
+pause_at = None
+
+
+class OTAError(ValueError):
+    pass
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _write_json_atomic(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(obj))
+    os.rename(tmp, path)  # replaces: atomic on littlefs and on the unix port
+
+
+def _read_json(path, default):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def installed_version():
+    return int(_read_json(VERSION, {}).get("version", 0))
+
+
+def _phase(name, emit=None):
+    if emit is not None:
+        emit({"event": "ota_phase", "phase": name})
+    if pause_at == name:
+        import time
+
+        print('{"event": "ota_paused", "phase": "%s"}' % name)
+        while True:  # the test kills the board here
+            time.sleep_ms(100)
+
+
+def recover():
+    """At boot: finish or undo an update cut off during its swap. Returns what was done."""
+    state = _read_json(STATE, None)
+    done = None
+    if state and state.get("phase") == "swap":
+        if installed_version() == state.get("version"):
+            done = "committed"  # killed after the commit point: the new model stays
+        elif _exists(OLD):
+            _remove(MODEL)
+            os.rename(OLD, MODEL)
+            done = "rolled_back"
+        _remove(OLD)
+        _remove(STATE)
+    elif not _exists(MODEL) and _exists(OLD):
+        os.rename(OLD, MODEL)
+        done = "rolled_back"
+    _remove(NEW)
+    return done
+
+
+class Receiver:
+    """One transfer: chunks into ota.part, then verify() checks everything but the model's run."""
+
+    def __init__(self, xfer_id, size):
+        if size <= 8 or size > 4 * 1024 * 1024:
+            raise OTAError("bad bundle size %d" % size)
+        self.id = xfer_id
+        self.size = size
+        self.got = 0
+        self.f = open(PART, "wb")
+
+    def chunk(self, offset, data):
+        """Append data at offset; returns the offset the host must send next."""
+        if offset == self.got and self.got + len(data) <= self.size:
+            self.f.write(data)
+            self.got += len(data)
+        return self.got
+
+    def close(self):
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+
+    def abort(self):
+        self.close()
+        _remove(PART)
+
+    def finish(self):
+        """The host sent ota_end: note the received bundle for the check after the reset."""
+        self.close()
+        if self.got != self.size:
+            _remove(PART)
+            raise OTAError("truncated: %d of %d bytes" % (self.got, self.size))
+        _write_json_atomic(PENDING, {"id": self.id, "size": self.size})
+
+
+def pending():
+    """(id, size) of a received bundle waiting to be checked at boot, or None."""
+    p = _read_json(PENDING, None)
+    if not p or not _exists(PART):
+        _remove(PENDING)
+        return None
+    return int(p["id"]), int(p["size"])
+
+
+def verify_pending(size, emit=None):
+    """All checks of the received bundle; on success the model waits in model.new."""
+    _remove(PENDING)
+    try:
+        return _verify(size, emit)
+    finally:
+        _remove(PART)
+
+
+def _verify(size_total, emit):
+    _phase("verify", emit)
+    with open(PART, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8 or head[:4] != MAGIC:
+            raise OTAError("not an EdgeLoop OTA bundle")
+        fmt, mlen = struct.unpack("<HH", head[4:])
+        if fmt != FORMAT:
+            raise OTAError("bundle format %d, this board reads %d" % (fmt, FORMAT))
+        if mlen > MAX_MANIFEST:
+            raise OTAError("manifest too large")
+        manifest_bytes = f.read(mlen)
+        sig = f.read(64)
+        if len(manifest_bytes) != mlen or len(sig) != 64:
+            raise OTAError("truncated header")
+        try:
+            with open(PUBKEY, "rb") as k:
+                key = k.read()
+        except OSError:
+            raise OTAError("no fleet public key on the board (%s)" % PUBKEY)
+        from net import ed25519  # ~11 KB of code: imported at boot only, before the app
+
+        try:
+            ed25519.verify(key, manifest_bytes, sig)
+        except ed25519.BadSignature as exc:
+            raise OTAError("signature refused: %s" % exc)
+        m = json.loads(manifest_bytes)
+        version = int(m["version"])
+        if version <= installed_version():
+            raise OTAError("replay: version %d is not newer than installed %d"
+                           % (version, installed_version()))
+        size = int(m["size"])
+        if 8 + mlen + 64 + size != size_total:
+            raise OTAError("model size differs from the signed manifest")
+        crc = 0
+        sha = hashlib.sha256()
+        buf = bytearray(512)
+        mv = memoryview(buf)
+        with open(NEW, "wb") as out:
+            left = size
+            while left:
+                n = f.readinto(mv[:min(512, left)])
+                if not n:
+                    raise OTAError("truncated model")
+                crc = binascii.crc32(mv[:n], crc)
+                sha.update(mv[:n])
+                out.write(mv[:n])
+                left -= n
+    if (crc & 0xFFFFFFFF) != int(m["crc32"]):
+        _remove(NEW)
+        raise OTAError("crc32 mismatch")
+    if binascii.hexlify(sha.digest()).decode() != m["sha256"]:
+        _remove(NEW)
+        raise OTAError("sha256 mismatch")
+    return m
+
+
+def self_test(path, manifest):
+    """Run the model at path on the signed test vector; True when the output is exact."""
+    import elrt
+
+    test = manifest.get("test")
+    if not test:
+        raise OTAError("the signed bundle carries no test vector")
+    x = binascii.unhexlify(test["input"])
+    want = binascii.unhexlify(test["output"])
+    m = elrt.Model()
+    m.load(path)
+    mi = m.input
+    if len(mi) != len(x):
+        return False
+    for i in range(len(x)):
+        v = x[i]
+        mi[i] = v - 256 if v > 127 else v
+    m.invoke()
+    got = bytes(m.output)
+    return got == want
+
+
+def apply(manifest, emit=None):
+    """Swap model.new in, run the self-test, commit or roll back. Returns (ok, detail)."""
+    version = int(manifest["version"])
+    prev = installed_version()
+    _phase("swap", emit)
+    _write_json_atomic(STATE, {"phase": "swap", "version": version, "prev": prev})
+    _remove(OLD)
+    if _exists(MODEL):
+        os.rename(MODEL, OLD)
+    _phase("after_old", emit)
+    os.rename(NEW, MODEL)
+    _phase("after_new", emit)
+    try:
+        ok = self_test(MODEL, manifest)
+        detail = "self-test output differs" if not ok else "ok"
+    except Exception as exc:  # a model the runtime cannot load is a failed self-test
+        ok = False
+        detail = "self-test error: %r" % (exc,)
+    if ok:
+        _write_json_atomic(VERSION, {"version": version, "run": manifest.get("run"),
+                                     "sha256": manifest.get("sha256")})
+        _phase("committed", emit)
+        _remove(OLD)
+        _remove(STATE)
+        return True, detail
+    _remove(MODEL)
+    if _exists(OLD):
+        os.rename(OLD, MODEL)
+    _remove(STATE)
+    return False, detail
