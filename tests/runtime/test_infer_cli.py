@@ -177,3 +177,33 @@ def test_batch_larger_than_the_board_heap() -> None:
     y, stats = run_batch_virtual(convert_tflite(model).bundle, x, profile="esp32")
     np.testing.assert_array_equal(y, run_tflm(model, x))
     assert len(stats["latency_ms"]) == 20000
+
+
+def test_cli_infer_profile_times_every_op_on_the_board(tmp_path) -> None:
+    """--profile: ms per op and per family from the board's own clock, MACs from the bundle;
+    the outputs are the same as without it."""
+    from benchmarks.models import benchmark_model
+    from converters import convert_tflite
+
+    model = benchmark_model("vibration_cnn1d")
+    conv = convert_tflite(model)
+    (tmp_path / "m.elb").write_bytes(conv.bundle)
+    x = random_inputs((1, 128, 3), 4, seed=5)
+    np.save(tmp_path / "x.npy", x)
+    args = ["infer", str(tmp_path / "m.elb"), "-i", str(tmp_path / "x.npy"), "-o",
+            str(tmp_path / "y.npy"), "--board", "esp32", "--kernels", "viper", "--profile"]
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    prof = json.loads(res.output.strip().splitlines()[-1])["profile"]
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), run_tflm(model, x))
+    n_ops = conv.report["n_ops"]
+    assert [r["index"] for r in prof["ops"]] == list(range(n_ops))
+    reported = [r for r in conv.report["ops"] if not r.get("alias")]
+    for p, r in zip(prof["ops"], reported, strict=True):  # MACs from the bundle == convert's
+        if p["family"] in ("fc", "conv", "dw"):
+            assert p["macs"] == r["macs"] > 0, (p, r)
+    assert {"conv", "fc"} <= set(prof["families"])
+    assert prof["total_ms"] > 0 and abs(sum(r["share"] for r in prof["ops"]) - 1) < 1e-6
+    assert all(f["mmac_per_s"] > 0 for k, f in prof["families"].items() if k in ("conv", "fc"))
+    text = CliRunner().invoke(app, args)
+    assert text.exit_code == 0 and "per family" in text.output and "MMAC/s" in text.output
