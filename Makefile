@@ -6,7 +6,7 @@ STAMP := $(VENV)/.edgeloop-installed
 
 .PHONY: install demo test test-esp32sem lint bench hil kernels clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[all]'
@@ -42,6 +42,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.runtime
 	$(PY) -m benchmarks.link
+	$(PY) -m benchmarks.fleet
 	$(PY) -m benchmarks.train
 
 kernels:  # regenerate elrt/kv_*.py from firmware_micropython/elrt/src/kernels_viper.tpl

@@ -23,7 +23,7 @@ from edgeloop.fleet.errors import FleetError
 from edgeloop.fleet.registry import Fleet
 from edgeloop.fleet.serve import connect_or_fail, host_client
 
-CHUNK = 1024  # the board's receive buffer is 1600 bytes: topic + 9 header bytes + chunk
+CHUNK = 512  # the board's receive buffer is 700 bytes: topic + 9 header bytes + chunk
 
 
 @dataclass

@@ -6,7 +6,8 @@
 # crc32, its monotonic version and a test vector (input and the exact output it must give).
 #
 # Steps on the board, each a separate state that survives a reset:
-#   receive  chunks appended to ota.part (offset-checked, so a resent chunk is harmless)
+#   receive  chunks appended to ota.part by net/node.py (offset-checked, so a resent chunk is
+#            harmless)
 #   pending  ota_end: ota.pending written and the board resets, so what follows runs on a
 #            fresh heap before the app is loaded
 #   verify   signature, version > installed (else a replay), size, crc32 and sha256 of the model;
@@ -106,42 +107,6 @@ def recover():
         done = "rolled_back"
     _remove(NEW)
     return done
-
-
-class Receiver:
-    """One transfer: chunks into ota.part, then verify() checks everything but the model's run."""
-
-    def __init__(self, xfer_id, size):
-        if size <= 8 or size > 4 * 1024 * 1024:
-            raise OTAError("bad bundle size %d" % size)
-        self.id = xfer_id
-        self.size = size
-        self.got = 0
-        self.f = open(PART, "wb")
-
-    def chunk(self, offset, data):
-        """Append data at offset; returns the offset the host must send next."""
-        if offset == self.got and self.got + len(data) <= self.size:
-            self.f.write(data)
-            self.got += len(data)
-        return self.got
-
-    def close(self):
-        if self.f is not None:
-            self.f.close()
-            self.f = None
-
-    def abort(self):
-        self.close()
-        _remove(PART)
-
-    def finish(self):
-        """The host sent ota_end: note the received bundle for the check after the reset."""
-        self.close()
-        if self.got != self.size:
-            _remove(PART)
-            raise OTAError("truncated: %d of %d bytes" % (self.got, self.size))
-        _write_json_atomic(PENDING, {"id": self.id, "size": self.size})
 
 
 def pending():
@@ -271,3 +236,34 @@ def apply(manifest, emit=None):
         os.rename(OLD, MODEL)
     _remove(STATE)
     return False, detail
+
+
+def check_and_apply(node, xid, size):
+    """At boot, before the app: verify the received bundle, swap it in, self-test, commit or
+    roll back; each outcome is a QoS 1 event of node (net/node.py), flushed before the app."""
+    import gc
+    from time import ticks_diff, ticks_ms
+
+    gc.collect()
+    free = gc.mem_free()
+    t0 = ticks_ms()
+    try:
+        m = verify_pending(size)
+    except (OSError, ValueError, KeyError) as exc:
+        node.event({"event": "ota_refused", "id": xid, "reason": str(exc),
+                    "version": node.version})
+        node.flush()
+        return
+    t1 = ticks_ms()
+    node.event({"event": "ota_verified", "id": xid, "version": m["version"],
+                "verify_ms": ticks_diff(t1, t0), "free": free})
+    gc.collect()
+    ok, detail = apply(m, node.event if m.get("trace") else None)
+    if ok:
+        node.version = installed_version()
+        node.event({"event": "ota_done", "id": xid, "version": node.version,
+                    "apply_ms": ticks_diff(ticks_ms(), t1)})
+    else:
+        node.event({"event": "ota_failed", "id": xid, "version": node.version,
+                    "reason": detail})
+    node.flush()

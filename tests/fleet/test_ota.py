@@ -100,7 +100,7 @@ def test_push_cut_mid_transfer_changes_nothing(fleet, make_board, pusher) -> Non
     assert board.installed_version() == 1
 
 
-@pytest.mark.parametrize("phase", ["swap", "after_old", "after_new", "committed"])
+@pytest.mark.parametrize("phase", ["verify", "swap", "after_old", "after_new", "committed"])
 def test_board_killed_during_swap_boots_old_or_new(fleet, make_board, pusher, phase) -> None:  # type: ignore[no-untyped-def]
     board = make_board("d1", ota_pause_at=phase).start()
     _running(board)
@@ -122,3 +122,23 @@ def test_board_killed_during_swap_boots_old_or_new(fleet, make_board, pusher, ph
         assert sha == old and board.installed_version() == 0
     leftovers = {p.name for p in board.root.iterdir()} & {"model.old", "model.new", "ota.json"}
     assert not leftovers
+
+
+def test_failed_self_test_rolls_back_and_stops_the_rollout(fleet, make_board, pusher) -> None:  # type: ignore[no-untyped-def]
+    from edgeloop.fleet.signing import test_vector
+
+    boards = [make_board(d).start() for d in ("d1", "d2")]
+    for b in boards:
+        _running(b)
+    old = [_model_sha(b) for b in boards]
+    model = fc_model(2)
+    x, y = test_vector(model)
+    wrong = bytes([(y[0] + 1) & 0xFF]) + y[1:]  # signed, intact, but the model does not give it
+    bad = make_bundle(model, 2, fleet.private_key_pem(), vector=(x, wrong))
+    res = pusher.rollout(["d1", "d2"], bad.data, 2, canary=1)
+    assert res.stopped and res.skipped == ["d2"]
+    assert [r.device for r in res.results] == ["d1"]
+    assert "ota_failed" in res.results[0].reason and "self-test" in res.results[0].reason
+    for b, sha in zip(boards, old, strict=True):
+        _running(b, 0)
+        assert _model_sha(b) == sha and b.installed_version() == 0
