@@ -1,4 +1,4 @@
-"""Fleet benchmark (issue 13, item 6): real virtual boards plus 1,000+ simulated MQTT clients
+"""Fleet benchmark: real virtual boards plus 1,000+ simulated MQTT clients
 through one Mosquitto on loopback, with faults.
 
 Phases, bounded in time and message count:
@@ -41,6 +41,7 @@ from edgeloop.fleet.registry import Fleet
 from edgeloop.fleet.serve import Ingestor
 from edgeloop.fleet.signing import make_bundle
 from edgeloop.fleet.virtual import FleetBoard, lay_out_board
+from edgeloop.link.deploy import DEFAULT_DEVICE_CONFIG
 from edgeloop.vboard import micropython_executable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -391,7 +392,7 @@ def run(n_boards: int, n_clients: int, seconds: float, rate: float, cut_s: float
 
                 addr = BrokerAddress("127.0.0.1", proxy.port)
             b = lay_out_board(fleet, d, WORK / "m1.elb", addr, WORK / "boards" / d, exe=exe,
-                              pace_ms=200, fleet_extra=extra)
+                              pace_ms=200, fleet_extra=extra, config=DEFAULT_DEVICE_CONFIG)
             b.kind = "esp32sem" if exe == exe_sem else "unix"  # type: ignore[attr-defined]
             boards.append(b.start())
         res["connect_s"] = round(swarm.connect_all(), 2)

@@ -84,9 +84,8 @@ def test_forced_streaming_and_tiles_are_exact_and_allocation_free(board, kernels
         assert "error" not in r, r
         assert r["err"] == "", f"{name} stream={stream}: invoke allocated"
         x = np.load(board.root / f"{name}.npy")
-        ref = run_tflm(models[name], x).reshape(-1).astype(np.int8)
-        np.testing.assert_array_equal(np.array(r["y"], np.uint8).view(np.int8), ref,
-                                      err_msg=f"{name} stream={stream}")
+        ours = np.array(r["y"], np.uint8).view(np.int8)
+        exact.assert_same(ours, run_tflm(models[name], x).reshape(-1), f"stream={stream}", name)
         assert (r["stream"] > 0) == (stream is not False)
     # a 200-byte buffer holds two of the 60-input rows: the 37 outputs run in tiles
     assert out["fc/200"]["steps"] > out["fc/700"]["steps"] > out["fc/False"]["steps"]
