@@ -10,6 +10,10 @@ so `convert` can choose and report the mode for a board.
 from __future__ import annotations
 
 from converters import bundle as B
+from converters.registry import BY_NAME
+
+_FC = BY_NAME["FULLY_CONNECTED"].opcode
+_CONCAT = BY_NAME["CONCATENATION"].opcode
 
 TILE_BYTES = 16384  # elrt.stream.TILE_BYTES: FC constants above this are tiled
 # Heap per plan step on the 64-bit virtual board (a step tuple, its argument tuple, the read
@@ -42,12 +46,12 @@ def stream_plan(bun: B.Bundle, cap: int = TILE_BYTES) -> dict:
     for k, op in enumerate(bun.ops):
         refs = [(bun.tensors[t].offset, bun.tensors[t].nbytes) for t in op.tensors
                 if bun.tensors[t].kind == B.KIND_CONST]
-        n_steps = max(1, op.params[0]) if op.opcode == B.OP_CONCATENATION else 1
+        n_steps = max(1, op.params[0]) if op.opcode == _CONCAT else 1
         span = _span(refs)
         if not refs:
             steps += n_steps
             continue
-        if op.opcode == B.OP_FULLY_CONNECTED and span > cap:
+        if op.opcode == _FC and span > cap:
             batches, depth, odepth = op.params[:3]
             rows = max(1, cap // (_a4(depth) + 12))
             n_tiles = -(-odepth // rows)

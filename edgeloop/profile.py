@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from converters import OP_FAMILY
 from converters.bundle import Op, parse_bundle
+from converters.registry import BY_NAME, OP_FAMILY
 
-_FC, _CONV, _DW = 1, 2, 3
+_FC, _CONV, _DW = (BY_NAME[n].opcode for n in ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"))
 
 
 def op_macs(op: Op) -> int:

@@ -496,7 +496,7 @@ class Model:
             steps = built[0]
             plan_ops = built[6]
             codes = S.op_codes(meta, built[4])
-            fc = [codes[k] == _OP_FC for k in plan_ops]
+            fc = [codes[k] == S.OP_FC for k in plan_ops]
             try:
                 steps, plan_ops = S.plan(steps, plan_ops, f, hsize + c_off, sbuf, fc)
             except ValueError as e:

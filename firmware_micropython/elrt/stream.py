@@ -15,6 +15,7 @@ import gc
 import struct
 
 TILE_BYTES = 16384  # default buffer cap for fully-connected weights (tiled when larger)
+OP_FC = 1  # FULLY_CONNECTED's bundle opcode (docs/bundle-format.md): the op streamed in tiles
 _FC_ARGS = 12  # fully_connected(input, w, bias, mult, shift, output, batches, depth, odepth, ...)
 
 
@@ -108,7 +109,7 @@ def meta_buffer_bytes(meta, cap=TILE_BYTES):
                 if kind == 1:
                     refs.append(ConstRef(off, nb))
         op_refs.append(refs)
-        fc.append(code == 1 and len(refs) == 4)
+        fc.append(code == OP_FC and len(refs) == 4)
         p += 4 * (3 + nt + npar)
     return buffer_bytes(op_refs, fc, cap)
 
