@@ -104,7 +104,8 @@ def elrt_sources() -> list[Path]:
 
 
 def prepare_board(root: Path, compiled: bool = True) -> VirtualBoard:
-    """Lay elrt out in `root` (x64 .mpy like a flashed board, or sources) for the virtual board."""
+    """Lay elrt out in `root` (.mpy for the virtual board's arch, as a flashed board has it, or
+    sources) for the virtual board."""
     build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
     return VirtualBoard(root)
 
