@@ -69,9 +69,9 @@ class AppRun:
             "windows": end.get("windows"),
             "answered": end.get("inferred"),
             "samples": end.get("seq_n"),
-            "lost": end.get("lost"),
-            "seq_lost": end.get("seq_lost"),
-            "duplicated": end.get("seq_dup"),
+            "lost_samples": end.get("seq_lost"),  # by the hidden sequence numbers
+            "lost_reported": end.get("lost"),  # the app's own count
+            "duplicated_samples": end.get("seq_dup"),
             "skipped": end.get("skipped"),
             "overruns": end.get("overruns"),
             "stride_us": stride_us,
