@@ -304,11 +304,11 @@ def _check_aligned(body, ops_off, c_off):
                           "aligned in the bundle body" % (ops_off, c_off))
 
 
-def _check_header(mv):
-    n = len(mv)
+def _check_fields(head, n):
+    # The container header's checks (n: the bundle's length); returns (hsize, body_len, crc).
     if n < _HEADER_SIZE:
         raise BundleError("bundle truncated: %d bytes, the header alone is 16" % n)
-    magic, version, hsize, blen, crc = struct.unpack_from(_HEADER_FMT, mv, 0)
+    magic, version, hsize, blen, crc = struct.unpack_from(_HEADER_FMT, head, 0)
     if magic != b"ELMB":
         raise BundleError("not an EdgeLoop bundle: magic %r, expected b'ELMB'" % (bytes(magic),))
     if version != FORMAT_VERSION:
@@ -321,11 +321,39 @@ def _check_header(mv):
         raise BundleError(
             "bundle truncated: %d bytes, header says %d (header %d + body %d)"
             % (n, hsize + blen, hsize, blen))
-    body = mv[hsize:hsize + blen]
-    got = crc32(body)
+    return hsize, blen, crc
+
+
+def _check_crc(got, crc):
     if got != crc:
         raise BundleError("bundle corrupt: body CRC32 0x%08x, header says 0x%08x" % (got, crc))
+
+
+def _check_header(mv):
+    hsize, blen, crc = _check_fields(mv, len(mv))
+    body = mv[hsize:hsize + blen]
+    _check_crc(crc32(body), crc)
     return body
+
+
+def _stream_request(path, stream):
+    # 0: read the bundle into RAM (or use a ROMFS file in place); -1: stream with the buffer
+    # the model needs; n > 0: stream through an n-byte buffer. stream=None gives 0 here: load()
+    # streams only when reading the bundle into RAM runs out of memory.
+    if stream is None or stream is False or (stream is not True and not stream):
+        return 0
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise BundleError("cannot read bundle %s: %s" % (path, e))
+    try:
+        memoryview(f)
+        return 0  # ROMFS: the file is flash mapped in place, nothing to stream
+    except TypeError:
+        pass
+    finally:
+        f.close()
+    return -1 if stream is True else int(stream)
 
 
 class Model:
@@ -352,10 +380,17 @@ class Model:
         self.kernels = None  # "viper", "bytecode" or "mixed" (some families fell back)
         self.kernel_sets = {}  # op family ("fc", "conv", ...) -> "viper" or "bytecode"
         self.plan_ops = ()  # bundle op index of each invoke() step (CONCATENATION: k steps)
+        self.stream_bytes = 0  # > 0: constants read from the bundle file through this buffer
+        self._file = None
 
-    def load(self, src):
-        """Load a bundle from a file path (read into RAM) or a buffer (used in place). Raises
-        BundleError; on failure the previously loaded model is left untouched."""
+    def load(self, src, stream=None):
+        """Load a bundle from a file path (read into RAM, or streamed: see elrt/stream.py) or a
+        buffer (used in place). stream (paths only): None streams the constants from the file
+        when the bundle does not fit the heap (MemoryError reading it), True always (buffer
+        sized for the model), an int through a buffer of that many bytes, False never. Raises BundleError; on
+        failure the previously loaded model is left untouched."""
+        sfile = None
+        sbytes = 0
         try:
             # The kernel modules the ops need are imported first, while the heap is emptiest:
             # importing a .mpy briefly holds each function's machine code on the heap before
@@ -363,29 +398,51 @@ class Model:
             if isinstance(src, str):
                 _prepare_kernels(_file_op_list(src))
                 gc.collect()  # the bundle is one large block: give it the most contiguous room
-                buf = _read_file(src)
-            else:
-                buf = src
-            try:
-                mv = memoryview(buf)
-            except TypeError:
-                raise BundleError("bundle must be a path or a bytes-like buffer, not %s"
-                                  % type(src).__name__)
-            body = _check_header(mv)
-            if not isinstance(src, str):
-                _prepare_kernels(_body_op_list(body))
-            plan, arena, ins, outs, n_ops, sets, plan_ops = self._build(body)
+                sbytes = _stream_request(src, stream)
+            if not sbytes:
+                try:
+                    buf = _read_file(src) if isinstance(src, str) else src
+                    try:
+                        mv = memoryview(buf)
+                    except TypeError:
+                        raise BundleError("bundle must be a path or a bytes-like buffer, not "
+                                          "%s" % type(src).__name__)
+                    body = _check_header(mv)
+                    if not isinstance(src, str):
+                        _prepare_kernels(_body_op_list(body))
+                    plan, arena, ins, outs, n_ops, sets, plan_ops = self._build(body)
+                except MemoryError:
+                    if stream is not None or not isinstance(src, str):
+                        raise
+                    # the bundle does not fit the heap: keep its constants in the file
+                    buf = mv = body = None
+                    gc.collect()
+                    sbytes = -1
+            if sbytes:
+                buf, sfile, built = self._load_streamed(src, sbytes)
+                plan, arena, ins, outs, n_ops, sets, plan_ops = built
+                sbytes = len(buf)
         except BundleError:
+            if sfile is not None:
+                sfile.close()
             raise
         except MemoryError:
+            if sfile is not None:
+                sfile.close()
             buf = mv = body = None
             gc.collect()
             raise BundleError("model does not fit in RAM: MemoryError while loading (%d bytes "
                               "free now; the bundle, its arena and tables must fit together "
                               "with the model already loaded)" % gc.mem_free())
         except (ValueError, IndexError, KeyError, TypeError) as e:
+            if sfile is not None:
+                sfile.close()
             raise BundleError("malformed bundle: %s" % (e,))
         # commit: only now does the model change
+        if self._file is not None:
+            self._file.close()
+        self._file = sfile
+        self.stream_bytes = sbytes
         self._plan = plan
         self._arena = arena
         self._bundle = buf
@@ -411,8 +468,48 @@ class Model:
         self.kernels = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else KERNELS)
         gc.collect()
 
-    def _build(self, body):
-        blen = len(body)
+    def _load_streamed(self, path, sbytes):
+        # The bundle's tables into RAM, its constants left in the file: a plan whose steps
+        # read each op's constants (elrt/stream.py) through one buffer of sbytes (-1: sized
+        # for the model). Returns (buffer, open file, _build's plan tuple).
+        from elrt import stream as S
+
+        try:
+            f = open(path, "rb")
+        except OSError as e:
+            raise BundleError("cannot read bundle %s: %s" % (path, e))
+        try:
+            n = f.seek(0, 2)
+            f.seek(0)
+            hsize, blen, crc = _check_fields(f.read(_HEADER_SIZE), n)
+            try:
+                meta, c_off, got = S.read_meta(f, hsize, blen, _BODY_HEADER_SIZE,
+                                               bytearray(1024))
+            except ValueError as e:
+                raise BundleError(str(e))
+            _check_crc(got, crc)
+            if sbytes < 0:
+                sbytes = S.meta_buffer_bytes(meta)
+            gc.collect()
+            sbuf = bytearray(max(sbytes, 4))  # first, while the heap is in one piece
+            built = self._build(meta, blen, S.ConstRef)
+            steps = built[0]
+            plan_ops = built[6]
+            codes = S.op_codes(meta, built[4])
+            fc = [codes[k] == S.OP_FC for k in plan_ops]
+            try:
+                steps, plan_ops = S.plan(steps, plan_ops, f, hsize + c_off, sbuf, fc)
+            except ValueError as e:
+                raise BundleError(str(e))
+        except BaseException:
+            f.close()
+            raise
+        return sbuf, f, (steps,) + built[1:6] + (plan_ops,)
+
+    def _build(self, body, blen=None, cview=None):
+        # body: the bundle body, or (streaming) its tables up to the constant section, with
+        # blen the full body length and cview(off, nbytes) standing in for constant views.
+        blen = len(body) if blen is None else blen
         if blen < _BODY_HEADER_SIZE:
             raise BundleError("bundle body too short for its header (%d bytes)" % blen)
         (n_t, n_ops, n_in, n_out, arena_bytes, t_off, ops_off, ops_len, io_off, c_off, c_len,
@@ -452,7 +549,7 @@ class Model:
                 if off + nb > c_len:
                     raise BundleError("tensor %d (%d bytes at %d) lies outside the constant "
                                       "section" % (k, nb, off))
-                v = body[c_off + off:c_off + off + nb]
+                v = cview(off, nb) if cview else body[c_off + off:c_off + off + nb]
             return (dt, kind, off, nb, f[6], f[7], tuple(f[8:8 + nd]), v)
 
         io = struct.unpack_from("<%di" % (n_in + n_out), body, io_off)
