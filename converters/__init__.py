@@ -20,11 +20,11 @@ __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "par
 # the smallest heap on which edgeloop.infer.run_batch_virtual (import elrt, load, invoke, write
 # the outputs) runs with every op family on its viper kernels, over 24 models (4 benchmark,
 # 9 Keras factory, 11 single-op; bundles 1-287 KB, arenas to 57 KB):
-#   need ~= 1.02 * (arena + bundle) + 28.5 KB + 300 B/op + 100 B per tensor reference
+#   need ~= 1.02 * (arena + bundle) + 25.5 KB + 300 B/op + 100 B per tensor reference
 #           + 0.95 KB per viper op family the model imports besides fc,
 # residuals -3.0 .. +5.9 KB (the unix port's conservative GC keeps load temporaries alive at
-# random: the same model fails or runs 2 KB apart), hence a 4 KB safety margin. The 28.5 KB:
-# import elrt (18.9 KB, with the fc family its self-check uses; viper machine code lives outside
+# random: the same model fails or runs 2 KB apart), hence a 4 KB safety margin. The 25.5 KB:
+# import elrt (17.7 KB, with the fc family its self-check uses; viper machine code lives outside
 # the GC heap), the interpreter's ~1 KB, the load-time peak (.mpy import, parse temporaries) and
 # ~2 KB for the application's own objects (the infer script: files, stats). 1.02: the GC
 # allocation table (1/80 of the heap) and block rounding of the two large buffers. Per op: plan
@@ -37,7 +37,7 @@ __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "par
 # (tables and runtime scaled by ESP32_OBJECT_SCALE, 0.85: every near-limit model of
 # tests/exactness runs at it); tests/exactness checks each estimate on its own word size. `total_bytes`, which decides `fits`, stays the 64-bit figure so
 # that a model accepted for a 100 KB board also loads and runs on the 100 KB virtual board.
-RUNTIME_OVERHEAD_BYTES = 28 * 1024 + 512  # measured again with elrt's streaming code (+1.4 KB) and the infer script's profile option
+RUNTIME_OVERHEAD_BYTES = 25 * 1024 + 512  # re-measured with elrt's streaming hooks (+0.6 KB)
 PER_OP_OVERHEAD_BYTES = 300
 PER_REF_OVERHEAD_BYTES = 100
 PER_FAMILY_OVERHEAD_BYTES = 960

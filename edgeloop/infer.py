@@ -45,16 +45,7 @@ inp = m.input
 out = m.output
 n_in = len(inp)
 n_out = len(out)
-prof = %(profile)d
-steps = None
-if prof:
-    if not hasattr(m, "invoke_timed"):
-        raise OSError("this board's elrt has no per-op profile (invoke_timed): redeploy it")
-    import array
-    steps = array.array("i", [0] * len(m.plan_ops))
-    one = array.array("i", [0] * len(m.plan_ops))
-    mins = array.array("i", [0x3FFFFFFF] * len(m.plan_ops))
-tick = bytearray(4)
+%(profile_setup)stick = bytearray(4)
 fi = open(%(inputs)r, "rb")
 fo = open(%(outputs)r, "wb")
 ft = open(%(ticks)r, "wb")
@@ -62,17 +53,9 @@ for i in range(%(n)d):
     if fi.readinto(inp) != n_in:
         raise OSError("%(inputs)s: short read at sample %%d" %% i)
     t0 = time.ticks_us()
-    if prof:
-        m.invoke_timed(one)
-    else:
-        m.invoke()
+    %(invoke)s
     struct.pack_into("<I", tick, 0, time.ticks_diff(time.ticks_us(), t0))
-    if prof:
-        for j in range(len(one)):
-            steps[j] += one[j]
-            if one[j] < mins[j]:
-                mins[j] = one[j]
-            one[j] = 0
+%(profile_fold)s
     fo.write(out)
     ft.write(tick)
 fi.close()
@@ -84,12 +67,28 @@ print("%(mark)s" + json.dumps({
     "load_ms": load_ms, "input_bytes": n_in, "output_bytes": n_out,
     "input_shape": list(m.input_shape), "output_shape": list(m.output_shape),
     "output_dtype": m.output_dtype, "heap_free_after_load": free1,
-    "stream_bytes": getattr(m, "stream_bytes", 0),
-    "profile_us": list(steps) if prof else None,
-    "profile_min_us": list(mins) if prof else None,
-    "plan_ops": list(m.plan_ops) if prof else None,
+    "stream_bytes": getattr(m, "stream_bytes", 0),%(profile_stats)s
 }))
 """
+# With profile=True (infer --profile) the script times every op of every inference; these
+# parts are left out otherwise: the script is compiled on the board, into its heap.
+_PROFILE_SETUP = """\
+if not hasattr(m, "invoke_timed"):
+    raise OSError("this board's elrt has no per-op profile (invoke_timed): redeploy it")
+import array
+steps = array.array("i", [0] * len(m.plan_ops))
+one = array.array("i", [0] * len(m.plan_ops))
+mins = array.array("i", [0x3FFFFFFF] * len(m.plan_ops))
+"""
+_PROFILE_FOLD = """\
+    for j in range(len(one)):
+        steps[j] += one[j]
+        if one[j] < mins[j]:
+            mins[j] = one[j]
+        one[j] = 0
+"""
+_PROFILE_STATS = """
+    "profile_us": list(steps), "profile_min_us": list(mins), "plan_ops": list(m.plan_ops),"""
 # Outputs and per-inference times go to files (outputs.bin, ticks.bin): a batch of any size
 # needs no board memory beyond the model and never passes through the console.
 
@@ -124,7 +123,10 @@ def device_script(
     inputs, outputs, ticks = scratch
     return _DEVICE_SCRIPT % {"kernels": kernels, "n": n, "mark": _MARK, "model": model_path,
                              "inputs": inputs, "outputs": outputs, "ticks": ticks,
-                             "profile": int(bool(profile))}
+                             "profile_setup": _PROFILE_SETUP if profile else "",
+                             "invoke": "m.invoke_timed(one)" if profile else "m.invoke()",
+                             "profile_fold": _PROFILE_FOLD if profile else "",
+                             "profile_stats": _PROFILE_STATS if profile else ""}
 
 
 def parse_stats(stdout: str, ticks: bytes) -> dict[str, Any]:

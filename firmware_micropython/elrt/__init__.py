@@ -336,26 +336,6 @@ def _check_header(mv):
     return body
 
 
-def _stream_request(path, stream):
-    # 0: read the bundle into RAM (or use a ROMFS file in place); -1: stream with the buffer
-    # the model needs; n > 0: stream through an n-byte buffer. stream=None gives 0 here: load()
-    # streams only when reading the bundle into RAM runs out of memory.
-    if stream is None or stream is False or (stream is not True and not stream):
-        return 0
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise BundleError("cannot read bundle %s: %s" % (path, e))
-    try:
-        memoryview(f)
-        return 0  # ROMFS: the file is flash mapped in place, nothing to stream
-    except TypeError:
-        pass
-    finally:
-        f.close()
-    return -1 if stream is True else int(stream)
-
-
 class Model:
     """An int8 model loaded from a bundle: input/output views, invoke(), arena_bytes."""
 
@@ -398,7 +378,9 @@ class Model:
             if isinstance(src, str):
                 _prepare_kernels(_file_op_list(src))
                 gc.collect()  # the bundle is one large block: give it the most contiguous room
-                sbytes = _stream_request(src, stream)
+                if stream is not None and stream is not False and (stream is True or stream):
+                    from elrt import stream as S  # only streaming models pay for its code
+                    sbytes = S.request(src, stream)
             if not sbytes:
                 try:
                     buf = _read_file(src) if isinstance(src, str) else src
@@ -419,7 +401,8 @@ class Model:
                     gc.collect()
                     sbytes = -1
             if sbytes:
-                buf, sfile, built = self._load_streamed(src, sbytes)
+                from elrt import stream as S
+                buf, sfile, built = S.load(self, src, sbytes)
                 plan, arena, ins, outs, n_ops, sets, plan_ops = built
                 sbytes = len(buf)
         except BundleError:
@@ -467,44 +450,6 @@ class Model:
         kinds = set(sets.values())
         self.kernels = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else KERNELS)
         gc.collect()
-
-    def _load_streamed(self, path, sbytes):
-        # The bundle's tables into RAM, its constants left in the file: a plan whose steps
-        # read each op's constants (elrt/stream.py) through one buffer of sbytes (-1: sized
-        # for the model). Returns (buffer, open file, _build's plan tuple).
-        from elrt import stream as S
-
-        try:
-            f = open(path, "rb")
-        except OSError as e:
-            raise BundleError("cannot read bundle %s: %s" % (path, e))
-        try:
-            n = f.seek(0, 2)
-            f.seek(0)
-            hsize, blen, crc = _check_fields(f.read(_HEADER_SIZE), n)
-            try:
-                meta, c_off, got = S.read_meta(f, hsize, blen, _BODY_HEADER_SIZE,
-                                               bytearray(1024))
-            except ValueError as e:
-                raise BundleError(str(e))
-            _check_crc(got, crc)
-            if sbytes < 0:
-                sbytes = S.meta_buffer_bytes(meta)
-            gc.collect()
-            sbuf = bytearray(max(sbytes, 4))  # first, while the heap is in one piece
-            built = self._build(meta, blen, S.ConstRef)
-            steps = built[0]
-            plan_ops = built[6]
-            codes = S.op_codes(meta, built[4])
-            fc = [codes[k] == S.OP_FC for k in plan_ops]
-            try:
-                steps, plan_ops = S.plan(steps, plan_ops, f, hsize + c_off, sbuf, fc)
-            except ValueError as e:
-                raise BundleError(str(e))
-        except BaseException:
-            f.close()
-            raise
-        return sbuf, f, (steps,) + built[1:6] + (plan_ops,)
 
     def _build(self, body, blen=None, cview=None):
         # body: the bundle body, or (streaming) its tables up to the constant section, with

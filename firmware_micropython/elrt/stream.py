@@ -41,6 +41,63 @@ def fetch(f, offs, views, n):
         i += 1
 
 
+def request(path, stream):
+    """Model.load's stream= for a path: 0 when the file is on ROMFS (flash mapped in place,
+    nothing to stream), -1 for True (a buffer sized for the model), else the buffer bytes."""
+    from elrt import BundleError
+
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise BundleError("cannot read bundle %s: %s" % (path, e))
+    try:
+        memoryview(f)
+        return 0
+    except TypeError:
+        pass
+    finally:
+        f.close()
+    return -1 if stream is True else int(stream)
+
+
+def load(model, path, sbytes):
+    """The bundle's tables into RAM, its constants left in the file: a plan whose steps read
+    each op's constants through one buffer of sbytes (-1: sized for the model). Returns
+    (buffer, open file, the plan tuple of Model._build with the streamed steps)."""
+    import elrt
+
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise elrt.BundleError("cannot read bundle %s: %s" % (path, e))
+    try:
+        n = f.seek(0, 2)
+        f.seek(0)
+        hsize, blen, crc = elrt._check_fields(f.read(16), n)
+        try:
+            meta, c_off, got = read_meta(f, hsize, blen, 48, bytearray(1024))
+        except ValueError as e:
+            raise elrt.BundleError(str(e))
+        elrt._check_crc(got, crc)
+        if sbytes < 0:
+            sbytes = meta_buffer_bytes(meta)
+        gc.collect()
+        sbuf = bytearray(max(sbytes, 4))  # first, while the heap is in one piece
+        built = model._build(meta, blen, ConstRef)
+        steps = built[0]
+        plan_ops = built[6]
+        codes = op_codes(meta, built[4])
+        fc = [codes[k] == OP_FC for k in plan_ops]
+        try:
+            steps, plan_ops = plan(steps, plan_ops, f, hsize + c_off, sbuf, fc)
+        except ValueError as e:
+            raise elrt.BundleError(str(e))
+    except BaseException:
+        f.close()
+        raise
+    return sbuf, f, (steps,) + built[1:6] + (plan_ops,)
+
+
 def read_meta(f, hsize, blen, body_header_size, chunk):
     """(meta, const_off, CRC32 of the body) from an open bundle file whose container header was
     checked: meta is the body up to the constant section (headers, tensor table, io and op
