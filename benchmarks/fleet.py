@@ -1,4 +1,4 @@
-"""Fleet benchmark (issue 13, item 6): real virtual boards plus 1,000+ simulated MQTT clients
+"""Fleet benchmark: real virtual boards plus 1,000+ simulated MQTT clients
 through one Mosquitto on loopback, with faults.
 
 Phases, bounded in time and message count:

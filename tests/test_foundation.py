@@ -1,4 +1,4 @@
-"""The ground every issue builds on: layering, the virtual board, mpy-cross, the CLI."""
+"""The ground everything builds on: layering, the virtual board, mpy-cross, the CLI."""
 
 from __future__ import annotations
 
