@@ -8,8 +8,11 @@ is read back through the same code the spec describes.
 from __future__ import annotations
 
 import binascii
+import functools
+import importlib.util
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -224,6 +227,19 @@ def write_bundle(b: Bundle) -> bytes:
     return struct.pack(HEADER_FMT, MAGIC, FORMAT_VERSION, HEADER_SIZE, len(body), crc) + body
 
 
+@functools.cache
+def device_extents():
+    """elrt's load-time check of op params against tensor sizes, run here from its own source
+    (firmware_micropython/elrt/extents.py is plain Python): host and board refuse alike."""
+    path = Path(__file__).resolve().parents[1] / "firmware_micropython" / "elrt" / "extents.py"
+    spec = importlib.util.spec_from_file_location("_elrt_extents", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.check_extents
+
+
 def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
     """Read and validate a bundle; raises ConvertError naming what is wrong and where."""
     mv = memoryview(data).cast("B")
@@ -255,6 +271,9 @@ def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
         raise ConvertError("op list or constant section runs past the bundle body")
     if n_in < 1 or n_out < 1:
         raise ConvertError(f"bundle declares {n_in} inputs and {n_out} outputs")
+    if ops_off & 3 or c_off & 3:
+        raise ConvertError(f"op list (offset {ops_off}) or constant section (offset {c_off}) "
+                           "not 4-byte aligned in the bundle body")
     tensors = []
     for i in range(n_t):
         dt, kind, ndim, _r, off, nbytes, zp, scale, *dims = struct.unpack_from(
@@ -265,6 +284,11 @@ def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
         shape = tuple(dims[:ndim])
         if any(d < 1 for d in shape) or tensor_nbytes(dt, shape) != nbytes:
             raise ConvertError(f"tensor {i}: nbytes {nbytes} does not match shape {shape}")
+        size = np.dtype(DTYPE_NP[dt]).itemsize
+        if off & (size - 1):
+            raise ConvertError(f"tensor {i}: data at offset {off} in the "
+                               f"{'constant section' if kind else 'arena'} is not {size}-byte "
+                               "aligned (its kernels read it in words)")
         t = Tensor(dt, kind, shape, off, nbytes, zp, scale)
         if kind == KIND_CONST:
             if off + nbytes > c_len:
@@ -311,5 +335,9 @@ def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
         if opcode == OP_CONCATENATION and (np_ < 2 or nt != prm[0] + 1 or np_ != 2 + prm[0]):
             raise ConvertError(f"op {k} CONCATENATION: {prm[0] if prm else '?'} inputs but "
                                f"{nt} tensors/{np_} params")
+        bad = device_extents()(f"op {k} {name}", opcode, [
+            (np.dtype(DTYPE_NP[tensors[t].dtype]).itemsize, tensors[t].nbytes) for t in ids], prm)
+        if bad:  # a param asking for more than its tensor holds: the board refuses it too
+            raise ConvertError(bad)
         ops.append(Op(opcode, ids, prm))
     return Bundle(tensors, ops, list(io[:n_in]), list(io[n_in:]), arena, version, c_len)

@@ -22,6 +22,8 @@ import time
 
 from micropython import const
 
+from elrt.extents import check_extents
+
 _HEADER_FMT = "<4sHHII"
 _HEADER_SIZE = const(16)
 _BODY_HEADER_SIZE = const(48)
@@ -427,6 +429,12 @@ class Model:
             dt, kind, nd, off, nb = f[0], f[1], f[2], f[4], f[5]
             if dt not in _DTYPE_SIZE or kind > 1 or nd > 4:
                 raise BundleError("tensor %d: bad dtype/kind/ndim %d/%d/%d" % (k, dt, kind, nd))
+            want = _DTYPE_SIZE[dt]
+            for d in f[8:8 + nd]:
+                want = want * d if d >= 1 else -1
+            if want != nb:  # as the host checks: the shape the board reports is the data's
+                raise BundleError("tensor %d: nbytes %d does not match shape %s"
+                                  % (k, nb, tuple(f[8:8 + nd])))
             if off & (_DTYPE_SIZE[dt] - 1):
                 raise BundleError("tensor %d: %s data at offset %d in the %s is not %d-byte "
                                   "aligned (its kernels read it in words)" % (
@@ -480,13 +488,18 @@ class Model:
                 K, sets[fam] = _kernels(fam)
                 kmod[fam] = K
             v = []
+            sz = []
             for k in ids:
                 t = tensor(k, where)
                 v.append(t[7])
+                sz.append((_DTYPE_SIZE[t[0]], t[3]))
             if t[1] != 0:
                 raise BundleError("%s writes a constant tensor" % where)
             pp = p + 12 + 4 * nt
             prm = struct.unpack_from("<%di" % npar, body, pp)
+            bad = check_extents(where, code, sz, prm)  # no kernel may leave its tensors
+            if bad:
+                raise BundleError(bad)
 
             def word(j):  # a 4-byte view of param j (multipliers stay out of Python ints)
                 return body[pp + 4 * j:pp + 4 * j + 4]
