@@ -79,8 +79,9 @@ def test_model_imports_only_its_families(board, viper_usable: bool, mlp) -> None
         pytest.skip("viper kernels unavailable on this board")
     tflite, bundle, x = mlp
     res = _run(board, bundle, x)
-    assert res["import"] == ["elrt", "elrt.kv_fc"]  # the self-check's family only
-    assert res["mlp"] == ["elrt", "elrt.kv_fc", "elrt.kv_softmax"]  # no kernels_py, no conv
+    # the self-check's family only (and the loader's param checks, elrt.extents)
+    assert res["import"] == ["elrt", "elrt.extents", "elrt.kv_fc"]
+    assert res["mlp"] == ["elrt", "elrt.extents", "elrt.kv_fc", "elrt.kv_softmax"]  # no conv
     assert res["sets"] == {"fc": "viper", "softmax": "viper"}
     assert res["kernels"] == "viper"
     assert res["y"] == _expected(tflite, bundle, x)

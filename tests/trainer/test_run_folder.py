@@ -94,7 +94,8 @@ def test_cli_convert_and_deploy_refuse_a_mismatched_run(tmp_path):
     (run / "config.json").write_text("{}")  # config.json replaced after training
     r = CliRunner()
     for args in (["convert", str(run / "model_int8.tflite"), "-o", str(tmp_path / "b")],
-                 ["deploy", str(run), "--board", "virtual", "--dir", str(tmp_path / "vb")]):
+                 ["deploy", str(run), "--board", "virtual", "--dir", str(tmp_path / "vb")],
+                 ["hil", str(run), "--board", "virtual", "-o", str(tmp_path / "hil")]):
         res = r.invoke(app, args)
         assert isinstance(res.exception, TrainerError), (args, res.output)
         assert "config.json is not the file this run was trained with" in str(res.exception)
