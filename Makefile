@@ -4,9 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgeloop-installed
 
-.PHONY: install demo test test-esp32sem lint bench hil kernels clean
+.PHONY: install demo test test-esp32sem lint bench hil kernels generated clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[all]'
@@ -42,10 +42,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.runtime
 	$(PY) -m benchmarks.link
+	$(PY) -m benchmarks.fleet
 	$(PY) -m benchmarks.train
 
 kernels:  # regenerate elrt/kv_*.py from firmware_micropython/elrt/src/kernels_viper.tpl
 	$(PYTHON) tools/gen_kernels.py
+
+generated: kernels  # every generated file: the kernels and elrt/optable.py (converters/registry.py)
+	$(PYTHON) tools/gen_optable.py
 
 hil: $(STAMP)
 	$(VENV)/bin/edgeloop hil --board virtual

@@ -1,4 +1,4 @@
-"""Runtime benchmark (issue 3, item 9): EdgeLoop's MicroPython runtime against TFLM.
+"""Runtime benchmark: EdgeLoop's MicroPython runtime against TFLM.
 
 For each benchmark model (benchmarks/models.py), in one run on one machine: convert it, run it
 on the virtual board with the viper kernels and with the bytecode kernels, run it in the
@@ -34,8 +34,9 @@ import numpy as np
 from benchmarks.codesize import MpyCode, bundle_families, family_code
 from benchmarks.models import RECIPES, benchmark_model
 from benchmarks.timing import board_round, interleaved, spread, tflm_round
-from converters import OP_FAMILY, convert_tflite
+from converters import convert_tflite
 from converters.reference import tflm_arena_bytes, tflm_interpreter
+from converters.registry import OP_FAMILY
 from edgeloop.boards import get_board
 from edgeloop.infer import InferError, run_batch_virtual
 

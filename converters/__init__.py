@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from converters.bundle import parse_bundle, write_bundle
-from converters.compile import SUPPORTED_OPS, compile_model
+from converters.compile import compile_model
 from converters.errors import ConvertError
+from converters.registry import SUPPORTED_OPS, kernel_families
 from converters.tflite_reader import read_tflite
 
 __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "parse_bundle"]
@@ -36,26 +37,12 @@ __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "par
 # tests/exactness runs at it); tests/exactness checks each estimate on its own word size. `total_bytes`, which decides `fits`, stays the 64-bit figure so
 # that a model accepted for a 100 KB board also loads and runs on the 100 KB virtual board.
 RUNTIME_OVERHEAD_BYTES = 24 * 1024
-MODEL_OVERHEAD_BYTES = 0
 PER_OP_OVERHEAD_BYTES = 300
 PER_REF_OVERHEAD_BYTES = 100
-PER_TENSOR_OVERHEAD_BYTES = 0  # tensors cost only through the references ops make to them
 PER_FAMILY_OVERHEAD_BYTES = 960
 BLOCK_FACTOR = 0.02
 SAFETY_MARGIN_BYTES = 4096
-FRAGMENTATION_MARGIN = BLOCK_FACTOR  # kept name: share of arena + bundle added
 ESP32_OBJECT_SCALE = 0.85  # 32-bit words: runtime + tables take 76-86 % of their x64 heap (measured)
-# Bundle opcode -> the elrt viper module family (firmware_micropython/elrt/__init__.py _OP_FAMILY);
-# "fc" is imported with elrt itself.
-OP_FAMILY = {1: "fc", 2: "conv", 3: "dw", 4: "pool", 5: "pool", 6: "mean", 7: "eltwise",
-             8: "eltwise", 9: "softmax", 10: "lut", 11: "move", 12: "move", 13: "lut", 14: "lut"}
-
-
-def kernel_families(opcodes) -> set[str]:
-    """The viper module families a bundle's opcodes make elrt import at load (besides fc)."""
-    return {OP_FAMILY.get(int(c), "?") for c in opcodes} - {"fc"}
-
-
 @dataclass
 class Conversion:
     bundle: bytes
@@ -71,11 +58,11 @@ def estimate_heap(arena: int, bundle_bytes: int, n_ops: int, n_tensors: int,
     modules imported besides fc (defaults to one per op, at most 8)."""
     refs = n_tensors if n_refs is None else n_refs
     fams = min(n_ops, 8) if n_families is None else n_families
-    tables = (MODEL_OVERHEAD_BYTES + n_ops * PER_OP_OVERHEAD_BYTES
-              + refs * PER_REF_OVERHEAD_BYTES + n_tensors * PER_TENSOR_OVERHEAD_BYTES
+    # tensors cost only through the references ops make to them
+    tables = (n_ops * PER_OP_OVERHEAD_BYTES + refs * PER_REF_OVERHEAD_BYTES
               + fams * PER_FAMILY_OVERHEAD_BYTES)
     weights = 0 if romfs else bundle_bytes
-    margin = int(FRAGMENTATION_MARGIN * (arena + weights)) + SAFETY_MARGIN_BYTES
+    margin = int(BLOCK_FACTOR * (arena + weights)) + SAFETY_MARGIN_BYTES
     total = arena + weights + tables + RUNTIME_OVERHEAD_BYTES + margin
     esp32 = arena + weights + margin + int(ESP32_OBJECT_SCALE * (tables + RUNTIME_OVERHEAD_BYTES))
     return {"arena_bytes": arena, "weights_in_ram_bytes": weights, "op_table_bytes": tables,

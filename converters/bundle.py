@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from converters.errors import ConvertError
+from converters.registry import BY_OPCODE
 
 MAGIC = b"ELMB"
 FORMAT_VERSION = 1
@@ -40,96 +41,13 @@ NP_DTYPE = {np.dtype(v): k for k, v in DTYPE_NP.items()}
 KIND_ARENA = 0
 KIND_CONST = 1
 
-# opcodes
-OP_FULLY_CONNECTED = 1
-OP_CONV_2D = 2
-OP_DEPTHWISE_CONV_2D = 3
-OP_MAX_POOL_2D = 4
-OP_AVERAGE_POOL_2D = 5
-OP_MEAN = 6
-OP_ADD = 7
-OP_MUL = 8
-OP_SOFTMAX = 9
-OP_LUT = 10
-OP_CONCATENATION = 11
-OP_PAD = 12
-OP_DEQUANTIZE = 13
-OP_QUANTIZE_F32 = 14
-
-OPCODE_NAMES = {
-    OP_FULLY_CONNECTED: "FULLY_CONNECTED",
-    OP_CONV_2D: "CONV_2D",
-    OP_DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D",
-    OP_MAX_POOL_2D: "MAX_POOL_2D",
-    OP_AVERAGE_POOL_2D: "AVERAGE_POOL_2D",
-    OP_MEAN: "MEAN",
-    OP_ADD: "ADD",
-    OP_MUL: "MUL",
-    OP_SOFTMAX: "SOFTMAX",
-    OP_LUT: "LUT",
-    OP_CONCATENATION: "CONCATENATION",
-    OP_PAD: "PAD",
-    OP_DEQUANTIZE: "DEQUANTIZE",
-    OP_QUANTIZE_F32: "QUANTIZE_F32",
-}
-
-POOL_PARAMS = (
-    "batches in_h in_w channels out_h out_w filter_h filter_w stride_h stride_w "
-    "pad_top pad_left act_min act_max"
-).split()
-BROADCAST_PARAMS = "d0 d1 d2 d3 s1_0 s1_1 s1_2 s1_3 s2_0 s2_1 s2_2 s2_3".split()
-
-# Named params per opcode, in record order (None: variable length, see the spec).
+# opcodes, their names, param names (None: variable length, see the spec) and tensor counts
+# (None: variable, CONCATENATION): all from the op registry
+OPCODE_NAMES: dict[int, str] = {c: op.name for c, op in BY_OPCODE.items()}
 PARAM_NAMES: dict[int, list[str] | None] = {
-    OP_FULLY_CONNECTED: "batches accum_depth output_depth output_offset act_min act_max".split(),
-    OP_CONV_2D: (
-        "batches in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w dil_h dil_w "
-        "pad_top pad_left input_zero_point output_offset act_min act_max"
-    ).split(),
-    OP_DEPTHWISE_CONV_2D: (
-        "batches in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w dil_h dil_w "
-        "pad_top pad_left depth_multiplier input_zero_point output_offset act_min act_max"
-    ).split(),
-    OP_MAX_POOL_2D: POOL_PARAMS,
-    OP_AVERAGE_POOL_2D: POOL_PARAMS,
-    OP_MEAN: (
-        "outer reduce inner mode input_zero_point output_zero_point multiplier shift"
-    ).split(),
-    OP_ADD: (
-        "left_shift input1_offset input1_multiplier input1_shift input2_offset "
-        "input2_multiplier input2_shift output_offset output_multiplier output_shift "
-        "act_min act_max"
-    ).split()
-    + BROADCAST_PARAMS,
-    OP_MUL: (
-        "input1_offset input2_offset output_offset output_multiplier output_shift act_min act_max"
-    ).split()
-    + BROADCAST_PARAMS,
-    OP_SOFTMAX: ["outer", "depth"],
-    OP_LUT: ["n_elements"],
-    OP_CONCATENATION: None,
-    OP_PAD: "d0 d1 d2 d3 b0 b1 b2 b3 a0 a1 a2 a3 pad_value".split(),
-    OP_DEQUANTIZE: ["n_elements"],
-    OP_QUANTIZE_F32: ["n_elements", "zero_point", "scale_f32_bits"],
+    c: None if op.params is None else list(op.params) for c, op in BY_OPCODE.items()
 }
-
-# Number of tensor ids per opcode (None: variable, CONCATENATION).
-TENSOR_COUNTS: dict[int, int | None] = {
-    OP_FULLY_CONNECTED: 6,
-    OP_CONV_2D: 6,
-    OP_DEPTHWISE_CONV_2D: 6,
-    OP_MAX_POOL_2D: 2,
-    OP_AVERAGE_POOL_2D: 2,
-    OP_MEAN: 2,
-    OP_ADD: 3,
-    OP_MUL: 3,
-    OP_SOFTMAX: 4,
-    OP_LUT: 3,
-    OP_CONCATENATION: None,
-    OP_PAD: 2,
-    OP_DEQUANTIZE: 3,
-    OP_QUANTIZE_F32: 2,
-}
+TENSOR_COUNTS: dict[int, int | None] = {c: op.tensors for c, op in BY_OPCODE.items()}
 
 
 def _align4(n: int) -> int:
@@ -330,9 +248,9 @@ def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
         if tensors[ids[-1]].kind != KIND_ARENA:
             raise ConvertError(f"op {k} {name} writes a constant tensor")
         prm = list(words[nt:])
-        if opcode == OP_MEAN and prm[1] < 1:
+        if name == "MEAN" and prm[1] < 1:
             raise ConvertError(f"op {k} MEAN: reduce size {prm[1]}")
-        if opcode == OP_CONCATENATION and (np_ < 2 or nt != prm[0] + 1 or np_ != 2 + prm[0]):
+        if name == "CONCATENATION" and (np_ < 2 or nt != prm[0] + 1 or np_ != 2 + prm[0]):
             raise ConvertError(f"op {k} CONCATENATION: {prm[0] if prm else '?'} inputs but "
                                f"{nt} tensors/{np_} params")
         bad = device_extents()(f"op {k} {name}", opcode, [

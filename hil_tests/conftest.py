@@ -27,7 +27,7 @@ from edgeloop.link.hilboard import deploy_virtual, hil_config
 from edgeloop.link.results import SessionResult
 from edgeloop.link.session import HilSession
 from hil_tests import plugin
-from hil_tests.model import ROOT, ensure_run
+from hil_tests.model import ensure_run_locked
 from hil_tests.report import write_artifacts
 
 
@@ -38,7 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--board-profile", default=None,
                 help="board profile (esp32, esp32s3, esp32c3, virtual); default: esp32 for a "
                 "real port, virtual for the virtual board")
-    g.addoption("--hil-out", default=str(ROOT / "build" / "hil"),
+    g.addoption("--hil-out", default="build/hil",
                 help="where timelines and session JSON go (default build/hil)")
     g.addoption("--baud", type=int, default=115200, help="serial baud rate for a real board")
     plugin.addoptions(g)
@@ -80,11 +80,7 @@ def hil_run(request: pytest.FixtureRequest) -> Path:
     given = request.config.getoption("--hil-run")
     if given:
         return Path(given).resolve()
-    lock = _locked(ROOT / "build" / "cache" / "hil" / ".lock")
-    try:
-        return ensure_run()
-    finally:
-        lock.close()
+    return ensure_run_locked()
 
 
 @pytest.fixture(scope="session")

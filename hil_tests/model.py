@@ -1,20 +1,24 @@
 """The model the HIL scenarios run: the trainer's rotating-machine classifier, cached.
 
-Trained once on twin recordings with the example project config (examples/rotating_machine),
-then reused from build/cache/hil/<key>/ while the trainer, twin and config sources are unchanged.
+Trained once on twin recordings with the example project config (examples/rotating_machine,
+shipped with the package), then reused from build/cache/hil/<key>/ under the current folder
+while the trainer, twin and config sources are unchanged.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import importlib.util
 import json
 import shutil
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "examples" / "rotating_machine" / "edgeloop.toml"
-CACHE = ROOT / "build" / "cache" / "hil"
+from edgeloop.resources import example_config
+
+CONFIG = example_config("rotating_machine")
+CACHE = Path("build", "cache", "hil").resolve()
 PER_CLASS = 20  # enough mild bearing recordings that the fault is seen near its onset
 DURATION_S = 8.0
 EPOCHS = 40
@@ -22,7 +26,10 @@ EPOCHS = 40
 
 def _key() -> str:
     h = hashlib.sha256()
-    files = sorted((ROOT / "trainer").rglob("*.py")) + [CONFIG]
+    spec = importlib.util.find_spec("trainer")
+    assert spec is not None and spec.submodule_search_locations
+    trainer_dir = Path(list(spec.submodule_search_locations)[0])
+    files = sorted(trainer_dir.rglob("*.py")) + [CONFIG]
     for p in files:
         h.update(p.read_bytes())
     h.update(f"{PER_CLASS}/{DURATION_S}/{EPOCHS}".encode())
@@ -58,6 +65,14 @@ def ensure_run(cache: Path = CACHE) -> Path:
     tmp.rename(run)
     shutil.rmtree(data, ignore_errors=True)
     return run
+
+
+def ensure_run_locked(cache: Path = CACHE) -> Path:
+    """ensure_run under a file lock: one process (an xdist worker) trains, the others wait."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return ensure_run(cache)
 
 
 def run_report(run: Path) -> dict:

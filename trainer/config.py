@@ -6,7 +6,8 @@ timestamp_column, label_column; [window] size (power of two), stride; [features]
 (ordered blocks from dc, mean, rms, peak, raw, fft), fft_bins, fft_compress (none | sqrt),
 raw_decimate, shift ("auto" or 0..8); [labels] classes, healthy; [model] name, epochs,
 batch_size, learning_rate, seed, qat; [decision] fault_classes, threshold, n, m, action;
-[board] profile.
+[board] profile; [[sensors]] (optional, trainer/sensors.py): one table per sensor with driver,
+channels, reads, range, rate, bus; the run's channels and counts_per_unit then follow from them.
 
 `device_config(cfg)` turns a config plus its training-time calibration (trainer.features) into
 config.json for the board: the preprocessing parameters and the model input's int8 quantization,
@@ -23,6 +24,7 @@ from typing import Any
 
 from trainer.errors import TrainerError
 from trainer.features import BLOCKS, Calibration, FeatureSpec, twiddles
+from trainer.sensors import SensorSpec, parse_sensors
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,6 +75,7 @@ class Config:
     board: str = "esp32"
     source: str = "<defaults>"
     calibration: Calibration | None = None
+    sensors: tuple[SensorSpec, ...] = ()  # [[sensors]]; empty: one sensor implied by channels
 
     def with_(self, **kw: Any) -> Config:
         return replace(self, **kw)
@@ -112,8 +115,10 @@ def _err(src: str, key: str, msg: str) -> TrainerError:
 
 def _check_types(raw: dict, src: str) -> None:
     for table, body in raw.items():
+        if table == "sensors":  # [[sensors]]: checked by trainer.sensors
+            continue
         if table not in _SCHEMA:
-            raise _err(src, table, f"unknown table; known: {', '.join(_SCHEMA)}")
+            raise _err(src, table, f"unknown table; known: {', '.join(_SCHEMA)}, [[sensors]]")
         if not isinstance(body, dict):
             raise _err(src, table, "must be a table")
         for key, value in body.items():
@@ -153,6 +158,10 @@ def parse_config(raw: dict, src: str = "<dict>") -> Config:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in cpus):
         raise _err(src, "sensor.counts_per_unit", f"must be > 0, got {cpu!r}")
     cpu = tuple(float(v) for v in cpu) if isinstance(cpu, list) else float(cpu)
+    sensors: tuple[SensorSpec, ...] = ()
+    if "sensors" in raw:
+        sensors = parse_sensors(raw["sensors"], src, rate)
+        channels, cpu = _from_sensors(raw, sensors, channels, cpu, src)
     size = g("window", "size", base.window)
     if size < 16 or size > 1024 or size & (size - 1):
         raise _err(src, "window.size", f"must be a power of two in 16..1024, got {size}")
@@ -231,7 +240,26 @@ def parse_config(raw: dict, src: str = "<dict>") -> Config:
         counts_per_unit=cpu, timestamp_column=g("sensor", "timestamp_column", "timestamp"),
         label_column=g("sensor", "label_column"), window=size, stride=stride, features=feats,
         classes=classes, healthy=healthy, model=model, decision=decision, board=board, source=src,
+        sensors=sensors,
     )
+
+
+def _from_sensors(raw: dict, sensors: tuple[SensorSpec, ...], channels: tuple[str, ...],
+                  cpu: float | tuple[float, ...], src: str):
+    """The run's channels and counts per unit are the sensors'; [sensor] may repeat them."""
+    names = tuple(c for s in sensors for c in s.channels)
+    counts = tuple(v for s in sensors for v in s.counts_per_unit)
+    given = raw.get("sensor", {})
+    if "channels" in given and channels != names:
+        raise _err(src, "sensor.channels", f"{list(channels)} differs from the [[sensors]]' "
+                   f"channels {list(names)} (drop it, or make them agree)")
+    if "counts_per_unit" in given:
+        have = cpu if isinstance(cpu, tuple) else (cpu,) * len(names)
+        if len(have) != len(counts) or any(
+                abs(a - b) > 1e-9 * b for a, b in zip(have, counts, strict=True)):
+            raise _err(src, "sensor.counts_per_unit", f"{list(have)} differs from what the sensors "
+                       f"report at their ranges: {list(counts)} (drop it: it follows from them)")
+    return names, (counts[0] if len(set(counts)) == 1 else counts)
 
 
 def load_config(path: Path | str) -> Config:
@@ -277,6 +305,7 @@ def to_toml(cfg: Config) -> str:
         lines.append(f"[{t}]")
         lines += [f"{k} = {v(x)}" for k, x in body.items() if x is not None]
         lines.append("")
+    lines += [s.to_toml() for s in cfg.sensors]
     return "\n".join(lines)
 
 
@@ -340,7 +369,7 @@ def device_config(cfg: Config, output_quant: tuple[float, int] | None = None) ->
         "window": cfg.window, "stride": cfg.stride, "labels": labels, "healthy": cfg.healthy,
         "preprocess": preprocess_config(cfg, cfg.calibration), "decision": decision,
         "board": cfg.board, "model": "model.elb",
-    }
+    } | ({"sensors": [s.to_device(cfg.sample_rate) for s in cfg.sensors]} if cfg.sensors else {})
 
 
 def load_run(run_dir: Path | str) -> Config:

@@ -62,10 +62,11 @@ def deploy(
     ] = None,
 ) -> None:
     """Put the runtime, app, config and model on a board; skip what is there; verify."""
+    from edgeloop.extras import board_needs, require_board_tools
     from edgeloop.link.deploy import deploy as run_deploy
     from edgeloop.link.deploy import plan_deploy, read_config, require_config
     from edgeloop.link.transport import open_transport
-    from edgeloop.twins import machine_recording
+    from edgeloop.twins import domain_recording, machine_recording
     from trainer.runs import check_run
 
     check_run(source)  # a run's model, bundle and config.json must still belong together
@@ -75,10 +76,12 @@ def deploy(
     if given is None:
         require_config(source)  # before a board is opened: nothing to undo
     virtual = board == "virtual"
+    require_board_tools("deploy", board_needs(virtual))
     with open_transport(port, board, board_dir, board_profile, baud) as transport:
         profile = _profile_for(transport, board_profile, virtual)
         plan = plan_deploy(source, profile, virtual=virtual, config=given,
-                           sim_recording=machine_recording if virtual else None)
+                           sim_recording=machine_recording if virtual else None,
+                           sim_world=domain_recording if virtual else None)
 
         def progress(path: str, size: int) -> None:
             if not as_json:
@@ -115,8 +118,10 @@ def flash(
     baud: Annotated[int, typer.Option("--baud")] = 460800,
 ) -> None:
     """Write a MicroPython firmware image with esptool (chip detected, offset per chip)."""
+    from edgeloop.extras import require_board_tools
     from edgeloop.link.flash import plan_flash, run_flash
 
+    require_board_tools("flash", ["serial", "esptool"])
     plan = plan_flash(port, firmware, chip, erase, baud)
     typer.echo(f"flashing {plan.firmware} to the {plan.chip} on {port} at {hex(plan.offset)}")
     run_flash(plan)
@@ -128,8 +133,10 @@ def devices(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List serial ports with a guess of the chip behind each."""
+    from edgeloop.extras import require_board_tools
     from edgeloop.link.devices import list_devices
 
+    require_board_tools("devices", ["serial"])
     found = list_devices(all_ports)
     if as_json:
         typer.echo(json.dumps([d.to_json() for d in found]))
@@ -190,10 +197,12 @@ def monitor(
     raw: Annotated[bool, typer.Option("--raw", help="print the JSON lines as they come")] = False,
 ) -> None:
     """Restart the board's app and show its status lines (Ctrl-C to stop)."""
+    from edgeloop.extras import board_needs, require_board_tools
     from edgeloop.link.transport import default_virtual_dir, open_transport
 
     if seconds is not None and not seconds > 0:
         raise EdgeLoopError(f"--seconds must be > 0, got {seconds:g}")
+    require_board_tools("monitor", board_needs(board == "virtual", compile_files=False))
     if board == "virtual" and not port:
         root = board_dir or default_virtual_dir(get_board(board_profile or "virtual").name)
         if not (root / "main.py").is_file():  # refuse before a board folder is made

@@ -17,7 +17,9 @@ def demo(
 ) -> None:
     """Simulate, train, quantize, convert, run on the virtual board vs TFLM, close the loop."""
     from edgeloop.demo import run_demo
+    from edgeloop.extras import board_needs, require_board_tools
 
+    require_board_tools("demo", board_needs(virtual=True))
     summary = run_demo(out, board, seed)
     if summary["device_matches_reference"] != summary["windows"]:
         raise typer.Exit(1)

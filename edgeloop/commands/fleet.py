@@ -223,6 +223,59 @@ def push(run: Annotated[Path, typer.Argument(help="run folder, .elb or .tflite")
     typer.echo(f"all {len(res.results)} devices run version {version}")
 
 
+@fleet_app.command("deploy")
+def deploy_cmd(run: Annotated[Path, typer.Argument(help="run folder, .elb or .tflite")],
+               device: Annotated[str, typer.Option("--device", "-d", help="provisioned device id")],
+               broker_url: Annotated[str, typer.Option(
+                   "--broker", help="mqtt://host:port as the BOARD reaches it (e.g. the LAN address)")],
+               port: Annotated[str | None, typer.Option("--port", "-p", help="serial port")] = None,
+               board: Annotated[str | None, typer.Option("--board", help="virtual")] = None,
+               board_dir: Annotated[Path | None, typer.Option("--dir", help="virtual board folder")] = None,
+               board_profile: Annotated[str, typer.Option("--board-profile")] = "esp32",
+               home: Home = None) -> None:
+    """Deploy a run to a board as a fleet member: MQTT identity, Wi-Fi secrets, OTA key."""
+    from edgeloop.boards import get_board
+    from edgeloop.fleet.broker import parse_broker
+    from edgeloop.fleet.provision import fleet_plan
+    from edgeloop.link.deploy import deploy as run_deploy
+    from edgeloop.link.deploy import plan_deploy
+    from edgeloop.link.transport import open_transport
+    from edgeloop.twins import machine_recording
+
+    f = _fleet(home)
+    f.password(device)
+    addr = parse_broker(broker_url)
+    virtual = board == "virtual"
+    profile = get_board("virtual" if virtual else board_profile)
+    with open_transport(port, board, board_dir, profile.name) as transport:
+        plan = plan_deploy(run, profile, virtual=virtual,
+                           sim_recording=machine_recording if virtual else None)
+        plan = fleet_plan(f, plan, device, addr, transport)
+        result = run_deploy(transport, plan, verify=True)
+    typer.echo(f"{device}: copied {len(result.copied)} files, skipped {len(result.skipped)}; "
+               f"on-board inference {'verified' if result.verified else 'MISMATCH'}; "
+               f"it reports to {addr.url} under {f.prefix}/{device}/")
+    if not result.verified:
+        raise typer.Exit(1)
+
+
+@fleet_app.command("collect")
+def collect_cmd(device: Annotated[str, typer.Argument(help="device id")],
+                label: Annotated[str, typer.Option("--label", "-l", help="class of the recording")],
+                out: Annotated[Path, typer.Option("--out", "-o", help="dataset folder")] = Path("data"),
+                windows: Annotated[int, typer.Option(help="windows of samples to record")] = 20,
+                channels: Annotated[str | None, typer.Option(help="column names, e.g. ax,ay,az")] = None,
+                home: Home = None, broker_url: BrokerUrl = None) -> None:
+    """Record a board's raw samples remotely into OUT/LABEL/*.csv (what `train --data` reads)."""
+    from edgeloop.fleet.collect import collect
+    from edgeloop.fleet.up import known_broker
+
+    f = _fleet(home)
+    names = [c.strip() for c in channels.split(",")] if channels else None
+    rec = collect(f, known_broker(f, broker_url), device, label, out, windows, names)
+    typer.echo(f"{rec.path}: {rec.samples} samples at {rec.rate:g} Hz from {device}")
+
+
 @fleet_app.command("up")
 def up(run: Annotated[Path, typer.Argument(help="run folder, .elb or .tflite for the boards")],
        virtual: Annotated[int, typer.Option("--virtual", help="virtual boards to start")] = 5,

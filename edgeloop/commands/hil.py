@@ -174,9 +174,8 @@ def hil(
     ] = False,
 ) -> None:
     """Run the HIL scenarios against a board; summary.json, JUnit XML and HTML go to OUT."""
-    import pytest
-
     from edgeloop.boards import get_board
+    from edgeloop.extras import board_needs, require_board_tools
 
     if not HIL_TESTS.is_dir():
         raise EdgeLoopError(f"the HIL scenarios are not installed here ({HIL_TESTS} is missing)")
@@ -195,10 +194,7 @@ def hil(
         if not virtual:
             raise EdgeLoopError("-n > 1 needs the virtual board (one real board runs one test)")
         extra += ["-n", str(jobs)]
-    try:
-        import pytest_html  # noqa: F401
-    except ImportError as exc:
-        raise EdgeLoopError("the HTML report needs pytest-html: pip install pytest-html") from exc
+    require_board_tools("hil", ["pytest", "pytest-html"] + board_needs(virtual))
     if virtual:
         from edgeloop.vboard import identify
 
@@ -206,10 +202,10 @@ def hil(
     else:
         ident = probe_board(board, baud)
         if run is None:
-            from hil_tests.model import ensure_run
+            from hil_tests.model import ensure_run_locked
 
             typer.echo("no run given: training the bench's own model first (hil_tests/model.py)")
-            model_run = ensure_run()
+            model_run = ensure_run_locked()
         else:
             model_run = run
         check_model_replacement(board, baud, model_run, profile.name, replace_model)
@@ -224,6 +220,8 @@ def hil(
     where = "virtual board" if virtual else board
     typer.echo(f"board: {where}, profile {profile.name}, MicroPython {ident.get('micropython')}"
                f", {ident.get('word_bits')}-bit words, float{ident.get('float_bits')}")
+    import pytest
+
     out.mkdir(parents=True, exist_ok=True)
     run_dir = fresh_run_dir(out)
     code = int(pytest.main(pytest_args(board, profile.name, k, run_dir, extra)))

@@ -10,6 +10,7 @@ import numpy as np
 import typer
 
 from edgeloop.boards import get_board
+from edgeloop.extras import board_needs, require_board_tools
 from edgeloop.infer import (
     KERNEL_CHOICES,
     InferError,
@@ -103,6 +104,7 @@ def infer(
     if output.is_dir():
         raise InferError(f"--output {output} is a folder: give a file name such as "
                          f"{output / 'Y.npy'}")
+    require_board_tools("infer", board_needs(virtual=not port, compile_files=not port))
     if port:
         y, stats = run_serial(port, data, x, kernels)
     else:

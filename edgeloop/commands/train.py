@@ -17,8 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeloop.errors import EdgeLoopError
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from edgeloop.resources import examples_dir
 
 
 def _trainer_error(exc: Exception) -> EdgeLoopError:
@@ -61,7 +60,7 @@ def simulate(
         recs = synthesize(twin, per_class=per_class, duration_s=duration, seed=seed)
         with staged_folder(out) as stage:  # complete or not at all
             write_csv_dataset(recs, stage)
-            example = EXAMPLES / twin / "edgeloop.toml"  # examples are named after their twins
+            example = examples_dir() / twin / "edgeloop.toml"  # examples are named after their twins
             if example.is_file():
                 shutil.copy(example, stage / "edgeloop.toml")
     except (TrainerError, ValueError) as exc:

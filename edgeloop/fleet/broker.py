@@ -169,8 +169,7 @@ class Broker:
 
 
 class MosquittoBroker(Broker):
-    """Mosquitto with a generated config: no anonymous clients, passwords, ACL, persistence off
-    (a restart loses in-flight sessions, which the boards' outboxes must then cover)."""
+    """Mosquitto with a generated config: no anonymous clients, passwords, ACL, persistence on."""
 
     kind = "mosquitto"
 
@@ -192,7 +191,11 @@ class MosquittoBroker(Broker):
             "allow_anonymous false\n"
             f"password_file {self.workdir / 'passwd'}\n"
             f"acl_file {self.workdir / 'acl'}\n"
-            "persistence false\n"
+            # sessions and queued QoS 1 messages survive a broker restart (serve's session is
+            # persistent, so events published while it reconnects wait for it)
+            "persistence true\n"
+            f"persistence_location {self.workdir}/\n"
+            "autosave_interval 1\n"
             f"max_connections {self.max_connections}\n"
             "max_inflight_messages 100\n"
             "max_queued_messages 10000\n"

@@ -31,6 +31,7 @@ def host_client(fleet: Fleet, broker: BrokerAddress, client_id: str, clean: bool
                     protocol=mqtt.MQTTv311)
     user, pw = fleet.host_credentials()
     c.username_pw_set(user, pw)
+    c.reconnect_delay_set(0.2, 2)  # a restarted broker is back within seconds
     if broker.tls:
         c.tls_set()
     return c
@@ -70,7 +71,8 @@ class Counts:
 class Ingestor:
     """Subscribes to every device's topics and writes them to the store."""
 
-    def __init__(self, fleet: Fleet, broker: BrokerAddress, db_path=None, on_message=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, fleet: Fleet, broker: BrokerAddress, db_path=None, on_message=None,  # type: ignore[no-untyped-def]
+                 client_id: str | None = None, only_known: bool = False) -> None:
         self.fleet = fleet
         self.broker = broker
         self.prefix = fleet.prefix
@@ -79,7 +81,10 @@ class Ingestor:
         self.counts = Counts()
         self.lock = threading.Lock()
         self.on_message = on_message
-        self.client = host_client(fleet, broker, f"edgeloop-serve-{int(time.time() * 1000) % 100000}")
+        self.only_known = only_known
+        # A persistent session under a fixed id: the broker keeps serve's subscriptions and
+        # queues QoS 1 events for it while it is away (or the broker restarts, with persistence).
+        self.client = host_client(fleet, broker, client_id or "edgeloop-serve", clean=False)
         self._last_commit = time.monotonic()
 
     def start(self) -> Ingestor:
@@ -88,7 +93,11 @@ class Ingestor:
 
         def on_connect(cl, u, flags, rc, props=None):  # type: ignore[no-untyped-def]
             # re-subscribe after every (re)connect: the broker may have restarted
-            cl.subscribe([(f"{self.prefix}/+/{k}", 1) for k in KINDS])
+            if self.only_known:  # (benchmarks: other clients' traffic is not ours to count)
+                cl.subscribe([(f"{self.prefix}/{d}/{k}", 1) for d in sorted(self.known)
+                              for k in KINDS])
+            else:
+                cl.subscribe([(f"{self.prefix}/+/{k}", 1) for k in KINDS])
 
         connect_or_fail(c, self.broker)
         c.on_connect = on_connect

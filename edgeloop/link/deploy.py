@@ -250,18 +250,21 @@ def firmware_files(arch: str, include_sim: bool) -> dict[str, bytes]:
 
 
 SimRecording = Callable[[float, float], bytes]  # (units per g, sample rate) -> samples.s16
+SimWorld = Callable[[dict], bytes]  # device config (sensor list) -> samples.s16 in its counts
 
 
 def plan_deploy(
     source: Path, profile: BoardProfile, virtual: bool, config: dict | None = None,
-    sim_recording: SimRecording | None = None,
+    sim_recording: SimRecording | None = None, sim_world: SimWorld | None = None,
 ) -> DeployPlan:
     """Everything to put on the board. The virtual board runs code for its executable's arch
     (vboard.mpy_arch(): x64 on the PyPI port, x86 on a 32-bit build) whatever it emulates.
 
     On the virtual board the standalone app's simulated sensor plays samples.s16: the caller
     records them from its sensor twin (`sim_recording(units, sample_rate)`, see
-    sim_samples_bytes); without one, a samples file already on the board is left as it is.
+    sim_samples_bytes); a run with a sensor list gets `sim_world(config)` instead (every
+    channel in the run's counts, edgeloop.twins.domain_recording); without one, a samples file
+    already on the board is left as it is.
     """
     bundle, run_config, config_src = load_model(source, profile)
     if config is None and run_config is None:
@@ -280,18 +283,30 @@ def plan_deploy(
         # (in HIL mode the bench streams the samples instead).
         sensor = cfg.setdefault("sensor", {})
         sensor.setdefault("sim", SIM_SAMPLES_PATH)
-        sensor.setdefault("sim_units", int(cfg.get("counts_per_unit", 16384)))
-        if sensor["sim"] == SIM_SAMPLES_PATH and sim_recording is not None:
-            files[SIM_SAMPLES_PATH] = sim_recording(
-                sensor["sim_units"], float(cfg.get("sample_rate", 1000))
-            )
+        if "sensors" in cfg and sim_world is not None:  # each chip plays its part, in counts
+            if sensor["sim"] == SIM_SAMPLES_PATH:
+                files[SIM_SAMPLES_PATH] = sim_world(cfg)
+        else:
+            units = cfg.get("counts_per_unit", 16384)
+            sensor.setdefault("sim_units", int(units[0] if isinstance(units, list) else units))
+            if sensor["sim"] == SIM_SAMPLES_PATH and sim_recording is not None:
+                files[SIM_SAMPLES_PATH] = sim_recording(
+                    sensor["sim_units"], float(cfg.get("sample_rate", 1000))
+                )
     files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
     return DeployPlan(files=files, model=bundle, config_source=config_src, arch=arch)
 
 
+APP_DRIVERS = ("mpu6050", "adxl345", "sht3x", "scd4x")  # firmware_micropython/sensors.py
+
+
 def _check_app_sensor(cfg: dict, config_src: str) -> None:
-    """The standalone app reads one 3-axis accelerometer (or one analog pin) at one range:
-    refuse a run it cannot feed here, not with a traceback on the board after the copy."""
+    """Refuse a run the standalone app cannot feed here, not with a traceback on the board after
+    the copy. With a "sensors" list the app reads every listed sensor; without one, one 3-axis
+    accelerometer (or one analog pin) at one range."""
+    if "sensors" in cfg:
+        _check_sensor_list(cfg, config_src)
+        return
     kind = cfg.get("sensor", {}).get("kind", "mpu6050")
     want = 1 if kind == "analog" else 3
     channels = cfg.get("channels")
@@ -314,6 +329,19 @@ def _check_app_sensor(cfg: dict, config_src: str) -> None:
             f"{config_src}: counts_per_unit {cpu} is no MPU6050 range ({', '.join(map(str, mpu_ranges))}"
             " counts/g); set [sensor] counts_per_unit in edgeloop.toml to one of them and retrain"
         )
+
+
+def _check_sensor_list(cfg: dict, config_src: str) -> None:
+    sensors = cfg["sensors"]
+    names = [c for spec in sensors for c in spec.get("channels", [])]
+    for i, spec in enumerate(sensors):
+        if spec.get("driver") not in APP_DRIVERS:
+            raise DeployError(f"{config_src}: sensors[{i}] driver {spec.get('driver')!r} is not one"
+                              f" the board app has ({', '.join(APP_DRIVERS)})")
+    channels = cfg.get("channels")
+    if channels is not None and list(channels) != names:
+        raise DeployError(f"{config_src}: the sensors give channels {names} but the model was "
+                          f"trained on {list(channels)}")
 
 
 def _sha(data: bytes) -> str:

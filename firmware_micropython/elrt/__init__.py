@@ -22,6 +22,7 @@ import time
 
 from micropython import const
 
+from elrt import optable as _T  # the op table, generated from converters/registry.py
 from elrt.extents import check_extents
 
 _HEADER_FMT = "<4sHHII"
@@ -31,31 +32,6 @@ _TENSOR_FMT = "<BBBBIIif4i"
 _TENSOR_SIZE = const(36)
 FORMAT_VERSION = const(1)
 
-_OP_FC = const(1)
-_OP_CONV = const(2)
-_OP_DW = const(3)
-_OP_MAXPOOL = const(4)
-_OP_AVGPOOL = const(5)
-_OP_MEAN = const(6)
-_OP_ADD = const(7)
-_OP_MUL = const(8)
-_OP_SOFTMAX = const(9)
-_OP_LUT = const(10)
-_OP_CONCAT = const(11)
-_OP_PAD = const(12)
-_OP_DEQUANTIZE = const(13)
-_OP_QUANTIZE_F32 = const(14)
-
-_OP_NAMES = {
-    1: "FULLY_CONNECTED", 2: "CONV_2D", 3: "DEPTHWISE_CONV_2D", 4: "MAX_POOL_2D",
-    5: "AVERAGE_POOL_2D", 6: "MEAN", 7: "ADD", 8: "MUL", 9: "SOFTMAX", 10: "LUT",
-    11: "CONCATENATION", 12: "PAD", 13: "DEQUANTIZE", 14: "QUANTIZE_F32",
-}
-# opcode: (tensors, params) counts; None = variable
-_OP_ARITY = {
-    1: (6, 6), 2: (6, 19), 3: (6, 20), 4: (2, 14), 5: (2, 14), 6: (2, 8), 7: (3, 24),
-    8: (3, 19), 9: (4, 2), 10: (3, 1), 11: (None, None), 12: (2, 13), 13: (3, 1), 14: (2, 3),
-}
 _DTYPE_SIZE = {1: 1, 2: 4, 3: 4, 4: 2}
 _DTYPE_NAME = {1: "int8", 2: "int32", 3: "float32", 4: "int16"}
 
@@ -72,30 +48,31 @@ _KV = {}  # family -> its imported viper module, or the text of why it did not i
 # The viper set is one small module per op family (elrt/kv_<family>.py): a model imports only
 # the families its ops use, at load, because on an ESP32 each imported viper module's machine
 # code is copied into the small executable IRAM (and its function objects take GC heap).
-_OP_FAMILY = {
-    1: "fc", 2: "conv", 3: "dw", 4: "pool", 5: "pool", 6: "mean", 7: "eltwise", 8: "eltwise",
-    9: "softmax", 10: "lut", 11: "move", 12: "move", 13: "lut", 14: "lut",
-}
-_FAMILY_FUNCS = {
-    "fc": ("fully_connected",), "conv": ("conv_2d",), "dw": ("depthwise_conv_2d",),
-    "pool": ("max_pool_2d", "average_pool_2d"), "mean": ("mean",), "eltwise": ("add", "mul"),
-    "softmax": ("softmax",), "lut": ("lut", "dequantize", "quantize_f32"),
-    "move": ("concatenation", "pad"),
-}
+# Which op is in which family, and each family's kernels: elrt/optable.py (generated).
 
 
 def _self_check(k):
-    # A known-answer FC (3 channels, both signs, multipliers up to INT32_MAX, shifts -12..-5):
-    # the expected bytes are TFLM's arithmetic, checked against kernels_py by tests/runtime.
-    # Comparing with a constant spares importing the bytecode set next to the viper one.
+    # A known-answer FC (3 channels, both signs, multipliers up to INT32_MAX, shifts -13..-5):
+    # the record of a per-channel FULLY_CONNECTED model and TFLM's output for this input, both
+    # checked by tests/runtime/test_self_check.py (against the tflite-micro runtime, and the
+    # bytecode kernels). Comparing with a constant spares importing the bytecode set.
     out = bytearray(3)
     k.fully_connected(
         bytes((0, 127, 128, 255, 37, 200)),
         bytes((255, 1, 128, 127, 90, 3, 17, 250, 129, 64, 5, 77, 200, 100, 3, 9, 130, 66)),
         struct.pack("<3i", 12345, -70000, -4000),
-        struct.pack("<3i", 1518500250, 1073741824, 2147483647),
-        struct.pack("<3i", -9, -12, -5), out, 1, 6, 3, -3, -128, 127)
+        struct.pack("<3i", 1518473071, 2147445248, 2147483647),
+        struct.pack("<3i", -9, -13, -5), out, 1, 6, 3, -3, -128, 127)
     return out == b"\x29\xf6\xfb"  # 41, -10, -5
+
+
+def _word(table, i):
+    # Word i of an optable string (" A B C": word 1 is A), an op's name, family or kernel.
+    p = 0
+    for _ in range(i):
+        p = table.index(" ", p) + 1
+    e = table.find(" ", p)
+    return table[p:] if e < 0 else table[p:e]
 
 
 def _viper(fam):
@@ -106,8 +83,9 @@ def _viper(fam):
     if m is None:
         try:
             m = __import__("elrt.kv_" + fam, None, None, ("x",))
-            for name in _FAMILY_FUNCS[fam]:
-                if not hasattr(m, name):
+            for code in range(1, _T.MAX_OPCODE + 1):
+                name = _word(_T.KERNEL, code)
+                if _word(_T.FAMILY, code) == fam and not hasattr(m, name):
                     m = "elrt.kv_%s lacks %s" % (fam, name)
                     break
         except Exception as e:  # any failure: the family runs on bytecode
@@ -140,10 +118,9 @@ def _op_families(ops, n_ops):
         if p + 12 > n:
             break
         code, nt, npar = struct.unpack_from("<3i", ops, p)
-        fam = _OP_FAMILY.get(code)
-        if fam is None or nt < 0 or npar < 0:
+        if not 0 < code <= _T.MAX_OPCODE or nt < 0 or npar < 0:
             break
-        fams.add(fam)
+        fams.add(_word(_T.FAMILY, code))
         p += 4 * (3 + nt + npar)
     return fams
 
@@ -269,6 +246,39 @@ def _call(fn, a):
            a[25])
     else:
         raise ValueError("no dispatch for %d kernel arguments" % n)
+
+
+def _arg_kinds(code):
+    # (start, end) of an opcode's letters in optable.ARGS: after those of the lower opcodes
+    start = 0
+    for c in range(1, code):
+        if _T.PARAMS[c] != _T.VARIABLE:
+            start += _T.PARAMS[c]
+    return start, start + _T.PARAMS[code]
+
+
+def _kernel_params(body, pp, prm, kinds):
+    # The kernel's param arguments from a record's params, by the op's arg kinds (optable.py):
+    # i int, n negated, w the param's 4 bytes as a view (multipliers stay out of Python ints),
+    # f the float32 of its bits, t this and every later param as one view of int32 words.
+    a = []
+    start, end = kinds
+    for j in range(end - start):
+        c = _T.ARGS[start + j]
+        if c == 105:  # i
+            a.append(prm[j])
+        elif c == 110:  # n
+            a.append(-prm[j])
+        elif c == 119:  # w
+            a.append(body[pp + 4 * j:pp + 4 * j + 4])
+        elif c == 102:  # f
+            a.append(struct.unpack("<f", struct.pack("<i", prm[j]))[0])
+        elif c == 116:  # t
+            a.append(body[pp + 4 * j:pp + 4 * (end - start)])
+            break
+        else:
+            raise ValueError("arg kind %r" % c)
+    return tuple(a)
 
 
 def _address(buf):
@@ -470,23 +480,25 @@ class Model:
             if p + 12 > end:
                 raise BundleError("op list truncated at op %d" % index)
             code, nt, npar = struct.unpack_from("<3i", body, p)
-            name = _OP_NAMES.get(code)
-            if name is None:
-                raise BundleError("op %d: unknown opcode %d (this runtime knows 1..14)"
-                                  % (index, code))
-            want = _OP_ARITY[code]
-            if want[0] is not None and (nt, npar) != want:
+            if not 0 < code <= _T.MAX_OPCODE:
+                raise BundleError("op %d: unknown opcode %d (this runtime knows 1..%d)"
+                                  % (index, code, _T.MAX_OPCODE))
+            name = _word(_T.NAMES, code)
+            want_t = _T.TENSORS[code]
+            want_p = _T.PARAMS[code]
+            if want_t != _T.VARIABLE and (nt, npar) != (want_t, want_p):
                 raise BundleError("op %d %s: %d tensors/%d params, expected %d/%d"
-                                  % (index, name, nt, npar, want[0], want[1]))
+                                  % (index, name, nt, npar, want_t, want_p))
             if p + 4 * (3 + nt + npar) > end:
                 raise BundleError("op %d %s runs past the op list" % (index, name))
             ids = struct.unpack_from("<%di" % nt, body, p + 12)
             where = "op %d %s" % (index, name)
-            fam = _OP_FAMILY[code]
+            fam = _word(_T.FAMILY, code)
             K = kmod.get(fam)
             if K is None:
                 K, sets[fam] = _kernels(fam)
                 kmod[fam] = K
+            fn = getattr(K, _word(_T.KERNEL, code))
             v = []
             sz = []
             for k in ids:
@@ -500,43 +512,7 @@ class Model:
             bad = check_extents(where, code, sz, prm)  # no kernel may leave its tensors
             if bad:
                 raise BundleError(bad)
-
-            def word(j):  # a 4-byte view of param j (multipliers stay out of Python ints)
-                return body[pp + 4 * j:pp + 4 * j + 4]
-
-            if code == _OP_FC:
-                plan.append((K.fully_connected, tuple(v) + prm))
-            elif code == _OP_CONV or code == _OP_DW:
-                a = list(prm)
-                z = 15 if code == _OP_CONV else 16
-                a[z] = -a[z]  # input_zero_point -> TFLM input_offset
-                fn = K.conv_2d if code == _OP_CONV else K.depthwise_conv_2d
-                plan.append((fn, tuple(v) + tuple(a)))
-            elif code == _OP_MAXPOOL:
-                plan.append((K.max_pool_2d, tuple(v) + prm))
-            elif code == _OP_AVGPOOL:
-                plan.append((K.average_pool_2d, tuple(v) + prm))
-            elif code == _OP_MEAN:
-                if prm[1] < 1:
-                    raise BundleError("op %d MEAN: reduce size %d" % (index, prm[1]))
-                plan.append((K.mean, (v[0], v[1]) + prm[:6] + (word(6), prm[7])))
-            elif code == _OP_ADD:
-                plan.append((K.add, (v[0], v[1], v[2], prm[0], prm[1], word(2), prm[3], prm[4],
-                                     word(5), prm[6], prm[7], word(8), prm[9], prm[10], prm[11],
-                                     body[pp + 48:pp + 96])))
-            elif code == _OP_MUL:
-                plan.append((K.mul, (v[0], v[1], v[2], prm[0], prm[1], prm[2], word(3), prm[4],
-                                     prm[5], prm[6], body[pp + 28:pp + 76])))
-            elif code == _OP_SOFTMAX:
-                plan.append((K.softmax, tuple(v) + prm))
-            elif code == _OP_LUT:
-                plan.append((K.lut, tuple(v) + prm))
-            elif code == _OP_DEQUANTIZE:
-                plan.append((K.dequantize, tuple(v) + prm))
-            elif code == _OP_QUANTIZE_F32:
-                scale = struct.unpack("<f", struct.pack("<i", prm[2]))[0]
-                plan.append((K.quantize_f32, (v[0], v[1], prm[0], prm[1], scale)))
-            elif code == _OP_CONCAT:
+            if code == _T.OP_CONCATENATION:
                 k = prm[0]
                 if nt != k + 1 or npar != 2 + k:
                     raise BundleError("op %d CONCATENATION: %d inputs but %d tensors/%d params"
@@ -547,10 +523,12 @@ class Model:
                     stride += prm[2 + j]
                 start = 0
                 for j in range(k):
-                    plan.append((K.concatenation, (v[j], v[k], outer, prm[2 + j], stride, start)))
+                    plan.append((fn, (v[j], v[k], outer, prm[2 + j], stride, start)))
                     start += prm[2 + j]
-            elif code == _OP_PAD:
-                plan.append((K.pad, tuple(v) + prm))
+            else:
+                if code == _T.OP_MEAN and prm[1] < 1:
+                    raise BundleError("op %d MEAN: reduce size %d" % (index, prm[1]))
+                plan.append((fn, tuple(v) + _kernel_params(body, pp, prm, _arg_kinds(code))))
             while len(plan_ops) < len(plan):
                 plan_ops.append(index)
             p += 4 * (3 + nt + npar)

@@ -10,7 +10,8 @@ def check_extents(where, code, sizes, prm):
     """None, or what is wrong: a param that asks for more than its tensor holds.
 
     sizes: (dtype size in bytes, nbytes) per tensor of the op, in record order; prm: the op's
-    params. Opcodes as in the bundle format (1 FULLY_CONNECTED .. 14 QUANTIZE_F32)."""
+    params. Opcodes as in converters/registry.py (1 FULLY_CONNECTED .. 15 SUB); a new op adds
+    its rule here (docs/adding-an-op.md), else only the generic checks cover it."""
     try:
         _check(where, code, sizes, prm)
     except ValueError as e:
@@ -21,7 +22,7 @@ def check_extents(where, code, sizes, prm):
 
 
 def _check(where, code, sizes, prm):
-    if code not in (6, 7, 8, 14):  # their params hold multipliers and float bits
+    if code not in (6, 7, 8, 14, 15):  # their params hold multipliers and float bits
         for v in prm:
             if v < -(1 << 24) or v >= (1 << 24):
                 raise ValueError("%s: param %d out of range" % (where, v))
@@ -56,7 +57,7 @@ def _check(where, code, sizes, prm):
     elif code == 6:  # mean: outer reduce inner
         _pos(where, prm[:3])
         need = (prm[0] * prm[1] * prm[2], prm[0] * prm[2])
-    elif code == 7 or code == 8:  # add / mul: last 12 params d0..d3, s1_0..s1_3, s2_0..s2_3
+    elif code == 7 or code == 8 or code == 15:  # add/mul/sub: last 12 params d0..d3, s1_*, s2_*
         br = prm[-12:]
         _pos(where, br)
         d = br[:4]

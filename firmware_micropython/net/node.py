@@ -1,4 +1,4 @@
-# The board as a member of the fleet: its MQTT session, outbox, commands and OTA.
+# The board as a member of the fleet: its MQTT session, outbox and commands.
 #
 # main.py calls boot(cfg) before the app; the app's emit() hands every status line and event to
 # publish(). Per-window status goes out at QoS 0 (a lost one is replaced by the next); events
@@ -10,27 +10,30 @@
 # per boot), state (retained "online"; the last will sets "offline"), ota (transfer acks) and
 # cmd (the only topic the board subscribes to). The broker's ACL allows nothing else.
 #
+# OTA: chunks are appended to ota.part here (small: this module stays loaded with the app); at
+# ota_end the board resets and net/ota.py checks and swaps the bundle at boot, before the app
+# takes the heap, then leaves the heap again.
+#
 # config.json "fleet": {device, broker, port, prefix, keepalive, status_ms, pace_ms, outbox,
-# slot, tls}; the MQTT password and the Wi-Fi credentials come from secrets.json, which deploy
-# writes from the user's environment (never from a run folder).
+# slot, rx, tls, ca, event_every}; the MQTT password and the Wi-Fi credentials come from
+# secrets.json, which deploy writes from the user's environment (never from a run folder).
 import binascii
 import json
 import os
 import struct
 import time
+from time import ticks_diff, ticks_ms
 
-from net import ota
 from net.mqtt import MQTTClient
 from net.outbox import Outbox
-
-try:
-    from time import ticks_diff, ticks_ms
-except ImportError:  # pragma: no cover
-    ticks_ms = ticks_diff = None
 
 KINDS = ("status", "event", "state", "ota", "data")
 T_STATUS, T_EVENT, T_STATE, T_OTA, T_DATA = 0, 1, 2, 3, 4
 SECRETS = "secrets.json"
+PART = "ota.part"
+PENDING = "ota.pending"
+ROLLBACK = "ota.rollback"
+CONFIRM_AFTER = 3  # windows the app must run on a new model before it is kept
 RESET_EXIT = 77  # the virtual board's "machine.reset()": its supervisor restarts the process
 
 
@@ -38,12 +41,12 @@ class Restart(Exception):
     """Raised out of the app's loop when a received update waits for the reset that checks it."""
 
 
-def _load(path):
+def _load(path, default):
     try:
         with open(path) as f:
             return json.load(f)
     except (OSError, ValueError):
-        return {}
+        return default
 
 
 def wifi_connect(secrets, timeout_ms=20000):
@@ -69,8 +72,7 @@ class Node:
     def __init__(self, cfg, secrets):
         f = cfg.get("fleet", {})
         self.dev = f["device"]
-        prefix = f.get("prefix", "el")
-        base = "%s/%s/" % (prefix, self.dev)
+        base = "%s/%s/" % (f.get("prefix", "el"), self.dev)
         self.topics = [(base + k).encode() for k in KINDS]
         self.cmd_topic = base + "cmd"
         m = secrets.get("mqtt", {})
@@ -81,44 +83,46 @@ class Node:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             if f.get("ca"):
                 ctx.load_verify_locations(cafile=f["ca"])
-        self.client = MQTTClient(self.dev, f.get("broker", "127.0.0.1"), int(f.get("port", 1883)),
-                                 m.get("user", self.dev), m.get("password"),
-                                 keepalive=int(f.get("keepalive", 30)), ssl_context=ctx,
-                                 rx_size=int(f.get("rx", 1600)), timeout=float(f.get("timeout", 3)))
-        self.client.set_last_will(self.topics[T_STATE], b'{"state": "offline"}', retain=True, qos=1)
-        self.outbox = Outbox(int(f.get("outbox", 24)), int(f.get("slot", 256)))
-        self.client.on_message = self._on_message
-        self.client.on_puback = self.outbox.ack
+        c = self.client = MQTTClient(self.dev, f.get("broker", "127.0.0.1"),
+                                     int(f.get("port", 1883)), m.get("user", self.dev),
+                                     m.get("password"), int(f.get("keepalive", 30)), ctx,
+                                     int(f.get("rx", 700)), float(f.get("timeout", 3)))
+        c.set_last_will(self.topics[T_STATE], b'{"state": "offline"}', retain=True, qos=1)
+        self.outbox = Outbox(int(f.get("outbox", 16)), int(f.get("slot", 200)))
+        c.on_message = self._on_message
+        c.on_puback = self.outbox.ack
         self.boot_id = binascii.hexlify(os.urandom(4)).decode()
         self.seq = 0
         self.connects = 0
-        self.failures = 0
         self.next_try = ticks_ms()
         self.backoff = 500
         self.status_ms = int(f.get("status_ms", 1000))
         self.pace_ms = int(f.get("pace_ms", 0))
+        self.tick_every = int(f.get("event_every", 0))  # windows between "tick" events (bench)
         self.last_status = ticks_ms() - self.status_ms
         self.last_window = ticks_ms()
         self.alarm = False
         self.alarms = 0
-        self.version = ota.installed_version()
-        self.receiver = None
-        self.reset_pending = False  # a received bundle waits for the reset that checks it
-        self.status_buf = {}
-        self.tick_every = int(f.get("event_every", 0))  # windows between "tick" events (bench)
+        info = _load("version.json", {})
+        self.version = int(info.get("version", 0))
+        self.probation = bool(info.get("probation"))
+        info = None
+        self.rx = None  # [transfer id, size, received, file] of an update coming in
+        self.collect = None  # [id, windows left, seq] of a remote recording
+        self.rate = int(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
+        self.reset_pending = False
 
     # -- connection -------------------------------------------------------------------------
     def connect(self):
         c = self.client
         try:
-            c.connect(clean_session=True)
+            c.connect()
             c.publish(self.topics[T_STATE], json.dumps(
                 {"state": "online", "version": self.version, "boot": self.boot_id,
-                 "reconnects": max(0, self.connects)}), qos=1, retain=True)
+                 "reconnects": self.connects}), qos=1, retain=True)
             c.subscribe(self.cmd_topic, 1)
         except OSError:
             c.close()
-            self.failures += 1
             self.next_try = time.ticks_add(ticks_ms(), self.backoff)
             self.backoff = min(self.backoff * 2, 15000)
             return False
@@ -156,37 +160,48 @@ class Node:
         obj["boot"] = self.boot_id
         obj["seq"] = self.seq
         obj["v"] = self.version
-        return self.outbox.put(T_EVENT, json.dumps(obj))
+        msg = json.dumps(obj)
+        if len(msg) > self.outbox.slot_size:  # keep what it was, drop the details
+            msg = json.dumps({"event": obj.get("event"), "id": obj.get("id"), "dev": self.dev,
+                              "boot": self.boot_id, "seq": self.seq, "v": self.version,
+                              "version": obj.get("version"), "truncated": len(msg)})
+        return self.outbox.put(T_EVENT, msg)
 
     def publish(self, obj):
         """The app's emit() hook: status lines at QoS 0, events through the outbox."""
         if "event" in obj:
             self.event(dict(obj))
         elif "w" in obj:
+            w = obj["w"]
             alarm = bool(obj.get("alarm"))
             if alarm != self.alarm:
                 self.alarm = alarm
-                if alarm:
-                    self.alarms += 1
-                self.event({"event": "alarm", "on": alarm, "w": obj["w"], "label": obj.get("label"),
+                self.alarms += alarm
+                self.event({"event": "alarm", "on": alarm, "w": w, "label": obj.get("label"),
                             "score": obj.get("score")})
-            if self.tick_every and obj["w"] % self.tick_every == 0:
-                self.event({"event": "tick", "w": obj["w"]})
+            if self.probation and w >= CONFIRM_AFTER:  # (as ota.confirm, without its heap)
+                info = _load("version.json", {})
+                info["probation"] = False
+                with open("version.json.tmp", "w") as f:
+                    f.write(json.dumps(info))
+                os.rename("version.json.tmp", "version.json")
+                self.probation = False
+                self.event({"event": "ota_confirmed", "version": self.version})
+            if self.collect is not None:
+                self._collect_window()
+            if self.tick_every and w % self.tick_every == 0:
+                self.event({"event": "tick", "w": w})
             now = ticks_ms()
             if self.client.connected and ticks_diff(now, self.last_status) >= self.status_ms:
                 self.last_status = now
-                st = self.status_buf
-                st.clear()
-                st.update(obj)
-                st["dev"] = self.dev
-                st["v"] = self.version
-                st["rc"] = max(0, self.connects - 1)
-                st["alarms"] = self.alarms
-                st["ob"] = self.outbox.count
-                st["od"] = self.outbox.dropped
-                st["t"] = now
+                obj["dev"] = self.dev
+                obj["v"] = self.version
+                obj["rc"] = max(0, self.connects - 1)
+                obj["alarms"] = self.alarms
+                obj["ob"] = self.outbox.count
+                obj["od"] = self.outbox.dropped
                 try:
-                    self.client.publish(self.topics[T_STATUS], json.dumps(st))
+                    self.client.publish(self.topics[T_STATUS], json.dumps(obj))
                 except OSError:
                     self.client.close()
             self.pace(now)
@@ -195,29 +210,41 @@ class Node:
 
     def pace(self, now):
         """Serve the network; simulated boards (pace_ms) also wait out the rest of a window."""
-        left = ticks_diff(time.ticks_add(self.last_window, self.pace_ms), now) if self.pace_ms else 0
+        end = time.ticks_add(self.last_window, self.pace_ms)
         while True:
+            left = ticks_diff(end, ticks_ms())
             self.service(min(left, 50) if left > 0 else 0)
-            left = ticks_diff(time.ticks_add(self.last_window, self.pace_ms), ticks_ms())
-            if left <= 0:
+            if ticks_diff(end, ticks_ms()) <= 0:
                 break
         self.last_window = ticks_ms()
 
+    def flush(self, timeout_ms=3000):
+        """Give the outbox a chance to empty (before a reset, or at the end of a run)."""
+        t0 = ticks_ms()
+        while self.outbox.count and ticks_diff(ticks_ms(), t0) < timeout_ms:
+            self.service(20)
+
     # -- commands ---------------------------------------------------------------------------
-    def _ota_ack(self, obj):
+    def _ota_ack(self, xid, nxt):
         try:
-            self.client.publish(self.topics[T_OTA], json.dumps(obj))
+            self.client.publish(self.topics[T_OTA], b'{"id": %d, "next": %d}' % (xid, nxt))
         except OSError:
             self.client.close()
 
+    def _refused(self, xid, reason):
+        self.event({"event": "ota_refused", "id": xid, "reason": reason, "version": self.version})
+
     def _on_message(self, topic, msg):
+        rx = self.rx
         if len(msg) >= 9 and msg[0] == 0x43:  # b"C": an OTA chunk (id, offset, data)
             xid, off = struct.unpack("<II", msg[1:9])
-            r = self.receiver
-            if r is None or r.id != xid:
-                self._ota_ack({"id": xid, "error": "no transfer"})
+            if rx is None or rx[0] != xid:
+                self._ota_ack(xid, -1)
                 return
-            self._ota_ack({"id": xid, "next": r.chunk(off, msg[9:])})
+            if off == rx[2] and off + len(msg) - 9 <= rx[1]:
+                rx[3].write(msg[9:])
+                rx[2] += len(msg) - 9
+            self._ota_ack(xid, rx[2])
             return
         try:
             cmd = json.loads(bytes(msg))
@@ -228,67 +255,65 @@ class Node:
         if op == "ping":
             self.event({"event": "pong", "id": cmd.get("id")})
         elif op == "ota_begin":
-            if self.receiver is not None:
-                self.receiver.abort()
-            try:
-                self.receiver = ota.Receiver(int(cmd["id"]), int(cmd["size"]))
-                self._ota_ack({"id": self.receiver.id, "next": 0})
-            except (OSError, ValueError) as exc:
-                self.receiver = None
-                self.event({"event": "ota_refused", "id": cmd.get("id"), "reason": str(exc)})
+            self._rx_close()
+            xid, size = int(cmd["id"]), int(cmd["size"])
+            if not 8 < size <= 4 * 1024 * 1024:
+                self._refused(xid, "bad bundle size %d" % size)
+                return
+            self.rx = [xid, size, 0, open(PART, "wb")]
+            self._ota_ack(xid, 0)
         elif op == "ota_end":
-            r = self.receiver
-            self.receiver = None
-            if r is None or r.id != cmd.get("id"):
-                self.event({"event": "ota_refused", "id": cmd.get("id"), "reason": "no transfer"})
+            if rx is None or rx[0] != cmd.get("id"):
+                self._refused(cmd.get("id"), "no transfer")
                 return
-            try:
-                r.finish()
-            except (OSError, ValueError) as exc:
-                self.event({"event": "ota_refused", "id": r.id, "reason": str(exc),
-                            "version": self.version})
+            self._rx_close()
+            if rx[2] != rx[1]:
+                self._refused(rx[0], "truncated: %d of %d bytes" % (rx[2], rx[1]))
                 return
+            tmp = PENDING + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(json.dumps({"id": rx[0], "size": rx[1]}))
+            os.rename(tmp, PENDING)
             self.reset_pending = True  # checked after a reset, on a fresh heap
+        elif op == "collect":
+            self.collect = [int(cmd["id"]), int(cmd.get("windows", 10)), 0]
+        elif op == "rollback":
+            with open(ROLLBACK, "w") as f:
+                f.write(json.dumps({"id": cmd.get("id")}))
+            self.reset_pending = True  # done at boot, before the app loads a model
         elif op == "ota_abort":
-            if self.receiver is not None:
-                self.receiver.abort()
-                self.receiver = None
+            self._rx_close()
         else:
             self.event({"event": "bad_command", "op": op})
 
-    # -- the swap, between two runs of the app ----------------------------------------------
-    def apply_pending(self, xid, size):
-        """At boot, before the app: verify the received bundle, swap it in, self-test, commit or
-        roll back, and report each outcome as a QoS 1 event."""
-        import gc
+    def _collect_window(self):
+        """Send the samples new since the last window (raw counts, int16 LE) on the data
+        topic: b"D" | u32 id | u32 seq | u16 channels | u16 samples | counts. QoS 0: a lost
+        piece is a gap in seq, which the host reports."""
+        import app
 
-        gc.collect()
-        free = gc.mem_free()
-        t0 = ticks_ms()
-        try:
-            m = ota.verify_pending(size)
-        except (OSError, ValueError, KeyError) as exc:
-            self.event({"event": "ota_refused", "id": xid, "reason": str(exc),
-                        "version": self.version})
+        p = app.pipeline
+        c = self.collect
+        if p is None:
             return
-        t1 = ticks_ms()
-        self.event({"event": "ota_verified", "id": xid, "version": m["version"],
-                    "verify_ms": ticks_diff(t1, t0), "free": free})
-        gc.collect()
-        ok, detail = ota.apply(m, self.event if m.get("trace") else None)
-        if ok:
-            self.version = ota.installed_version()
-            self.event({"event": "ota_done", "id": xid, "version": self.version,
-                        "apply_ms": ticks_diff(ticks_ms(), t1)})
-        else:
-            self.event({"event": "ota_failed", "id": xid, "version": self.version,
-                        "reason": detail})
+        k = min(p.stride, p.window) * p.channels
+        body = memoryview(p.win)[p.size - k:]
+        try:
+            self.client.publish(self.topics[T_DATA], struct.pack(
+                "<BIIHH", 0x44, c[0], c[2], p.channels, k // p.channels) + bytes(body))
+        except OSError:
+            self.client.close()
+        c[1] -= 1
+        c[2] += 1
+        if c[1] <= 0:
+            self.collect = None
+            self.event({"event": "collect_done", "id": c[0], "pieces": c[2], "rate": self.rate,
+                        "channels": p.channels, "g_per_count": app.sensor_scale})
 
-    def flush(self, timeout_ms=3000):
-        """Give the outbox a chance to empty (before a swap, or at the end of a run)."""
-        t0 = ticks_ms()
-        while self.outbox.count and ticks_diff(ticks_ms(), t0) < timeout_ms:
-            self.service(20)
+    def _rx_close(self):
+        if self.rx is not None:
+            self.rx[3].close()
+            self.rx = None
 
 
 class Fleet:
@@ -296,27 +321,59 @@ class Fleet:
     taken the heap's largest blocks, or at boot when a received update waits to be checked."""
 
     def __init__(self, cfg):
+        import gc
+
+        from net import ota
+
         self.cfg = cfg
         self.node = None
-        self.recovered = ota.recover()
         ota.pause_at = cfg.get("ota_pause_at")
+        self.recovered = ota.recover()
         p = ota.pending()
         if p is not None:
-            n = self._node()
-            n.apply_pending(p[0], p[1])
-            n.flush()
-            import gc
+            ota.check_and_apply(self._node(), p[0], p[1])
+        r = _load(ROLLBACK, None)
+        if r is not None:
+            os.remove(ROLLBACK)
+            self._rollback(ota, r.get("id"), r.get("why", "asked by the host"))
+        ota = None
+        for name in ("ota", "ed25519", "sha512"):  # not needed again until the next update
+            _unload("net." + name)
+        gc.collect()
 
-            for name in ("ed25519", "sha512"):  # their code is not needed again until the next update
-                _unload("net." + name)
-            gc.collect()
+    def _rollback(self, ota, xid, why):
+        n = self._node()
+        try:
+            v = ota.rollback()
+        except (OSError, ValueError) as exc:
+            n.event({"event": "rollback_refused", "id": xid, "reason": str(exc)})
+        else:
+            n.version = v
+            n.probation = False
+            n.event({"event": "ota_rolled_back", "id": xid, "version": v, "why": why})
+        n.flush()
+
+    def app_failed(self, exc):
+        """The app stopped with an error. On a model still on probation: roll back (after a
+        reset); otherwise report it and keep serving commands so the host can push a fix."""
+        import sys
+
+        n = self._node()
+        n.event({"event": "app_failed", "error": repr(exc)[:120], "version": n.version})
+        sys.print_exception(exc)
+        if n.probation:
+            with open(ROLLBACK, "w") as f:
+                f.write(json.dumps({"id": None, "why": "app failed on the new model"}))
+            self.reset()
+        while not n.reset_pending:
+            n.service(100)
+        self.reset()
 
     def _node(self):
         if self.node is None:
-            secrets = _load(SECRETS)
+            secrets = _load(SECRETS, {})
             wifi_connect(secrets)
             n = self.node = Node(self.cfg, secrets)
-            secrets = None
             n.service()
             if self.recovered:
                 n.event({"event": "ota_recovered", "action": self.recovered})
@@ -357,5 +414,6 @@ def _unload(name):
 
 
 def boot(cfg):
-    """Finish or undo an interrupted update; the fleet session starts with the app."""
+    """Finish or undo an interrupted update, check a received one; the session starts with
+    the app."""
     return Fleet(cfg)

@@ -6,14 +6,17 @@
 # crc32, its monotonic version and a test vector (input and the exact output it must give).
 #
 # Steps on the board, each a separate state that survives a reset:
-#   receive  chunks appended to ota.part (offset-checked, so a resent chunk is harmless)
+#   receive  chunks appended to ota.part by net/node.py (offset-checked, so a resent chunk is
+#            harmless)
 #   pending  ota_end: ota.pending written and the board resets, so what follows runs on a
 #            fresh heap before the app is loaded
 #   verify   signature, version > installed (else a replay), size, crc32 and sha256 of the model;
 #            the model is copied to model.new
 #   swap     ota.json {"phase": "swap"} written, model.elb -> model.old, model.new -> model.elb
 #   test     the new model loaded and run on the test vector; its output must match exactly
-#   commit   version.json written (tmp + rename: THE commit point), then model.old removed
+#   commit   version.json written (tmp + rename: THE commit point), model.old kept as model.prev
+#   probation the new version is on probation until the app has run on it (node confirms after
+#            a few windows); an app that fails before that rolls back to model.prev at once
 # recover() at boot finishes or undoes an interrupted swap: committed -> keep the new model,
 # not committed -> put model.old back. So a board killed at any moment boots with the old model
 # or the new one, never neither. The paths are relative to the board's working directory.
@@ -26,6 +29,8 @@ import struct
 MODEL = "model.elb"
 NEW = "model.new"
 OLD = "model.old"
+PREV = "model.prev"  # the model before the last update, kept for a rollback
+ROLLBACK = "ota.rollback"
 PART = "ota.part"
 PENDING = "ota.pending"
 STATE = "ota.json"
@@ -95,11 +100,22 @@ def recover():
     if state and state.get("phase") == "swap":
         if installed_version() == state.get("version"):
             done = "committed"  # killed after the commit point: the new model stays
+            if _exists(OLD):
+                _remove(PREV)
+                os.rename(OLD, PREV)
         elif _exists(OLD):
             _remove(MODEL)
             os.rename(OLD, MODEL)
             done = "rolled_back"
         _remove(OLD)
+        _remove(STATE)
+    elif state and state.get("phase") == "rollback":
+        if _exists(MODEL):  # the previous model is in place: its version is the installed one
+            _write_json_atomic(VERSION, state["restore"])
+            _remove(OLD)
+        elif _exists(OLD):
+            os.rename(OLD, MODEL)
+        done = "rollback"
         _remove(STATE)
     elif not _exists(MODEL) and _exists(OLD):
         os.rename(OLD, MODEL)
@@ -108,40 +124,33 @@ def recover():
     return done
 
 
-class Receiver:
-    """One transfer: chunks into ota.part, then verify() checks everything but the model's run."""
+def rollback():
+    """Put the model before the last update back (host's command, or the app failed on the new
+    model before it was confirmed). Returns the version now installed, or raises OTAError."""
+    info = _read_json(VERSION, {})
+    if not _exists(PREV) or "prev" not in info:
+        raise OTAError("no previous model on the board")
+    restore = info["prev"]
+    _write_json_atomic(STATE, {"phase": "rollback", "restore": restore})
+    _remove(OLD)
+    os.rename(MODEL, OLD)
+    os.rename(PREV, MODEL)
+    _write_json_atomic(VERSION, restore)
+    _remove(OLD)
+    _remove(STATE)
+    return int(restore.get("version", 0))
 
-    def __init__(self, xfer_id, size):
-        if size <= 8 or size > 4 * 1024 * 1024:
-            raise OTAError("bad bundle size %d" % size)
-        self.id = xfer_id
-        self.size = size
-        self.got = 0
-        self.f = open(PART, "wb")
 
-    def chunk(self, offset, data):
-        """Append data at offset; returns the offset the host must send next."""
-        if offset == self.got and self.got + len(data) <= self.size:
-            self.f.write(data)
-            self.got += len(data)
-        return self.got
+def confirm():
+    """The app ran on the new model: it is no longer on probation."""
+    info = _read_json(VERSION, {})
+    if info.get("probation"):
+        info["probation"] = False
+        _write_json_atomic(VERSION, info)
 
-    def close(self):
-        if self.f is not None:
-            self.f.close()
-            self.f = None
 
-    def abort(self):
-        self.close()
-        _remove(PART)
-
-    def finish(self):
-        """The host sent ota_end: note the received bundle for the check after the reset."""
-        self.close()
-        if self.got != self.size:
-            _remove(PART)
-            raise OTAError("truncated: %d of %d bytes" % (self.got, self.size))
-        _write_json_atomic(PENDING, {"id": self.id, "size": self.size})
+def on_probation():
+    return bool(_read_json(VERSION, {}).get("probation"))
 
 
 def pending():
@@ -260,10 +269,16 @@ def apply(manifest, emit=None):
         ok = False
         detail = "self-test error: %r" % (exc,)
     if ok:
+        before = _read_json(VERSION, {"version": prev})
+        before.pop("prev", None)
+        before["probation"] = False
         _write_json_atomic(VERSION, {"version": version, "run": manifest.get("run"),
-                                     "sha256": manifest.get("sha256")})
+                                     "sha256": manifest.get("sha256"), "probation": True,
+                                     "prev": before})
         _phase("committed", emit)
-        _remove(OLD)
+        _remove(PREV)
+        if _exists(OLD):
+            os.rename(OLD, PREV)
         _remove(STATE)
         return True, detail
     _remove(MODEL)
@@ -271,3 +286,35 @@ def apply(manifest, emit=None):
         os.rename(OLD, MODEL)
     _remove(STATE)
     return False, detail
+
+
+def check_and_apply(node, xid, size):
+    """At boot, before the app: verify the received bundle, swap it in, self-test, commit or
+    roll back; each outcome is a QoS 1 event of node (net/node.py), flushed before the app."""
+    import gc
+    from time import ticks_diff, ticks_ms
+
+    gc.collect()
+    free = gc.mem_free()
+    t0 = ticks_ms()
+    try:
+        m = verify_pending(size)
+    except (OSError, ValueError, KeyError) as exc:
+        node.event({"event": "ota_refused", "id": xid, "reason": str(exc),
+                    "version": node.version})
+        node.flush()
+        return
+    t1 = ticks_ms()
+    node.event({"event": "ota_verified", "id": xid, "version": m["version"],
+                "verify_ms": ticks_diff(t1, t0), "free": free})
+    gc.collect()
+    ok, detail = apply(m, node.event if m.get("trace") else None)
+    if ok:
+        node.version = installed_version()
+        node.probation = on_probation()
+        node.event({"event": "ota_done", "id": xid, "version": node.version,
+                    "apply_ms": ticks_diff(ticks_ms(), t1)})
+    else:
+        node.event({"event": "ota_failed", "id": xid, "version": node.version,
+                    "reason": detail})
+    node.flush()

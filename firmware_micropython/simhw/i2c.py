@@ -41,6 +41,23 @@ class I2C:
         self.readfrom_mem_into(addr, memaddr, buf)
         return buf
 
+    def readfrom_into(self, addr, buf, stop=True):
+        """A plain read (command-based chips such as the Sensirion sensors)."""
+        dev = self._dev(addr)
+        self.transactions += 1
+        if self.fail_reads:
+            self.fail_reads -= 1
+            raise OSError(ETIMEDOUT)
+        if self.fail_every and self.transactions % self.fail_every == 0:
+            raise OSError(ETIMEDOUT)
+        dev.read_into(buf)
+
+    def writeto(self, addr, buf, stop=True):
+        dev = self._dev(addr)
+        self.transactions += 1
+        dev.write_cmd(buf)
+        return len(buf)
+
     def writeto_mem(self, addr, memaddr, buf, addrsize=8):
         dev = self._dev(addr)
         self.transactions += 1

@@ -1,14 +1,14 @@
 """The standalone app with a trained run: preprocessing, model and decision on the virtual board.
 
 Uses the rotating-machine run the HIL bench trains and caches (hil_tests/model.py), so the
-whole suite trains it once. The board plays the twin through the simulated MPU6050: 10 s
+whole suite trains it once. The board plays the twin through the simulated MPU6050 of its
+[[sensors]] list: 10 s
 healthy, then a bearing fault that grows; the app must not alarm before the fault, must alarm
 (and, the decision's action being "stop", latch the relay) before the recording ends.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 from pathlib import Path
 
@@ -19,28 +19,22 @@ from edgeloop.link import deploy as dp
 from edgeloop.link.virtual import VirtualTransport
 from edgeloop.twins import machine_recording
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def trained_run() -> Path:
-    from hil_tests.model import ensure_run
+    from hil_tests.model import ensure_run_locked
 
-    lock_path = ROOT / "build" / "cache" / "hil" / ".lock"  # the HIL bench's lock: train once
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return ensure_run()
+    return ensure_run_locked()  # the HIL bench's run and lock: the suite trains once
 
 
 def test_trained_app_alarms_on_the_bearing_fault_only(read_status, tmp_path, trained_run) -> None:
     board = VirtualTransport(tmp_path / "vb", get_board("esp32"))  # ESP32-sized heap
     plan = dp.plan_deploy(trained_run, get_board("virtual"), virtual=True)
     cfg = json.loads(plan.files["config.json"])
-    assert cfg["preprocess"] and cfg["sensor"]["sim_units"] == cfg["counts_per_unit"]
+    assert cfg["preprocess"] and [s["driver"] for s in cfg["sensors"]] == ["mpu6050"]
     seconds, fault_at = 60, 10.0
-    plan.files["samples.s16"] = machine_recording(
-        cfg["sensor"]["sim_units"], seconds=seconds, fault_at_s=fault_at
+    plan.files["samples.s16"] = machine_recording(  # in counts: the chips give them exactly
+        cfg["counts_per_unit"], seconds=seconds, fault_at_s=fault_at
     )
     assert dp.deploy(board, plan).verified
 

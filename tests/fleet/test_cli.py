@@ -14,6 +14,10 @@ from typer.testing import CliRunner
 from edgeloop.cli import app
 from edgeloop.fleet.broker import free_port
 from edgeloop.fleet.registry import Fleet
+from edgeloop.fleet.serve import Ingestor
+from edgeloop.fleet.store import device_rows
+from edgeloop.link.deploy import DEFAULT_DEVICE_CONFIG
+from edgeloop.vboard import micropython_executable
 
 
 def _edgeloop(*args: str) -> list[str]:
@@ -41,7 +45,6 @@ def test_up_status_push(tmp_path: Path) -> None:
     home = tmp_path / "f"
     (tmp_path / "m1.elb").write_bytes(fc_model(1))
     (tmp_path / "m2.elb").write_bytes(fc_model(2))
-    from edgeloop.link.deploy import DEFAULT_DEVICE_CONFIG  # the models' config beside them
 
     (tmp_path / "config.json").write_text(json.dumps(DEFAULT_DEVICE_CONFIG))
     up = subprocess.Popen(_edgeloop("fleet", "up", str(tmp_path / "m1.elb"), "--virtual", "2",
@@ -72,3 +75,53 @@ def test_up_status_push(tmp_path: Path) -> None:
     finally:
         up.terminate()
         up.wait(20)
+
+
+def test_collect_writes_a_dataset_train_reads(fleet, broker, make_board, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from edgeloop.fleet.collect import collect
+    from trainer.config import Config
+    from trainer.data import load_csv_folder
+
+    board = make_board("d1", pace_ms=50).start()
+    board.wait_console('"w": 2', timeout=30)
+    rec = collect(fleet, broker.address, "d1", "normal", tmp_path / "data", windows=6)
+    lines = rec.path.read_text().splitlines()
+    assert lines[0] == "timestamp,ax,ay,az"
+    assert rec.samples == 6 * 32 and len(lines) == 1 + rec.samples
+    assert rec.path.parent.name == "normal"
+    recs = load_csv_folder(tmp_path / "data", Config(sample_rate=rec.rate))
+    assert [r.label for r in recs] == ["normal"] and recs[0].data.shape == (rec.samples, 3)
+
+
+def test_fleet_deploy_puts_identity_and_secrets_on_the_board(fleet, broker, model_file, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from edgeloop.fleet.virtual import FleetBoard
+
+    monkeypatch.setenv("EDGELOOP_WIFI_SSID", "plant-floor")
+    monkeypatch.setenv("EDGELOOP_WIFI_PASSWORD", "s3cret-wifi")
+    root = tmp_path / "vb"
+    res = CliRunner().invoke(app, ["fleet", "deploy", str(model_file), "--device", "d1",
+                                   "--broker", broker.address.url, "--board", "virtual",
+                                   "--dir", str(root), "--home", str(fleet.home)])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert "s3cret-wifi" not in res.output and fleet.password("d1") not in res.output
+    secrets = json.loads((root / "secrets.json").read_text())
+    assert secrets == {"mqtt": {"user": "d1", "password": fleet.password("d1")},
+                       "wifi": {"ssid": "plant-floor", "password": "s3cret-wifi"}}
+    cfg = json.loads((root / "config.json").read_text())
+    assert cfg["fleet"]["device"] == "d1" and cfg["fleet"]["port"] == broker.port
+    assert (root / "fleet_key.bin").read_bytes() == fleet.public_key()
+    assert cfg["sensor"]["loop"] is True  # a virtual fleet board plays its samples forever
+    board = FleetBoard("d1", root, micropython_executable(), 140 * 1024).start()
+    try:
+        board.wait_console('"w": 3', timeout=30)
+        rows: list = []
+        deadline = time.monotonic() + 10
+        ing = Ingestor(fleet, broker.address).start()
+        while time.monotonic() < deadline and not rows:
+            time.sleep(0.5)
+            ing.flush()
+            rows = [r for r in device_rows(fleet.db_path) if r["dev"] == "d1" and r["free"]]
+        ing.stop()
+        assert rows, board.console()
+    finally:
+        board.stop()

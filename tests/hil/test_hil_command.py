@@ -54,14 +54,9 @@ EXE = Path(sys.executable).parent / "edgeloop"
 
 def _bench_run(tmp_path: Path) -> Path:
     """A user's run folder: a copy of the bench's trained run (trained once, cached)."""
-    from hil_tests.conftest import _locked
-    from hil_tests.model import ROOT, ensure_run
+    from hil_tests.model import ensure_run_locked
 
-    lock = _locked(ROOT / "build" / "cache" / "hil" / ".lock")
-    try:
-        src = ensure_run()
-    finally:
-        lock.close()
+    src = ensure_run_locked()
     run = tmp_path / "my-run"
     shutil.copytree(src, run)
     return run

@@ -1,0 +1,23 @@
+# The simulated world's current sample, shared by the simulated chips of a sensor list: all
+# channels of a source in the run's counts, advanced once per sample by whoever paces the
+# simulation, with its simulated time t_ms (the SCD4x's 5 s cycle runs on it).
+
+
+class SharedRow:
+    """The current sample of a source (all channels), and simulated time in ms."""
+
+    def __init__(self, source, channels, period_ms):
+        self.source = source
+        self.values = [0] * channels
+        self.period_ms = period_ms
+        self.t_ms = 0
+        self.samples = 0
+        self.exhausted = False
+
+    def advance(self):
+        if not self.source.next_into(self.values):
+            self.exhausted = True
+            return False
+        self.samples += 1
+        self.t_ms += self.period_ms
+        return True
