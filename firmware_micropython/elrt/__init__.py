@@ -439,17 +439,17 @@ class Model:
             dt, kind, nd, off, nb = f[0], f[1], f[2], f[4], f[5]
             if dt not in _DTYPE_SIZE or kind > 1 or nd > 4:
                 raise BundleError("tensor %d: bad dtype/kind/ndim %d/%d/%d" % (k, dt, kind, nd))
+            if off & (_DTYPE_SIZE[dt] - 1):
+                raise BundleError("tensor %d: %s data at offset %d in the %s is not %d-byte "
+                                  "aligned (its kernels read it in words)" % (
+                                      k, _DTYPE_NAME[dt], off, "constant section" if kind
+                                      else "arena", _DTYPE_SIZE[dt]))
             want = _DTYPE_SIZE[dt]
             for d in f[8:8 + nd]:
                 want = want * d if d >= 1 else -1
             if want != nb:  # as the host checks: the shape the board reports is the data's
                 raise BundleError("tensor %d: nbytes %d does not match shape %s"
                                   % (k, nb, tuple(f[8:8 + nd])))
-            if off & (_DTYPE_SIZE[dt] - 1):
-                raise BundleError("tensor %d: %s data at offset %d in the %s is not %d-byte "
-                                  "aligned (its kernels read it in words)" % (
-                                      k, _DTYPE_NAME[dt], off, "constant section" if kind
-                                      else "arena", _DTYPE_SIZE[dt]))
             if kind == 0:
                 if off + nb > arena_bytes:
                     raise BundleError("tensor %d (%d bytes at %d) lies outside the arena"
