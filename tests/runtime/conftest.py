@@ -48,7 +48,7 @@ def to_bundle_fixture():
 
 @pytest.fixture(scope="session")
 def board(tmp_path_factory):
-    """A virtual board whose filesystem holds elrt compiled for x64, as after a deploy."""
+    """A virtual board whose filesystem holds elrt compiled for its arch, as after a deploy."""
     return prepare_board(tmp_path_factory.mktemp("elrt-board"))
 
 
