@@ -61,6 +61,9 @@ def check_run(run: Path) -> None:
         raise EdgeLoopError(f"{run}: no config.json (not a run folder from `edgeloop train`)")
     if not any((run / n).is_file() for n in ("model_int8.tflite", "model.elb")):
         raise EdgeLoopError(f"{run}: neither model_int8.tflite nor model.elb")
+    from trainer.runs import check_run as check_manifest
+
+    check_manifest(run)  # its model, bundle and config.json must still belong together
 
 
 def _within(seconds: float, what: str, fn):

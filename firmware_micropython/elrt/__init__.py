@@ -23,6 +23,7 @@ import time
 from micropython import const
 
 from elrt import optable as _T  # the op table, generated from converters/registry.py
+from elrt.extents import check_extents
 
 _HEADER_FMT = "<4sHHII"
 _HEADER_SIZE = const(16)
@@ -485,6 +486,12 @@ class Model:
                                   "aligned (its kernels read it in words)" % (
                                       k, _DTYPE_NAME[dt], off, "constant section" if kind
                                       else "arena", _DTYPE_SIZE[dt]))
+            want = _DTYPE_SIZE[dt]
+            for d in f[8:8 + nd]:
+                want = want * d if d >= 1 else -1
+            if want != nb:  # as the host checks: the shape the board reports is the data's
+                raise BundleError("tensor %d: nbytes %d does not match shape %s"
+                                  % (k, nb, tuple(f[8:8 + nd])))
             if kind == 0:
                 if off + nb > arena_bytes:
                     raise BundleError("tensor %d (%d bytes at %d) lies outside the arena"
@@ -535,13 +542,18 @@ class Model:
                 kmod[fam] = K
             fn = getattr(K, _word(_T.KERNEL, code))
             v = []
+            sz = []
             for k in ids:
                 t = tensor(k, where)
                 v.append(t[7])
+                sz.append((_DTYPE_SIZE[t[0]], t[3]))
             if t[1] != 0:
                 raise BundleError("%s writes a constant tensor" % where)
             pp = p + 12 + 4 * nt
             prm = struct.unpack_from("<%di" % npar, body, pp)
+            bad = check_extents(where, code, sz, prm)  # no kernel may leave its tensors
+            if bad:
+                raise BundleError(bad)
             if code == _T.OP_CONCATENATION:
                 k = prm[0]
                 if nt != k + 1 or npar != 2 + k:
