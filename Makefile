@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgeloop-installed
 
-.PHONY: install demo test test-esp32sem lint bench hil kernels clean
+.PHONY: install demo test test-esp32sem lint bench hil kernels generated clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench: $(STAMP)
 
 kernels:  # regenerate elrt/kv_*.py from firmware_micropython/elrt/src/kernels_viper.tpl
 	$(PYTHON) tools/gen_kernels.py
+
+generated: kernels  # every generated file: the kernels and elrt/optable.py (converters/registry.py)
+	$(PYTHON) tools/gen_optable.py
 
 hil: $(STAMP)
 	$(VENV)/bin/edgeloop hil --board virtual

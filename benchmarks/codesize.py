@@ -16,14 +16,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from converters.registry import OP_FAMILY
+
 ROOT = Path(__file__).resolve().parents[1]
 ELRT = ROOT / "firmware_micropython" / "elrt"
 
-# bundle opcode -> kernel family (elrt/kv_<family>.py); mirrors elrt._OP_FAMILY
-OP_FAMILY = {
-    1: "fc", 2: "conv", 3: "dw", 4: "pool", 5: "pool", 6: "mean", 7: "eltwise", 8: "eltwise",
-    9: "softmax", 10: "lut", 11: "move", 12: "move", 13: "lut", 14: "lut",
-}
 
 _MP_CODE_BYTECODE = 2
 _MP_CODE_NATIVE_PY = 3

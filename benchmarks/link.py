@@ -1,4 +1,4 @@
-"""Link benchmark (issue 6, item 7): the HIL link and closed loop on the virtual board.
+"""Link benchmark: the HIL link and closed loop on the virtual board.
 
 Figures, in one run on this machine:
 - `frames_per_s` / `link_mb_per_s`: SAMPLES frames (one stride each) the board's framer takes

@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from converters.bundle import parse_bundle, write_bundle
-from converters.compile import SUPPORTED_OPS, compile_model
+from converters.compile import compile_model
 from converters.errors import ConvertError
+from converters.registry import SUPPORTED_OPS, kernel_families
+from converters.stream import PER_STEP_BYTES, stream_plan
 from converters.tflite_reader import read_tflite
 
 __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "parse_bundle"]
@@ -18,11 +20,11 @@ __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "par
 # the smallest heap on which edgeloop.infer.run_batch_virtual (import elrt, load, invoke, write
 # the outputs) runs with every op family on its viper kernels, over 24 models (4 benchmark,
 # 9 Keras factory, 11 single-op; bundles 1-287 KB, arenas to 57 KB):
-#   need ~= 1.02 * (arena + bundle) + 24 KB + 300 B/op + 100 B per tensor reference
+#   need ~= 1.02 * (arena + bundle) + 25.5 KB + 300 B/op + 100 B per tensor reference
 #           + 0.95 KB per viper op family the model imports besides fc,
 # residuals -3.0 .. +5.9 KB (the unix port's conservative GC keeps load temporaries alive at
-# random: the same model fails or runs 2 KB apart), hence a 4 KB safety margin. The 24 KB:
-# import elrt (16.9 KB, with the fc family its self-check uses; viper machine code lives outside
+# random: the same model fails or runs 2 KB apart), hence a 4 KB safety margin. The 25.5 KB:
+# import elrt (17.7 KB, with the fc family its self-check uses; viper machine code lives outside
 # the GC heap), the interpreter's ~1 KB, the load-time peak (.mpy import, parse temporaries) and
 # ~2 KB for the application's own objects (the infer script: files, stats). 1.02: the GC
 # allocation table (1/80 of the heap) and block rounding of the two large buffers. Per op: plan
@@ -35,27 +37,16 @@ __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "par
 # (tables and runtime scaled by ESP32_OBJECT_SCALE, 0.85: every near-limit model of
 # tests/exactness runs at it); tests/exactness checks each estimate on its own word size. `total_bytes`, which decides `fits`, stays the 64-bit figure so
 # that a model accepted for a 100 KB board also loads and runs on the 100 KB virtual board.
-RUNTIME_OVERHEAD_BYTES = 24 * 1024
-MODEL_OVERHEAD_BYTES = 0
+# 25.5 KB re-measured with elrt's streaming hooks (+0.6 KB), +3 KB since elrt checks every op's
+# params against its tensors at load (elrt/extents.mpy: 2.8 KB of heap on x64, measured), so a
+# crafted bundle is refused instead of crashing the board.
+RUNTIME_OVERHEAD_BYTES = 28 * 1024 + 512
 PER_OP_OVERHEAD_BYTES = 300
 PER_REF_OVERHEAD_BYTES = 100
-PER_TENSOR_OVERHEAD_BYTES = 0  # tensors cost only through the references ops make to them
 PER_FAMILY_OVERHEAD_BYTES = 960
 BLOCK_FACTOR = 0.02
 SAFETY_MARGIN_BYTES = 4096
-FRAGMENTATION_MARGIN = BLOCK_FACTOR  # kept name: share of arena + bundle added
 ESP32_OBJECT_SCALE = 0.85  # 32-bit words: runtime + tables take 76-86 % of their x64 heap (measured)
-# Bundle opcode -> the elrt viper module family (firmware_micropython/elrt/__init__.py _OP_FAMILY);
-# "fc" is imported with elrt itself.
-OP_FAMILY = {1: "fc", 2: "conv", 3: "dw", 4: "pool", 5: "pool", 6: "mean", 7: "eltwise",
-             8: "eltwise", 9: "softmax", 10: "lut", 11: "move", 12: "move", 13: "lut", 14: "lut"}
-
-
-def kernel_families(opcodes) -> set[str]:
-    """The viper module families a bundle's opcodes make elrt import at load (besides fc)."""
-    return {OP_FAMILY.get(int(c), "?") for c in opcodes} - {"fc"}
-
-
 @dataclass
 class Conversion:
     bundle: bytes
@@ -71,16 +62,29 @@ def estimate_heap(arena: int, bundle_bytes: int, n_ops: int, n_tensors: int,
     modules imported besides fc (defaults to one per op, at most 8)."""
     refs = n_tensors if n_refs is None else n_refs
     fams = min(n_ops, 8) if n_families is None else n_families
-    tables = (MODEL_OVERHEAD_BYTES + n_ops * PER_OP_OVERHEAD_BYTES
-              + refs * PER_REF_OVERHEAD_BYTES + n_tensors * PER_TENSOR_OVERHEAD_BYTES
+    # tensors cost only through the references ops make to them
+    tables = (n_ops * PER_OP_OVERHEAD_BYTES + refs * PER_REF_OVERHEAD_BYTES
               + fams * PER_FAMILY_OVERHEAD_BYTES)
     weights = 0 if romfs else bundle_bytes
-    margin = int(FRAGMENTATION_MARGIN * (arena + weights)) + SAFETY_MARGIN_BYTES
+    margin = int(BLOCK_FACTOR * (arena + weights)) + SAFETY_MARGIN_BYTES
     total = arena + weights + tables + RUNTIME_OVERHEAD_BYTES + margin
     esp32 = arena + weights + margin + int(ESP32_OBJECT_SCALE * (tables + RUNTIME_OVERHEAD_BYTES))
     return {"arena_bytes": arena, "weights_in_ram_bytes": weights, "op_table_bytes": tables,
             "runtime_overhead_bytes": RUNTIME_OVERHEAD_BYTES,
             "fragmentation_margin_bytes": margin, "total_bytes": total, "esp32_bytes": esp32}
+
+
+def estimate_stream_heap(ram: dict, arena: int, stream: dict, n_families: int) -> dict:
+    """Heap with the constants streamed: arena, the stream buffer, the tables read into RAM and
+    the streamed plan's steps instead of the bundle (same runtime overhead and margins)."""
+    buf = stream["buffer_bytes"]
+    tables = (stream["meta_bytes"] + stream["steps"] * PER_STEP_BYTES
+              + n_families * PER_FAMILY_OVERHEAD_BYTES)
+    margin = int(BLOCK_FACTOR * (arena + buf)) + SAFETY_MARGIN_BYTES
+    total = arena + buf + tables + RUNTIME_OVERHEAD_BYTES + margin
+    esp32 = arena + buf + margin + int(ESP32_OBJECT_SCALE * (tables + RUNTIME_OVERHEAD_BYTES))
+    return dict(ram, weights_in_ram_bytes=0, stream_buffer_bytes=buf, op_table_bytes=tables,
+                fragmentation_margin_bytes=margin, total_bytes=total, esp32_bytes=esp32)
 
 
 def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
@@ -96,7 +100,17 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
     heap = estimate_heap(arena_b, len(blob), n_ops, n_t, romfs, n_refs, n_fams)
     ins = [bun.tensors[i] for i in bun.inputs]
     outs = [bun.tensors[i] for i in bun.outputs]
+    # Memory mode for the board: the whole bundle in RAM, in place from ROMFS, or (when that
+    # does not fit) the constants streamed from the bundle file op by op (converters/stream.py).
+    mode, stream, sheap = ("romfs" if romfs else "ram"), None, None
+    if not romfs and heap_limit is not None and heap["total_bytes"] > heap_limit:
+        stream = stream_plan(bun)
+        sheap = estimate_stream_heap(heap, arena_b, stream, n_fams)
+        if sheap["total_bytes"] <= heap_limit:
+            mode, heap = "stream", sheap
     report = {
+        "memory_mode": mode,
+        "stream": stream,
         "ops": compiled.op_reports,
         "total_macs": sum(r["macs"] for r in compiled.op_reports),
         "total_params": sum(r["params"] for r in compiled.op_reports),
@@ -126,6 +140,8 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
             + (f"; with the bundle read in place from ROMFS (MicroPython 1.25+) it would need "
                f"{estimate_heap(arena_b, 0, n_ops, n_t, True, n_refs, n_fams)['total_bytes']} B"
                if not romfs and heap['weights_in_ram_bytes'] else "")
+            + (f"; with the weights streamed from flash (buffer {stream['buffer_bytes']} B) "
+               f"{sheap['total_bytes']} B" if sheap else "")
         )
         err.report = report  # type: ignore[attr-defined]
         raise err

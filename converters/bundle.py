@@ -8,12 +8,16 @@ is read back through the same code the spec describes.
 from __future__ import annotations
 
 import binascii
+import functools
+import importlib.util
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from converters.errors import ConvertError
+from converters.registry import BY_OPCODE
 
 MAGIC = b"ELMB"
 FORMAT_VERSION = 1
@@ -37,96 +41,13 @@ NP_DTYPE = {np.dtype(v): k for k, v in DTYPE_NP.items()}
 KIND_ARENA = 0
 KIND_CONST = 1
 
-# opcodes
-OP_FULLY_CONNECTED = 1
-OP_CONV_2D = 2
-OP_DEPTHWISE_CONV_2D = 3
-OP_MAX_POOL_2D = 4
-OP_AVERAGE_POOL_2D = 5
-OP_MEAN = 6
-OP_ADD = 7
-OP_MUL = 8
-OP_SOFTMAX = 9
-OP_LUT = 10
-OP_CONCATENATION = 11
-OP_PAD = 12
-OP_DEQUANTIZE = 13
-OP_QUANTIZE_F32 = 14
-
-OPCODE_NAMES = {
-    OP_FULLY_CONNECTED: "FULLY_CONNECTED",
-    OP_CONV_2D: "CONV_2D",
-    OP_DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D",
-    OP_MAX_POOL_2D: "MAX_POOL_2D",
-    OP_AVERAGE_POOL_2D: "AVERAGE_POOL_2D",
-    OP_MEAN: "MEAN",
-    OP_ADD: "ADD",
-    OP_MUL: "MUL",
-    OP_SOFTMAX: "SOFTMAX",
-    OP_LUT: "LUT",
-    OP_CONCATENATION: "CONCATENATION",
-    OP_PAD: "PAD",
-    OP_DEQUANTIZE: "DEQUANTIZE",
-    OP_QUANTIZE_F32: "QUANTIZE_F32",
-}
-
-POOL_PARAMS = (
-    "batches in_h in_w channels out_h out_w filter_h filter_w stride_h stride_w "
-    "pad_top pad_left act_min act_max"
-).split()
-BROADCAST_PARAMS = "d0 d1 d2 d3 s1_0 s1_1 s1_2 s1_3 s2_0 s2_1 s2_2 s2_3".split()
-
-# Named params per opcode, in record order (None: variable length, see the spec).
+# opcodes, their names, param names (None: variable length, see the spec) and tensor counts
+# (None: variable, CONCATENATION): all from the op registry
+OPCODE_NAMES: dict[int, str] = {c: op.name for c, op in BY_OPCODE.items()}
 PARAM_NAMES: dict[int, list[str] | None] = {
-    OP_FULLY_CONNECTED: "batches accum_depth output_depth output_offset act_min act_max".split(),
-    OP_CONV_2D: (
-        "batches in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w dil_h dil_w "
-        "pad_top pad_left input_zero_point output_offset act_min act_max"
-    ).split(),
-    OP_DEPTHWISE_CONV_2D: (
-        "batches in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w dil_h dil_w "
-        "pad_top pad_left depth_multiplier input_zero_point output_offset act_min act_max"
-    ).split(),
-    OP_MAX_POOL_2D: POOL_PARAMS,
-    OP_AVERAGE_POOL_2D: POOL_PARAMS,
-    OP_MEAN: (
-        "outer reduce inner mode input_zero_point output_zero_point multiplier shift"
-    ).split(),
-    OP_ADD: (
-        "left_shift input1_offset input1_multiplier input1_shift input2_offset "
-        "input2_multiplier input2_shift output_offset output_multiplier output_shift "
-        "act_min act_max"
-    ).split()
-    + BROADCAST_PARAMS,
-    OP_MUL: (
-        "input1_offset input2_offset output_offset output_multiplier output_shift act_min act_max"
-    ).split()
-    + BROADCAST_PARAMS,
-    OP_SOFTMAX: ["outer", "depth"],
-    OP_LUT: ["n_elements"],
-    OP_CONCATENATION: None,
-    OP_PAD: "d0 d1 d2 d3 b0 b1 b2 b3 a0 a1 a2 a3 pad_value".split(),
-    OP_DEQUANTIZE: ["n_elements"],
-    OP_QUANTIZE_F32: ["n_elements", "zero_point", "scale_f32_bits"],
+    c: None if op.params is None else list(op.params) for c, op in BY_OPCODE.items()
 }
-
-# Number of tensor ids per opcode (None: variable, CONCATENATION).
-TENSOR_COUNTS: dict[int, int | None] = {
-    OP_FULLY_CONNECTED: 6,
-    OP_CONV_2D: 6,
-    OP_DEPTHWISE_CONV_2D: 6,
-    OP_MAX_POOL_2D: 2,
-    OP_AVERAGE_POOL_2D: 2,
-    OP_MEAN: 2,
-    OP_ADD: 3,
-    OP_MUL: 3,
-    OP_SOFTMAX: 4,
-    OP_LUT: 3,
-    OP_CONCATENATION: None,
-    OP_PAD: 2,
-    OP_DEQUANTIZE: 3,
-    OP_QUANTIZE_F32: 2,
-}
+TENSOR_COUNTS: dict[int, int | None] = {c: op.tensors for c, op in BY_OPCODE.items()}
 
 
 def _align4(n: int) -> int:
@@ -224,6 +145,19 @@ def write_bundle(b: Bundle) -> bytes:
     return struct.pack(HEADER_FMT, MAGIC, FORMAT_VERSION, HEADER_SIZE, len(body), crc) + body
 
 
+@functools.cache
+def device_extents():
+    """elrt's load-time check of op params against tensor sizes, run here from its own source
+    (firmware_micropython/elrt/extents.py is plain Python): host and board refuse alike."""
+    path = Path(__file__).resolve().parents[1] / "firmware_micropython" / "elrt" / "extents.py"
+    spec = importlib.util.spec_from_file_location("_elrt_extents", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.check_extents
+
+
 def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
     """Read and validate a bundle; raises ConvertError naming what is wrong and where."""
     mv = memoryview(data).cast("B")
@@ -234,8 +168,8 @@ def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
         raise ConvertError(f"not an EdgeLoop bundle: magic {bytes(magic)!r} != {MAGIC!r}")
     if version != FORMAT_VERSION:
         raise ConvertError(f"bundle format version {version} unsupported (reader: 1)")
-    if hsize < HEADER_SIZE:
-        raise ConvertError(f"bad header_size {hsize}")
+    if hsize < HEADER_SIZE or hsize & 3:
+        raise ConvertError(f"bad bundle header size {hsize} (must be >= 16, a multiple of 4)")
     if len(mv) < hsize + body_len:
         raise ConvertError(
             f"bundle truncated: {len(mv)} bytes, header says {hsize + body_len}"
@@ -243,12 +177,21 @@ def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
     body = mv[hsize : hsize + body_len]
     if binascii.crc32(body) & 0xFFFFFFFF != crc:
         raise ConvertError("bundle CRC32 mismatch: file corrupt")
+    # Below: the checks elrt's loader makes on the board, in the same order and words, so a
+    # bundle the board refuses is refused here (a valid CRC says nothing about the content).
     if body_len < BODY_HEADER_SIZE:
-        raise ConvertError("bundle body shorter than its header")
+        raise ConvertError(f"bundle body too short for its header ({body_len} bytes)")
     (n_t, n_ops, n_in, n_out, arena, t_off, ops_off, ops_len, io_off, c_off, c_len,
      _flags) = struct.unpack_from(BODY_HEADER_FMT, body, 0)
-    if t_off + n_t * TENSOR_SIZE > body_len or c_off + c_len > body_len:
-        raise ConvertError("bundle sections exceed body length")
+    if t_off + n_t * TENSOR_SIZE > body_len or io_off + 4 * (n_in + n_out) > body_len:
+        raise ConvertError("tensor table or io list runs past the bundle body")
+    if ops_off + ops_len > body_len or c_off + c_len > body_len:
+        raise ConvertError("op list or constant section runs past the bundle body")
+    if n_in < 1 or n_out < 1:
+        raise ConvertError(f"bundle declares {n_in} inputs and {n_out} outputs")
+    if ops_off & 3 or c_off & 3:
+        raise ConvertError(f"op list (offset {ops_off}) or constant section (offset {c_off}) "
+                           "not 4-byte aligned in the bundle body")
     tensors = []
     for i in range(n_t):
         dt, kind, ndim, _r, off, nbytes, zp, scale, *dims = struct.unpack_from(
@@ -257,33 +200,62 @@ def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
         if dt not in DTYPE_NP or kind not in (KIND_ARENA, KIND_CONST) or ndim > MAX_DIMS:
             raise ConvertError(f"tensor {i}: bad dtype/kind/ndim {dt}/{kind}/{ndim}")
         shape = tuple(dims[:ndim])
-        if tensor_nbytes(dt, shape) != nbytes:
+        if any(d < 1 for d in shape) or tensor_nbytes(dt, shape) != nbytes:
             raise ConvertError(f"tensor {i}: nbytes {nbytes} does not match shape {shape}")
+        size = np.dtype(DTYPE_NP[dt]).itemsize
+        if off & (size - 1):
+            raise ConvertError(f"tensor {i}: data at offset {off} in the "
+                               f"{'constant section' if kind else 'arena'} is not {size}-byte "
+                               "aligned (its kernels read it in words)")
         t = Tensor(dt, kind, shape, off, nbytes, zp, scale)
         if kind == KIND_CONST:
             if off + nbytes > c_len:
-                raise ConvertError(f"tensor {i}: const data outside the constant section")
+                raise ConvertError(f"tensor {i} ({nbytes} bytes at {off}) lies outside the "
+                                   "constant section")
             t.data = bytes(body[c_off + off : c_off + off + nbytes])
         elif off + nbytes > arena:
-            raise ConvertError(f"tensor {i}: arena range {off}+{nbytes} > arena {arena}")
+            raise ConvertError(f"tensor {i} ({nbytes} bytes at {off}) lies outside the arena")
         tensors.append(t)
     io = struct.unpack_from(f"<{n_in + n_out}i", body, io_off)
+    for k in io:
+        if not 0 <= k < n_t:
+            raise ConvertError(f"io list: tensor id {k} out of range ({n_t} tensors)")
+        if tensors[k].kind != KIND_ARENA:
+            raise ConvertError(f"io tensor {k} is not an arena tensor")
     ops = []
     pos = ops_off
+    end = ops_off + ops_len
     for k in range(n_ops):
-        if pos + 12 > ops_off + ops_len:
-            raise ConvertError(f"op {k}: record outside the op list")
+        if pos + 12 > end:
+            raise ConvertError(f"op list truncated at op {k}")
         opcode, nt, np_ = struct.unpack_from("<3i", body, pos)
+        if opcode not in OPCODE_NAMES:
+            raise ConvertError(f"op {k}: unknown opcode {opcode} (this runtime knows "
+                               f"{min(OPCODE_NAMES)}..{max(OPCODE_NAMES)})")
+        name = OPCODE_NAMES[opcode]
+        want, names = TENSOR_COUNTS[opcode], PARAM_NAMES[opcode]
+        if (want is not None and nt != want) or (names is not None and np_ != len(names)):
+            raise ConvertError(f"op {k} {name}: {nt} tensors/{np_} params, expected "
+                               f"{want}/{len(names or ())}")
+        if nt < 1 or np_ < 0 or pos + 4 * (3 + nt + np_) > end:
+            raise ConvertError(f"op {k} {name} runs past the op list")
         words = struct.unpack_from(f"<{nt + np_}i", body, pos + 12)
         pos += 4 * (3 + nt + np_)
         ids = list(words[:nt])
-        if opcode not in OPCODE_NAMES:
-            raise ConvertError(f"op {k}: unknown opcode {opcode}")
-        want = TENSOR_COUNTS[opcode]
-        if (want is not None and nt != want) or any(not 0 <= t < n_t for t in ids):
-            raise ConvertError(f"op {k} ({OPCODE_NAMES[opcode]}): bad tensor ids {ids}")
-        names = PARAM_NAMES[opcode]
-        if names is not None and len(names) != np_:
-            raise ConvertError(f"op {k} ({OPCODE_NAMES[opcode]}): {np_} params, want {len(names)}")
-        ops.append(Op(opcode, ids, list(words[nt:])))
+        for t in ids:
+            if not 0 <= t < n_t:
+                raise ConvertError(f"op {k} {name}: tensor id {t} out of range ({n_t} tensors)")
+        if tensors[ids[-1]].kind != KIND_ARENA:
+            raise ConvertError(f"op {k} {name} writes a constant tensor")
+        prm = list(words[nt:])
+        if name == "MEAN" and prm[1] < 1:
+            raise ConvertError(f"op {k} MEAN: reduce size {prm[1]}")
+        if name == "CONCATENATION" and (np_ < 2 or nt != prm[0] + 1 or np_ != 2 + prm[0]):
+            raise ConvertError(f"op {k} CONCATENATION: {prm[0] if prm else '?'} inputs but "
+                               f"{nt} tensors/{np_} params")
+        bad = device_extents()(f"op {k} {name}", opcode, [
+            (np.dtype(DTYPE_NP[tensors[t].dtype]).itemsize, tensors[t].nbytes) for t in ids], prm)
+        if bad:  # a param asking for more than its tensor holds: the board refuses it too
+            raise ConvertError(bad)
+        ops.append(Op(opcode, ids, prm))
     return Bundle(tensors, ops, list(io[:n_in]), list(io[n_in:]), arena, version, c_len)

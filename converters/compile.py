@@ -16,14 +16,8 @@ from converters import lower
 from converters.errors import ConvertError
 from converters.fold import fold_shape_ops
 from converters.plan import Buffer, plan
+from converters.registry import ALIAS_OPS, BY_NAME, SUPPORTED_OPS
 from converters.tflite_reader import TModel, TTensor
-
-ALIAS_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
-SUPPORTED_OPS = (
-    "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN",
-    "ADD", "MUL", "SOFTMAX", "LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH",
-    "CONCATENATION", "PAD", "PADV2", "RESHAPE", "EXPAND_DIMS", "SQUEEZE", "QUANTIZE", "DEQUANTIZE",
-)
 
 FLOAT_HELP = (
     "EdgeLoop runs int8 models only. Quantize with full-integer post-training quantization: "
@@ -121,8 +115,14 @@ class Builder:
             self.alias_root[bid] = self.alias_root[src]
         self.tmap[dst_idx] = bid
 
-    def emit(self, opcode: int, ids: list[int], params: list[int], report: dict) -> None:
-        self.ops.append(B.Op(opcode, ids, [int(p) for p in params]))
+    def emit(self, name: str, ids: list[int], params: list[int], report: dict) -> None:
+        """Append a bundle record of the registry op `name` (its tensor and param counts are
+        checked here, so a lowering that disagrees with the registry fails at convert time)."""
+        spec = BY_NAME[name]
+        if spec.params is not None and (len(ids), len(params)) != (spec.tensors, len(spec.params)):
+            raise ConvertError(f"{name} record with {len(ids)} tensors/{len(params)} params, "
+                               f"the registry says {spec.tensors}/{len(spec.params)}")
+        self.ops.append(B.Op(spec.opcode, ids, [int(p) for p in params]))
         self.reports.append(report)
 
 

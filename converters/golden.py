@@ -164,14 +164,26 @@ class _Exec:
             xs.append(flat[idx])
         return xs
 
-    def op_add(self, op, p):
+    def _scaled_inputs(self, op, p):
+        """ADD's and SUB's inputs rescaled to the common scale (TFLM's scaled_input*_val)."""
         a, b = self._bcast(op, p)
         a = mbqm((a + p["input1_offset"]) << p["left_shift"], p["input1_multiplier"],
                  p["input1_shift"])
         b = mbqm((b + p["input2_offset"]) << p["left_shift"], p["input2_multiplier"],
                  p["input2_shift"])
-        out = mbqm(a + b, p["output_multiplier"], p["output_shift"]) + p["output_offset"]
+        return a, b
+
+    def _add_sub_out(self, op, p, raw):
+        out = mbqm(raw, p["output_multiplier"], p["output_shift"]) + p["output_offset"]
         self.put(op.tensors[2], np.clip(out, p["act_min"], p["act_max"]))
+
+    def op_add(self, op, p):
+        a, b = self._scaled_inputs(op, p)
+        self._add_sub_out(op, p, a + b)
+
+    def op_sub(self, op, p):
+        a, b = self._scaled_inputs(op, p)
+        self._add_sub_out(op, p, a - b)
 
     def op_mul(self, op, p):
         a, b = self._bcast(op, p)

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from converters import bundle as B
-from converters import luts
+from converters import luts, registry
 from converters.errors import ConvertError
 from converters.quant import (
     activation_range,
@@ -128,7 +127,7 @@ def fully_connected(b: Builder, op: TOp) -> None:
     amin, amax = _act(op, ot)
     ids = [b.act(op.inputs[0]), b.const(w, ft.name), b.const(folded, "bias"),
            b.const(mult, "mult"), b.const(shift, "shift"), b.act(op.outputs[0])]
-    b.emit(B.OP_FULLY_CONNECTED, ids, [batches, depth, out_depth, _zp(ot), amin, amax],
+    b.emit("FULLY_CONNECTED", ids, [batches, depth, out_depth, _zp(ot), amin, amax],
            _report(op, batches * depth * out_depth, w.size + out_depth, ot))
 
 
@@ -189,7 +188,7 @@ def conv_2d(b: Builder, op: TOp) -> None:
     params = [n, ih, iw, c, g["oh"], g["ow"], oc, kh, kw, g["sh"], g["sw"], g["dh"], g["dw"],
               g["pt"], g["pl"], _zp(it), _zp(ot), amin, amax]
     macs = n * g["oh"] * g["ow"] * oc * kh * kw * ic
-    b.emit(B.OP_CONV_2D, ids, params, _report(op, macs, w.size + oc, ot))
+    b.emit("CONV_2D", ids, params, _report(op, macs, w.size + oc, ot))
 
 
 def depthwise_conv_2d(b: Builder, op: TOp) -> None:
@@ -217,10 +216,10 @@ def depthwise_conv_2d(b: Builder, op: TOp) -> None:
     params = [n, ih, iw, c, g["oh"], g["ow"], oc, kh, kw, g["sh"], g["sw"], g["dh"], g["dw"],
               g["pt"], g["pl"], dm, _zp(it), _zp(ot), amin, amax]
     macs = n * g["oh"] * g["ow"] * oc * kh * kw
-    b.emit(B.OP_DEPTHWISE_CONV_2D, ids, params, _report(op, macs, w.size + oc, ot))
+    b.emit("DEPTHWISE_CONV_2D", ids, params, _report(op, macs, w.size + oc, ot))
 
 
-def _pool(b: Builder, op: TOp, opcode: int) -> None:
+def _pool(b: Builder, op: TOp, opname: str) -> None:
     it = _int8(b, op, op.inputs[0], "input")
     ot = _int8(b, op, op.outputs[0], "output")
     _need4d(it, "input")
@@ -233,16 +232,16 @@ def _pool(b: Builder, op: TOp, opcode: int) -> None:
     amin, amax = _act(op, ot)
     params = [n, ih, iw, c, g["oh"], g["ow"], fh, fw, g["sh"], g["sw"], g["pt"], g["pl"],
               amin, amax]
-    b.emit(opcode, [b.act(op.inputs[0]), b.act(op.outputs[0])], params,
+    b.emit(opname, [b.act(op.inputs[0]), b.act(op.outputs[0])], params,
            _report(op, n * g["oh"] * g["ow"] * c * fh * fw, 0, ot))
 
 
 def max_pool_2d(b: Builder, op: TOp) -> None:
-    _pool(b, op, B.OP_MAX_POOL_2D)
+    _pool(b, op, "MAX_POOL_2D")
 
 
 def average_pool_2d(b: Builder, op: TOp) -> None:
-    _pool(b, op, B.OP_AVERAGE_POOL_2D)
+    _pool(b, op, "AVERAGE_POOL_2D")
 
 
 def _mean_groups(shape, axes: set[int]) -> list[tuple[int, bool]]:
@@ -280,7 +279,7 @@ def mean(b: Builder, op: TOp) -> None:
     outer = int(np.prod(sizes[:first], dtype=np.int64))
     inner = int(np.prod(sizes[first + 1 :], dtype=np.int64))
     params = [outer, red, inner, mode, _zp(it), _zp(ot), mult, shift]
-    b.emit(B.OP_MEAN, [b.act(op.inputs[0]), b.act(op.outputs[0])], params,
+    b.emit("MEAN", [b.act(op.inputs[0]), b.act(op.outputs[0])], params,
            _report(op, outer * red * inner, 0, ot, mode=mode))
 
 
@@ -305,7 +304,7 @@ def _mean_strided(b: Builder, op: TOp, it: TTensor, ot: TTensor, groups: list[tu
                b.const(np.full(1, mult, np.int32), "mult"),
                b.const(np.full(1, shift, np.int32), "shift"), y]
         params = [nb, a, w, c, 1, w, 1, a, 1, 1, 1, 1, 1, 0, 0, _zp(it), _zp(ot), -128, 127]
-        b.emit(B.OP_CONV_2D, ids, params,
+        b.emit("CONV_2D", ids, params,
                _report(op, nb * a * w * c, 0, ot, mode=luts.MEAN_QUANTIZED, lowered="CONV_2D"))
     elif pattern == "RKRK":
         a, w, k, c = sizes
@@ -315,7 +314,7 @@ def _mean_strided(b: Builder, op: TOp, it: TTensor, ot: TTensor, groups: list[tu
                b.const(np.full(c, shift, np.int32), "shift"), y]
         params = [1, a, w * k, c, 1, w, c, a, k, 1, k, 1, 1, 0, 0, 1, _zp(it), _zp(ot),
                   -128, 127]
-        b.emit(B.OP_DEPTHWISE_CONV_2D, ids, params,
+        b.emit("DEPTHWISE_CONV_2D", ids, params,
                _report(op, a * w * k * c, 0, ot, mode=luts.MEAN_QUANTIZED,
                        lowered="DEPTHWISE_CONV_2D"))
     else:  # unreachable for rank <= 4 (validated earlier); a clear error if that ever changes
@@ -343,7 +342,7 @@ def softmax(b: Builder, op: TOp) -> None:
     n = int(np.prod(it.shape))
     ids = [b.act(op.inputs[0]), b.const(exp_lut, "exp_lut"), b.const(acc_lut, "exp_acc_lut"),
            b.act(op.outputs[0])]
-    b.emit(B.OP_SOFTMAX, ids, [n // depth, depth], _report(op, n, 0, ot))
+    b.emit("SOFTMAX", ids, [n // depth, depth], _report(op, n, 0, ot))
 
 
 def _lut_op(b: Builder, op: TOp, table: np.ndarray) -> None:
@@ -351,7 +350,7 @@ def _lut_op(b: Builder, op: TOp, table: np.ndarray) -> None:
     n = int(np.prod(ot.shape))
     ids = [b.act(op.inputs[0]), b.const(table.astype(np.int8), f"{op.name.lower()}_lut"),
            b.act(op.outputs[0])]
-    b.emit(B.OP_LUT, ids, [n], _report(op, n, 0, ot))
+    b.emit("LUT", ids, [n], _report(op, n, 0, ot))
 
 
 def elementwise(b: Builder, op: TOp) -> None:
@@ -370,7 +369,7 @@ def quantize(b: Builder, op: TOp) -> None:
         _int8(b, op, op.outputs[0], "output")
         n = int(np.prod(ot.shape))
         bits = int(np.array([_scale(ot)], np.float32).view(np.int32)[0])
-        b.emit(B.OP_QUANTIZE_F32, [b.act(op.inputs[0]), b.act(op.outputs[0])],
+        b.emit("QUANTIZE_F32", [b.act(op.inputs[0]), b.act(op.outputs[0])],
                [n, _zp(ot), bits], _report(op, n, 0, ot))
         return
     raise ConvertError(f"QUANTIZE {it.dtype} -> {ot.dtype} unsupported (int8->int8 and "
@@ -385,7 +384,7 @@ def dequantize(b: Builder, op: TOp) -> None:
     table = luts.dequantize_table(_scale(it), _zp(it))
     n = int(np.prod(ot.shape))
     ids = [b.act(op.inputs[0]), b.const(table, "dequant_lut"), b.act(op.outputs[0])]
-    b.emit(B.OP_DEQUANTIZE, ids, [n], _report(op, n, 0, ot))
+    b.emit("DEQUANTIZE", ids, [n], _report(op, n, 0, ot))
 
 
 def _broadcast(b: Builder, op: TOp) -> list[int]:
@@ -411,6 +410,15 @@ def _broadcast(b: Builder, op: TOp) -> list[int]:
 
 
 def add(b: Builder, op: TOp) -> None:
+    _add_sub(b, op, "ADD")
+
+
+def sub(b: Builder, op: TOp) -> None:
+    """TFLM computes SUB's multipliers, shifts and offsets exactly as ADD's (sub_common.cc)."""
+    _add_sub(b, op, "SUB")
+
+
+def _add_sub(b: Builder, op: TOp, name: str) -> None:
     t1 = _int8(b, op, op.inputs[0], "input1")
     t2 = _int8(b, op, op.inputs[1], "input2")
     ot = _int8(b, op, op.outputs[0], "output")
@@ -424,7 +432,7 @@ def add(b: Builder, op: TOp) -> None:
     params = [left_shift, -_zp(t1), m1, sh1, -_zp(t2), m2, sh2, _zp(ot), mo, sho, amin, amax]
     params += _broadcast(b, op)
     n = int(np.prod(ot.shape))
-    b.emit(B.OP_ADD, [b.act(op.inputs[0]), b.act(op.inputs[1]), b.act(op.outputs[0])], params,
+    b.emit(name, [b.act(op.inputs[0]), b.act(op.inputs[1]), b.act(op.outputs[0])], params,
            _report(op, n, 0, ot))
 
 
@@ -437,7 +445,7 @@ def mul(b: Builder, op: TOp) -> None:
     amin, amax = _act(op, ot)
     params = [-_zp(t1), -_zp(t2), _zp(ot), m, s, amin, amax] + _broadcast(b, op)
     n = int(np.prod(ot.shape))
-    b.emit(B.OP_MUL, [b.act(op.inputs[0]), b.act(op.inputs[1]), b.act(op.outputs[0])], params,
+    b.emit("MUL", [b.act(op.inputs[0]), b.act(op.inputs[1]), b.act(op.outputs[0])], params,
            _report(op, n, 0, ot))
 
 
@@ -456,7 +464,7 @@ def concatenation(b: Builder, op: TOp) -> None:
                                "(TFLM int8 CONCATENATION requires equal scale/zero point)")
         copies.append(int(np.prod(t.shape[axis:], dtype=np.int64)))
     ids = [b.act(i) for i in op.inputs] + [b.act(op.outputs[0])]
-    b.emit(B.OP_CONCATENATION, ids, [len(op.inputs), outer, *copies],
+    b.emit("CONCATENATION", ids, [len(op.inputs), outer, *copies],
            _report(op, 0, 0, ot))
 
 
@@ -481,30 +489,10 @@ def pad(b: Builder, op: TOp) -> None:
         value = int(np.asarray(vt.data).reshape(-1)[0])
     if _zp(it) != _zp(ot) or np.float32(_scale(it)) != np.float32(_scale(ot)):
         raise ConvertError("PAD with different input/output quantization unsupported")
-    b.emit(B.OP_PAD, [b.act(op.inputs[0]), b.act(op.outputs[0])],
+    b.emit("PAD", [b.act(op.inputs[0]), b.act(op.outputs[0])],
            dims + before + after + [value], _report(op, 0, 0, ot))
 
 
-LOWER = {
-    "FULLY_CONNECTED": fully_connected,
-    "CONV_2D": conv_2d,
-    "DEPTHWISE_CONV_2D": depthwise_conv_2d,
-    "MAX_POOL_2D": max_pool_2d,
-    "AVERAGE_POOL_2D": average_pool_2d,
-    "MEAN": mean,
-    "SOFTMAX": softmax,
-    "ADD": add,
-    "MUL": mul,
-    "LOGISTIC": elementwise,
-    "TANH": elementwise,
-    "RELU": elementwise,
-    "RELU6": elementwise,
-    "LEAKY_RELU": elementwise,
-    "HARD_SWISH": elementwise,
-    "QUANTIZE": quantize,
-    "DEQUANTIZE": dequantize,
-    "CONCATENATION": concatenation,
-    "PAD": pad,
-    "PADV2": pad,
-}
-
+# TFLite builtin -> its lowering function, as the op registry names them
+LOWER = {name: globals()[registry.lowering(name)]
+         for name in registry.SUPPORTED_OPS if name not in registry.ALIAS_OPS}

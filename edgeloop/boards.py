@@ -61,7 +61,7 @@ BOARDS: dict[str, BoardProfile] = {
     "virtual": BoardProfile(
         name="virtual",
         chip="virtual",
-        mpy_arch="x64",
+        mpy_arch="x64",  # the PyPI port's; code is built for vboard.identify()'s arch
         heap_bytes=100 * 1024,
         firmware_offset=None,
         word_bits=64,

@@ -29,6 +29,8 @@ elif cfg.get("fleet"):
         app.main(cfg)
     except node.Restart:
         fleet.reset()
+    except Exception as exc:  # noqa: BLE001 - a new model the app cannot run rolls back
+        fleet.app_failed(exc)
     fleet.flush()
 else:
     import app

@@ -46,14 +46,12 @@ def model_facts(run: Path | None, cached: bool) -> dict[str, Any]:
             if f.is_file():
                 facts |= {"file": str(f), "sha256": sha256_file(f)}
                 break
-        manifest = Path(run) / "report.json"
-        if manifest.is_file():
+        for name, keys in (("report.json", ("int8_accuracy",)), ("config.json", ("labels",))):
             try:
-                rep = json.loads(manifest.read_text())
-                facts["int8_accuracy"] = rep.get("int8_accuracy")
-                facts["labels"] = rep.get("labels")
+                doc = json.loads((Path(run) / name).read_text())
             except (ValueError, OSError):
-                pass
+                continue
+            facts |= {k: doc.get(k) for k in keys}
     return facts
 
 
@@ -179,3 +177,8 @@ def attach(item: pytest.Item, report: pytest.TestReport) -> None:
     hil = getattr(item, "funcargs", {}).get("hil")
     results = getattr(hil, "results", None) or []
     report.hil_figures = figures([(name, res.summary()) for name, res in results])
+    # figures a scenario records itself (record_property), beyond its sessions' summaries
+    own = {k: v for k, v in report.user_properties
+           if "." not in k and isinstance(v, int | float | str | None)}
+    if own:
+        report.hil_figures["recorded"] = own

@@ -20,7 +20,10 @@ from typing import Any
 KEY_FIGURES = ("duration_s", "wall_s", "windows", "answered", "lost", "lost_reasons",
                "skipped_sensor_fault", "stops", "false_stops", "fault_at_s",
                "detection_latency_s", "breakdowns", "sensor_fault_reports", "board_resets",
-               "latency_us_median", "latency_us_max", "heap_free_min", "error")
+               "latency_us_median", "latency_us_max", "heap_free_min", "lost_samples",
+               "duplicated_samples", "overruns", "error",
+               "samples", "lost_reported", "skipped", "stride_us", "busy_us_median",
+               "busy_us_max", "lag_max")
 
 
 def criteria_of(item: Any) -> str:
@@ -94,7 +97,8 @@ class RunSummary:
 def figures(summaries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """Key figures of a scenario from its sessions' summaries: per session, and the worst case
     over them (max latency and lost, min heap, sum of false stops)."""
-    per = [{"session": name} | {k: s.get(k) for k in KEY_FIGURES} for name, s in summaries]
+    per = [{"session": name} | {k: _round(s.get(k)) for k in KEY_FIGURES}
+           for name, s in summaries]
     if not per:
         return {}
 
@@ -106,10 +110,15 @@ def figures(summaries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
                       ("latency_us_median", max), ("heap_free_min", min)):
         v = vals(key)
         worst[key] = pick(v) if v else None
-    for key in ("false_stops", "stops", "lost", "windows", "breakdowns"):
+    for key in ("false_stops", "stops", "lost", "windows", "breakdowns", "lost_samples",
+                "duplicated_samples", "overruns"):
         worst[key] = sum(vals(key))
     worst["simulated_s"] = round(sum(vals("duration_s")), 1)
     return worst | {"sessions": per}
+
+
+def _round(v: Any) -> Any:
+    return round(v, 3) if isinstance(v, float) else v
 
 
 def _utc(t: float) -> str:

@@ -1,4 +1,4 @@
-"""The ground every issue builds on: layering, the virtual board, mpy-cross, the CLI."""
+"""The ground everything builds on: layering, the virtual board, mpy-cross, the CLI."""
 
 from __future__ import annotations
 
@@ -96,7 +96,12 @@ def test_whole_firmware_compiles_with_mpy_cross(tmp_path: Path, arch: str) -> No
 
 
 def test_compiled_firmware_imports_on_the_virtual_board(tmp_path: Path) -> None:
-    """Every precompiled module (for the virtual board's arch) loads under the ESP32 heap limit, main.py aside."""
+    """Every precompiled module (for the virtual board's arch) loads under the ESP32 heap limit, main.py aside.
+
+    Each module on its own (with what it imports), then dropped again: the board never holds the
+    whole firmware at once (the fleet layer, the simulated chips and every driver are loaded only
+    where a config uses them), so all of them together need not fit.
+    """
     board = VirtualBoard(tmp_path, "esp32")
     written = build_firmware(tmp_path, mpy_arch())
     modules = sorted(
@@ -105,7 +110,15 @@ def test_compiled_firmware_imports_on_the_virtual_board(tmp_path: Path) -> None:
         if rel.suffix == ".mpy"
     )
     assert modules, "no firmware modules found"
-    code = "".join(f"import {m}\n" for m in modules) + f"print('imported', {len(modules)})\n"
+    code = (
+        "import gc, sys\n"
+        f"for m in {modules!r}:\n"
+        "    __import__(m)\n"
+        "    for k in list(sys.modules):\n"
+        "        del sys.modules[k]\n"
+        "    gc.collect()\n"
+        f"print('imported', {len(modules)})\n"
+    )
     result = board.run(code).check("importing the firmware")
     assert f"imported {len(modules)}" in result.stdout
 
@@ -145,7 +158,8 @@ def test_cli_output_path_that_is_a_file_is_one_message(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "edgeloop.cli", "simulate", "wearable",
                            "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.startswith(f"error: {out}") and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and str(out) in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
 def test_cli_passes_on_the_exit_code_of_typer_exit(tmp_path: Path) -> None:

@@ -184,6 +184,31 @@ else:
     return textwrap.indent(s, " " * ind)
 
 
+def taps(ind, axis):
+    """The in-bounds filter taps of one output position along `y` (rows ky0..ky1 of the window
+    starting at input row iy0) or `x` (columns kx0..kx1 from ix0): the border-pixel bounds
+    shared by the conv and depthwise kernels."""
+    bounds = {"y": ("ky", "iy0", "kh", "dh", "ih"), "x": ("kx", "ix0", "kw", "dw", "iw")}
+    k, i, n, d, lim = bounds[axis]
+    s = f"""\
+{k}0 = 0
+while {k}0 < {n} and {i} + {d} * {k}0 < 0:
+    {k}0 += 1
+{k}1 = {n}
+while {k}1 > {k}0 and {i} + {d} * ({k}1 - 1) >= {lim}:
+    {k}1 -= 1
+"""
+    return textwrap.indent(s, " " * ind)
+
+
+def geometry(ind, channels):
+    """Unpark the conv/depthwise geometry from _A[6..20] (`channels`: the input depth's name)."""
+    names = ["batches", "ih", "iw", channels, "oh", "ow", "oc", "kh", "kw", "sh", "sw", "dh",
+             "dw", "pt", "pl"]
+    lines = [f"{v} = int(a[{j}])" for j, v in enumerate(names, start=6)]
+    return textwrap.indent("\n".join(lines) + "\n", " " * ind)
+
+
 def conv4(ind, rq, rqsetup, clamp):
     """Four output channels per pass over the input (group path of _conv_2d)."""
     K = range(4)
@@ -214,12 +239,7 @@ def conv4(ind, rq, rqsetup, clamp):
     L.append("        oy = 0")
     L.append("        while oy < oh:")
     L.append("            iy0 = oy * sh - pt")
-    L.append("            ky0 = 0")
-    L.append("            while ky0 < kh and iy0 + dh * ky0 < 0:")
-    L.append("                ky0 += 1")
-    L.append("            ky1 = kh")
-    L.append("            while ky1 > ky0 and iy0 + dh * (ky1 - 1) >= ih:")
-    L.append("                ky1 -= 1")
+    L.append(taps(12, "y").rstrip("\n"))
     L.append("            rowin = fast and ky0 == 0 and ky1 == kh")
     L.append("            ox = 0")
     L.append("            while ox < ow:")
@@ -276,12 +296,7 @@ def conv4(ind, rq, rqsetup, clamp):
         a = "acc" if k == 0 else f"acc{k}"
         L.append(f"                    {a} = {a} + bi{k}")
     L.append("                else:")
-    L.append("                    kx0 = 0")
-    L.append("                    while kx0 < kw and ix0 + dw * kx0 < 0:")
-    L.append("                        kx0 += 1")
-    L.append("                    kx1 = kw")
-    L.append("                    while kx1 > kx0 and ix0 + dw * (kx1 - 1) >= iw:")
-    L.append("                        kx1 -= 1")
+    L.append(taps(20, "x").rstrip("\n"))
     L.append("                    if dw == 1:")
     L.append("                        nrun = 1")
     L.append("                        rl = (kx1 - kx0) * ic")
@@ -351,12 +366,7 @@ def dw4(ind, rq, rqsetup, clamp):
     L.append("        oy = 0")
     L.append("        while oy < oh:")
     L.append("            iy0 = oy * sh - pt")
-    L.append("            ky0 = 0")
-    L.append("            while ky0 < kh and iy0 + dh * ky0 < 0:")
-    L.append("                ky0 += 1")
-    L.append("            ky1 = kh")
-    L.append("            while ky1 > ky0 and iy0 + dh * (ky1 - 1) >= ih:")
-    L.append("                ky1 -= 1")
+    L.append(taps(12, "y").rstrip("\n"))
     L.append("            rowin = ky0 == 0 and ky1 == kh")
     L.append("            ox = 0")
     L.append("            while ox < ow:")
@@ -394,12 +404,7 @@ def dw4(ind, rq, rqsetup, clamp):
     for k, a in enumerate(A):
         L.append(f"                    {a} = {a} + bi{k}")
     L.append("                else:")
-    L.append("                    kx0 = 0")
-    L.append("                    while kx0 < kw and ix0 + dw * kx0 < 0:")
-    L.append("                        kx0 += 1")
-    L.append("                    kx1 = kw")
-    L.append("                    while kx1 > kx0 and ix0 + dw * (kx1 - 1) >= iw:")
-    L.append("                        kx1 -= 1")
+    L.append(taps(20, "x").rstrip("\n"))
     L.append("                    n = kx1 - kx0")
     for k, a in enumerate(A):
         L.append(f"                    {a} = bb{k}")
@@ -433,6 +438,159 @@ def dw4(ind, rq, rqsetup, clamp):
     return textwrap.indent("\n".join(L) + "\n", " " * ind)
 
 
+def fc4(ind, rq, rqsetup, clamp):
+    """Four output channels per pass over a batch row of _fully_connected: each input byte is
+    loaded and sign-extended once for four weight rows (the head's 8-wide runs use the
+    unsigned-weight identity, the tail signed weights, as the one-channel loop)."""
+    A = ["acc", "acc1", "acc2", "acc3"]
+    L = []
+    L.append("d2 = depth + depth")
+    L.append("d3 = d2 + depth")
+    L.append("while o + 3 < odepth:")
+    for k in range(4):
+        L.append(rqsetup(4, f"c{k}", "pm", "ps", f"o + {k}").rstrip("\n"))
+    for a in A:
+        L.append(f"    {a} = 0")
+    L.append("    xa = xb")
+    L.append("    wa = wa0 + o * depth")
+    L.append("    xe = xa + head")
+    L.append("    while xa < xe:")
+    L.append("        px = ptr8(xa)")
+    L.append("        pw = ptr8(wa)")
+    L.append("        p1 = ptr8(wa + depth)")
+    L.append("        p2 = ptr8(wa + d2)")
+    L.append("        p3 = ptr8(wa + d3)")
+    for i in range(8):
+        L.append(f"        x{i} = (px[{i}] ^ 128) - 128")
+    for k, (a, pk) in enumerate(zip(A, ["pw", "p1", "p2", "p3"], strict=True)):
+        terms = [f"x{i} * ({pk}[{i}] ^ 128)" for i in range(8)]
+        L.append(f"        {a} += ({terms[0]} + {terms[1]}")
+        for i in range(2, 8, 2):
+            tail = ")" if i + 2 >= 8 else ""
+            L.append(f"                + {terms[i]} + {terms[i + 1]}{tail}")
+        del k
+    L.append("        xa += 8")
+    L.append("        wa += 8")
+    L.append("    px = ptr8(xa)")
+    L.append("    pw = ptr8(wa)")
+    L.append("    p1 = ptr8(wa + depth)")
+    L.append("    p2 = ptr8(wa + d2)")
+    L.append("    p3 = ptr8(wa + d3)")
+    L.append("    n = depth - head")
+    L.append("    i = 0")
+    L.append("    while i < n:")
+    L.append("        x0 = (px[i] ^ 128) - 128")
+    for a, pk in zip(A, ["pw", "p1", "p2", "p3"], strict=True):
+        L.append(f"        {a} += x0 * (({pk}[i] ^ 128) - 128)")
+    L.append("        i += 1")
+    for k, a in enumerate(A):
+        L.append(f"    bo = pb[o + {k}]")
+        L.append("    if bo & sgn:")
+        L.append("        bo = (bo & msk) + sgn")
+        L.append(f"    {a} = {a} - sx + bo")
+        L.append(rq(4, a, "r", f"c{k}").rstrip("\n"))
+        L.append("    r = r + ooff")
+        L.append(clamp(4, "r", f"po[o_i + {k}]").rstrip("\n"))
+    L.append("    o_i += 4")
+    L.append("    o += 4")
+    return textwrap.indent("\n".join(L) + "\n", " " * ind)
+
+
+def fc4_macro(ind: int) -> str:
+    return fc4(ind, rq, rqsetup, clamp_store)
+
+
+def add_sub(ind, op):
+    """The body of the ADD (op "+") and SUB (op "-") kernels: TFLM's Add/SubElementwise with
+    broadcasting; the two differ only in how the rescaled inputs combine."""
+    if op not in ("+", "-"):
+        raise ValueError(f"#@ADD_SUB({op}): the operator must be + or -")
+    s = f"""\
+#@CONSTS()
+p1 = ptr8(input1)
+p2 = ptr8(input2)
+po = ptr8(output)
+amin = output_activation_min
+amax = output_activation_max
+pbc = ptr32(broadcast)
+d0 = pbc[0]
+d1 = pbc[1]
+d2 = pbc[2]
+d3 = pbc[3]
+a0 = pbc[4]
+a1 = pbc[5]
+a2 = pbc[6]
+a3 = pbc[7]
+b0 = pbc[8]
+b1 = pbc[9]
+b2 = pbc[10]
+b3 = pbc[11]
+#@RQSETUP2(a, input1_multiplier, input1_shift)
+#@RQSETUP2(b, input2_multiplier, input2_shift)
+#@RQSETUP2(c, output_multiplier, output_shift)
+o_i = 0
+i0 = 0
+while i0 < d0:
+    i1 = 0
+    while i1 < d1:
+        i2 = 0
+        while i2 < d2:
+            j1 = i0 * a0 + i1 * a1 + i2 * a2
+            j2 = i0 * b0 + i1 * b1 + i2 * b2
+            k = 0
+            while k < d3:
+                va = (((p1[j1] ^ 128) - 128) + input1_offset) << left_shift
+                vb = (((p2[j2] ^ 128) - 128) + input2_offset) << left_shift
+                #@RQ(va, ra, a)
+                #@RQ(vb, rb, b)
+                vs = ra {op} rb
+                #@RQ(vs, r, c)
+                r = r + output_offset
+                #@CLAMP(r, po[o_i])
+                o_i += 1
+                j1 += a3
+                j2 += b3
+                k += 1
+            i2 += 1
+        i1 += 1
+    i0 += 1
+"""
+    return textwrap.indent(render(s), " " * ind)
+
+
+PARK_AREA = """\
+# The three MAC-heavy kernels are a thin public wrapper that parks its arguments in _A and calls
+# a zero-argument implementation: viper keeps a function's first locals in machine registers and
+# arguments come first, so with 12-26 arguments no loop variable would get one. The
+# implementations declare their hottest locals (accumulator, two addresses) first. _A is
+# preallocated; storing into it allocates nothing. Kernels never run concurrently.
+_A = [0] * 26
+"""
+
+
+def park_area(ind):
+    """The argument parking list of the MAC-heavy kernels (fc, conv, dw) and why it exists."""
+    return textwrap.indent(PARK_AREA, " " * ind)
+
+
+def _enclosing_params(src: str, pos: int) -> list[str]:
+    """Parameter names of the last `def` before pos in the template (annotations dropped)."""
+    start = src.rindex("\ndef ", 0, pos)
+    head = src[start:src.index("):", start)]
+    params = head[head.index("(") + 1:]
+    return [p.split(":")[0].strip() for p in params.split(",") if p.strip()]
+
+
+def parked_call(ind, impl, *, params):
+    """The public wrapper's body: park every argument in _A, call impl, drop the buffers."""
+    if not 6 <= len(params) <= 26:
+        raise ValueError(f"#@PARKED_CALL({impl}): {len(params)} arguments do not fit _A")
+    lines = ["a = _A", *(f"a[{i}] = {p}" for i, p in enumerate(params)), f"{impl}()",
+             "a[0] = 0  # drop the buffer references: _A must not keep an unloaded model's "
+             "memory alive", *(f"a[{i}] = 0" for i in range(1, 6))]
+    return textwrap.indent("\n".join(lines) + "\n", " " * ind)
+
+
 def conv4_macro(ind: int) -> str:
     return conv4(ind, rq, rqsetup, clamp_store)
 
@@ -449,8 +607,15 @@ MACROS: dict[str, Callable[..., str]] = {
     "CLAMP": clamp_store,
     "SRDHM": srdhm,
     "CONV4": conv4_macro,
+    "FC4": fc4_macro,
     "DW4": dw4_macro,
+    "ADD_SUB": add_sub,
+    "PARK_AREA": park_area,
+    "TAPS": taps,
+    "GEOMETRY": geometry,
+    "PARKED_CALL": parked_call,
 }
+NEEDS_PARAMS = {"PARKED_CALL"}  # macros given the enclosing function's parameter names
 
 
 def _expand(m: re.Match) -> str:
@@ -459,6 +624,9 @@ def _expand(m: re.Match) -> str:
     args = [a.strip() for a in m.group(3).split(",")] if m.group(3).strip() else []
     if name not in MACROS:
         raise ValueError(f"kernels_viper.tpl: unknown macro #@{name}")
+    if name in NEEDS_PARAMS:
+        params = _enclosing_params(m.string, m.start())
+        return MACROS[name](ind, *args, params=params).rstrip("\n")
     return MACROS[name](ind, *args).rstrip("\n")
 
 

@@ -12,13 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from converters.registry import SUPPORTED_OPS
 from trainer.errors import TrainerError
 
-ALLOWED_OPS = frozenset(
-    "FULLY_CONNECTED CONV_2D DEPTHWISE_CONV_2D MAX_POOL_2D AVERAGE_POOL_2D MEAN ADD MUL SOFTMAX "
-    "LOGISTIC TANH RELU RELU6 LEAKY_RELU HARD_SWISH CONCATENATION PAD RESHAPE EXPAND_DIMS SQUEEZE "
-    "QUANTIZE DEQUANTIZE".split()
-)
+ALLOWED_OPS = frozenset(SUPPORTED_OPS)  # what the converter lowers (converters/registry.py)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ Per device: ota_begin, the bundle in chunks (each acknowledged with the offset t
 next, so a lost or repeated chunk is resent or ignored), ota_end; then the board's events:
 ota_refused (bad signature, replay, CRC, size: old model still running), or ota_verified and
 ota_done / ota_failed (self-test failed: the board put its old model back). Health: after
-ota_done the board must report status windows from the new version within the timeout.
+ota_done the app must run on the new model (the board confirms it after a few windows) and
+report status from it; a board whose app fails on it rolls back by itself, and a board that
+stays silent is told to roll back.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class DeviceResult:
     verify_ms: int | None = None
     apply_ms: int | None = None
     chunks_resent: int = 0
+    rolled_back: bool = False
 
 
 @dataclass
@@ -190,13 +193,39 @@ class Pusher:
             return res
         res.apply_ms = ev.get("apply_ms")
         res.stage = "health"
-        st = self._wait(dev, "status", lambda m: m.get("v") == version, self.health_timeout)
+        bad = ("app_failed", "ota_rolled_back")
+        ev = self._wait(dev, "event", lambda m: m.get("event") in bad
+                        or m.get("event") == "ota_confirmed" and m.get("version") == version,
+                        self.health_timeout)
         res.seconds = time.monotonic() - t0
-        if st is None:
-            res.reason = f"no status from version {version} within {self.health_timeout:.0f} s"
-            return res
-        res.ok, res.stage = True, "done"
+        if ev is not None and ev["event"] == "ota_confirmed":
+            st = self._wait(dev, "status", lambda m: m.get("v") == version, self.health_timeout)
+            if st is not None:
+                res.ok, res.stage = True, "done"
+                return res
+        res.reason = (f"{ev['event']}: {ev.get('error') or ev.get('why', '')}" if ev is not None
+                      else f"version {version} not confirmed within {self.health_timeout:.0f} s")
+        res.rolled_back = self.rollback(dev, already=ev is not None and ev["event"] == bad[1],
+                                        by_itself=ev is not None and ev["event"] == bad[0])
+        res.seconds = time.monotonic() - t0
         return res
+
+    def rollback(self, dev: str, already: bool = False, by_itself: bool = False) -> bool:
+        """Put the board's previous model back. A board whose app failed on a model still on
+        probation rolls back by itself (after a reset): then this waits for its report."""
+        if already:
+            return True
+        xid = random.randrange(1, 1 << 31)
+        ev = None
+        if by_itself:
+            ev = self._wait(dev, "event", lambda m: m.get("event") == "ota_rolled_back",
+                            self.result_timeout)
+        if ev is None:
+            self._cmd(dev, json.dumps({"op": "rollback", "id": xid}).encode())
+            ev = self._wait(dev, "event", lambda m: m.get("event") in ("ota_rolled_back",
+                                                                      "rollback_refused"),
+                            self.result_timeout)
+        return ev is not None and ev["event"] == "ota_rolled_back"
 
     # -- a rollout --------------------------------------------------------------------------
     def rollout(self, devices: list[str], data: bytes, version: int, canary: int = 0,

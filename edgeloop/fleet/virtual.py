@@ -159,17 +159,20 @@ class FleetBoard:
 
 def lay_out_board(fleet: Fleet, device: str, source: Path, broker: BrokerAddress, root: Path,
                   exe: str | None = None, pace_ms: int = 200, extra_config: dict | None = None,
-                  version: int = 0, fleet_extra: dict | None = None) -> FleetBoard:
-    """Deploy source (a run folder, .elb or .tflite) to a fresh virtual fleet board in root."""
+                  version: int = 0, fleet_extra: dict | None = None,
+                  config: dict | None = None) -> FleetBoard:
+    """Deploy source (a run folder; a bare .elb or .tflite with `config`) to a fresh virtual
+    fleet board in root."""
     from edgeloop.firmware import build_firmware
     from edgeloop.link.deploy import plan_deploy
-    from edgeloop.twins import machine_recording
+    from edgeloop.twins import domain_recording, machine_recording
 
     exe = exe or micropython_executable()
     profile = get_board("virtual")
-    plan = plan_deploy(Path(source), profile, virtual=True, sim_recording=machine_recording)
+    plan = plan_deploy(Path(source), profile, virtual=True, config=config,
+                       sim_recording=machine_recording, sim_world=domain_recording)
     root.mkdir(parents=True, exist_ok=True)
-    arch = board_arch(exe)
+    arch = board_arch(exe)  # plan_deploy built for this process's board: ours may differ
     files = dict(plan.files)
     files = {k: v for k, v in files.items() if not k.endswith(".mpy")}
     build_firmware(root, arch)

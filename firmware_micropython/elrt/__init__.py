@@ -22,6 +22,9 @@ import time
 
 from micropython import const
 
+from elrt import optable as _T  # the op table, generated from converters/registry.py
+from elrt.extents import check_extents
+
 _HEADER_FMT = "<4sHHII"
 _HEADER_SIZE = const(16)
 _BODY_HEADER_SIZE = const(48)
@@ -29,31 +32,6 @@ _TENSOR_FMT = "<BBBBIIif4i"
 _TENSOR_SIZE = const(36)
 FORMAT_VERSION = const(1)
 
-_OP_FC = const(1)
-_OP_CONV = const(2)
-_OP_DW = const(3)
-_OP_MAXPOOL = const(4)
-_OP_AVGPOOL = const(5)
-_OP_MEAN = const(6)
-_OP_ADD = const(7)
-_OP_MUL = const(8)
-_OP_SOFTMAX = const(9)
-_OP_LUT = const(10)
-_OP_CONCAT = const(11)
-_OP_PAD = const(12)
-_OP_DEQUANTIZE = const(13)
-_OP_QUANTIZE_F32 = const(14)
-
-_OP_NAMES = {
-    1: "FULLY_CONNECTED", 2: "CONV_2D", 3: "DEPTHWISE_CONV_2D", 4: "MAX_POOL_2D",
-    5: "AVERAGE_POOL_2D", 6: "MEAN", 7: "ADD", 8: "MUL", 9: "SOFTMAX", 10: "LUT",
-    11: "CONCATENATION", 12: "PAD", 13: "DEQUANTIZE", 14: "QUANTIZE_F32",
-}
-# opcode: (tensors, params) counts; None = variable
-_OP_ARITY = {
-    1: (6, 6), 2: (6, 19), 3: (6, 20), 4: (2, 14), 5: (2, 14), 6: (2, 8), 7: (3, 24),
-    8: (3, 19), 9: (4, 2), 10: (3, 1), 11: (None, None), 12: (2, 13), 13: (3, 1), 14: (2, 3),
-}
 _DTYPE_SIZE = {1: 1, 2: 4, 3: 4, 4: 2}
 _DTYPE_NAME = {1: "int8", 2: "int32", 3: "float32", 4: "int16"}
 
@@ -70,30 +48,31 @@ _KV = {}  # family -> its imported viper module, or the text of why it did not i
 # The viper set is one small module per op family (elrt/kv_<family>.py): a model imports only
 # the families its ops use, at load, because on an ESP32 each imported viper module's machine
 # code is copied into the small executable IRAM (and its function objects take GC heap).
-_OP_FAMILY = {
-    1: "fc", 2: "conv", 3: "dw", 4: "pool", 5: "pool", 6: "mean", 7: "eltwise", 8: "eltwise",
-    9: "softmax", 10: "lut", 11: "move", 12: "move", 13: "lut", 14: "lut",
-}
-_FAMILY_FUNCS = {
-    "fc": ("fully_connected",), "conv": ("conv_2d",), "dw": ("depthwise_conv_2d",),
-    "pool": ("max_pool_2d", "average_pool_2d"), "mean": ("mean",), "eltwise": ("add", "mul"),
-    "softmax": ("softmax",), "lut": ("lut", "dequantize", "quantize_f32"),
-    "move": ("concatenation", "pad"),
-}
+# Which op is in which family, and each family's kernels: elrt/optable.py (generated).
 
 
 def _self_check(k):
-    # A known-answer FC (3 channels, both signs, multipliers up to INT32_MAX, shifts -12..-5):
-    # the expected bytes are TFLM's arithmetic, checked against kernels_py by tests/runtime.
-    # Comparing with a constant spares importing the bytecode set next to the viper one.
+    # A known-answer FC (3 channels, both signs, multipliers up to INT32_MAX, shifts -13..-5):
+    # the record of a per-channel FULLY_CONNECTED model and TFLM's output for this input, both
+    # checked by tests/runtime/test_self_check.py (against the tflite-micro runtime, and the
+    # bytecode kernels). Comparing with a constant spares importing the bytecode set.
     out = bytearray(3)
     k.fully_connected(
         bytes((0, 127, 128, 255, 37, 200)),
         bytes((255, 1, 128, 127, 90, 3, 17, 250, 129, 64, 5, 77, 200, 100, 3, 9, 130, 66)),
         struct.pack("<3i", 12345, -70000, -4000),
-        struct.pack("<3i", 1518500250, 1073741824, 2147483647),
-        struct.pack("<3i", -9, -12, -5), out, 1, 6, 3, -3, -128, 127)
+        struct.pack("<3i", 1518473071, 2147445248, 2147483647),
+        struct.pack("<3i", -9, -13, -5), out, 1, 6, 3, -3, -128, 127)
     return out == b"\x29\xf6\xfb"  # 41, -10, -5
+
+
+def _word(table, i):
+    # Word i of an optable string (" A B C": word 1 is A), an op's name, family or kernel.
+    p = 0
+    for _ in range(i):
+        p = table.index(" ", p) + 1
+    e = table.find(" ", p)
+    return table[p:] if e < 0 else table[p:e]
 
 
 def _viper(fam):
@@ -104,8 +83,9 @@ def _viper(fam):
     if m is None:
         try:
             m = __import__("elrt.kv_" + fam, None, None, ("x",))
-            for name in _FAMILY_FUNCS[fam]:
-                if not hasattr(m, name):
+            for code in range(1, _T.MAX_OPCODE + 1):
+                name = _word(_T.KERNEL, code)
+                if _word(_T.FAMILY, code) == fam and not hasattr(m, name):
                     m = "elrt.kv_%s lacks %s" % (fam, name)
                     break
         except Exception as e:  # any failure: the family runs on bytecode
@@ -138,10 +118,9 @@ def _op_families(ops, n_ops):
         if p + 12 > n:
             break
         code, nt, npar = struct.unpack_from("<3i", ops, p)
-        fam = _OP_FAMILY.get(code)
-        if fam is None or nt < 0 or npar < 0:
+        if not 0 < code <= _T.MAX_OPCODE or nt < 0 or npar < 0:
             break
-        fams.add(fam)
+        fams.add(_word(_T.FAMILY, code))
         p += 4 * (3 + nt + npar)
     return fams
 
@@ -269,6 +248,39 @@ def _call(fn, a):
         raise ValueError("no dispatch for %d kernel arguments" % n)
 
 
+def _arg_kinds(code):
+    # (start, end) of an opcode's letters in optable.ARGS: after those of the lower opcodes
+    start = 0
+    for c in range(1, code):
+        if _T.PARAMS[c] != _T.VARIABLE:
+            start += _T.PARAMS[c]
+    return start, start + _T.PARAMS[code]
+
+
+def _kernel_params(body, pp, prm, kinds):
+    # The kernel's param arguments from a record's params, by the op's arg kinds (optable.py):
+    # i int, n negated, w the param's 4 bytes as a view (multipliers stay out of Python ints),
+    # f the float32 of its bits, t this and every later param as one view of int32 words.
+    a = []
+    start, end = kinds
+    for j in range(end - start):
+        c = _T.ARGS[start + j]
+        if c == 105:  # i
+            a.append(prm[j])
+        elif c == 110:  # n
+            a.append(-prm[j])
+        elif c == 119:  # w
+            a.append(body[pp + 4 * j:pp + 4 * j + 4])
+        elif c == 102:  # f
+            a.append(struct.unpack("<f", struct.pack("<i", prm[j]))[0])
+        elif c == 116:  # t
+            a.append(body[pp + 4 * j:pp + 4 * (end - start)])
+            break
+        else:
+            raise ValueError("arg kind %r" % c)
+    return tuple(a)
+
+
 def _address(buf):
     # The address of a buffer's first byte, or None where the port cannot tell (no uctypes).
     try:
@@ -293,11 +305,11 @@ def _check_aligned(body, ops_off, c_off):
                           "aligned in the bundle body" % (ops_off, c_off))
 
 
-def _check_header(mv):
-    n = len(mv)
+def _check_fields(head, n):
+    # The container header's checks (n: the bundle's length); returns (hsize, body_len, crc).
     if n < _HEADER_SIZE:
         raise BundleError("bundle truncated: %d bytes, the header alone is 16" % n)
-    magic, version, hsize, blen, crc = struct.unpack_from(_HEADER_FMT, mv, 0)
+    magic, version, hsize, blen, crc = struct.unpack_from(_HEADER_FMT, head, 0)
     if magic != b"ELMB":
         raise BundleError("not an EdgeLoop bundle: magic %r, expected b'ELMB'" % (bytes(magic),))
     if version != FORMAT_VERSION:
@@ -310,10 +322,18 @@ def _check_header(mv):
         raise BundleError(
             "bundle truncated: %d bytes, header says %d (header %d + body %d)"
             % (n, hsize + blen, hsize, blen))
-    body = mv[hsize:hsize + blen]
-    got = crc32(body)
+    return hsize, blen, crc
+
+
+def _check_crc(got, crc):
     if got != crc:
         raise BundleError("bundle corrupt: body CRC32 0x%08x, header says 0x%08x" % (got, crc))
+
+
+def _check_header(mv):
+    hsize, blen, crc = _check_fields(mv, len(mv))
+    body = mv[hsize:hsize + blen]
+    _check_crc(crc32(body), crc)
     return body
 
 
@@ -341,10 +361,17 @@ class Model:
         self.kernels = None  # "viper", "bytecode" or "mixed" (some families fell back)
         self.kernel_sets = {}  # op family ("fc", "conv", ...) -> "viper" or "bytecode"
         self.plan_ops = ()  # bundle op index of each invoke() step (CONCATENATION: k steps)
+        self.stream_bytes = 0  # > 0: constants read from the bundle file through this buffer
+        self._file = None
 
-    def load(self, src):
-        """Load a bundle from a file path (read into RAM) or a buffer (used in place). Raises
-        BundleError; on failure the previously loaded model is left untouched."""
+    def load(self, src, stream=None):
+        """Load a bundle from a file path (read into RAM, or streamed: see elrt/stream.py) or a
+        buffer (used in place). stream (paths only): None streams the constants from the file
+        when the bundle does not fit the heap (MemoryError reading it), True always (buffer
+        sized for the model), an int through a buffer of that many bytes, False never. Raises BundleError; on
+        failure the previously loaded model is left untouched."""
+        sfile = None
+        sbytes = 0
         try:
             # The kernel modules the ops need are imported first, while the heap is emptiest:
             # importing a .mpy briefly holds each function's machine code on the heap before
@@ -352,29 +379,54 @@ class Model:
             if isinstance(src, str):
                 _prepare_kernels(_file_op_list(src))
                 gc.collect()  # the bundle is one large block: give it the most contiguous room
-                buf = _read_file(src)
-            else:
-                buf = src
-            try:
-                mv = memoryview(buf)
-            except TypeError:
-                raise BundleError("bundle must be a path or a bytes-like buffer, not %s"
-                                  % type(src).__name__)
-            body = _check_header(mv)
-            if not isinstance(src, str):
-                _prepare_kernels(_body_op_list(body))
-            plan, arena, ins, outs, n_ops, sets, plan_ops = self._build(body)
+                if stream is not None and stream is not False and (stream is True or stream):
+                    from elrt import stream as S  # only streaming models pay for its code
+                    sbytes = S.request(src, stream)
+            if not sbytes:
+                try:
+                    buf = _read_file(src) if isinstance(src, str) else src
+                    try:
+                        mv = memoryview(buf)
+                    except TypeError:
+                        raise BundleError("bundle must be a path or a bytes-like buffer, not "
+                                          "%s" % type(src).__name__)
+                    body = _check_header(mv)
+                    if not isinstance(src, str):
+                        _prepare_kernels(_body_op_list(body))
+                    plan, arena, ins, outs, n_ops, sets, plan_ops = self._build(body)
+                except MemoryError:
+                    if stream is not None or not isinstance(src, str):
+                        raise
+                    # the bundle does not fit the heap: keep its constants in the file
+                    buf = mv = body = None
+                    gc.collect()
+                    sbytes = -1
+            if sbytes:
+                from elrt import stream as S
+                buf, sfile, built = S.load(self, src, sbytes)
+                plan, arena, ins, outs, n_ops, sets, plan_ops = built
+                sbytes = len(buf)
         except BundleError:
+            if sfile is not None:
+                sfile.close()
             raise
         except MemoryError:
+            if sfile is not None:
+                sfile.close()
             buf = mv = body = None
             gc.collect()
             raise BundleError("model does not fit in RAM: MemoryError while loading (%d bytes "
                               "free now; the bundle, its arena and tables must fit together "
                               "with the model already loaded)" % gc.mem_free())
         except (ValueError, IndexError, KeyError, TypeError) as e:
+            if sfile is not None:
+                sfile.close()
             raise BundleError("malformed bundle: %s" % (e,))
         # commit: only now does the model change
+        if self._file is not None:
+            self._file.close()
+        self._file = sfile
+        self.stream_bytes = sbytes
         self._plan = plan
         self._arena = arena
         self._bundle = buf
@@ -400,8 +452,10 @@ class Model:
         self.kernels = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else KERNELS)
         gc.collect()
 
-    def _build(self, body):
-        blen = len(body)
+    def _build(self, body, blen=None, cview=None):
+        # body: the bundle body, or (streaming) its tables up to the constant section, with
+        # blen the full body length and cview(off, nbytes) standing in for constant views.
+        blen = len(body) if blen is None else blen
         if blen < _BODY_HEADER_SIZE:
             raise BundleError("bundle body too short for its header (%d bytes)" % blen)
         (n_t, n_ops, n_in, n_out, arena_bytes, t_off, ops_off, ops_len, io_off, c_off, c_len,
@@ -432,6 +486,12 @@ class Model:
                                   "aligned (its kernels read it in words)" % (
                                       k, _DTYPE_NAME[dt], off, "constant section" if kind
                                       else "arena", _DTYPE_SIZE[dt]))
+            want = _DTYPE_SIZE[dt]
+            for d in f[8:8 + nd]:
+                want = want * d if d >= 1 else -1
+            if want != nb:  # as the host checks: the shape the board reports is the data's
+                raise BundleError("tensor %d: nbytes %d does not match shape %s"
+                                  % (k, nb, tuple(f[8:8 + nd])))
             if kind == 0:
                 if off + nb > arena_bytes:
                     raise BundleError("tensor %d (%d bytes at %d) lies outside the arena"
@@ -441,7 +501,7 @@ class Model:
                 if off + nb > c_len:
                     raise BundleError("tensor %d (%d bytes at %d) lies outside the constant "
                                       "section" % (k, nb, off))
-                v = body[c_off + off:c_off + off + nb]
+                v = cview(off, nb) if cview else body[c_off + off:c_off + off + nb]
             return (dt, kind, off, nb, f[6], f[7], tuple(f[8:8 + nd]), v)
 
         io = struct.unpack_from("<%di" % (n_in + n_out), body, io_off)
@@ -462,68 +522,39 @@ class Model:
             if p + 12 > end:
                 raise BundleError("op list truncated at op %d" % index)
             code, nt, npar = struct.unpack_from("<3i", body, p)
-            name = _OP_NAMES.get(code)
-            if name is None:
-                raise BundleError("op %d: unknown opcode %d (this runtime knows 1..14)"
-                                  % (index, code))
-            want = _OP_ARITY[code]
-            if want[0] is not None and (nt, npar) != want:
+            if not 0 < code <= _T.MAX_OPCODE:
+                raise BundleError("op %d: unknown opcode %d (this runtime knows 1..%d)"
+                                  % (index, code, _T.MAX_OPCODE))
+            name = _word(_T.NAMES, code)
+            want_t = _T.TENSORS[code]
+            want_p = _T.PARAMS[code]
+            if want_t != _T.VARIABLE and (nt, npar) != (want_t, want_p):
                 raise BundleError("op %d %s: %d tensors/%d params, expected %d/%d"
-                                  % (index, name, nt, npar, want[0], want[1]))
+                                  % (index, name, nt, npar, want_t, want_p))
             if p + 4 * (3 + nt + npar) > end:
                 raise BundleError("op %d %s runs past the op list" % (index, name))
             ids = struct.unpack_from("<%di" % nt, body, p + 12)
             where = "op %d %s" % (index, name)
-            fam = _OP_FAMILY[code]
+            fam = _word(_T.FAMILY, code)
             K = kmod.get(fam)
             if K is None:
                 K, sets[fam] = _kernels(fam)
                 kmod[fam] = K
+            fn = getattr(K, _word(_T.KERNEL, code))
             v = []
+            sz = []
             for k in ids:
                 t = tensor(k, where)
                 v.append(t[7])
+                sz.append((_DTYPE_SIZE[t[0]], t[3]))
             if t[1] != 0:
                 raise BundleError("%s writes a constant tensor" % where)
             pp = p + 12 + 4 * nt
             prm = struct.unpack_from("<%di" % npar, body, pp)
-
-            def word(j):  # a 4-byte view of param j (multipliers stay out of Python ints)
-                return body[pp + 4 * j:pp + 4 * j + 4]
-
-            if code == _OP_FC:
-                plan.append((K.fully_connected, tuple(v) + prm))
-            elif code == _OP_CONV or code == _OP_DW:
-                a = list(prm)
-                z = 15 if code == _OP_CONV else 16
-                a[z] = -a[z]  # input_zero_point -> TFLM input_offset
-                fn = K.conv_2d if code == _OP_CONV else K.depthwise_conv_2d
-                plan.append((fn, tuple(v) + tuple(a)))
-            elif code == _OP_MAXPOOL:
-                plan.append((K.max_pool_2d, tuple(v) + prm))
-            elif code == _OP_AVGPOOL:
-                plan.append((K.average_pool_2d, tuple(v) + prm))
-            elif code == _OP_MEAN:
-                if prm[1] < 1:
-                    raise BundleError("op %d MEAN: reduce size %d" % (index, prm[1]))
-                plan.append((K.mean, (v[0], v[1]) + prm[:6] + (word(6), prm[7])))
-            elif code == _OP_ADD:
-                plan.append((K.add, (v[0], v[1], v[2], prm[0], prm[1], word(2), prm[3], prm[4],
-                                     word(5), prm[6], prm[7], word(8), prm[9], prm[10], prm[11],
-                                     body[pp + 48:pp + 96])))
-            elif code == _OP_MUL:
-                plan.append((K.mul, (v[0], v[1], v[2], prm[0], prm[1], prm[2], word(3), prm[4],
-                                     prm[5], prm[6], body[pp + 28:pp + 76])))
-            elif code == _OP_SOFTMAX:
-                plan.append((K.softmax, tuple(v) + prm))
-            elif code == _OP_LUT:
-                plan.append((K.lut, tuple(v) + prm))
-            elif code == _OP_DEQUANTIZE:
-                plan.append((K.dequantize, tuple(v) + prm))
-            elif code == _OP_QUANTIZE_F32:
-                scale = struct.unpack("<f", struct.pack("<i", prm[2]))[0]
-                plan.append((K.quantize_f32, (v[0], v[1], prm[0], prm[1], scale)))
-            elif code == _OP_CONCAT:
+            bad = check_extents(where, code, sz, prm)  # no kernel may leave its tensors
+            if bad:
+                raise BundleError(bad)
+            if code == _T.OP_CONCATENATION:
                 k = prm[0]
                 if nt != k + 1 or npar != 2 + k:
                     raise BundleError("op %d CONCATENATION: %d inputs but %d tensors/%d params"
@@ -534,10 +565,12 @@ class Model:
                     stride += prm[2 + j]
                 start = 0
                 for j in range(k):
-                    plan.append((K.concatenation, (v[j], v[k], outer, prm[2 + j], stride, start)))
+                    plan.append((fn, (v[j], v[k], outer, prm[2 + j], stride, start)))
                     start += prm[2 + j]
-            elif code == _OP_PAD:
-                plan.append((K.pad, tuple(v) + prm))
+            else:
+                if code == _T.OP_MEAN and prm[1] < 1:
+                    raise BundleError("op %d MEAN: reduce size %d" % (index, prm[1]))
+                plan.append((fn, tuple(v) + _kernel_params(body, pp, prm, _arg_kinds(code))))
             while len(plan_ops) < len(plan):
                 plan_ops.append(index)
             p += 4 * (3 + nt + npar)

@@ -426,6 +426,23 @@ def add(input1, input2, output, left_shift, input1_offset, input1_multiplier, in
         output_shift, output_activation_min, output_activation_max, broadcast):
     """TFLM int8 Add. Multipliers are 4-byte int32 buffers; broadcast is 12 int32 words
     [d0..d3, s1_0..s1_3, s2_0..s2_3]: 4-D output dims and per-input element strides."""
+    _add_sub(input1, input2, output, left_shift, input1_offset, input1_multiplier, input1_shift,
+             input2_offset, input2_multiplier, input2_shift, output_offset, output_multiplier,
+             output_shift, output_activation_min, output_activation_max, broadcast, False)
+
+
+def sub(input1, input2, output, left_shift, input1_offset, input1_multiplier, input1_shift,
+        input2_offset, input2_multiplier, input2_shift, output_offset, output_multiplier,
+        output_shift, output_activation_min, output_activation_max, broadcast):
+    """TFLM int8 Sub: add() with the rescaled input2 subtracted (TFLM's SubElementwise)."""
+    _add_sub(input1, input2, output, left_shift, input1_offset, input1_multiplier, input1_shift,
+             input2_offset, input2_multiplier, input2_shift, output_offset, output_multiplier,
+             output_shift, output_activation_min, output_activation_max, broadcast, True)
+
+
+def _add_sub(input1, input2, output, left_shift, input1_offset, input1_multiplier, input1_shift,
+             input2_offset, input2_multiplier, input2_shift, output_offset, output_multiplier,
+             output_shift, output_activation_min, output_activation_max, broadcast, subtract):
     d0 = _i32(broadcast, 0)
     d1 = _i32(broadcast, 1)
     d2 = _i32(broadcast, 2)
@@ -447,8 +464,9 @@ def add(input1, input2, output, left_shift, input1_offset, input1_multiplier, in
                 for _ in range(d3):
                     x = (((input1[p1] ^ 128) - 128) + input1_offset) << left_shift
                     y = (((input2[p2] ^ 128) - 128) + input2_offset) << left_shift
-                    s = _requant_s(x, input1_multiplier, 0, input1_shift) + _requant_s(
-                        y, input2_multiplier, 0, input2_shift)
+                    x = _requant_s(x, input1_multiplier, 0, input1_shift)
+                    y = _requant_s(y, input2_multiplier, 0, input2_shift)
+                    s = x - y if subtract else x + y
                     s = _requant_s(s, output_multiplier, 0, output_shift) + output_offset
                     output[o_i] = _clamp8(s, output_activation_min, output_activation_max)
                     o_i += 1

@@ -27,7 +27,7 @@
 # tools/gen_kernels.py; edit those and run `make kernels` (a test checks they agree).
 # No kernel allocates: no lists, tuples, floats, big ints, keyword or *args calls.
 
-# kv_eltwise: ADD, MUL (broadcasting)
+# kv_eltwise: ADD, SUB, MUL (broadcasting)
 import micropython
 
 
@@ -204,6 +204,232 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                         if rem > thr:
                             rb = rb + 1
                     vs = ra + rb
+                    # r = MultiplyByQuantizedMultiplier(vs, cm, shift) on 16-bit halves
+                    xq = vs
+                    if clb:
+                        hib = xq & clb
+                        xq = (xq & (clb - 1)) << csl
+                        if hib:
+                            xq = xq + sgn
+                    if xq == sgn:
+                        r = 0 - cm
+                    else:
+                        u = xq
+                        if xq < 0:
+                            u = 0 - xq
+                        uh = u >> 16
+                        ul = u & 0xFFFF
+                        bb = uh * cml
+                        cc = ul * cmh
+                        q = ul * (cml >> 1)
+                        t = (q & 0x7FFF) << 1
+                        if cml & 1:
+                            t = t + ul
+                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                        r = (top << 1) + ((mid >> 15) & 1)
+                        if xq < 0:
+                            if rr > half:
+                                r = r + 1
+                            r = 0 - r
+                        elif rr >= half:
+                            r = r + 1
+                    if ce:
+                        thr = crt
+                        if r < 0:
+                            thr = thr + 1
+                        rem = r & crm
+                        r = r >> ce
+                        if rem > thr:
+                            r = r + 1
+                    r = r + output_offset
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[o_i] = r
+                    o_i += 1
+                    j1 += a3
+                    j2 += b3
+                    k += 1
+                i2 += 1
+            i1 += 1
+        i0 += 1
+
+
+@micropython.viper
+def sub(input1, input2, output, left_shift: int, input1_offset: int, input1_multiplier,
+        input1_shift: int, input2_offset: int, input2_multiplier, input2_shift: int,
+        output_offset: int, output_multiplier, output_shift: int, output_activation_min: int,
+        output_activation_max: int, broadcast):
+    """TFLM int8 Sub: add() with the rescaled input2 subtracted (TFLM's SubElementwise)."""
+    sgn = -1
+    sgn = sgn << 31
+    msk = -1 - sgn
+    half = 1
+    half = half << 30
+    p1 = ptr8(input1)
+    p2 = ptr8(input2)
+    po = ptr8(output)
+    amin = output_activation_min
+    amax = output_activation_max
+    pbc = ptr32(broadcast)
+    d0 = pbc[0]
+    d1 = pbc[1]
+    d2 = pbc[2]
+    d3 = pbc[3]
+    a0 = pbc[4]
+    a1 = pbc[5]
+    a2 = pbc[6]
+    a3 = pbc[7]
+    b0 = pbc[8]
+    b1 = pbc[9]
+    b2 = pbc[10]
+    b3 = pbc[11]
+    am = ptr32(input1_multiplier)[0]
+    amh = am >> 16
+    aml = am & 0xFFFF
+    asl = input1_shift
+    if asl & sgn:
+        asl = (asl & msk) + sgn
+    alb = 0
+    ae = 0
+    arm = 0
+    art = 0
+    if asl > 0:
+        alb = 1
+        alb = alb << (31 - asl)
+    elif asl < 0:
+        ae = 0 - asl
+        arm = -1 - (-1 << ae)
+        art = arm >> 1
+    bm = ptr32(input2_multiplier)[0]
+    bmh = bm >> 16
+    bml = bm & 0xFFFF
+    bsl = input2_shift
+    if bsl & sgn:
+        bsl = (bsl & msk) + sgn
+    blb = 0
+    be = 0
+    brm = 0
+    brt = 0
+    if bsl > 0:
+        blb = 1
+        blb = blb << (31 - bsl)
+    elif bsl < 0:
+        be = 0 - bsl
+        brm = -1 - (-1 << be)
+        brt = brm >> 1
+    cm = ptr32(output_multiplier)[0]
+    cmh = cm >> 16
+    cml = cm & 0xFFFF
+    csl = output_shift
+    if csl & sgn:
+        csl = (csl & msk) + sgn
+    clb = 0
+    ce = 0
+    crm = 0
+    crt = 0
+    if csl > 0:
+        clb = 1
+        clb = clb << (31 - csl)
+    elif csl < 0:
+        ce = 0 - csl
+        crm = -1 - (-1 << ce)
+        crt = crm >> 1
+    o_i = 0
+    i0 = 0
+    while i0 < d0:
+        i1 = 0
+        while i1 < d1:
+            i2 = 0
+            while i2 < d2:
+                j1 = i0 * a0 + i1 * a1 + i2 * a2
+                j2 = i0 * b0 + i1 * b1 + i2 * b2
+                k = 0
+                while k < d3:
+                    va = (((p1[j1] ^ 128) - 128) + input1_offset) << left_shift
+                    vb = (((p2[j2] ^ 128) - 128) + input2_offset) << left_shift
+                    # ra = MultiplyByQuantizedMultiplier(va, am, shift) on 16-bit halves
+                    xq = va
+                    if alb:
+                        hib = xq & alb
+                        xq = (xq & (alb - 1)) << asl
+                        if hib:
+                            xq = xq + sgn
+                    if xq == sgn:
+                        ra = 0 - am
+                    else:
+                        u = xq
+                        if xq < 0:
+                            u = 0 - xq
+                        uh = u >> 16
+                        ul = u & 0xFFFF
+                        bb = uh * aml
+                        cc = ul * amh
+                        q = ul * (aml >> 1)
+                        t = (q & 0x7FFF) << 1
+                        if aml & 1:
+                            t = t + ul
+                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                        top = uh * amh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                        ra = (top << 1) + ((mid >> 15) & 1)
+                        if xq < 0:
+                            if rr > half:
+                                ra = ra + 1
+                            ra = 0 - ra
+                        elif rr >= half:
+                            ra = ra + 1
+                    if ae:
+                        thr = art
+                        if ra < 0:
+                            thr = thr + 1
+                        rem = ra & arm
+                        ra = ra >> ae
+                        if rem > thr:
+                            ra = ra + 1
+                    # rb = MultiplyByQuantizedMultiplier(vb, bm, shift) on 16-bit halves
+                    xq = vb
+                    if blb:
+                        hib = xq & blb
+                        xq = (xq & (blb - 1)) << bsl
+                        if hib:
+                            xq = xq + sgn
+                    if xq == sgn:
+                        rb = 0 - bm
+                    else:
+                        u = xq
+                        if xq < 0:
+                            u = 0 - xq
+                        uh = u >> 16
+                        ul = u & 0xFFFF
+                        bb = uh * bml
+                        cc = ul * bmh
+                        q = ul * (bml >> 1)
+                        t = (q & 0x7FFF) << 1
+                        if bml & 1:
+                            t = t + ul
+                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                        top = uh * bmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                        rb = (top << 1) + ((mid >> 15) & 1)
+                        if xq < 0:
+                            if rr > half:
+                                rb = rb + 1
+                            rb = 0 - rb
+                        elif rr >= half:
+                            rb = rb + 1
+                    if be:
+                        thr = brt
+                        if rb < 0:
+                            thr = thr + 1
+                        rem = rb & brm
+                        rb = rb >> be
+                        if rem > thr:
+                            rb = rb + 1
+                    vs = ra - rb
                     # r = MultiplyByQuantizedMultiplier(vs, cm, shift) on 16-bit halves
                     xq = vs
                     if clb:

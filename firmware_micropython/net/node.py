@@ -32,6 +32,8 @@ T_STATUS, T_EVENT, T_STATE, T_OTA, T_DATA = 0, 1, 2, 3, 4
 SECRETS = "secrets.json"
 PART = "ota.part"
 PENDING = "ota.pending"
+ROLLBACK = "ota.rollback"
+CONFIRM_AFTER = 3  # windows the app must run on a new model before it is kept
 RESET_EXIT = 77  # the virtual board's "machine.reset()": its supervisor restarts the process
 
 
@@ -101,7 +103,10 @@ class Node:
         self.last_window = ticks_ms()
         self.alarm = False
         self.alarms = 0
-        self.version = int(_load("version.json", {}).get("version", 0))
+        info = _load("version.json", {})
+        self.version = int(info.get("version", 0))
+        self.probation = bool(info.get("probation"))
+        info = None
         self.rx = None  # [transfer id, size, received, file] of an update coming in
         self.collect = None  # [id, windows left, seq] of a remote recording
         self.rate = int(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
@@ -155,7 +160,12 @@ class Node:
         obj["boot"] = self.boot_id
         obj["seq"] = self.seq
         obj["v"] = self.version
-        return self.outbox.put(T_EVENT, json.dumps(obj))
+        msg = json.dumps(obj)
+        if len(msg) > self.outbox.slot_size:  # keep what it was, drop the details
+            msg = json.dumps({"event": obj.get("event"), "id": obj.get("id"), "dev": self.dev,
+                              "boot": self.boot_id, "seq": self.seq, "v": self.version,
+                              "version": obj.get("version"), "truncated": len(msg)})
+        return self.outbox.put(T_EVENT, msg)
 
     def publish(self, obj):
         """The app's emit() hook: status lines at QoS 0, events through the outbox."""
@@ -169,6 +179,14 @@ class Node:
                 self.alarms += alarm
                 self.event({"event": "alarm", "on": alarm, "w": w, "label": obj.get("label"),
                             "score": obj.get("score")})
+            if self.probation and w >= CONFIRM_AFTER:  # (as ota.confirm, without its heap)
+                info = _load("version.json", {})
+                info["probation"] = False
+                with open("version.json.tmp", "w") as f:
+                    f.write(json.dumps(info))
+                os.rename("version.json.tmp", "version.json")
+                self.probation = False
+                self.event({"event": "ota_confirmed", "version": self.version})
             if self.collect is not None:
                 self._collect_window()
             if self.tick_every and w % self.tick_every == 0:
@@ -259,6 +277,10 @@ class Node:
             self.reset_pending = True  # checked after a reset, on a fresh heap
         elif op == "collect":
             self.collect = [int(cmd["id"]), int(cmd.get("windows", 10)), 0]
+        elif op == "rollback":
+            with open(ROLLBACK, "w") as f:
+                f.write(json.dumps({"id": cmd.get("id")}))
+            self.reset_pending = True  # done at boot, before the app loads a model
         elif op == "ota_abort":
             self._rx_close()
         else:
@@ -310,10 +332,42 @@ class Fleet:
         p = ota.pending()
         if p is not None:
             ota.check_and_apply(self._node(), p[0], p[1])
+        r = _load(ROLLBACK, None)
+        if r is not None:
+            os.remove(ROLLBACK)
+            self._rollback(ota, r.get("id"), r.get("why", "asked by the host"))
         ota = None
         for name in ("ota", "ed25519", "sha512"):  # not needed again until the next update
             _unload("net." + name)
         gc.collect()
+
+    def _rollback(self, ota, xid, why):
+        n = self._node()
+        try:
+            v = ota.rollback()
+        except (OSError, ValueError) as exc:
+            n.event({"event": "rollback_refused", "id": xid, "reason": str(exc)})
+        else:
+            n.version = v
+            n.probation = False
+            n.event({"event": "ota_rolled_back", "id": xid, "version": v, "why": why})
+        n.flush()
+
+    def app_failed(self, exc):
+        """The app stopped with an error. On a model still on probation: roll back (after a
+        reset); otherwise report it and keep serving commands so the host can push a fix."""
+        import sys
+
+        n = self._node()
+        n.event({"event": "app_failed", "error": repr(exc)[:120], "version": n.version})
+        sys.print_exception(exc)
+        if n.probation:
+            with open(ROLLBACK, "w") as f:
+                f.write(json.dumps({"id": None, "why": "app failed on the new model"}))
+            self.reset()
+        while not n.reset_pending:
+            n.service(100)
+        self.reset()
 
     def _node(self):
         if self.node is None:

@@ -14,7 +14,9 @@
 #            the model is copied to model.new
 #   swap     ota.json {"phase": "swap"} written, model.elb -> model.old, model.new -> model.elb
 #   test     the new model loaded and run on the test vector; its output must match exactly
-#   commit   version.json written (tmp + rename: THE commit point), then model.old removed
+#   commit   version.json written (tmp + rename: THE commit point), model.old kept as model.prev
+#   probation the new version is on probation until the app has run on it (node confirms after
+#            a few windows); an app that fails before that rolls back to model.prev at once
 # recover() at boot finishes or undoes an interrupted swap: committed -> keep the new model,
 # not committed -> put model.old back. So a board killed at any moment boots with the old model
 # or the new one, never neither. The paths are relative to the board's working directory.
@@ -27,6 +29,8 @@ import struct
 MODEL = "model.elb"
 NEW = "model.new"
 OLD = "model.old"
+PREV = "model.prev"  # the model before the last update, kept for a rollback
+ROLLBACK = "ota.rollback"
 PART = "ota.part"
 PENDING = "ota.pending"
 STATE = "ota.json"
@@ -96,17 +100,57 @@ def recover():
     if state and state.get("phase") == "swap":
         if installed_version() == state.get("version"):
             done = "committed"  # killed after the commit point: the new model stays
+            if _exists(OLD):
+                _remove(PREV)
+                os.rename(OLD, PREV)
         elif _exists(OLD):
             _remove(MODEL)
             os.rename(OLD, MODEL)
             done = "rolled_back"
         _remove(OLD)
         _remove(STATE)
+    elif state and state.get("phase") == "rollback":
+        if _exists(MODEL):  # the previous model is in place: its version is the installed one
+            _write_json_atomic(VERSION, state["restore"])
+            _remove(OLD)
+        elif _exists(OLD):
+            os.rename(OLD, MODEL)
+        done = "rollback"
+        _remove(STATE)
     elif not _exists(MODEL) and _exists(OLD):
         os.rename(OLD, MODEL)
         done = "rolled_back"
     _remove(NEW)
     return done
+
+
+def rollback():
+    """Put the model before the last update back (host's command, or the app failed on the new
+    model before it was confirmed). Returns the version now installed, or raises OTAError."""
+    info = _read_json(VERSION, {})
+    if not _exists(PREV) or "prev" not in info:
+        raise OTAError("no previous model on the board")
+    restore = info["prev"]
+    _write_json_atomic(STATE, {"phase": "rollback", "restore": restore})
+    _remove(OLD)
+    os.rename(MODEL, OLD)
+    os.rename(PREV, MODEL)
+    _write_json_atomic(VERSION, restore)
+    _remove(OLD)
+    _remove(STATE)
+    return int(restore.get("version", 0))
+
+
+def confirm():
+    """The app ran on the new model: it is no longer on probation."""
+    info = _read_json(VERSION, {})
+    if info.get("probation"):
+        info["probation"] = False
+        _write_json_atomic(VERSION, info)
+
+
+def on_probation():
+    return bool(_read_json(VERSION, {}).get("probation"))
 
 
 def pending():
@@ -225,10 +269,16 @@ def apply(manifest, emit=None):
         ok = False
         detail = "self-test error: %r" % (exc,)
     if ok:
+        before = _read_json(VERSION, {"version": prev})
+        before.pop("prev", None)
+        before["probation"] = False
         _write_json_atomic(VERSION, {"version": version, "run": manifest.get("run"),
-                                     "sha256": manifest.get("sha256")})
+                                     "sha256": manifest.get("sha256"), "probation": True,
+                                     "prev": before})
         _phase("committed", emit)
-        _remove(OLD)
+        _remove(PREV)
+        if _exists(OLD):
+            os.rename(OLD, PREV)
         _remove(STATE)
         return True, detail
     _remove(MODEL)
@@ -261,6 +311,7 @@ def check_and_apply(node, xid, size):
     ok, detail = apply(m, node.event if m.get("trace") else None)
     if ok:
         node.version = installed_version()
+        node.probation = on_probation()
         node.event({"event": "ota_done", "id": xid, "version": node.version,
                     "apply_ms": ticks_diff(ticks_ms(), t1)})
     else:

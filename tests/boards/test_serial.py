@@ -327,6 +327,32 @@ def test_old_firmware_is_refused(monkeypatch, tmp_path, mpy, message) -> None:
         dp.check_board_mpy(t, "xtensawin")
 
 
+def test_hil_on_a_real_board_keeps_the_users_model(mp, port, tmp_path, bundles) -> None:
+    """`edgeloop hil` before it deploys: the board says what it is (probe_board), and a board
+    holding another model is refused unless --replace-model; the same model, or an empty
+    board, goes ahead."""
+    from edgeloop.commands.hil import check_model_replacement, probe_board
+    from edgeloop.errors import EdgeLoopError
+    from edgeloop.vboard import identify
+
+    facts = probe_board(port, 115200)
+    ident = identify()
+    assert (facts["mpy_arch"], facts["word_bits"], facts["float_bits"]) == (
+        ident.mpy_arch, ident.word_bits, ident.float_bits)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.elb").write_bytes(bundles[1])
+    check_model_replacement(port, 115200, run, "esp32", allowed=False)  # nothing deployed yet
+    mp.board_root.mkdir(parents=True, exist_ok=True)
+    (mp.board_root / "model.elb").write_bytes(bundles[0])  # the user's own model
+    with pytest.raises(EdgeLoopError, match="holds another model.*--replace-model"):
+        check_model_replacement(port, 115200, run, "esp32", allowed=False)
+    check_model_replacement(port, 115200, run, "esp32", allowed=True)
+    (mp.board_root / "model.elb").write_bytes(bundles[1])
+    check_model_replacement(port, 115200, run, "esp32", allowed=False)  # the run's own model
+    assert (mp.board_root / "model.elb").read_bytes() == bundles[1]  # nothing was written
+
+
 def test_no_repl_answer_keeps_stdout_clean(mp, port, monkeypatch, capsys) -> None:
     """mpremote print()s what it read before failing: `deploy --json` and `monitor` showed a
     stray b'' on stdout ahead of the error."""

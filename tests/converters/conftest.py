@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from factory.tflm import io_details, random_inputs, run_tflm
-from numpy.testing import assert_array_equal
+from factory import exact
+from factory.tflm import io_details, random_inputs
 
 from converters import convert_tflite
 from converters.golden import run_bundle
@@ -17,11 +17,8 @@ def exact_vs_tflm(model: bytes, n: int = 6, seed: int = 0) -> dict:
     ins, _ = io_details(model)
     shape = tuple(int(d) for d in ins[0]["shape"])
     x = random_inputs(shape, n, seed=seed, dtype=ins[0]["dtype"])
-    ref = run_tflm(model, x)
     conv = convert_tflite(model)
-    got = run_bundle(conv.bundle, x)
-    assert got.dtype == ref.dtype
-    assert_array_equal(got.reshape(ref.shape), ref)
+    exact.matches_tflm(run_bundle(conv.bundle, x), model, x, "golden", f"n={n} seed={seed}")
     return conv.report
 
 

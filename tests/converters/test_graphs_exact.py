@@ -4,7 +4,7 @@ interface (QUANTIZE in, DEQUANTIZE out), a constant operand, tensors reused acro
 from __future__ import annotations
 
 import numpy as np
-from factory.singleop import ModelBuilder, Quant
+from factory.tflite_builder import ModelBuilder, Quant
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb

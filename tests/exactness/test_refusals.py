@@ -1,4 +1,4 @@
-"""What TFLM refuses to prepare, the converter refuses at convert time (issue 3: never fail on
+"""What TFLM refuses to prepare, the converter refuses at convert time (never fail on
 the board). Cases: a fused activation whose clamp, round(6 / output_scale), overflows int32
 (TFLM: kernel_util.cc `no_integer_overflow_from_quantization`)."""
 

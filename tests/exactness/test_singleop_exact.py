@@ -1,5 +1,7 @@
 """Every op alone, over hypothesis-drawn shapes and parameters: our golden executor and the
-virtual board (bytecode and viper kernels) return exactly what tflite-micro returns."""
+virtual board (bytecode and viper kernels, as elrt dispatches them with the bundle's real
+parameters: LUTs, folded biases, broadcast strides, softmax tables) return exactly what
+tflite-micro returns. This is the single-op sweep; every supported op must have a strategy."""
 
 from __future__ import annotations
 
@@ -10,7 +12,13 @@ from factory import exact, singleop, strategies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from converters import SUPPORTED_OPS
+
 OPS = sorted(strategies.STRATEGIES)
+
+
+def test_every_supported_op_has_a_sweep() -> None:
+    assert set(OPS) | {"PADV2"} >= set(SUPPORTED_OPS)  # PADV2: PAD's builder, constant value
 
 # Sized so tests/exactness stays within ~5 min on 2 cores; deterministic (derandomize, no example
 # database) so CI runs are reproducible.
@@ -48,9 +56,10 @@ def test_virtual_board_equals_tflm(op: str, kernels: str) -> None:
     )
     def check(case: tuple[bytes, dict], data_seed: int) -> None:
         model, desc = case
-        _, stats = exact.device_vs_tflm(model, exact.model_inputs(model, 4, data_seed), desc,
-                                        kernels=kernels)  # fmt: skip
+        x = exact.model_inputs(model, 4, data_seed)
+        _, stats = exact.device_vs_tflm(model, x, desc, kernels=kernels)
         assert stats["kernels"] == kernels
+        exact.golden_vs_tflm(model, x, desc)  # the same model and inputs through golden
 
     check()
 
@@ -78,6 +87,25 @@ EDGE_CASES = [
     {"op": "ADD", "shape": (1, 4, 4, 3), "other_shape": (1, 1, 1, 3), "operand": "const",
      "out_scale_log2": -9.0, "seed": 13},
     {"op": "MUL", "shape": (1, 8, 8, 4), "operand": "self", "seed": 14},
+    {"op": "CONV_2D", "h": 9, "w": 7, "cin": 2, "cout": 3, "kh": 3, "kw": 2, "stride": (2, 1),
+     "dilation": (2, 3), "padding": "SAME", "activation": "RELU6", "seed": 15},
+    {"op": "CONV_2D", "h": 1, "w": 20, "cin": 3, "cout": 5, "kh": 1, "kw": 5,
+     "padding": "VALID", "seed": 16},  # the Conv1D form
+    {"op": "DEPTHWISE_CONV_2D", "h": 7, "w": 7, "cin": 3, "depth_multiplier": 3, "kh": 3,
+     "kw": 3, "stride": (2, 2), "dilation": (1, 1), "padding": "SAME", "seed": 17},
+    {"op": "DEPTHWISE_CONV_2D", "h": 8, "w": 8, "cin": 2, "kh": 3, "kw": 3, "dilation": (2, 2),
+     "padding": "VALID", "per_channel": False, "seed": 18},
+    {"op": "FULLY_CONNECTED", "batch": 3, "in_features": 40, "units": 7, "per_channel": False,
+     "activation": "RELU", "seed": 19},
+    {"op": "FULLY_CONNECTED", "in_features": 33, "units": 5, "use_bias": False, "seed": 20},
+    {"op": "AVERAGE_POOL_2D", "h": 7, "w": 5, "fh": 3, "fw": 3, "stride": (2, 2),
+     "padding": "SAME", "activation": "RELU", "seed": 21},
+    {"op": "MEAN", "shape": (1, 6, 5, 4), "axes": (1, 2), "keep_dims": True, "same_quant": True,
+     "seed": 22},
+    {"op": "MEAN", "shape": (1, 9, 4), "axes": (1,), "keep_dims": False, "seed": 23},
+    {"op": "SOFTMAX", "shape": (3, 37), "beta": 0.7, "seed": 24},
+    {"op": "SUB", "shape": (1, 4, 4, 3), "other_shape": (1, 1, 1, 3), "operand": "const",
+     "const_first": True, "out_scale_log2": -9.0, "seed": 25},
 ]  # fmt: skip
 
 

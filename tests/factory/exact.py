@@ -1,8 +1,10 @@
-"""Exactness checks shared by tests: our golden executor and the board against tflite-micro.
+"""The one oracle: every test that judges our outputs compares them with the tflite-micro
+runtime here.
 
-Every comparison is numpy.testing.assert_array_equal (never allclose); a failure message carries
-the model description so the case can be rebuilt with singleop.build(**description) or
-keras_models.keras_tflite(seed).
+matches_tflm runs the model in TFLM and asserts equality with numpy.testing.assert_array_equal
+(never allclose); golden_vs_tflm and device_vs_tflm are the golden executor's and the virtual
+board's use of it. A failure message carries the model description so the case can be rebuilt
+with singleop.build(**description) or keras_models.keras_tflite(seed).
 """
 
 from __future__ import annotations
@@ -71,15 +73,22 @@ def assert_same(ours: np.ndarray, ref: np.ndarray, what: str, desc: object) -> N
     np.testing.assert_array_equal(ours, ref, err_msg=f"{what} != TFLM for {desc}{detail}")
 
 
+def matches_tflm(ours: np.ndarray, model: bytes, x: np.ndarray, what: str,
+                 desc: object = "") -> np.ndarray:
+    """Run x through the tflite-micro runtime and assert `ours` equals it, element for element;
+    returns the TFLM output."""
+    ref = run_tflm(model, x)
+    assert_same(ours, ref, what, desc)
+    return ref
+
+
 def golden_vs_tflm(model: bytes, x: np.ndarray, desc: object) -> np.ndarray:
     """Convert, run the golden executor and TFLM on x, assert equality; returns the TFLM output."""
     import converters
     from converters.golden import run_bundle
 
     bundle = converters.convert_tflite(model).bundle
-    ref = run_tflm(model, x)
-    assert_same(run_bundle(bundle, x), ref, "golden", desc)
-    return ref
+    return matches_tflm(run_bundle(bundle, x), model, x, "golden", desc)
 
 
 def device_vs_tflm(
@@ -91,7 +100,6 @@ def device_vs_tflm(
     from edgeloop.infer import run_batch_virtual
 
     bundle = converters.convert_tflite(model).bundle
-    ref = run_tflm(model, x)
     y, stats = run_batch_virtual(bundle, x, profile, kernels=kernels)
-    assert_same(y, ref, f"virtual board ({stats.get('kernels', kernels)} kernels)", desc)
-    return ref, stats
+    what = f"virtual board ({stats.get('kernels', kernels)} kernels)"
+    return matches_tflm(y, model, x, what, desc), stats

@@ -17,11 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
-from factory.singleop import (
-    ACTIVATIONS,
-    PADDINGS,
-    ModelBuilder,
-    Quant,
+from factory.quantgen import (
     _acc_out_quant,
     _bias,
     _centered_quant,
@@ -31,6 +27,7 @@ from factory.singleop import (
     _weights,
     input_quant,
 )
+from factory.tflite_builder import ACTIVATIONS, PADDINGS, ModelBuilder, Quant
 
 
 @dataclass

@@ -18,12 +18,9 @@ import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
 from benchmarks.models import cache_path, cached_tflite, quantize_keras, randomize_batchnorm
+from converters import registry
 
-SUPPORTED_OPS = frozenset(
-    "FULLY_CONNECTED CONV_2D DEPTHWISE_CONV_2D MAX_POOL_2D AVERAGE_POOL_2D MEAN ADD MUL SOFTMAX "
-    "LOGISTIC TANH RELU RELU6 LEAKY_RELU HARD_SWISH CONCATENATION PAD RESHAPE EXPAND_DIMS SQUEEZE "
-    "QUANTIZE DEQUANTIZE".split()
-)
+SUPPORTED_OPS = frozenset(registry.SUPPORTED_OPS)
 _OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
 GENERATOR_VERSION = 3
 

@@ -6,210 +6,34 @@ the expected value range so outputs are spread over int8 instead of all clipped,
 symmetric (zero point 0), biases int32 with scale input_scale * filter_scale, and LOGISTIC,
 SOFTMAX, TANH use the fixed output quantization TFLM requires.
 
-The flatbuffer is written with the object API of the TFLite schema generated inside the
-`tflite-micro` package (same schema as the `tflite` reader package, file identifier TFL3).
+The flatbuffers are written by factory.tflite_builder.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from functools import partial
 
-import flatbuffers
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
-ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
-PADDINGS = {"SAME": 0, "VALID": 1}
-_TYPES = {
-    "float32": fb.TensorType.FLOAT32,
-    "int8": fb.TensorType.INT8,
-    "int32": fb.TensorType.INT32,
-}
-_NP = {"float32": np.float32, "int8": np.int8, "int32": np.int32}
+from factory.quantgen import (
+    _U,
+    _acc_out_quant,
+    _act_in_quant,
+    _bias,
+    _centered_quant,
+    _conv_out,
+    _range_quant,
+    _rng,
+    _weight_scales,
+    _weights,
+    input_quant,
+)
+from factory.tflite_builder import ACTIVATIONS, PADDINGS, ModelBuilder, Quant
 
-
-@dataclass(frozen=True)
-class Quant:
-    """Affine quantization of one tensor: per-tensor (scalars) or per-axis (sequences)."""
-
-    scale: float | Sequence[float]
-    zero_point: int | Sequence[int] = 0
-    dim: int = 0
-
-    def to_fb(self) -> fb.QuantizationParametersT:
-        q = fb.QuantizationParametersT()
-        scales = [float(s) for s in np.atleast_1d(self.scale)]
-        zps = [int(z) for z in np.atleast_1d(self.zero_point)]
-        if len(zps) == 1 and len(scales) > 1:
-            zps = zps * len(scales)
-        q.scale = scales
-        q.zeroPoint = zps
-        q.quantizedDimension = self.dim
-        return q
-
-
-class ModelBuilder:
-    """Accumulates tensors, constant buffers and operators; `build` packs the flatbuffer."""
-
-    def __init__(self) -> None:
-        self.tensors: list[fb.TensorT] = []
-        self.buffers: list[fb.BufferT] = [fb.BufferT()]  # buffer 0: the empty sentinel
-        self.opcodes: list[int] = []
-        self.operators: list[fb.OperatorT] = []
-
-    def tensor(
-        self,
-        shape: Sequence[int],
-        dtype: str = "int8",
-        quant: Quant | None = None,
-        data: np.ndarray | None = None,
-        name: str = "",
-    ) -> int:
-        t = fb.TensorT()
-        t.shape = [int(s) for s in shape]
-        t.type = _TYPES[dtype]
-        t.name = name or f"t{len(self.tensors)}"
-        t.buffer = 0
-        if data is not None:
-            arr = np.ascontiguousarray(np.asarray(data, dtype=_NP[dtype]))
-            if arr.size != math.prod(t.shape):
-                raise ValueError(f"tensor {t.name}: data size {arr.size} != shape {t.shape}")
-            buf = fb.BufferT()
-            buf.data = np.frombuffer(arr.tobytes(), dtype=np.uint8)
-            self.buffers.append(buf)
-            t.buffer = len(self.buffers) - 1
-        else:
-            buf = fb.BufferT()
-            self.buffers.append(buf)
-            t.buffer = len(self.buffers) - 1
-        if quant is not None:
-            t.quantization = quant.to_fb()
-        self.tensors.append(t)
-        return len(self.tensors) - 1
-
-    def const_i32(
-        self, values: Sequence[int] | np.ndarray, shape: Sequence[int] | None = None
-    ) -> int:
-        arr = np.asarray(values, dtype=np.int32)
-        return self.tensor(arr.shape if shape is None else shape, "int32", data=arr)
-
-    def op(
-        self,
-        name: str,
-        inputs: Sequence[int],
-        outputs: Sequence[int],
-        options: object | None = None,
-        version: int = 1,
-    ) -> None:
-        code = getattr(fb.BuiltinOperator, name)
-        if code not in self.opcodes:
-            self.opcodes.append(code)
-        o = fb.OperatorT()
-        o.opcodeIndex = self.opcodes.index(code)
-        o.inputs = [int(i) for i in inputs]
-        o.outputs = [int(i) for i in outputs]
-        if options is not None:
-            opt_name = type(options).__name__[:-1]  # Conv2DOptionsT -> Conv2DOptions
-            o.builtinOptionsType = getattr(fb.BuiltinOptions, opt_name)
-            o.builtinOptions = options
-        self.operators.append(o)
-
-    def build(self, inputs: Sequence[int], outputs: Sequence[int], description: str = "") -> bytes:
-        sg = fb.SubGraphT()
-        sg.tensors = self.tensors
-        sg.inputs = list(inputs)
-        sg.outputs = list(outputs)
-        sg.operators = self.operators
-        sg.name = "main"
-        m = fb.ModelT()
-        m.version = 3
-        m.description = description or "edgeloop test factory"
-        codes = []
-        for c in self.opcodes:
-            oc = fb.OperatorCodeT()
-            oc.builtinCode = c
-            oc.deprecatedBuiltinCode = min(c, 127)
-            oc.version = 1
-            codes.append(oc)
-        m.operatorCodes = codes
-        m.subgraphs = [sg]
-        m.buffers = self.buffers
-        b = flatbuffers.Builder(1024)
-        b.Finish(m.Pack(b), file_identifier=b"TFL3")
-        return bytes(b.Output())
-
-
-# ---------------------------------------------------------------- quantization helpers
-
-_U = 74.0  # std of a uniform int8 value (approx.), used to size output scales
-
-
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
-def input_quant(rng: np.random.Generator, lo: float = -3.5, hi: float = 0.0) -> Quant:
-    """A plausible activation quantization: log-uniform scale, zero point anywhere in int8."""
-    scale = float(10 ** rng.uniform(lo, hi))
-    zp = int(rng.choice([-128, 0, int(rng.integers(-128, 128))], p=[0.2, 0.1, 0.7]))
-    return Quant(scale, zp)
-
-
-def _out_zp(rng: np.random.Generator, activation: str = "NONE") -> int:
-    if activation in ("RELU", "RELU6"):
-        return int(rng.integers(-128, -90))
-    return int(rng.integers(-40, 41))
-
-
-def _centered_quant(
-    rng: np.random.Generator, center: float, std: float, log2: float = 0.0
-) -> Quant:
-    """Output quantization for a real value of given centre and spread: ~40 codes per std, with
-    the zero point placed so the centre lands mid-range (as calibration would place it).
-    log2 scales the result by 2**log2 (negative: heavy clipping, large multipliers)."""
-    scale = std / 40.0 * 2 ** rng.uniform(-1, 1)
-    scale = max(scale, abs(center) / 100.0, 1e-6) * 2.0**log2
-    zp = int(np.clip(round(-center / scale) + rng.integers(-20, 21), -128, 127))
-    return Quant(float(scale), zp)
-
-
-def _weights(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
-    return rng.integers(-127, 128, size=tuple(shape)).astype(np.int8)
-
-
-def _weight_scales(rng: np.random.Generator, n: int, per_channel: bool) -> np.ndarray:
-    if per_channel:
-        return (10 ** rng.uniform(-3.0, -1.5, size=n)).astype(np.float32)
-    return np.full(1, 10 ** rng.uniform(-3.0, -1.5), dtype=np.float32)
-
-
-def _acc_out_quant(
-    rng: np.random.Generator,
-    in_q: Quant,
-    w_scales: np.ndarray,
-    k: int,
-    activation: str,
-    log2: float = 0.0,
-) -> Quant:
-    """Output scale sized to the accumulator spread (sum of k products), with +-2x jitter,
-    times 2**log2 (negative log2: real multipliers >= 1 and heavy clipping)."""
-    w_rms = float(np.sqrt(np.mean(np.square(w_scales.astype(np.float64)))))
-    acc_std = float(in_q.scale) * w_rms * _U * _U * math.sqrt(k)
-    scale = acc_std / 40.0 * 2 ** rng.uniform(-1, 1) * 2.0**log2
-    return Quant(scale, _out_zp(rng, activation))
-
-
-def _bias(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
-    return rng.normal(0, _U * _U * math.sqrt(k) * 0.5, size=n).astype(np.int32)
-
-
-def _conv_out(size: int, k: int, stride: int, dilation: int, padding: str) -> int:
-    eff = (k - 1) * dilation + 1
-    if padding == "SAME":
-        return (size + stride - 1) // stride
-    return (size - eff + stride) // stride
+__all__ = ["ACTIVATIONS", "BUILDERS", "ModelBuilder", "Quant", "build", "input_quant"]
 
 
 # ---------------------------------------------------------------- builders
@@ -420,16 +244,19 @@ def mean(
     return mb.build([x], [y])
 
 
-def _binary(
+def binary(
     op: str,
-    shape: Sequence[int],
-    other_shape: Sequence[int],
-    activation: str,
-    const_first: bool,
-    seed: int,
+    shape: Sequence[int] = (1, 4, 4, 3),
+    other_shape: Sequence[int] | None = None,
+    activation: str = "NONE",
+    const_first: bool = False,
     operand: str = "const",
     out_scale_log2: float = 0.0,
+    seed: int = 0,
 ) -> bytes:
+    """x op constant for op ADD, SUB or MUL (constant op x with const_first; x op x with
+    operand="self"), the constant broadcast to x's shape or beyond, as numpy broadcasting."""
+    other_shape = other_shape or shape
     rng = _rng(seed)
     mb = ModelBuilder()
     q1, q2 = input_quant(rng), input_quant(rng)
@@ -437,13 +264,16 @@ def _binary(
         q2, other_shape = q1, shape
     out_shape = list(np.broadcast_shapes(tuple(shape), tuple(other_shape)))
     s1, z1, s2, z2 = float(q1.scale), int(q1.zero_point), float(q2.scale), int(q2.zero_point)
-    if op == "ADD":
-        centre, std = -s1 * z1 - s2 * z2, math.hypot(s1, s2) * _U
+    if op in ("ADD", "SUB"):
+        sign = 1 if op == "ADD" else -1
+        centre, std = -s1 * z1 - sign * s2 * z2, math.hypot(s1, s2) * _U
     else:
         centre = s1 * s2 * z1 * z2
         std = s1 * s2 * math.sqrt((_U**2 + z1**2) * (_U**2 + z2**2) - (z1 * z2) ** 2)
     if operand == "self" and op == "MUL":
         centre, std = s1 * s1 * (_U**2 + z1**2), s1 * s1 * _U * (_U + 2 * abs(z1))
+    elif operand == "self" and op == "SUB":  # x - x: exactly 0
+        centre, std = 0.0, 2 * s1 * _U
     elif operand == "self":
         centre, std = -2 * s1 * z1, 2 * s1 * _U
     out_q = _centered_quant(rng, centre, std, out_scale_log2)
@@ -453,54 +283,10 @@ def _binary(
     else:
         c = mb.tensor(other_shape, quant=q2, data=_weights(rng, other_shape))
     y = mb.tensor(out_shape, quant=out_q, name="output")
-    opt = fb.AddOptionsT() if op == "ADD" else fb.MulOptionsT()
+    opt = {"ADD": fb.AddOptionsT, "SUB": fb.SubOptionsT, "MUL": fb.MulOptionsT}[op]()
     opt.fusedActivationFunction = ACTIVATIONS[activation]
     mb.op(op, [c, x] if const_first else [x, c], [y], opt)
     return mb.build([x], [y])
-
-
-def add(
-    shape: Sequence[int] = (1, 4, 4, 3),
-    other_shape: Sequence[int] | None = None,
-    activation: str = "NONE",
-    const_first: bool = False,
-    operand: str = "const",
-    out_scale_log2: float = 0.0,
-    seed: int = 0,
-) -> bytes:
-    """x + constant (or x itself with operand="self"; broadcast to x's shape or beyond, as numpy broadcasting)."""
-    return _binary(
-        "ADD",
-        shape,
-        other_shape or shape,
-        activation,
-        const_first,
-        seed,
-        operand,
-        out_scale_log2,
-    )
-
-
-def mul(
-    shape: Sequence[int] = (1, 4, 4, 3),
-    other_shape: Sequence[int] | None = None,
-    activation: str = "NONE",
-    const_first: bool = False,
-    operand: str = "const",
-    out_scale_log2: float = 0.0,
-    seed: int = 0,
-) -> bytes:
-    """x * constant (or x itself with operand="self"; broadcast as numpy broadcasting)."""
-    return _binary(
-        "MUL",
-        shape,
-        other_shape or shape,
-        activation,
-        const_first,
-        seed,
-        operand,
-        out_scale_log2,
-    )
 
 
 def _unary(
@@ -517,18 +303,6 @@ def _unary(
     y = mb.tensor(shape, out_dtype, quant=out_q, name="output")
     mb.op(op, [x], [y], options)
     return mb.build([x], [y])
-
-
-def _range_quant(rng: np.random.Generator, lo: float, hi: float) -> Quant:
-    """Quantization covering the real interval [lo, hi] (lo <= 0 <= hi), as TF's converter does."""
-    scale = (hi - lo) / 255.0
-    zp = int(np.clip(round(-128 - lo / scale), -128, 127))
-    return Quant(float(scale), zp)
-
-
-def _act_in_quant(rng: np.random.Generator) -> Quant:
-    r = float(10 ** rng.uniform(-1.3, 1.8))  # real range about [-r, r], r in 0.05..63
-    return _range_quant(rng, -r * rng.uniform(0.3, 1.0), r * rng.uniform(0.3, 1.0))
 
 
 def softmax(shape: Sequence[int] = (1, 10), beta: float = 1.0, seed: int = 0) -> bytes:
@@ -718,8 +492,9 @@ BUILDERS: dict[str, Callable[..., bytes]] = {
     "MAX_POOL_2D": max_pool_2d,
     "AVERAGE_POOL_2D": average_pool_2d,
     "MEAN": mean,
-    "ADD": add,
-    "MUL": mul,
+    "ADD": partial(binary, "ADD"),
+    "SUB": partial(binary, "SUB"),
+    "MUL": partial(binary, "MUL"),
     "SOFTMAX": softmax,
     "LOGISTIC": logistic,
     "TANH": tanh,

@@ -168,6 +168,10 @@ def add(small: bool = False):
     return _binary("ADD", small)
 
 
+def sub(small: bool = False):
+    return _binary("SUB", small)
+
+
 def mul(small: bool = False):
     return _binary("MUL", small)
 
@@ -289,6 +293,7 @@ STRATEGIES = {
     "AVERAGE_POOL_2D": average_pool_2d,
     "MEAN": mean,
     "ADD": add,
+    "SUB": sub,
     "MUL": mul,
     "SOFTMAX": softmax,
     "LOGISTIC": logistic,

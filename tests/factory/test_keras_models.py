@@ -33,7 +33,7 @@ def test_twenty_seeds_quantize_to_our_op_set_and_run_in_tflm() -> None:
         assert ins[0]["dtype"] == np.int8 and outs[0]["dtype"] == np.int8
         y = run_tflm(model, random_inputs(tuple(ins[0]["shape"]), 4, seed=seed))
         assert y.shape == (4, *tuple(outs[0]["shape"]))
-    # the generated set must exercise the layers the issue names
+    # the generated set must exercise the layers the converter supports
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "ADD", "MUL",
             "CONCATENATION", "SOFTMAX", "PAD"} <= ops, ops  # fmt: skip
     assert ops <= km.SUPPORTED_OPS

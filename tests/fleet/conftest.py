@@ -17,6 +17,7 @@ from fleet.kit import fc_model
 from edgeloop.fleet.broker import Broker, make_broker, mosquitto_executable
 from edgeloop.fleet.registry import Fleet
 from edgeloop.fleet.virtual import FleetBoard, lay_out_board
+from edgeloop.link.deploy import DEFAULT_DEVICE_CONFIG
 
 BROKER_KIND = os.environ.get("EDGELOOP_TEST_BROKER") or (
     "mosquitto" if mosquitto_executable() else "embedded")
@@ -48,7 +49,6 @@ def broker(fleet: Fleet, record_property) -> Broker:  # type: ignore[no-untyped-
 
 @pytest.fixture
 def model_file(tmp_path: Path) -> Path:
-    from edgeloop.link.deploy import DEFAULT_DEVICE_CONFIG
 
     p = tmp_path / "m1.elb"
     p.write_bytes(fc_model(1))

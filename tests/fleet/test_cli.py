@@ -16,6 +16,7 @@ from edgeloop.fleet.broker import free_port
 from edgeloop.fleet.registry import Fleet
 from edgeloop.fleet.serve import Ingestor
 from edgeloop.fleet.store import device_rows
+from edgeloop.link.deploy import DEFAULT_DEVICE_CONFIG
 from edgeloop.vboard import micropython_executable
 
 
@@ -44,7 +45,6 @@ def test_up_status_push(tmp_path: Path) -> None:
     home = tmp_path / "f"
     (tmp_path / "m1.elb").write_bytes(fc_model(1))
     (tmp_path / "m2.elb").write_bytes(fc_model(2))
-    from edgeloop.link.deploy import DEFAULT_DEVICE_CONFIG  # the models' config beside them
 
     (tmp_path / "config.json").write_text(json.dumps(DEFAULT_DEVICE_CONFIG))
     up = subprocess.Popen(_edgeloop("fleet", "up", str(tmp_path / "m1.elb"), "--virtual", "2",

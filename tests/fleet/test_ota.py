@@ -142,3 +142,36 @@ def test_failed_self_test_rolls_back_and_stops_the_rollout(fleet, make_board, pu
     for b, sha in zip(boards, old, strict=True):
         _running(b, 0)
         assert _model_sha(b) == sha and b.installed_version() == 0
+
+
+def test_app_failing_on_the_new_model_rolls_back_and_stops_the_rollout(fleet, make_board, pusher) -> None:  # type: ignore[no-untyped-def]
+    from fleet.kit import fc_model_inputs
+
+    boards = [make_board(d).start() for d in ("d1", "d2")]
+    for b in boards:
+        _running(b)
+    old = _model_sha(boards[0])
+    # Signed, intact, passes its self-test, but 97 inputs are no whole window of 3 channels:
+    # the app refuses to start on it.
+    bad = make_bundle(fc_model_inputs(97, 1), 4, fleet.private_key_pem())
+    res = pusher.rollout(["d1", "d2"], bad.data, 4, canary=1)
+    assert res.stopped and res.skipped == ["d2"]
+    r = res.results[0]
+    assert not r.ok and r.stage == "health" and r.rolled_back, r
+    _running(boards[0], 0)
+    assert _model_sha(boards[0]) == old
+    # the rolled-back board takes a good update again
+    good = make_bundle(fc_model(2), 5, fleet.private_key_pem())
+    r2 = pusher.update("d1", good.data, 5)
+    assert r2.ok, (r2, boards[0].console())
+
+
+def test_host_ordered_rollback(fleet, make_board, pusher) -> None:  # type: ignore[no-untyped-def]
+    board = make_board("d1").start()
+    _running(board)
+    old = _model_sha(board)
+    r = pusher.update("d1", make_bundle(fc_model(2), 1, fleet.private_key_pem()).data, 1)
+    assert r.ok, r
+    assert pusher.rollback("d1")
+    _running(board, 0)
+    assert _model_sha(board) == old and board.installed_version() == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from factory import random_inputs, run_tflm, strategies
+from factory import exact, random_inputs, strategies
 from factory.singleop import build
 from factory.tflm import io_details
 
@@ -13,9 +13,8 @@ from factory.tflm import io_details
 @pytest.mark.parametrize("op", sorted(strategies.STRATEGIES))
 def test_model_in_cpython(cpython_elrt, to_bundle, op: str) -> None:
     model = build(op, seed=21)
-    ins, _ = io_details(model)
+    ins, outs = io_details(model)
     x = random_inputs(tuple(ins[0]["shape"]), 3, seed=2, dtype=ins[0]["dtype"])
-    ref = run_tflm(model, x)
     m = cpython_elrt.Model()
     m.load(to_bundle(model))
     assert cpython_elrt.KERNELS == "bytecode"
@@ -23,8 +22,8 @@ def test_model_in_cpython(cpython_elrt, to_bundle, op: str) -> None:
     for sample in x:
         m.input[:] = sample.tobytes()
         m.invoke()
-        ys.append(np.frombuffer(bytes(m.output), dtype=ref.dtype))
-    np.testing.assert_array_equal(np.stack(ys).reshape(ref.shape), ref)
+        ys.append(np.frombuffer(bytes(m.output), dtype=outs[0]["dtype"]))
+    exact.matches_tflm(np.stack(ys), model, x, "elrt in CPython (bytecode kernels)", op)
 
 
 def test_bundle_error_in_cpython(cpython_elrt, to_bundle) -> None:

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from factory import run_tflm
+from factory import exact
 from factory.graphs import _G, _fc, _softmax
 from factory.singleop import input_quant
 
@@ -56,9 +56,8 @@ def _run(board, bundle: bytes, x: np.ndarray) -> dict:
 
 
 def _expected(tflite: bytes, bundle: bytes, x: np.ndarray) -> list[str]:
-    ref = run_tflm(tflite, x.reshape(len(x), 1, -1))
-    gold = np.asarray(run_bundle(bundle, x.reshape(len(x), 1, -1)))
-    np.testing.assert_array_equal(gold.reshape(ref.shape), ref)
+    xb = x.reshape(len(x), 1, -1)
+    ref = exact.matches_tflm(run_bundle(bundle, xb), tflite, xb, "golden")
     return [r.astype(np.int8).tobytes().hex() for r in ref.reshape(len(x), -1)]
 
 
@@ -75,20 +74,21 @@ def mlp():
 
 
 def test_model_imports_only_its_families(board, viper_usable: bool, mlp) -> None:
-    if not viper_usable:
-        pytest.skip("viper kernels unavailable on this board")
+    assert viper_usable, "elrt's viper kernels do not import or fail the self-check"
     tflite, bundle, x = mlp
     res = _run(board, bundle, x)
-    assert res["import"] == ["elrt", "elrt.kv_fc"]  # the self-check's family only
-    assert res["mlp"] == ["elrt", "elrt.kv_fc", "elrt.kv_softmax"]  # no kernels_py, no conv
+    # the op table, the loader's param checks and the self-check's family only
+    assert res["import"] == ["elrt", "elrt.extents", "elrt.kv_fc", "elrt.optable"]
+    # no kernels_py, no conv
+    assert res["mlp"] == ["elrt", "elrt.extents", "elrt.kv_fc", "elrt.kv_softmax",
+                          "elrt.optable"]
     assert res["sets"] == {"fc": "viper", "softmax": "viper"}
     assert res["kernels"] == "viper"
     assert res["y"] == _expected(tflite, bundle, x)
 
 
 def test_family_failing_to_import_runs_on_bytecode(tmp_path, viper_usable: bool, mlp) -> None:
-    if not viper_usable:
-        pytest.skip("viper kernels unavailable on this board")
+    assert viper_usable, "elrt's viper kernels do not import or fail the self-check"
     tflite, bundle, x = mlp
     board = prepare_board(tmp_path)
     # what an ESP32 does when executable IRAM is exhausted at import (esp_native_code_commit)

@@ -102,12 +102,7 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
 import micropython
 
 
-# The three MAC-heavy kernels are a thin public wrapper that parks its arguments in _A and calls
-# a zero-argument implementation: viper keeps a function's first locals in machine registers and
-# arguments come first, so with 12-26 arguments no loop variable would get one. The
-# implementations declare their hottest locals (accumulator, two addresses) first. _A is
-# preallocated; storing into it allocates nothing. Kernels never run concurrently.
-_A = [0] * 26
+#@PARK_AREA()
 
 
 @micropython.viper
@@ -116,26 +111,7 @@ def fully_connected(input, filter, bias, output_multiplier, output_shift, output
                     output_activation_max):
     """output[b, o] = clamp(MBQM(bias[o] + sum_i filter[o, i] * input[b, i]) + output_offset)
     (the input zero point is folded into the bias)."""
-    a = _A
-    a[0] = input
-    a[1] = filter
-    a[2] = bias
-    a[3] = output_multiplier
-    a[4] = output_shift
-    a[5] = output
-    a[6] = batches
-    a[7] = accum_depth
-    a[8] = output_depth
-    a[9] = output_offset
-    a[10] = output_activation_min
-    a[11] = output_activation_max
-    _fully_connected()
-    a[0] = 0  # drop the buffer references: _A must not keep an unloaded model's memory alive
-    a[1] = 0
-    a[2] = 0
-    a[3] = 0
-    a[4] = 0
-    a[5] = 0
+    #@PARKED_CALL(_fully_connected)
 
 
 @micropython.viper
@@ -143,6 +119,8 @@ def _fully_connected():
     # Dot products use sum(x * w) = sum(x * (w ^ 128)) - 128 * sum(x) over an 8x unrolled head
     # (w ^ 128 is w + 128, unsigned: one operation less per MAC), the head's sum(x) computed once
     # per batch row; |partial sums| <= 128 * 255 * 8192 < 2**28 with the head capped at 8192.
+    # Output channels go four per pass over the row (FC4: one input load serves four weight
+    # rows), the last odepth % 4 one at a time.
     acc = 0
     xa = 0
     wa = 0
@@ -175,6 +153,7 @@ def _fully_connected():
             i += 1
         sx = sx << 7
         o = 0
+        #@FC4()
         while o < odepth:
             #@RQSETUP(c, pm, ps, o)
             acc = 0
@@ -218,12 +197,7 @@ def _fully_connected():
 import micropython
 
 
-# The three MAC-heavy kernels are a thin public wrapper that parks its arguments in _A and calls
-# a zero-argument implementation: viper keeps a function's first locals in machine registers and
-# arguments come first, so with 12-26 arguments no loop variable would get one. The
-# implementations declare their hottest locals (accumulator, two addresses) first. _A is
-# preallocated; storing into it allocates nothing. Kernels never run concurrently.
-_A = [0] * 26
+#@PARK_AREA()
 
 
 @micropython.viper
@@ -233,39 +207,7 @@ def conv_2d(input, filter, bias, output_multiplier, output_shift, output, batche
             dilation_width_factor, padding_top, padding_left, input_offset, output_offset,
             output_activation_min, output_activation_max):
     """TFLM ConvPerChannel with a folded bias; out-of-bounds taps read -input_offset."""
-    a = _A
-    a[0] = input
-    a[1] = filter
-    a[2] = bias
-    a[3] = output_multiplier
-    a[4] = output_shift
-    a[5] = output
-    a[6] = batches
-    a[7] = input_height
-    a[8] = input_width
-    a[9] = input_depth
-    a[10] = output_height
-    a[11] = output_width
-    a[12] = output_depth
-    a[13] = filter_height
-    a[14] = filter_width
-    a[15] = stride_height
-    a[16] = stride_width
-    a[17] = dilation_height_factor
-    a[18] = dilation_width_factor
-    a[19] = padding_top
-    a[20] = padding_left
-    a[21] = input_offset
-    a[22] = output_offset
-    a[23] = output_activation_min
-    a[24] = output_activation_max
-    _conv_2d()
-    a[0] = 0  # drop the buffer references: _A must not keep an unloaded model's memory alive
-    a[1] = 0
-    a[2] = 0
-    a[3] = 0
-    a[4] = 0
-    a[5] = 0
+    #@PARKED_CALL(_conv_2d)
 
 
 @micropython.viper
@@ -286,21 +228,7 @@ def _conv_2d():
     pm = ptr32(a[3])
     ps = ptr32(a[4])
     po = ptr8(a[5])
-    batches = int(a[6])
-    ih = int(a[7])
-    iw = int(a[8])
-    ic = int(a[9])
-    oh = int(a[10])
-    ow = int(a[11])
-    oc = int(a[12])
-    kh = int(a[13])
-    kw = int(a[14])
-    sh = int(a[15])
-    sw = int(a[16])
-    dh = int(a[17])
-    dw = int(a[18])
-    pt = int(a[19])
-    pl = int(a[20])
+    #@GEOMETRY(ic)
     ioff = int(a[21])
     ooff = int(a[22])
     amin = int(a[23])
@@ -343,12 +271,7 @@ def _conv_2d():
             oy = 0
             while oy < oh:
                 iy0 = oy * sh - pt
-                ky0 = 0
-                while ky0 < kh and iy0 + dh * ky0 < 0:
-                    ky0 += 1
-                ky1 = kh
-                while ky1 > ky0 and iy0 + dh * (ky1 - 1) >= ih:
-                    ky1 -= 1
+                #@TAPS(y)
                 rowin = fast and ky0 == 0 and ky1 == kh
                 ox = 0
                 while ox < ow:
@@ -398,12 +321,7 @@ def _conv_2d():
                             ky += 1
                         acc = acc + base_i
                     else:
-                        kx0 = 0
-                        while kx0 < kw and ix0 + dw * kx0 < 0:
-                            kx0 += 1
-                        kx1 = kw
-                        while kx1 > kx0 and ix0 + dw * (kx1 - 1) >= iw:
-                            kx1 -= 1
+                        #@TAPS(x)
                         if dw == 1:
                             nrun = 1
                             rl = (kx1 - kx0) * ic
@@ -451,12 +369,7 @@ def _conv_2d():
 import micropython
 
 
-# The three MAC-heavy kernels are a thin public wrapper that parks its arguments in _A and calls
-# a zero-argument implementation: viper keeps a function's first locals in machine registers and
-# arguments come first, so with 12-26 arguments no loop variable would get one. The
-# implementations declare their hottest locals (accumulator, two addresses) first. _A is
-# preallocated; storing into it allocates nothing. Kernels never run concurrently.
-_A = [0] * 26
+#@PARK_AREA()
 
 
 @micropython.viper
@@ -468,40 +381,7 @@ def depthwise_conv_2d(input, filter, bias, output_multiplier, output_shift, outp
                       output_activation_max):
     """TFLM DepthwiseConvPerChannel with a folded bias; output channel = ic * depth_multiplier
     + m; out-of-bounds taps read -input_offset."""
-    a = _A
-    a[0] = input
-    a[1] = filter
-    a[2] = bias
-    a[3] = output_multiplier
-    a[4] = output_shift
-    a[5] = output
-    a[6] = batches
-    a[7] = input_height
-    a[8] = input_width
-    a[9] = input_depth
-    a[10] = output_height
-    a[11] = output_width
-    a[12] = output_depth
-    a[13] = filter_height
-    a[14] = filter_width
-    a[15] = stride_height
-    a[16] = stride_width
-    a[17] = dilation_height_factor
-    a[18] = dilation_width_factor
-    a[19] = padding_top
-    a[20] = padding_left
-    a[21] = depth_multiplier
-    a[22] = input_offset
-    a[23] = output_offset
-    a[24] = output_activation_min
-    a[25] = output_activation_max
-    _depthwise_conv_2d()
-    a[0] = 0  # drop the buffer references: _A must not keep an unloaded model's memory alive
-    a[1] = 0
-    a[2] = 0
-    a[3] = 0
-    a[4] = 0
-    a[5] = 0
+    #@PARKED_CALL(_depthwise_conv_2d)
 
 
 @micropython.viper
@@ -517,21 +397,7 @@ def _depthwise_conv_2d():
     pm = ptr32(a[3])
     ps = ptr32(a[4])
     po = ptr8(a[5])
-    batches = int(a[6])
-    ih = int(a[7])
-    iw = int(a[8])
-    icn = int(a[9])
-    oh = int(a[10])
-    ow = int(a[11])
-    oc = int(a[12])
-    kh = int(a[13])
-    kw = int(a[14])
-    sh = int(a[15])
-    sw = int(a[16])
-    dh = int(a[17])
-    dw = int(a[18])
-    pt = int(a[19])
-    pl = int(a[20])
+    #@GEOMETRY(icn)
     dm = int(a[21])
     ioff = int(a[22])
     ooff = int(a[23])
@@ -572,12 +438,7 @@ def _depthwise_conv_2d():
             oy = 0
             while oy < oh:
                 iy0 = oy * sh - pt
-                ky0 = 0
-                while ky0 < kh and iy0 + dh * ky0 < 0:
-                    ky0 += 1
-                ky1 = kh
-                while ky1 > ky0 and iy0 + dh * (ky1 - 1) >= ih:
-                    ky1 -= 1
+                #@TAPS(y)
                 rowin = ky0 == 0 and ky1 == kh
                 ox = 0
                 while ox < ow:
@@ -604,12 +465,7 @@ def _depthwise_conv_2d():
                             ky += 1
                         acc = acc + base_i
                     else:
-                        kx0 = 0
-                        while kx0 < kw and ix0 + dw * kx0 < 0:
-                            kx0 += 1
-                        kx1 = kw
-                        while kx1 > kx0 and ix0 + dw * (kx1 - 1) >= iw:
-                            kx1 -= 1
+                        #@TAPS(x)
                         n = kx1 - kx0
                         acc = base_b
                         ky = ky0
@@ -817,7 +673,7 @@ def mean(input, output, outer_size: int, reduce_size: int, inner_size: int, mode
         o += 1
 
 #%module kv_eltwise
-# kv_eltwise: ADD, MUL (broadcasting)
+# kv_eltwise: ADD, SUB, MUL (broadcasting)
 import micropython
 
 
@@ -828,54 +684,16 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
         output_activation_max: int, broadcast):
     """TFLM int8 Add. Multipliers are 4-byte int32 buffers; broadcast is 12 int32 words
     [d0..d3, s1_0..s1_3, s2_0..s2_3]: 4-D output dims and per-input element strides."""
-    #@CONSTS()
-    p1 = ptr8(input1)
-    p2 = ptr8(input2)
-    po = ptr8(output)
-    amin = output_activation_min
-    amax = output_activation_max
-    pbc = ptr32(broadcast)
-    d0 = pbc[0]
-    d1 = pbc[1]
-    d2 = pbc[2]
-    d3 = pbc[3]
-    a0 = pbc[4]
-    a1 = pbc[5]
-    a2 = pbc[6]
-    a3 = pbc[7]
-    b0 = pbc[8]
-    b1 = pbc[9]
-    b2 = pbc[10]
-    b3 = pbc[11]
-    #@RQSETUP2(a, input1_multiplier, input1_shift)
-    #@RQSETUP2(b, input2_multiplier, input2_shift)
-    #@RQSETUP2(c, output_multiplier, output_shift)
-    o_i = 0
-    i0 = 0
-    while i0 < d0:
-        i1 = 0
-        while i1 < d1:
-            i2 = 0
-            while i2 < d2:
-                j1 = i0 * a0 + i1 * a1 + i2 * a2
-                j2 = i0 * b0 + i1 * b1 + i2 * b2
-                k = 0
-                while k < d3:
-                    va = (((p1[j1] ^ 128) - 128) + input1_offset) << left_shift
-                    vb = (((p2[j2] ^ 128) - 128) + input2_offset) << left_shift
-                    #@RQ(va, ra, a)
-                    #@RQ(vb, rb, b)
-                    vs = ra + rb
-                    #@RQ(vs, r, c)
-                    r = r + output_offset
-                    #@CLAMP(r, po[o_i])
-                    o_i += 1
-                    j1 += a3
-                    j2 += b3
-                    k += 1
-                i2 += 1
-            i1 += 1
-        i0 += 1
+    #@ADD_SUB(+)
+
+
+@micropython.viper
+def sub(input1, input2, output, left_shift: int, input1_offset: int, input1_multiplier,
+        input1_shift: int, input2_offset: int, input2_multiplier, input2_shift: int,
+        output_offset: int, output_multiplier, output_shift: int, output_activation_min: int,
+        output_activation_max: int, broadcast):
+    """TFLM int8 Sub: add() with the rescaled input2 subtracted (TFLM's SubElementwise)."""
+    #@ADD_SUB(-)
 
 
 @micropython.viper
