@@ -39,6 +39,7 @@ from converters.reference import tflm_arena_bytes, tflm_interpreter
 from converters.registry import OP_FAMILY
 from edgeloop.boards import get_board
 from edgeloop.infer import InferError, run_batch_virtual
+from edgeloop.vboard import VirtualBoardError
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_JSON = ROOT / "build" / "bench" / "runtime.json"
@@ -134,6 +135,35 @@ def op_profile(conv, steps_ms: list[float], plan_ops: list[int], total_ms: float
     return ops, fams
 
 
+def _stream_cost(bundle: bytes, sample: np.ndarray, board: str, invokes: int,
+                 rounds: int) -> dict[str, Any]:
+    """Weights streamed from the bundle file (elrt/stream.py) against the same model in RAM:
+    interleaved rounds on one board, paired ratio. The streamed model runs on the 100 KB board
+    when it fits there, else on the big one (as does the RAM side)."""
+    where = SMALL_BOARD
+    try:
+        board_round(bundle, sample, where, "viper", invokes=2, profile_invokes=0, stream=True,
+                    warmup=0)
+    except VirtualBoardError as exc:
+        small_error = str(exc).strip().splitlines()[-1]
+        where = BIG_BOARD
+    else:
+        small_error = None
+    pairs = interleaved(
+        rounds,
+        lambda: board_round(bundle, sample, board, "viper", invokes=invokes, profile_invokes=0),
+        lambda: board_round(bundle, sample, where, "viper", invokes=invokes, profile_invokes=0,
+                            stream=True),
+    )
+    ram = [p[0]["cpu_ms"]["median"] for p in pairs]
+    st = [p[1]["cpu_ms"]["median"] for p in pairs]
+    ratios = [s / r for s, r in zip(st, ram, strict=True)]
+    return {"board_profile": where, "fits_100kb": where == SMALL_BOARD,
+            "small_board_error": small_error, "buffer_bytes": pairs[0][1]["stream_bytes"],
+            "ms": statistics.median(st), "ram_ms": statistics.median(ram),
+            "stream_vs_ram": statistics.median(ratios), "spread": spread(ratios)}
+
+
 def bench_model(
     name: str,
     viper_n: int,
@@ -183,6 +213,7 @@ def bench_model(
     wall_ratios = [v / t for v, t in zip(v_wall, t_wall, strict=True)]
     viper_ms, tflm_ms = statistics.median(v_cpu), statistics.median(t_cpu)
     bytecode_ms = br["cpu_ms"]["median"]
+    stream = _stream_cost(conv.bundle, x[-1], board, invokes, max(2, rounds // 2))
     steps = [statistics.median(col) for col in zip(*(p[0]["steps_ms"] for p in pairs), strict=True)]
     ops, fams = op_profile(conv, steps, pairs[0][0]["plan_ops"], viper_ms)
     return {
@@ -215,6 +246,7 @@ def bench_model(
                  "viper_vs_tflm_spread": spread(wall_ratios)},
         "bytecode_vs_tflm": bytecode_ms / tflm_ms,
         "viper_mmac_per_s": rep["total_macs"] / viper_ms / 1000.0,
+        "stream": stream,
         "profile_ops": ops,
         "profile_families": fams,
         "arena_bytes": sv["arena_bytes"],
@@ -301,6 +333,15 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any],
             f"{r['model_heap_bytes']:8d} {r['bundle_bytes']:9d} {r['tflite_bytes']:9d} "
             f"{same:>5s}"
         )
+    lines.append("-" * len(head))
+    lines.append("weights streamed from the bundle file (elrt/stream.py), CPU ms vs in RAM:")
+    for r in rows:
+        st = r["stream"]
+        lines.append(
+            f"  {r['model']:16s} on {st['board_profile']:8s} buffer {st['buffer_bytes']:6d} B "
+            f"{st['ms']:8.3f} ms vs {st['ram_ms']:8.3f} ms in RAM: x{st['stream_vs_ram']:.2f} "
+            f"(±{st['spread']['rel_spread']:.0%})"
+            + ("" if st["fits_100kb"] else f"; not on 100 KB: {st['small_board_error'][:60]}"))
     met, t = summary["met"], TARGETS
     fam = ", ".join(f"{k} {v['mmac_per_s']:.0f}" for k, v in sorted(summary["families"].items())
                     if v["mmac_per_s"])

@@ -93,7 +93,7 @@ def board_round(bundle: bytes, sample: np.ndarray, board: str, kernels: str = "v
                 warmup: int = 3) -> dict[str, Any]:
     """One board process: per-invoke wall and CPU ms (clock cost subtracted) and a per-step
     profile. stream: passed to Model.load as stream= (None: the runtime decides)."""
-    load_args = "" if stream is None else f", stream={int(stream)}"
+    load_args = "" if stream is None else f", stream={stream!r}"
     script = _BOARD_ROUND % {"kernels": kernels, "n": invokes, "profile_n": profile_invokes,
                              "mark": _MARK, "load_args": load_args, "warmup": warmup}
     with tempfile.TemporaryDirectory(prefix="edgeloop-bench-") as tmp:

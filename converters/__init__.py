@@ -11,6 +11,7 @@ from converters.bundle import parse_bundle, write_bundle
 from converters.compile import compile_model
 from converters.errors import ConvertError
 from converters.registry import SUPPORTED_OPS, kernel_families
+from converters.stream import PER_STEP_BYTES, stream_plan
 from converters.tflite_reader import read_tflite
 
 __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "parse_bundle"]
@@ -19,11 +20,11 @@ __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "par
 # the smallest heap on which edgeloop.infer.run_batch_virtual (import elrt, load, invoke, write
 # the outputs) runs with every op family on its viper kernels, over 24 models (4 benchmark,
 # 9 Keras factory, 11 single-op; bundles 1-287 KB, arenas to 57 KB):
-#   need ~= 1.02 * (arena + bundle) + 24 KB + 300 B/op + 100 B per tensor reference
+#   need ~= 1.02 * (arena + bundle) + 25.5 KB + 300 B/op + 100 B per tensor reference
 #           + 0.95 KB per viper op family the model imports besides fc,
 # residuals -3.0 .. +5.9 KB (the unix port's conservative GC keeps load temporaries alive at
-# random: the same model fails or runs 2 KB apart), hence a 4 KB safety margin. The 24 KB:
-# import elrt (16.9 KB, with the fc family its self-check uses; viper machine code lives outside
+# random: the same model fails or runs 2 KB apart), hence a 4 KB safety margin. The 25.5 KB:
+# import elrt (17.7 KB, with the fc family its self-check uses; viper machine code lives outside
 # the GC heap), the interpreter's ~1 KB, the load-time peak (.mpy import, parse temporaries) and
 # ~2 KB for the application's own objects (the infer script: files, stats). 1.02: the GC
 # allocation table (1/80 of the heap) and block rounding of the two large buffers. Per op: plan
@@ -36,7 +37,10 @@ __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "par
 # (tables and runtime scaled by ESP32_OBJECT_SCALE, 0.85: every near-limit model of
 # tests/exactness runs at it); tests/exactness checks each estimate on its own word size. `total_bytes`, which decides `fits`, stays the 64-bit figure so
 # that a model accepted for a 100 KB board also loads and runs on the 100 KB virtual board.
-RUNTIME_OVERHEAD_BYTES = 24 * 1024
+# 25.5 KB re-measured with elrt's streaming hooks (+0.6 KB), +3 KB since elrt checks every op's
+# params against its tensors at load (elrt/extents.mpy: 2.8 KB of heap on x64, measured), so a
+# crafted bundle is refused instead of crashing the board.
+RUNTIME_OVERHEAD_BYTES = 28 * 1024 + 512
 PER_OP_OVERHEAD_BYTES = 300
 PER_REF_OVERHEAD_BYTES = 100
 PER_FAMILY_OVERHEAD_BYTES = 960
@@ -70,6 +74,19 @@ def estimate_heap(arena: int, bundle_bytes: int, n_ops: int, n_tensors: int,
             "fragmentation_margin_bytes": margin, "total_bytes": total, "esp32_bytes": esp32}
 
 
+def estimate_stream_heap(ram: dict, arena: int, stream: dict, n_families: int) -> dict:
+    """Heap with the constants streamed: arena, the stream buffer, the tables read into RAM and
+    the streamed plan's steps instead of the bundle (same runtime overhead and margins)."""
+    buf = stream["buffer_bytes"]
+    tables = (stream["meta_bytes"] + stream["steps"] * PER_STEP_BYTES
+              + n_families * PER_FAMILY_OVERHEAD_BYTES)
+    margin = int(BLOCK_FACTOR * (arena + buf)) + SAFETY_MARGIN_BYTES
+    total = arena + buf + tables + RUNTIME_OVERHEAD_BYTES + margin
+    esp32 = arena + buf + margin + int(ESP32_OBJECT_SCALE * (tables + RUNTIME_OVERHEAD_BYTES))
+    return dict(ram, weights_in_ram_bytes=0, stream_buffer_bytes=buf, op_table_bytes=tables,
+                fragmentation_margin_bytes=margin, total_bytes=total, esp32_bytes=esp32)
+
+
 def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
                    romfs: bool = False) -> Conversion:
     """Validate and compile an int8 .tflite model; raise ConvertError if it cannot run or fit."""
@@ -83,7 +100,17 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
     heap = estimate_heap(arena_b, len(blob), n_ops, n_t, romfs, n_refs, n_fams)
     ins = [bun.tensors[i] for i in bun.inputs]
     outs = [bun.tensors[i] for i in bun.outputs]
+    # Memory mode for the board: the whole bundle in RAM, in place from ROMFS, or (when that
+    # does not fit) the constants streamed from the bundle file op by op (converters/stream.py).
+    mode, stream, sheap = ("romfs" if romfs else "ram"), None, None
+    if not romfs and heap_limit is not None and heap["total_bytes"] > heap_limit:
+        stream = stream_plan(bun)
+        sheap = estimate_stream_heap(heap, arena_b, stream, n_fams)
+        if sheap["total_bytes"] <= heap_limit:
+            mode, heap = "stream", sheap
     report = {
+        "memory_mode": mode,
+        "stream": stream,
         "ops": compiled.op_reports,
         "total_macs": sum(r["macs"] for r in compiled.op_reports),
         "total_params": sum(r["params"] for r in compiled.op_reports),
@@ -113,6 +140,8 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
             + (f"; with the bundle read in place from ROMFS (MicroPython 1.25+) it would need "
                f"{estimate_heap(arena_b, 0, n_ops, n_t, True, n_refs, n_fams)['total_bytes']} B"
                if not romfs and heap['weights_in_ram_bytes'] else "")
+            + (f"; with the weights streamed from flash (buffer {stream['buffer_bytes']} B) "
+               f"{sheap['total_bytes']} B" if sheap else "")
         )
         err.report = report  # type: ignore[attr-defined]
         raise err

@@ -8,8 +8,11 @@ is read back through the same code the spec describes.
 from __future__ import annotations
 
 import binascii
+import functools
+import importlib.util
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -142,6 +145,19 @@ def write_bundle(b: Bundle) -> bytes:
     return struct.pack(HEADER_FMT, MAGIC, FORMAT_VERSION, HEADER_SIZE, len(body), crc) + body
 
 
+@functools.cache
+def device_extents():
+    """elrt's load-time check of op params against tensor sizes, run here from its own source
+    (firmware_micropython/elrt/extents.py is plain Python): host and board refuse alike."""
+    path = Path(__file__).resolve().parents[1] / "firmware_micropython" / "elrt" / "extents.py"
+    spec = importlib.util.spec_from_file_location("_elrt_extents", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.check_extents
+
+
 def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
     """Read and validate a bundle; raises ConvertError naming what is wrong and where."""
     mv = memoryview(data).cast("B")
@@ -152,8 +168,8 @@ def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
         raise ConvertError(f"not an EdgeLoop bundle: magic {bytes(magic)!r} != {MAGIC!r}")
     if version != FORMAT_VERSION:
         raise ConvertError(f"bundle format version {version} unsupported (reader: 1)")
-    if hsize < HEADER_SIZE:
-        raise ConvertError(f"bad header_size {hsize}")
+    if hsize < HEADER_SIZE or hsize & 3:
+        raise ConvertError(f"bad bundle header size {hsize} (must be >= 16, a multiple of 4)")
     if len(mv) < hsize + body_len:
         raise ConvertError(
             f"bundle truncated: {len(mv)} bytes, header says {hsize + body_len}"
@@ -161,12 +177,21 @@ def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
     body = mv[hsize : hsize + body_len]
     if binascii.crc32(body) & 0xFFFFFFFF != crc:
         raise ConvertError("bundle CRC32 mismatch: file corrupt")
+    # Below: the checks elrt's loader makes on the board, in the same order and words, so a
+    # bundle the board refuses is refused here (a valid CRC says nothing about the content).
     if body_len < BODY_HEADER_SIZE:
-        raise ConvertError("bundle body shorter than its header")
+        raise ConvertError(f"bundle body too short for its header ({body_len} bytes)")
     (n_t, n_ops, n_in, n_out, arena, t_off, ops_off, ops_len, io_off, c_off, c_len,
      _flags) = struct.unpack_from(BODY_HEADER_FMT, body, 0)
-    if t_off + n_t * TENSOR_SIZE > body_len or c_off + c_len > body_len:
-        raise ConvertError("bundle sections exceed body length")
+    if t_off + n_t * TENSOR_SIZE > body_len or io_off + 4 * (n_in + n_out) > body_len:
+        raise ConvertError("tensor table or io list runs past the bundle body")
+    if ops_off + ops_len > body_len or c_off + c_len > body_len:
+        raise ConvertError("op list or constant section runs past the bundle body")
+    if n_in < 1 or n_out < 1:
+        raise ConvertError(f"bundle declares {n_in} inputs and {n_out} outputs")
+    if ops_off & 3 or c_off & 3:
+        raise ConvertError(f"op list (offset {ops_off}) or constant section (offset {c_off}) "
+                           "not 4-byte aligned in the bundle body")
     tensors = []
     for i in range(n_t):
         dt, kind, ndim, _r, off, nbytes, zp, scale, *dims = struct.unpack_from(
@@ -175,33 +200,62 @@ def parse_bundle(data: bytes | bytearray | memoryview) -> Bundle:
         if dt not in DTYPE_NP or kind not in (KIND_ARENA, KIND_CONST) or ndim > MAX_DIMS:
             raise ConvertError(f"tensor {i}: bad dtype/kind/ndim {dt}/{kind}/{ndim}")
         shape = tuple(dims[:ndim])
-        if tensor_nbytes(dt, shape) != nbytes:
+        if any(d < 1 for d in shape) or tensor_nbytes(dt, shape) != nbytes:
             raise ConvertError(f"tensor {i}: nbytes {nbytes} does not match shape {shape}")
+        size = np.dtype(DTYPE_NP[dt]).itemsize
+        if off & (size - 1):
+            raise ConvertError(f"tensor {i}: data at offset {off} in the "
+                               f"{'constant section' if kind else 'arena'} is not {size}-byte "
+                               "aligned (its kernels read it in words)")
         t = Tensor(dt, kind, shape, off, nbytes, zp, scale)
         if kind == KIND_CONST:
             if off + nbytes > c_len:
-                raise ConvertError(f"tensor {i}: const data outside the constant section")
+                raise ConvertError(f"tensor {i} ({nbytes} bytes at {off}) lies outside the "
+                                   "constant section")
             t.data = bytes(body[c_off + off : c_off + off + nbytes])
         elif off + nbytes > arena:
-            raise ConvertError(f"tensor {i}: arena range {off}+{nbytes} > arena {arena}")
+            raise ConvertError(f"tensor {i} ({nbytes} bytes at {off}) lies outside the arena")
         tensors.append(t)
     io = struct.unpack_from(f"<{n_in + n_out}i", body, io_off)
+    for k in io:
+        if not 0 <= k < n_t:
+            raise ConvertError(f"io list: tensor id {k} out of range ({n_t} tensors)")
+        if tensors[k].kind != KIND_ARENA:
+            raise ConvertError(f"io tensor {k} is not an arena tensor")
     ops = []
     pos = ops_off
+    end = ops_off + ops_len
     for k in range(n_ops):
-        if pos + 12 > ops_off + ops_len:
-            raise ConvertError(f"op {k}: record outside the op list")
+        if pos + 12 > end:
+            raise ConvertError(f"op list truncated at op {k}")
         opcode, nt, np_ = struct.unpack_from("<3i", body, pos)
+        if opcode not in OPCODE_NAMES:
+            raise ConvertError(f"op {k}: unknown opcode {opcode} (this runtime knows "
+                               f"{min(OPCODE_NAMES)}..{max(OPCODE_NAMES)})")
+        name = OPCODE_NAMES[opcode]
+        want, names = TENSOR_COUNTS[opcode], PARAM_NAMES[opcode]
+        if (want is not None and nt != want) or (names is not None and np_ != len(names)):
+            raise ConvertError(f"op {k} {name}: {nt} tensors/{np_} params, expected "
+                               f"{want}/{len(names or ())}")
+        if nt < 1 or np_ < 0 or pos + 4 * (3 + nt + np_) > end:
+            raise ConvertError(f"op {k} {name} runs past the op list")
         words = struct.unpack_from(f"<{nt + np_}i", body, pos + 12)
         pos += 4 * (3 + nt + np_)
         ids = list(words[:nt])
-        if opcode not in OPCODE_NAMES:
-            raise ConvertError(f"op {k}: unknown opcode {opcode}")
-        want = TENSOR_COUNTS[opcode]
-        if (want is not None and nt != want) or any(not 0 <= t < n_t for t in ids):
-            raise ConvertError(f"op {k} ({OPCODE_NAMES[opcode]}): bad tensor ids {ids}")
-        names = PARAM_NAMES[opcode]
-        if names is not None and len(names) != np_:
-            raise ConvertError(f"op {k} ({OPCODE_NAMES[opcode]}): {np_} params, want {len(names)}")
-        ops.append(Op(opcode, ids, list(words[nt:])))
+        for t in ids:
+            if not 0 <= t < n_t:
+                raise ConvertError(f"op {k} {name}: tensor id {t} out of range ({n_t} tensors)")
+        if tensors[ids[-1]].kind != KIND_ARENA:
+            raise ConvertError(f"op {k} {name} writes a constant tensor")
+        prm = list(words[nt:])
+        if name == "MEAN" and prm[1] < 1:
+            raise ConvertError(f"op {k} MEAN: reduce size {prm[1]}")
+        if name == "CONCATENATION" and (np_ < 2 or nt != prm[0] + 1 or np_ != 2 + prm[0]):
+            raise ConvertError(f"op {k} CONCATENATION: {prm[0] if prm else '?'} inputs but "
+                               f"{nt} tensors/{np_} params")
+        bad = device_extents()(f"op {k} {name}", opcode, [
+            (np.dtype(DTYPE_NP[tensors[t].dtype]).itemsize, tensors[t].nbytes) for t in ids], prm)
+        if bad:  # a param asking for more than its tensor holds: the board refuses it too
+            raise ConvertError(bad)
+        ops.append(Op(opcode, ids, prm))
     return Bundle(tensors, ops, list(io[:n_in]), list(io[n_in:]), arena, version, c_len)

@@ -13,7 +13,7 @@ import json
 import statistics
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from edgeloop.boards import BoardProfile, get_board
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import build_firmware, firmware_sources
 from edgeloop.vboard import VirtualBoard, mpy_arch
+
+if TYPE_CHECKING:
+    from edgeloop.link.transport import Transport
 
 KERNEL_CHOICES = ("auto", "viper", "bytecode")
 _MARK = "ELRT_STATS "
@@ -45,7 +48,7 @@ inp = m.input
 out = m.output
 n_in = len(inp)
 n_out = len(out)
-tick = bytearray(4)
+%(profile_setup)stick = bytearray(4)
 fi = open(%(inputs)r, "rb")
 fo = open(%(outputs)r, "wb")
 ft = open(%(ticks)r, "wb")
@@ -53,8 +56,9 @@ for i in range(%(n)d):
     if fi.readinto(inp) != n_in:
         raise OSError("%(inputs)s: short read at sample %%d" %% i)
     t0 = time.ticks_us()
-    m.invoke()
+    %(invoke)s
     struct.pack_into("<I", tick, 0, time.ticks_diff(time.ticks_us(), t0))
+%(profile_fold)s
     fo.write(out)
     ft.write(tick)
 fi.close()
@@ -66,8 +70,28 @@ print("%(mark)s" + json.dumps({
     "load_ms": load_ms, "input_bytes": n_in, "output_bytes": n_out,
     "input_shape": list(m.input_shape), "output_shape": list(m.output_shape),
     "output_dtype": m.output_dtype, "heap_free_after_load": free1,
+    "stream_bytes": getattr(m, "stream_bytes", 0),%(profile_stats)s
 }))
 """
+# With profile=True (infer --profile) the script times every op of every inference; these
+# parts are left out otherwise: the script is compiled on the board, into its heap.
+_PROFILE_SETUP = """\
+if not hasattr(m, "invoke_timed"):
+    raise OSError("this board's elrt has no per-op profile (invoke_timed): redeploy it")
+import array
+steps = array.array("i", [0] * len(m.plan_ops))
+one = array.array("i", [0] * len(m.plan_ops))
+mins = array.array("i", [0x3FFFFFFF] * len(m.plan_ops))
+"""
+_PROFILE_FOLD = """\
+    for j in range(len(one)):
+        steps[j] += one[j]
+        if one[j] < mins[j]:
+            mins[j] = one[j]
+        one[j] = 0
+"""
+_PROFILE_STATS = """
+    "profile_us": list(steps), "profile_min_us": list(mins), "plan_ops": list(m.plan_ops),"""
 # Outputs and per-inference times go to files (outputs.bin, ticks.bin): a batch of any size
 # needs no board memory beyond the model and never passes through the console.
 
@@ -93,14 +117,19 @@ SCRATCH_FILES = ("inputs.bin", "outputs.bin", "ticks.bin")  # inputs, outputs, t
 
 def device_script(
     n: int, kernels: str = "auto", model_path: str = "model.elb",
-    scratch: tuple[str, str, str] = SCRATCH_FILES,
+    scratch: tuple[str, str, str] = SCRATCH_FILES, profile: bool = False,
 ) -> str:
-    """The MicroPython program that runs n samples from inputs.bin (used by every transport)."""
+    """The MicroPython program that runs n samples from inputs.bin (used by every transport).
+    profile: time every op of every inference on the board (stats profile_us/plan_ops)."""
     if kernels not in KERNEL_CHOICES:
         raise InferError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}, not {kernels!r}")
     inputs, outputs, ticks = scratch
     return _DEVICE_SCRIPT % {"kernels": kernels, "n": n, "mark": _MARK, "model": model_path,
-                             "inputs": inputs, "outputs": outputs, "ticks": ticks}
+                             "inputs": inputs, "outputs": outputs, "ticks": ticks,
+                             "profile_setup": _PROFILE_SETUP if profile else "",
+                             "invoke": "m.invoke_timed(one)" if profile else "m.invoke()",
+                             "profile_fold": _PROFILE_FOLD if profile else "",
+                             "profile_stats": _PROFILE_STATS if profile else ""}
 
 
 def parse_stats(stdout: str, ticks: bytes) -> dict[str, Any]:
@@ -180,9 +209,11 @@ def run_batch_virtual(
     workdir: Path | str | None = None,
     compiled: bool = True,
     timeout: float | None = None,
+    op_profile: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Run x (first axis = batch, rest = the model's input shape) on a scratch virtual board
-    whose heap is the profile's; returns (outputs with batch first, stats)."""
+    whose heap is the profile's; returns (outputs with batch first, stats). op_profile: time
+    every op on the board (stats profile_us, plan_ops; edgeloop.profile makes the table)."""
     from edgeloop.link.virtual import VirtualTransport
 
     prof = get_board(profile) if isinstance(profile, str) else profile
@@ -192,7 +223,7 @@ def run_batch_virtual(
         build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
         y, stats = run_batch_transport(
             VirtualTransport(root, prof), bundle, x, kernels, timeout=timeout,
-            where=f"board profile {prof.name}: {prof.heap_bytes // 1024} KB heap, "
+            op_profile=op_profile, where=f"board profile {prof.name}: {prof.heap_bytes // 1024} KB heap, "
             f"bundle {len(bundle)} B",
         )
     stats["board"] = prof.name
@@ -200,7 +231,7 @@ def run_batch_virtual(
 
 
 def run_batch_transport(
-    transport: Any,
+    transport: Transport,
     bundle: bytes,
     x: np.ndarray,
     kernels: str = "auto",
@@ -210,6 +241,7 @@ def run_batch_transport(
     cleanup: bool = False,
     where: str | None = None,
     scratch: tuple[str, str, str] = SCRATCH_FILES,
+    op_profile: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The batch run through any edgeloop.link Transport (exec, fs_put, fs_read) whose board
     has elrt. put_model=False runs the model already at model_path (deploy's verification);
@@ -220,7 +252,7 @@ def run_batch_transport(
     inputs, outputs, ticks = scratch
     transport.fs_put(x.tobytes(), inputs)
     try:
-        out = transport.exec(device_script(len(x), kernels, model_path, scratch),
+        out = transport.exec(device_script(len(x), kernels, model_path, scratch, op_profile),
                              timeout=timeout if timeout is not None else 60.0 + 2.0 * len(x))
         stats = parse_stats(out, transport.fs_read(ticks))
         y = _outputs(transport.fs_read(outputs), len(x), stats)

@@ -41,6 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--hil-out", default="build/hil",
                 help="where timelines and session JSON go (default build/hil)")
     g.addoption("--baud", type=int, default=115200, help="serial baud rate for a real board")
+    g.addoption("--realtime-s", type=float, default=15.0,
+                help="wall-clock seconds of the realtime scenario (edgeloop hil: 60)")
     plugin.addoptions(g)
 
 

@@ -21,8 +21,9 @@ KEY_FIGURES = ("duration_s", "wall_s", "windows", "answered", "lost", "lost_reas
                "skipped_sensor_fault", "stops", "false_stops", "fault_at_s",
                "detection_latency_s", "breakdowns", "sensor_fault_reports", "board_resets",
                "latency_us_median", "latency_us_max", "heap_free_min", "lost_samples",
-               "duplicated_samples", "overruns", "alerts", "switchings", "actuator_faults",
-               "error")
+               "duplicated_samples", "overruns", "error",
+               "samples", "lost_reported", "skipped", "stride_us", "busy_us_median",
+               "busy_us_max", "lag_max", "alerts", "switchings", "actuator_faults")
 
 
 def criteria_of(item: Any) -> str:

@@ -438,6 +438,68 @@ def dw4(ind, rq, rqsetup, clamp):
     return textwrap.indent("\n".join(L) + "\n", " " * ind)
 
 
+def fc4(ind, rq, rqsetup, clamp):
+    """Four output channels per pass over a batch row of _fully_connected: each input byte is
+    loaded and sign-extended once for four weight rows (the head's 8-wide runs use the
+    unsigned-weight identity, the tail signed weights, as the one-channel loop)."""
+    A = ["acc", "acc1", "acc2", "acc3"]
+    L = []
+    L.append("d2 = depth + depth")
+    L.append("d3 = d2 + depth")
+    L.append("while o + 3 < odepth:")
+    for k in range(4):
+        L.append(rqsetup(4, f"c{k}", "pm", "ps", f"o + {k}").rstrip("\n"))
+    for a in A:
+        L.append(f"    {a} = 0")
+    L.append("    xa = xb")
+    L.append("    wa = wa0 + o * depth")
+    L.append("    xe = xa + head")
+    L.append("    while xa < xe:")
+    L.append("        px = ptr8(xa)")
+    L.append("        pw = ptr8(wa)")
+    L.append("        p1 = ptr8(wa + depth)")
+    L.append("        p2 = ptr8(wa + d2)")
+    L.append("        p3 = ptr8(wa + d3)")
+    for i in range(8):
+        L.append(f"        x{i} = (px[{i}] ^ 128) - 128")
+    for k, (a, pk) in enumerate(zip(A, ["pw", "p1", "p2", "p3"], strict=True)):
+        terms = [f"x{i} * ({pk}[{i}] ^ 128)" for i in range(8)]
+        L.append(f"        {a} += ({terms[0]} + {terms[1]}")
+        for i in range(2, 8, 2):
+            tail = ")" if i + 2 >= 8 else ""
+            L.append(f"                + {terms[i]} + {terms[i + 1]}{tail}")
+        del k
+    L.append("        xa += 8")
+    L.append("        wa += 8")
+    L.append("    px = ptr8(xa)")
+    L.append("    pw = ptr8(wa)")
+    L.append("    p1 = ptr8(wa + depth)")
+    L.append("    p2 = ptr8(wa + d2)")
+    L.append("    p3 = ptr8(wa + d3)")
+    L.append("    n = depth - head")
+    L.append("    i = 0")
+    L.append("    while i < n:")
+    L.append("        x0 = (px[i] ^ 128) - 128")
+    for a, pk in zip(A, ["pw", "p1", "p2", "p3"], strict=True):
+        L.append(f"        {a} += x0 * (({pk}[i] ^ 128) - 128)")
+    L.append("        i += 1")
+    for k, a in enumerate(A):
+        L.append(f"    bo = pb[o + {k}]")
+        L.append("    if bo & sgn:")
+        L.append("        bo = (bo & msk) + sgn")
+        L.append(f"    {a} = {a} - sx + bo")
+        L.append(rq(4, a, "r", f"c{k}").rstrip("\n"))
+        L.append("    r = r + ooff")
+        L.append(clamp(4, "r", f"po[o_i + {k}]").rstrip("\n"))
+    L.append("    o_i += 4")
+    L.append("    o += 4")
+    return textwrap.indent("\n".join(L) + "\n", " " * ind)
+
+
+def fc4_macro(ind: int) -> str:
+    return fc4(ind, rq, rqsetup, clamp_store)
+
+
 def add_sub(ind, op):
     """The body of the ADD (op "+") and SUB (op "-") kernels: TFLM's Add/SubElementwise with
     broadcasting; the two differ only in how the rescaled inputs combine."""
@@ -545,6 +607,7 @@ MACROS: dict[str, Callable[..., str]] = {
     "CLAMP": clamp_store,
     "SRDHM": srdhm,
     "CONV4": conv4_macro,
+    "FC4": fc4_macro,
     "DW4": dw4_macro,
     "ADD_SUB": add_sub,
     "PARK_AREA": park_area,

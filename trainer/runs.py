@@ -53,6 +53,7 @@ def staged_folder(out: Path | str) -> Iterator[Path]:
     out = Path(out)
     made = [d for d in out.absolute().parents if not d.exists()]  # parents this creates
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out)
     stage = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
@@ -69,6 +70,24 @@ def staged_folder(out: Path | str) -> Iterator[Path]:
         os.replace(out, old)
     os.replace(stage, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale(out: Path) -> None:
+    """Staging folders a killed process (kill -9, power cut) left beside `out`."""
+    for p in out.parent.glob(f".{out.name}.partial-*"):
+        pid = p.name.rpartition("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 @contextlib.contextmanager

@@ -43,11 +43,22 @@ def _summary(report: dict, board: str) -> list[str]:
     h = report["heap"]
     limit = report["heap_limit_bytes"]
     fit = "fits" if report["fits"] else "DOES NOT FIT"
+    mode = report.get("memory_mode", "ram")
+    st = report.get("stream") or {}
+    how = {
+        "ram": "the bundle is read into RAM",
+        "romfs": "the bundle is used in place from ROMFS",
+        "stream": f"weights stay in the bundle file, read op by op through one "
+                  f"{st.get('buffer_bytes', 0):,} B buffer"
+                  + (f" ({len(st.get('tiled_ops', []))} FC layers in {st.get('tiles', 0)} tiles)"
+                     if st.get("tiles") else ""),
+    }.get(mode, mode)
     # esp32_bytes: the estimate for a 32-bit chip (runtime and tables ~85 % of the x64 size,
     # measured on the 32-bit virtual board)
     chip = _CHIP_NAMES.get(board, "a 32-bit ESP32")
     on_chip = f" (on the {chip}: ~{h['esp32_bytes']:,} B)" if "esp32_bytes" in h else ""
     return [
+        f"memory mode: {mode}: {how}",
         f"arena {h['arena_bytes']:,} B | bundle in RAM {h['weights_in_ram_bytes']:,} B | "
         f"tables {h['op_table_bytes']:,} B",
         f"runtime {h['runtime_overhead_bytes']:,} B | block + safety margin "

@@ -27,6 +27,7 @@ HIL_TESTS = Path(__file__).resolve().parent.parent.parent / "hil_tests"
 REPORT_FILES = ("summary.json", "report.html", "junit.xml")
 KEEP_RUNS = 10  # run folders kept under OUT/runs/ (oldest removed first)
 PROBE_S = 8.0  # a port must answer as MicroPython within this
+REALTIME_S = 60  # wall-clock seconds of the realtime scenario (make test runs 15)
 
 
 def pytest_args(
@@ -43,6 +44,7 @@ def pytest_args(
         "--import-mode=importlib",
         "-p", "no:cacheprovider",
         "-q",
+        "--realtime-s", str(REALTIME_S),
     ]
     if board_profile:
         args += ["--board-profile", board_profile]
@@ -59,6 +61,9 @@ def check_run(run: Path) -> None:
         raise EdgeLoopError(f"{run}: no config.json (not a run folder from `edgeloop train`)")
     if not any((run / n).is_file() for n in ("model_int8.tflite", "model.elb")):
         raise EdgeLoopError(f"{run}: neither model_int8.tflite nor model.elb")
+    from trainer.runs import check_run as check_manifest
+
+    check_manifest(run)  # its model, bundle and config.json must still belong together
 
 
 def _within(seconds: float, what: str, fn):

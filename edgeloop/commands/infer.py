@@ -19,6 +19,7 @@ from edgeloop.infer import (
     run_batch_transport,
     run_batch_virtual,
 )
+from edgeloop.profile import format_profile, profile_tables
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -62,7 +63,8 @@ def _read_bundle(path: Path) -> bytes:
 
 
 def run_serial(port: str, bundle: bytes, x: np.ndarray, kernels: str,
-               baud: int = 115200) -> tuple[np.ndarray, dict[str, Any]]:
+               baud: int = 115200, op_profile: bool = False
+               ) -> tuple[np.ndarray, dict[str, Any]]:
     """A real board over its serial port: elrt must already be deployed (`edgeloop deploy`)."""
     from edgeloop.link.transport import BoardError, open_transport
 
@@ -74,7 +76,7 @@ def run_serial(port: str, bundle: bytes, x: np.ndarray, kernels: str,
                 f"the board on {port} has no working elrt runtime ({exc}): "
                 "run `edgeloop deploy` first"
             ) from exc
-        return run_batch_transport(transport, bundle, x, kernels)
+        return run_batch_transport(transport, bundle, x, kernels, op_profile=op_profile)
 
 
 def infer(
@@ -93,6 +95,9 @@ def infer(
         str, typer.Option("--kernels", help="auto | viper | bytecode")
     ] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="print stats as JSON")] = False,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="time every op on the board: ms per op and family")
+    ] = False,
 ) -> None:
     """Run every input of X.npy through the model on a board and write Y.npy (batch first)."""
     if kernels not in KERNEL_CHOICES:
@@ -106,23 +111,32 @@ def infer(
                          f"{output / 'Y.npy'}")
     require_board_tools("infer", board_needs(virtual=not port, compile_files=not port))
     if port:
-        y, stats = run_serial(port, data, x, kernels)
+        y, stats = run_serial(port, data, x, kernels, op_profile=profile)
     else:
-        y, stats = run_batch_virtual(data, x, get_board(board), kernels=kernels)
+        y, stats = run_batch_virtual(data, x, get_board(board), kernels=kernels,
+                                     op_profile=profile)
     if x_user.shape != x.shape and y.ndim >= 2 and y.shape[1] == 1:
         y = y.reshape(len(x), *y.shape[2:])  # outputs batched the way the inputs were (TFLite's)
     output.parent.mkdir(parents=True, exist_ok=True)
     np.save(output, y)
-    summary = {k: v for k, v in stats.items() if k != "latency_ms"}
+    tables = profile_tables(data, stats) if profile else None
+    summary = {k: v for k, v in stats.items()
+               if k not in ("latency_ms", "profile_us", "plan_ops")}
     summary.update(samples=len(x), output=str(output))
+    if tables is not None:
+        summary["profile"] = tables
     if as_json:
         typer.echo(json.dumps(summary))
         return
+    streamed = (f", weights streamed through a {stats['stream_bytes']} B buffer"
+                if stats.get("stream_bytes") else "")
     typer.echo(
         f"{len(x)} inputs -> {output} {tuple(y.shape)} {y.dtype} on {summary.get('board', port)} "
         f"({stats['kernels']} kernels): median {stats['median_ms']:.3f} ms/inference, "
-        f"model heap {stats['model_heap_bytes']} B, arena {stats['arena_bytes']} B"
+        f"model heap {stats['model_heap_bytes']} B, arena {stats['arena_bytes']} B{streamed}"
     )
+    if tables is not None:
+        typer.echo(format_profile(tables))
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -106,6 +108,9 @@ def train(
         raise EdgeLoopError(f"--data {data} does not exist")
     if test is not None and not test.exists():
         raise EdgeLoopError(f"--test {test} does not exist")
+
+    # `kill` (SIGTERM) unwinds like Ctrl-C, so the staged run is removed, not left half-written
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     def finish(stage: Path, report: dict) -> None:
         if not no_bundle:

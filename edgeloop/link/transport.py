@@ -98,7 +98,8 @@ except OSError:
 
 
 class Transport:
-    """What deploy/infer/monitor need from a board. Paths are relative to the board's root."""
+    """What deploy, infer, monitor and the HIL link need from a board. Paths are relative to the
+    board's root."""
 
     name = "board"
 

@@ -26,6 +26,10 @@ from edgeloop.link.transport import (
 from edgeloop.vboard import VirtualBoard, VirtualBoardError
 
 
+class BoardNotDeployed(BoardError):
+    """The virtual board's folder has no program to run."""
+
+
 class VirtualTransport(Transport):
     """The virtual board: its folder is the filesystem; each exec is a fresh MicroPython process."""
 
@@ -99,10 +103,6 @@ class VirtualTransport(Transport):
 
     def close(self) -> None:
         self.reset()
-
-
-class BoardNotDeployed(BoardError):
-    """The virtual board's folder has no program to run."""
 
 
 class VirtualStream(ByteStream):

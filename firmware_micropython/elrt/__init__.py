@@ -23,6 +23,7 @@ import time
 from micropython import const
 
 from elrt import optable as _T  # the op table, generated from converters/registry.py
+from elrt.extents import check_extents
 
 _HEADER_FMT = "<4sHHII"
 _HEADER_SIZE = const(16)
@@ -304,11 +305,11 @@ def _check_aligned(body, ops_off, c_off):
                           "aligned in the bundle body" % (ops_off, c_off))
 
 
-def _check_header(mv):
-    n = len(mv)
+def _check_fields(head, n):
+    # The container header's checks (n: the bundle's length); returns (hsize, body_len, crc).
     if n < _HEADER_SIZE:
         raise BundleError("bundle truncated: %d bytes, the header alone is 16" % n)
-    magic, version, hsize, blen, crc = struct.unpack_from(_HEADER_FMT, mv, 0)
+    magic, version, hsize, blen, crc = struct.unpack_from(_HEADER_FMT, head, 0)
     if magic != b"ELMB":
         raise BundleError("not an EdgeLoop bundle: magic %r, expected b'ELMB'" % (bytes(magic),))
     if version != FORMAT_VERSION:
@@ -321,10 +322,18 @@ def _check_header(mv):
         raise BundleError(
             "bundle truncated: %d bytes, header says %d (header %d + body %d)"
             % (n, hsize + blen, hsize, blen))
-    body = mv[hsize:hsize + blen]
-    got = crc32(body)
+    return hsize, blen, crc
+
+
+def _check_crc(got, crc):
     if got != crc:
         raise BundleError("bundle corrupt: body CRC32 0x%08x, header says 0x%08x" % (got, crc))
+
+
+def _check_header(mv):
+    hsize, blen, crc = _check_fields(mv, len(mv))
+    body = mv[hsize:hsize + blen]
+    _check_crc(crc32(body), crc)
     return body
 
 
@@ -352,10 +361,17 @@ class Model:
         self.kernels = None  # "viper", "bytecode" or "mixed" (some families fell back)
         self.kernel_sets = {}  # op family ("fc", "conv", ...) -> "viper" or "bytecode"
         self.plan_ops = ()  # bundle op index of each invoke() step (CONCATENATION: k steps)
+        self.stream_bytes = 0  # > 0: constants read from the bundle file through this buffer
+        self._file = None
 
-    def load(self, src):
-        """Load a bundle from a file path (read into RAM) or a buffer (used in place). Raises
-        BundleError; on failure the previously loaded model is left untouched."""
+    def load(self, src, stream=None):
+        """Load a bundle from a file path (read into RAM, or streamed: see elrt/stream.py) or a
+        buffer (used in place). stream (paths only): None streams the constants from the file
+        when the bundle does not fit the heap (MemoryError reading it), True always (buffer
+        sized for the model), an int through a buffer of that many bytes, False never. Raises BundleError; on
+        failure the previously loaded model is left untouched."""
+        sfile = None
+        sbytes = 0
         try:
             # The kernel modules the ops need are imported first, while the heap is emptiest:
             # importing a .mpy briefly holds each function's machine code on the heap before
@@ -363,29 +379,54 @@ class Model:
             if isinstance(src, str):
                 _prepare_kernels(_file_op_list(src))
                 gc.collect()  # the bundle is one large block: give it the most contiguous room
-                buf = _read_file(src)
-            else:
-                buf = src
-            try:
-                mv = memoryview(buf)
-            except TypeError:
-                raise BundleError("bundle must be a path or a bytes-like buffer, not %s"
-                                  % type(src).__name__)
-            body = _check_header(mv)
-            if not isinstance(src, str):
-                _prepare_kernels(_body_op_list(body))
-            plan, arena, ins, outs, n_ops, sets, plan_ops = self._build(body)
+                if stream is not None and stream is not False and (stream is True or stream):
+                    from elrt import stream as S  # only streaming models pay for its code
+                    sbytes = S.request(src, stream)
+            if not sbytes:
+                try:
+                    buf = _read_file(src) if isinstance(src, str) else src
+                    try:
+                        mv = memoryview(buf)
+                    except TypeError:
+                        raise BundleError("bundle must be a path or a bytes-like buffer, not "
+                                          "%s" % type(src).__name__)
+                    body = _check_header(mv)
+                    if not isinstance(src, str):
+                        _prepare_kernels(_body_op_list(body))
+                    plan, arena, ins, outs, n_ops, sets, plan_ops = self._build(body)
+                except MemoryError:
+                    if stream is not None or not isinstance(src, str):
+                        raise
+                    # the bundle does not fit the heap: keep its constants in the file
+                    buf = mv = body = None
+                    gc.collect()
+                    sbytes = -1
+            if sbytes:
+                from elrt import stream as S
+                buf, sfile, built = S.load(self, src, sbytes)
+                plan, arena, ins, outs, n_ops, sets, plan_ops = built
+                sbytes = len(buf)
         except BundleError:
+            if sfile is not None:
+                sfile.close()
             raise
         except MemoryError:
+            if sfile is not None:
+                sfile.close()
             buf = mv = body = None
             gc.collect()
             raise BundleError("model does not fit in RAM: MemoryError while loading (%d bytes "
                               "free now; the bundle, its arena and tables must fit together "
                               "with the model already loaded)" % gc.mem_free())
         except (ValueError, IndexError, KeyError, TypeError) as e:
+            if sfile is not None:
+                sfile.close()
             raise BundleError("malformed bundle: %s" % (e,))
         # commit: only now does the model change
+        if self._file is not None:
+            self._file.close()
+        self._file = sfile
+        self.stream_bytes = sbytes
         self._plan = plan
         self._arena = arena
         self._bundle = buf
@@ -411,8 +452,10 @@ class Model:
         self.kernels = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else KERNELS)
         gc.collect()
 
-    def _build(self, body):
-        blen = len(body)
+    def _build(self, body, blen=None, cview=None):
+        # body: the bundle body, or (streaming) its tables up to the constant section, with
+        # blen the full body length and cview(off, nbytes) standing in for constant views.
+        blen = len(body) if blen is None else blen
         if blen < _BODY_HEADER_SIZE:
             raise BundleError("bundle body too short for its header (%d bytes)" % blen)
         (n_t, n_ops, n_in, n_out, arena_bytes, t_off, ops_off, ops_len, io_off, c_off, c_len,
@@ -443,6 +486,12 @@ class Model:
                                   "aligned (its kernels read it in words)" % (
                                       k, _DTYPE_NAME[dt], off, "constant section" if kind
                                       else "arena", _DTYPE_SIZE[dt]))
+            want = _DTYPE_SIZE[dt]
+            for d in f[8:8 + nd]:
+                want = want * d if d >= 1 else -1
+            if want != nb:  # as the host checks: the shape the board reports is the data's
+                raise BundleError("tensor %d: nbytes %d does not match shape %s"
+                                  % (k, nb, tuple(f[8:8 + nd])))
             if kind == 0:
                 if off + nb > arena_bytes:
                     raise BundleError("tensor %d (%d bytes at %d) lies outside the arena"
@@ -452,7 +501,7 @@ class Model:
                 if off + nb > c_len:
                     raise BundleError("tensor %d (%d bytes at %d) lies outside the constant "
                                       "section" % (k, nb, off))
-                v = body[c_off + off:c_off + off + nb]
+                v = cview(off, nb) if cview else body[c_off + off:c_off + off + nb]
             return (dt, kind, off, nb, f[6], f[7], tuple(f[8:8 + nd]), v)
 
         io = struct.unpack_from("<%di" % (n_in + n_out), body, io_off)
@@ -493,13 +542,18 @@ class Model:
                 kmod[fam] = K
             fn = getattr(K, _word(_T.KERNEL, code))
             v = []
+            sz = []
             for k in ids:
                 t = tensor(k, where)
                 v.append(t[7])
+                sz.append((_DTYPE_SIZE[t[0]], t[3]))
             if t[1] != 0:
                 raise BundleError("%s writes a constant tensor" % where)
             pp = p + 12 + 4 * nt
             prm = struct.unpack_from("<%di" % npar, body, pp)
+            bad = check_extents(where, code, sz, prm)  # no kernel may leave its tensors
+            if bad:
+                raise BundleError(bad)
             if code == _T.OP_CONCATENATION:
                 k = prm[0]
                 if nt != k + 1 or npar != 2 + k:

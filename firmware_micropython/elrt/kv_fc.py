@@ -72,6 +72,8 @@ def _fully_connected():
     # Dot products use sum(x * w) = sum(x * (w ^ 128)) - 128 * sum(x) over an 8x unrolled head
     # (w ^ 128 is w + 128, unsigned: one operation less per MAC), the head's sum(x) computed once
     # per batch row; |partial sums| <= 128 * 255 * 8192 < 2**28 with the head capped at 8192.
+    # Output channels go four per pass over the row (FC4: one input load serves four weight
+    # rows), the last odepth % 4 one at a time.
     acc = 0
     xa = 0
     wa = 0
@@ -108,6 +110,328 @@ def _fully_connected():
             i += 1
         sx = sx << 7
         o = 0
+        d2 = depth + depth
+        d3 = d2 + depth
+        while o + 3 < odepth:
+            c0m = pm[o + 0]
+            c0mh = c0m >> 16
+            c0ml = c0m & 0xFFFF
+            c0sl = ps[o + 0]
+            if c0sl & sgn:
+                c0sl = (c0sl & msk) + sgn
+            c0lb = 0
+            c0e = 0
+            c0rm = 0
+            c0rt = 0
+            if c0sl > 0:
+                c0lb = 1
+                c0lb = c0lb << (31 - c0sl)
+            elif c0sl < 0:
+                c0e = 0 - c0sl
+                c0rm = -1 - (-1 << c0e)
+                c0rt = c0rm >> 1
+            c1m = pm[o + 1]
+            c1mh = c1m >> 16
+            c1ml = c1m & 0xFFFF
+            c1sl = ps[o + 1]
+            if c1sl & sgn:
+                c1sl = (c1sl & msk) + sgn
+            c1lb = 0
+            c1e = 0
+            c1rm = 0
+            c1rt = 0
+            if c1sl > 0:
+                c1lb = 1
+                c1lb = c1lb << (31 - c1sl)
+            elif c1sl < 0:
+                c1e = 0 - c1sl
+                c1rm = -1 - (-1 << c1e)
+                c1rt = c1rm >> 1
+            c2m = pm[o + 2]
+            c2mh = c2m >> 16
+            c2ml = c2m & 0xFFFF
+            c2sl = ps[o + 2]
+            if c2sl & sgn:
+                c2sl = (c2sl & msk) + sgn
+            c2lb = 0
+            c2e = 0
+            c2rm = 0
+            c2rt = 0
+            if c2sl > 0:
+                c2lb = 1
+                c2lb = c2lb << (31 - c2sl)
+            elif c2sl < 0:
+                c2e = 0 - c2sl
+                c2rm = -1 - (-1 << c2e)
+                c2rt = c2rm >> 1
+            c3m = pm[o + 3]
+            c3mh = c3m >> 16
+            c3ml = c3m & 0xFFFF
+            c3sl = ps[o + 3]
+            if c3sl & sgn:
+                c3sl = (c3sl & msk) + sgn
+            c3lb = 0
+            c3e = 0
+            c3rm = 0
+            c3rt = 0
+            if c3sl > 0:
+                c3lb = 1
+                c3lb = c3lb << (31 - c3sl)
+            elif c3sl < 0:
+                c3e = 0 - c3sl
+                c3rm = -1 - (-1 << c3e)
+                c3rt = c3rm >> 1
+            acc = 0
+            acc1 = 0
+            acc2 = 0
+            acc3 = 0
+            xa = xb
+            wa = wa0 + o * depth
+            xe = xa + head
+            while xa < xe:
+                px = ptr8(xa)
+                pw = ptr8(wa)
+                p1 = ptr8(wa + depth)
+                p2 = ptr8(wa + d2)
+                p3 = ptr8(wa + d3)
+                x0 = (px[0] ^ 128) - 128
+                x1 = (px[1] ^ 128) - 128
+                x2 = (px[2] ^ 128) - 128
+                x3 = (px[3] ^ 128) - 128
+                x4 = (px[4] ^ 128) - 128
+                x5 = (px[5] ^ 128) - 128
+                x6 = (px[6] ^ 128) - 128
+                x7 = (px[7] ^ 128) - 128
+                acc += (x0 * (pw[0] ^ 128) + x1 * (pw[1] ^ 128)
+                        + x2 * (pw[2] ^ 128) + x3 * (pw[3] ^ 128)
+                        + x4 * (pw[4] ^ 128) + x5 * (pw[5] ^ 128)
+                        + x6 * (pw[6] ^ 128) + x7 * (pw[7] ^ 128))
+                acc1 += (x0 * (p1[0] ^ 128) + x1 * (p1[1] ^ 128)
+                        + x2 * (p1[2] ^ 128) + x3 * (p1[3] ^ 128)
+                        + x4 * (p1[4] ^ 128) + x5 * (p1[5] ^ 128)
+                        + x6 * (p1[6] ^ 128) + x7 * (p1[7] ^ 128))
+                acc2 += (x0 * (p2[0] ^ 128) + x1 * (p2[1] ^ 128)
+                        + x2 * (p2[2] ^ 128) + x3 * (p2[3] ^ 128)
+                        + x4 * (p2[4] ^ 128) + x5 * (p2[5] ^ 128)
+                        + x6 * (p2[6] ^ 128) + x7 * (p2[7] ^ 128))
+                acc3 += (x0 * (p3[0] ^ 128) + x1 * (p3[1] ^ 128)
+                        + x2 * (p3[2] ^ 128) + x3 * (p3[3] ^ 128)
+                        + x4 * (p3[4] ^ 128) + x5 * (p3[5] ^ 128)
+                        + x6 * (p3[6] ^ 128) + x7 * (p3[7] ^ 128))
+                xa += 8
+                wa += 8
+            px = ptr8(xa)
+            pw = ptr8(wa)
+            p1 = ptr8(wa + depth)
+            p2 = ptr8(wa + d2)
+            p3 = ptr8(wa + d3)
+            n = depth - head
+            i = 0
+            while i < n:
+                x0 = (px[i] ^ 128) - 128
+                acc += x0 * ((pw[i] ^ 128) - 128)
+                acc1 += x0 * ((p1[i] ^ 128) - 128)
+                acc2 += x0 * ((p2[i] ^ 128) - 128)
+                acc3 += x0 * ((p3[i] ^ 128) - 128)
+                i += 1
+            bo = pb[o + 0]
+            if bo & sgn:
+                bo = (bo & msk) + sgn
+            acc = acc - sx + bo
+            # r = MultiplyByQuantizedMultiplier(acc, c0m, shift) on 16-bit halves
+            xq = acc
+            if c0lb:
+                hib = xq & c0lb
+                xq = (xq & (c0lb - 1)) << c0sl
+                if hib:
+                    xq = xq + sgn
+            if xq == sgn:
+                r = 0 - c0m
+            else:
+                u = xq
+                if xq < 0:
+                    u = 0 - xq
+                uh = u >> 16
+                ul = u & 0xFFFF
+                bb = uh * c0ml
+                cc = ul * c0mh
+                q = ul * (c0ml >> 1)
+                t = (q & 0x7FFF) << 1
+                if c0ml & 1:
+                    t = t + ul
+                mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                top = uh * c0mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                r = (top << 1) + ((mid >> 15) & 1)
+                if xq < 0:
+                    if rr > half:
+                        r = r + 1
+                    r = 0 - r
+                elif rr >= half:
+                    r = r + 1
+            if c0e:
+                thr = c0rt
+                if r < 0:
+                    thr = thr + 1
+                rem = r & c0rm
+                r = r >> c0e
+                if rem > thr:
+                    r = r + 1
+            r = r + ooff
+            if r < amin:
+                r = amin
+            if r > amax:
+                r = amax
+            po[o_i + 0] = r
+            bo = pb[o + 1]
+            if bo & sgn:
+                bo = (bo & msk) + sgn
+            acc1 = acc1 - sx + bo
+            # r = MultiplyByQuantizedMultiplier(acc1, c1m, shift) on 16-bit halves
+            xq = acc1
+            if c1lb:
+                hib = xq & c1lb
+                xq = (xq & (c1lb - 1)) << c1sl
+                if hib:
+                    xq = xq + sgn
+            if xq == sgn:
+                r = 0 - c1m
+            else:
+                u = xq
+                if xq < 0:
+                    u = 0 - xq
+                uh = u >> 16
+                ul = u & 0xFFFF
+                bb = uh * c1ml
+                cc = ul * c1mh
+                q = ul * (c1ml >> 1)
+                t = (q & 0x7FFF) << 1
+                if c1ml & 1:
+                    t = t + ul
+                mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                top = uh * c1mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                r = (top << 1) + ((mid >> 15) & 1)
+                if xq < 0:
+                    if rr > half:
+                        r = r + 1
+                    r = 0 - r
+                elif rr >= half:
+                    r = r + 1
+            if c1e:
+                thr = c1rt
+                if r < 0:
+                    thr = thr + 1
+                rem = r & c1rm
+                r = r >> c1e
+                if rem > thr:
+                    r = r + 1
+            r = r + ooff
+            if r < amin:
+                r = amin
+            if r > amax:
+                r = amax
+            po[o_i + 1] = r
+            bo = pb[o + 2]
+            if bo & sgn:
+                bo = (bo & msk) + sgn
+            acc2 = acc2 - sx + bo
+            # r = MultiplyByQuantizedMultiplier(acc2, c2m, shift) on 16-bit halves
+            xq = acc2
+            if c2lb:
+                hib = xq & c2lb
+                xq = (xq & (c2lb - 1)) << c2sl
+                if hib:
+                    xq = xq + sgn
+            if xq == sgn:
+                r = 0 - c2m
+            else:
+                u = xq
+                if xq < 0:
+                    u = 0 - xq
+                uh = u >> 16
+                ul = u & 0xFFFF
+                bb = uh * c2ml
+                cc = ul * c2mh
+                q = ul * (c2ml >> 1)
+                t = (q & 0x7FFF) << 1
+                if c2ml & 1:
+                    t = t + ul
+                mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                top = uh * c2mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                r = (top << 1) + ((mid >> 15) & 1)
+                if xq < 0:
+                    if rr > half:
+                        r = r + 1
+                    r = 0 - r
+                elif rr >= half:
+                    r = r + 1
+            if c2e:
+                thr = c2rt
+                if r < 0:
+                    thr = thr + 1
+                rem = r & c2rm
+                r = r >> c2e
+                if rem > thr:
+                    r = r + 1
+            r = r + ooff
+            if r < amin:
+                r = amin
+            if r > amax:
+                r = amax
+            po[o_i + 2] = r
+            bo = pb[o + 3]
+            if bo & sgn:
+                bo = (bo & msk) + sgn
+            acc3 = acc3 - sx + bo
+            # r = MultiplyByQuantizedMultiplier(acc3, c3m, shift) on 16-bit halves
+            xq = acc3
+            if c3lb:
+                hib = xq & c3lb
+                xq = (xq & (c3lb - 1)) << c3sl
+                if hib:
+                    xq = xq + sgn
+            if xq == sgn:
+                r = 0 - c3m
+            else:
+                u = xq
+                if xq < 0:
+                    u = 0 - xq
+                uh = u >> 16
+                ul = u & 0xFFFF
+                bb = uh * c3ml
+                cc = ul * c3mh
+                q = ul * (c3ml >> 1)
+                t = (q & 0x7FFF) << 1
+                if c3ml & 1:
+                    t = t + ul
+                mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+                top = uh * c3mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+                rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+                r = (top << 1) + ((mid >> 15) & 1)
+                if xq < 0:
+                    if rr > half:
+                        r = r + 1
+                    r = 0 - r
+                elif rr >= half:
+                    r = r + 1
+            if c3e:
+                thr = c3rt
+                if r < 0:
+                    thr = thr + 1
+                rem = r & c3rm
+                r = r >> c3e
+                if rem > thr:
+                    r = r + 1
+            r = r + ooff
+            if r < amin:
+                r = amin
+            if r > amax:
+                r = amax
+            po[o_i + 3] = r
+            o_i += 4
+            o += 4
         while o < odepth:
             cm = pm[o]
             cmh = cm >> 16

@@ -43,12 +43,14 @@ class ADC:
         self.source = source
         self.full_scale_mv = full_scale_mv
         self._s = [0]
+        self.ended = False
 
     def atten(self, a):
         pass
 
     def read_u16(self):
         if not self.source.next_into(self._s):
+            self.ended = True
             raise OSError(5)  # EIO: the simulated signal ended
         v = self._s[0] * 65535 // self.full_scale_mv
         return 0 if v < 0 else (65535 if v > 65535 else v)
@@ -63,3 +65,4 @@ class WDT:
 
     def feed(self):
         self.feeds += 1
+

@@ -372,3 +372,25 @@ def test_no_repl_answer_keeps_stdout_clean(mp, port, monkeypatch, capsys) -> Non
     with pytest.raises(tr.BoardError, match="it sent b'.xff.xfe boot noise'"):
         sp.SerialTransport(port)
     assert capsys.readouterr().out == ""
+
+
+def test_stream_leaves_the_raw_repl_and_restarts_the_app(mp, port, monkeypatch) -> None:
+    """The HIL link's wire on a real board: stream() hands the port over with main.py running
+    (Ctrl-B leaves the raw REPL deploy used, Ctrl-D soft-reboots); a soft restart first sends the
+    farewell (the HIL QUIT frame), a hard one pulses RTS (EN on ESP32 dev boards)."""
+    monkeypatch.setattr(sp.time, "sleep", lambda s: None)
+    with sp.SerialTransport(port) as t:
+        fake = mp.instances[0]
+        stream = t.stream()
+        assert fake.serial.written[-1] == b"\r\x02\x04"
+        assert stream.restart(farewell=b"QUIT") == "board soft reset (Ctrl-D)"
+        assert fake.serial.written[-2:] == [b"QUIT", b"\r\x03\x03\x02\x04"]
+        assert stream.restart(hard=True) == "board reset (RTS)"
+        assert fake.serial.rts is False and fake.serial.dtr is False
+        with pytest.raises(tr.LinkError, match="runs main.py"):
+            t.stream("hilmain.py")
+    # without the raw REPL (the HIL bench) nothing interrupts the running app
+    with sp.SerialTransport(port, raw_repl=False) as t:
+        fake = mp.instances[-1]
+        t.stream()
+        assert fake.calls == [] and fake.serial.written == []

@@ -40,9 +40,23 @@ def test_convert_writes_bundle_and_report(tmp_path, model_file):
     assert run_bundle(bundle, x).shape == (1, 10, 6, 4)
 
 
-def test_convert_refuses_when_it_does_not_fit(tmp_path):
+def test_convert_streams_weights_that_do_not_fit(tmp_path):
+    """128 KB of FC weights do not fit an ESP32's heap: convert picks streaming and says so."""
     big = tmp_path / "big.tflite"
     big.write_bytes(singleop.build("FULLY_CONNECTED", in_features=512, units=256, seed=1))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["convert", str(big), "--board", "esp32", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "memory mode: stream" in res.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["fits"] and report["memory_mode"] == "stream"
+    assert report["heap"]["weights_in_ram_bytes"] == 0
+    assert report["estimated_heap_bytes"] <= 102400
+
+
+def test_convert_refuses_when_it_does_not_fit(tmp_path):
+    big = tmp_path / "big.tflite"  # its activations alone exceed the ESP32's heap
+    big.write_bytes(singleop.build("CONV_2D", h=96, w=96, cin=8, cout=8, seed=1))
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["convert", str(big), "--board", "esp32", "-o", str(out)])
     assert isinstance(res.exception, ConvertError)

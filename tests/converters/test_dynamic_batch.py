@@ -61,7 +61,6 @@ def _tflite(kind: str, flavour: str = "int8") -> bytes:
 
 @pytest.fixture(scope="module", params=["conv", "reshape"])
 def kind(request) -> str:
-    pytest.importorskip("tensorflow")
     return request.param
 
 

@@ -11,8 +11,12 @@ from benchmarks.models import RECIPES, benchmark_model
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_golden_equals_tflm(name: str) -> None:
+    import converters
+
     model = benchmark_model(name)
     exact.golden_vs_tflm(model, exact.model_inputs(model, 4, 0), name)
+    report = converters.convert_tflite(model).report
+    assert report["bundle_bytes"] <= report["tflite_bytes"]
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))

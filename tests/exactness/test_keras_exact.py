@@ -17,8 +17,11 @@ def _desc(seed: int) -> str:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_golden_equals_tflm(seed: int) -> None:
+    import converters
+
     model = keras_models.keras_tflite(seed)
     exact.golden_vs_tflm(model, exact.model_inputs(model, 16, seed), _desc(seed))
+    assert converters.convert_tflite(model).report["arena_bytes"] > 0
 
 
 @pytest.mark.parametrize("kernels", ["bytecode", "viper"])

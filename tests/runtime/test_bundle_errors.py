@@ -71,8 +71,8 @@ def test_corrupt_bundles_refused_and_old_model_kept(board) -> None:
     good = convert_tflite(model).bundle
     x = random_inputs((1, 12), 1, seed=3)
     variants = _variants(good)
-    # 160 KB of weights: more than the 100 KB heap holds (read from file only)
-    big = convert_tflite(singleop.build("FULLY_CONNECTED", in_features=320, units=500, seed=1))
+    # activations of 2 x 72 KB: more than the 100 KB heap holds (big weights would be streamed)
+    big = convert_tflite(singleop.build("CONV_2D", h=96, w=96, cin=8, cout=8, seed=1))
     (board.root / "good.elb").write_bytes(good)
     (board.root / "x.bin").write_bytes(x.tobytes())
     for name, (data, _) in variants.items():

@@ -121,11 +121,22 @@ def test_cli_unreadable_input_file_is_one_error(conv, tmp_path, content, message
 def test_model_too_big_for_the_heap_is_reported() -> None:
     from converters import convert_tflite
 
-    # 160 KB of weights cannot be read into a 100 KB ESP32 heap
-    model = build("FULLY_CONNECTED", in_features=320, units=500, seed=1)
+    # 2 x 72 KB of activations cannot live in a 100 KB ESP32 heap
+    model = build("CONV_2D", h=96, w=96, cin=8, cout=8, seed=1)
     with pytest.raises(InferError, match="model does not fit in RAM: MemoryError"):
-        run_batch_virtual(convert_tflite(model).bundle, random_inputs((1, 320), 1),
+        run_batch_virtual(convert_tflite(model).bundle, random_inputs((1, 96, 96, 8), 1),
                           profile="esp32")
+
+
+def test_weights_bigger_than_the_heap_are_streamed() -> None:
+    from converters import convert_tflite
+
+    # 160 KB of weights do not fit a 100 KB ESP32 heap: elrt reads them from the file per op
+    model = build("FULLY_CONNECTED", in_features=320, units=500, seed=1)
+    x = random_inputs((1, 320), 2)
+    y, stats = run_batch_virtual(convert_tflite(model).bundle, x, profile="esp32")
+    exact.matches_tflm(y, model, x, "edgeloop infer, weights streamed")
+    assert stats["model_heap_bytes"] < 100 * 1024
 
 
 def test_transport_hook_with_the_link_transport(conv, tmp_path) -> None:
@@ -152,9 +163,9 @@ def test_transport_hook_with_the_link_transport(conv, tmp_path) -> None:
     # a failure on the board comes back with the board's own message
     from converters import convert_tflite
 
-    big = convert_tflite(build("FULLY_CONNECTED", in_features=320, units=500, seed=1)).bundle
+    big = convert_tflite(build("CONV_2D", h=96, w=96, cin=8, cout=8, seed=1)).bundle
     with pytest.raises(InferError, match="refused the model: .*does not fit in RAM"):
-        run_batch_transport(transport, big, random_inputs((1, 320), 1))
+        run_batch_transport(transport, big, random_inputs((1, 96, 96, 8), 1))
 
 
 def test_batch_larger_than_the_board_heap() -> None:
@@ -167,3 +178,33 @@ def test_batch_larger_than_the_board_heap() -> None:
     y, stats = run_batch_virtual(convert_tflite(model).bundle, x, profile="esp32")
     assert y.shape == exact.matches_tflm(y, model, x, "edgeloop infer").shape
     assert len(stats["latency_ms"]) == 20000
+
+
+def test_cli_infer_profile_times_every_op_on_the_board(tmp_path) -> None:
+    """--profile: ms per op and per family from the board's own clock, MACs from the bundle;
+    the outputs are the same as without it."""
+    from benchmarks.models import benchmark_model
+    from converters import convert_tflite
+
+    model = benchmark_model("vibration_cnn1d")
+    conv = convert_tflite(model)
+    (tmp_path / "m.elb").write_bytes(conv.bundle)
+    x = random_inputs((1, 128, 3), 4, seed=5)
+    np.save(tmp_path / "x.npy", x)
+    args = ["infer", str(tmp_path / "m.elb"), "-i", str(tmp_path / "x.npy"), "-o",
+            str(tmp_path / "y.npy"), "--board", "esp32", "--kernels", "viper", "--profile"]
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    prof = json.loads(res.output.strip().splitlines()[-1])["profile"]
+    exact.matches_tflm(np.load(tmp_path / "y.npy"), model, x, "edgeloop infer --profile")
+    n_ops = conv.report["n_ops"]
+    assert [r["index"] for r in prof["ops"]] == list(range(n_ops))
+    reported = [r for r in conv.report["ops"] if not r.get("alias")]
+    for p, r in zip(prof["ops"], reported, strict=True):  # MACs from the bundle == convert's
+        if p["family"] in ("fc", "conv", "dw"):
+            assert p["macs"] == r["macs"] > 0, (p, r)
+    assert {"conv", "fc"} <= set(prof["families"])
+    assert prof["total_ms"] > 0 and abs(sum(r["share"] for r in prof["ops"]) - 1) < 1e-6
+    assert all(f["mmac_per_s"] > 0 for k, f in prof["families"].items() if k in ("conv", "fc"))
+    text = CliRunner().invoke(app, args)
+    assert text.exit_code == 0 and "per family" in text.output and "MMAC/s" in text.output

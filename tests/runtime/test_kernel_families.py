@@ -77,10 +77,11 @@ def test_model_imports_only_its_families(board, viper_usable: bool, mlp) -> None
     assert viper_usable, "elrt's viper kernels do not import or fail the self-check"
     tflite, bundle, x = mlp
     res = _run(board, bundle, x)
-    # the op table and the self-check's family only
-    assert res["import"] == ["elrt", "elrt.kv_fc", "elrt.optable"]
+    # the op table, the loader's param checks and the self-check's family only
+    assert res["import"] == ["elrt", "elrt.extents", "elrt.kv_fc", "elrt.optable"]
     # no kernels_py, no conv
-    assert res["mlp"] == ["elrt", "elrt.kv_fc", "elrt.kv_softmax", "elrt.optable"]
+    assert res["mlp"] == ["elrt", "elrt.extents", "elrt.kv_fc", "elrt.kv_softmax",
+                          "elrt.optable"]
     assert res["sets"] == {"fc": "viper", "softmax": "viper"}
     assert res["kernels"] == "viper"
     assert res["y"] == _expected(tflite, bundle, x)

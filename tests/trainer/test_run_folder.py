@@ -94,7 +94,8 @@ def test_cli_convert_and_deploy_refuse_a_mismatched_run(tmp_path):
     (run / "config.json").write_text("{}")  # config.json replaced after training
     r = CliRunner()
     for args in (["convert", str(run / "model_int8.tflite"), "-o", str(tmp_path / "b")],
-                 ["deploy", str(run), "--board", "virtual", "--dir", str(tmp_path / "vb")]):
+                 ["deploy", str(run), "--board", "virtual", "--dir", str(tmp_path / "vb")],
+                 ["hil", str(run), "--board", "virtual", "-o", str(tmp_path / "hil")]):
         res = r.invoke(app, args)
         assert isinstance(res.exception, TrainerError), (args, res.output)
         assert "config.json is not the file this run was trained with" in str(res.exception)
@@ -157,3 +158,38 @@ def test_training_curve_has_a_title_and_marks_the_kept_epoch(tmp_path):
     texts = plot_history(hist, tmp_path / "c.png", kept=2, title="mlp on d: training curves")
     assert "mlp on d: training curves" in texts and "kept (epoch 3)" in texts
     assert "loss per epoch" in texts and (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_a_killed_runs_staging_folder_is_cleaned_up(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f".m.partial-{dead}"  # what kill -9 mid-training leaves
+    stale.mkdir()
+    with staged_run(tmp_path / "m") as stage:
+        (stage / "report.json").write_text("{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_ctrl_c_during_training_leaves_the_old_run(guessed_run, tmp_path):
+    """The issue's case, for real: SIGINT to `edgeloop train` retraining into an existing run."""
+    import shutil
+    import signal
+    import time
+
+    run, _ = guessed_run
+    mine = tmp_path / "run"
+    shutil.copytree(run, mine)
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    data = run.parent / "d"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeloop.cli", "train", "--data", str(data), "--out", str(mine),
+         "--epochs", "500", "--window", "16"], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob(".run.partial-*/tensorflow.log")) and time.monotonic() < deadline:
+        time.sleep(0.5)  # training has started writing into its staging folder
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) != 0
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -119,6 +119,8 @@ def _fully_connected():
     # Dot products use sum(x * w) = sum(x * (w ^ 128)) - 128 * sum(x) over an 8x unrolled head
     # (w ^ 128 is w + 128, unsigned: one operation less per MAC), the head's sum(x) computed once
     # per batch row; |partial sums| <= 128 * 255 * 8192 < 2**28 with the head capped at 8192.
+    # Output channels go four per pass over the row (FC4: one input load serves four weight
+    # rows), the last odepth % 4 one at a time.
     acc = 0
     xa = 0
     wa = 0
@@ -151,6 +153,7 @@ def _fully_connected():
             i += 1
         sx = sx << 7
         o = 0
+        #@FC4()
         while o < odepth:
             #@RQSETUP(c, pm, ps, o)
             acc = 0
