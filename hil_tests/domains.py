@@ -15,7 +15,9 @@ from edgeloop.boards import get_board
 from edgeloop.link.framelink import FrameLink
 from edgeloop.link.hilboard import deploy_virtual, hil_config
 from edgeloop.link.session import HilSession
-from hil_tests.model import CACHE, ROOT
+from hil_tests.model import CACHE
+
+ROOT = Path(__file__).resolve().parent.parent  # the source tree (trainer/, examples/)
 
 # name -> (recordings a class, seconds a recording (None: the twin's), epochs, HIL options)
 DOMAINS = {
