@@ -13,8 +13,8 @@ import numpy as np
 from edgeloop.link.framelink import FrameLink
 from edgeloop.link.hilboard import deploy_virtual, hil_config
 from edgeloop.link.session import HilSession
+from edgeloop.resources import example_config
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HIL_OPTIONS = {"wearable": {"spike_counts": 40000},
                "environment": {"spike_counts": 32767, "stuck_samples": 8}}
 
@@ -26,7 +26,7 @@ def _train(name: str, out: Path, per_class: int) -> Path:
 
     data = write_csv_dataset(synthesize(name, per_class=per_class, seed=21), out / f"{name}-data")
     run = out / f"{name}-run"
-    train(data, run, load_config(EXAMPLES / name / "edgeloop.toml"), epochs=40, progress=False)
+    train(data, run, load_config(example_config(name)), epochs=40, progress=False)
     return run
 
 

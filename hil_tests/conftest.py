@@ -13,6 +13,7 @@ each scenario's timeline PNG + session JSON under build/hil/, attached to the HT
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fcntl
 import json
 import os
@@ -29,6 +30,8 @@ from edgeloop.link.session import HilSession
 from hil_tests import plugin
 from hil_tests.model import ensure_run_locked
 from hil_tests.report import write_artifacts
+
+SIM_HEAP = 12 * 1024  # register-level input: the simulated chips' share of the heap (a real board has none)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -162,7 +165,10 @@ def _connect(bench: BenchInfo, deployed: dict, variant: str) -> FrameLink:
     root = deployed[variant]
     if bench.virtual:
         assert root is not None
-        return FrameLink.open(VirtualTransport(root, bench.profile))
+        profile = bench.profile
+        if variant != "frames":
+            profile = dataclasses.replace(profile, heap_bytes=profile.heap_bytes + SIM_HEAP)
+        return FrameLink.open(VirtualTransport(root, profile))
     conn = FrameLink.open(SerialTransport(bench.port, baudrate=bench.baud, raw_repl=False))
     conn.reset()
     try:

@@ -15,6 +15,7 @@ from edgeloop.boards import get_board
 from edgeloop.link.framelink import FrameLink
 from edgeloop.link.hilboard import deploy_virtual, hil_config
 from edgeloop.link.session import HilSession
+from edgeloop.resources import example_config
 from hil_tests.model import CACHE
 
 ROOT = Path(__file__).resolve().parent.parent  # the source tree (trainer/, examples/)
@@ -38,7 +39,7 @@ def domain_of(config: dict) -> str:
 
 def _key(name: str) -> str:
     h = hashlib.sha256()
-    for p in sorted((ROOT / "trainer").rglob("*.py")) + [ROOT / "examples" / name / "edgeloop.toml"]:
+    for p in sorted((ROOT / "trainer").rglob("*.py")) + [example_config(name)]:
         h.update(p.read_bytes())
     h.update(repr(DOMAINS[name][:3]).encode())
     return h.hexdigest()[:16]
@@ -65,7 +66,7 @@ def ensure_domain_run(name: str) -> Path:
         data = write_csv_dataset(synthesize(name, per_class=per_class, duration_s=duration,
                                             seed=21), work / "data")
         tmp = work / "run.tmp"
-        train(data, tmp, load_config(ROOT / "examples" / name / "edgeloop.toml"), epochs=epochs,
+        train(data, tmp, load_config(example_config(name)), epochs=epochs,
               progress=False)
         from converters import convert_tflite
 
