@@ -100,7 +100,7 @@ def test_day_in_the_office_comfortable_and_fresh(building, hil) -> None:
     assert s["actuator_faults"] == 0 and s["alerts"] == 0, s
     hil.request.node.user_properties += [
         ("time_in_band", round(in_band, 4)), ("co2_max_ppm", round(float(co2.max()))),
-        ("switchings", s["switchings"]), ("occupied_h", round(occ.sum() / 60, 1))]
+        ("switchings", s["switchings"]), ("occupied_h", round(float(occ.sum()) / 60, 1))]
 
 
 def test_window_left_open_is_detected(building, hil) -> None:

@@ -56,3 +56,18 @@ def test_summary_is_interrupted_until_finished(tmp_path) -> None:
     assert done["complete"] and done["interrupted"] is False and done["wall_s"] is not None
     s.finish(2, "interrupted by Ctrl-C (KeyboardInterrupt)")
     assert json.loads(path.read_text())["interrupted_reason"].endswith("(KeyboardInterrupt)")
+
+
+def test_report_figures_cross_to_the_xdist_controller() -> None:
+    """A numpy figure in user_properties killed the xdist worker mid-test (execnet cannot send
+    numpy scalars): every figure is made plain before the report leaves the worker."""
+    import execnet
+    import numpy as np
+
+    from hil_tests.conftest import _plain
+
+    figures = [np.float64(1.25), np.int64(7), np.bool_(True), 3, 2.5, "x", None, True, (1, 2)]
+    plain = [_plain(v) for v in figures]
+    assert plain == [1.25, 7, True, 3, 2.5, "x", None, True, "(1, 2)"]
+    assert [type(v) for v in plain[:3]] == [float, int, bool]
+    execnet.dumps(plain)  # raises DumpError on any numpy scalar
