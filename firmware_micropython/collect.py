@@ -31,7 +31,8 @@ import micropython
 from micropython import const
 
 import link as L
-from app import Hardware, Sampler
+from hardware import Hardware
+from sampling import Sampler
 
 try:
     from time import sleep_us, ticks_diff, ticks_us
@@ -65,7 +66,8 @@ def idx_add(a, n):
 class Collector:
     def __init__(self, cfg, rx=None, tx=None):
         self.cfg = cfg
-        self.hw = Hardware(cfg)
+        self.link = None
+        self.hw = Hardware(cfg, self.emit)
         sensor = self.hw.sensor
         ch = sensor.channels
         self.ch = ch
@@ -91,6 +93,14 @@ class Collector:
                 pass
         except (ImportError, AttributeError, OSError):
             self.poll = None
+
+    def emit(self, obj):
+        """The sampling path's events (sensor errors, re-inits) as LOG frames (allocates: only
+        on such an event)."""
+        if self.link is not None:
+            self.link.log(json.dumps(obj))
+        else:
+            print(json.dumps(obj))
 
     # -- frames ---------------------------------------------------------------------------------
     def info(self):

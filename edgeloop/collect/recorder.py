@@ -103,12 +103,12 @@ class Recorder:
     """Idle, or recording `label` until `length` samples (None: until stop()).
 
     on_gap: "refuse" raises SampleGap (the partial take is dropped), "restart" drops it and
-    starts again right after the gap, "split" keeps the part before the gap as a take of its
+    starts again right after the gap (SampleGap after max_restarts in a row), "split" keeps the part before the gap as a take of its
     own (if at least `min_samples` long) and goes on recording after it.
     """
 
     def __init__(self, stream: SampleStream, channels: int, nominal_hz: float,
-                 on_gap: str = "refuse", min_samples: int = 1) -> None:
+                 on_gap: str = "refuse", min_samples: int = 1, max_restarts: int = 3) -> None:
         if on_gap not in ("refuse", "restart", "split"):
             raise ValueError(f"on_gap must be refuse, restart or split, not {on_gap!r}")
         self.stream = stream
@@ -116,8 +116,11 @@ class Recorder:
         self.nominal_hz = nominal_hz
         self.on_gap = on_gap
         self.min_samples = max(1, min_samples)
+        self.max_restarts = max_restarts  # in a row: a link that loses samples every time
+        self._in_row = 0
         self.label: str | None = None
         self.length: int | None = None
+        self.remaining = 0
         self.parts: list[np.ndarray] = []
         self.have = 0
         self.first: int | None = None
@@ -129,11 +132,12 @@ class Recorder:
     def recording(self) -> bool:
         return self.label is not None
 
-    def start(self, label: str, length: int | None) -> None:
-        """Record from the next sample that arrives."""
+    def start(self, label: str, length: int | None, count: int = 1) -> None:
+        """Record from the next sample that arrives: `count` takes back to back (each next one
+        starts at the sample after the last one's end)."""
         if length is not None and length < 1:
             raise ValueError(f"a recording needs at least one sample, not {length}")
-        self.label, self.length = label, length
+        self.label, self.length, self.remaining = label, length, count
         self._clear()
 
     def _clear(self) -> None:
@@ -167,24 +171,27 @@ class Recorder:
             samples, first = samples[want:], first + want
             if self.length is not None and self.have == self.length:
                 out.append(self._take())
-                self.label = None  # the caller starts the next one (a count, a key)
+                self.remaining -= 1
+                if self.remaining <= 0:
+                    self.label = None
         return out
 
     def _gap(self, g: Gap) -> list[Take]:
         self.gaps.append(g)
         if self.label is None or self.first is None:
             return []  # between recordings: nothing is cut by it
-        if self.on_gap == "refuse":
-            label, have = self.label, self.have
-            self.abort()
-            raise SampleGap(
-                f"{g.missing} sample(s) missing at sample {g.at} of the stream, {have} samples "
-                f"into recording {self.takes + 1} ({label!r}): lost on the board or corrupted on"
-                " the link; that recording was discarded", g.at, g.missing)
-        if self.on_gap == "restart":
+        what = (f"{g.missing} sample(s) missing at sample {g.at} of the stream, {self.have} "
+                f"samples into recording {self.takes + 1} ({self.label!r}): lost on the board or "
+                "corrupted on the link")
+        if self.on_gap == "restart" and self._in_row < self.max_restarts:
             self.restarts += 1
+            self._in_row += 1
             self._clear()
             return []
+        if self.on_gap != "split":
+            self.abort()
+            again = f" ({self.max_restarts} restarts in a row)" if self.on_gap == "restart" else ""
+            raise SampleGap(f"{what}{again}; that recording was discarded", g.at, g.missing)
         out = [self._take()] if self.have >= self.min_samples else []
         label = self.label
         self._clear()
@@ -206,6 +213,7 @@ class Recorder:
                                                                        np.int16)
         end = self.first + len(data)
         self.takes += 1
+        self._in_row = 0
         take = Take(self.label, data, self.first, self.stream.rate(self.first, end,
                                                                     self.nominal_hz),
                     self.nominal_hz, index=self.takes)

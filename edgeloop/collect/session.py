@@ -21,7 +21,7 @@ from edgeloop.collect import wire
 from edgeloop.collect.board import CollectLink
 from edgeloop.collect.budget import Budget, budget
 from edgeloop.collect.dataset import Dataset
-from edgeloop.collect.errors import CollectError
+from edgeloop.collect.errors import CollectError, LinkFault
 from edgeloop.collect.recorder import Recorder, SampleStream, Take
 
 
@@ -96,8 +96,6 @@ class Session:
                 for take in takes:
                     self._write(take)
                 latest = msg.samples
-            elif msg is not None and not isinstance(msg, str):
-                self.stats.corrupt += 1 if type(msg).__name__ == "Corrupt" else 0
             if self.on_tick:
                 self.on_tick(rec, latest)
             if until():
@@ -106,20 +104,9 @@ class Session:
     def streamed(self, label: str, n: int, count: int, on_gap: str = "refuse") -> list[Path]:
         """`count` recordings of exactly n samples each, back to back from the stream."""
         rec = self.start_stream(on_gap)
-        done = 0
-        rec.start(label, n)
-
-        def finished() -> bool:
-            nonlocal done
-            if not rec.recording:
-                done = len(self.paths)
-                if done >= count:
-                    return True
-                rec.start(label, n)
-            return False
-
+        rec.start(label, n, count)
         try:
-            self.pump(finished)
+            self.pump(lambda: not rec.recording)
         finally:
             self.stats.restarts = rec.restarts
             rec.abort()
@@ -145,6 +132,7 @@ class Session:
                 f"for {cap} samples ({cap / self.info.rate_hz:.2f} s): record shorter "
                 f"(--seconds {cap / self.info.rate_hz:.2f} or less) with more --count")
         timeout = max(10.0, 3 * n / self.info.rate_hz + 10)
+        in_row = 0
         while len(self.paths) < count:
             samples, end = self.link.capture(n, timeout)
             self.stats.frames += 1
@@ -152,10 +140,13 @@ class Session:
                 self.stats.lost += end.lost
                 msg = (f"burst {len(self.paths) + 1} ({label!r}) lost {end.lost} sample(s) on the "
                        f"board (captured {end.n} of {n})")
-                if on_gap == "refuse":
-                    raise CollectError(msg + "; that recording was discarded")
+                if on_gap == "refuse" or in_row >= 3:
+                    raise LinkFault(msg + ("" if on_gap == "refuse" else ", 3 restarts in a row")
+                                    + "; that recording was discarded")
                 self.stats.restarts += 1
+                in_row += 1
                 continue
+            in_row = 0
             self.stats.samples += n
             rate = self.info.rate_hz
             span = (end.t2 - end.t1) % wire.MOD

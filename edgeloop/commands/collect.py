@@ -50,9 +50,9 @@ def collect(
         str, typer.Option(help="auto | stream | burst (RAM first, then upload)")
     ] = "auto",
     on_gap: Annotated[
-        str, typer.Option("--on-gap", help="samples lost mid-recording: refuse (stop with an "
-                          "error) or restart that recording")
-    ] = "refuse",
+        str, typer.Option("--on-gap", help="samples lost mid-recording: restart that recording "
+                          "(an error after 3 in a row) or refuse (stop with an error at once)")
+    ] = "restart",
     labels: Annotated[
         str | None, typer.Option(help="interactive: labels for the keys 1..9, comma-separated")
     ] = None,
@@ -186,6 +186,8 @@ def _batch(src, cfg, out: Path, label: str, seconds: float, count: int, mode: st
                                                total=n, note=""))
 
         def on_tick(rec, latest) -> None:
+            if not rec.recording:
+                return
             s = session.stats
             progress.update(tasks[-1], completed=rec.have,
                             note=f"lost {s.lost}, corrupt {session.link.corrupt}, "
