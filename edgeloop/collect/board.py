@@ -27,16 +27,19 @@ CONFIG = "collect.json"
 SAMPLES = "collect.s16"
 
 
-def board_config(sensor_cfg: dict, virtual: bool, replay: bool = False) -> dict:
+def board_config(sensor_cfg: dict, virtual: bool, replay: bool = False,
+                 loop: bool = False) -> dict:
     """collect.json: the sensor part of a device config (channels, rate, counts, sensors), plus
-    the virtual board's simulated-chip settings. The watchdog stays off: the script waits on
-    the host between recordings."""
+    the virtual board's simulated-chip settings (`loop`: the twin's samples start over when
+    they run out, for an open-ended interactive session). The watchdog stays off: the script
+    waits on the host between recordings."""
     cfg = json.loads(json.dumps(sensor_cfg))
     cfg["watchdog"] = False
     if virtual:
         sensor = cfg.setdefault("sensor", {})
         sensor["sim"] = SAMPLES
         sensor["sim_clock"] = "replay" if replay else "wall"
+        sensor["loop"] = loop
         if "sensors" not in cfg or len(cfg["sensors"]) == 1:
             cpu = cfg.get("counts_per_unit", 16384)
             sensor.setdefault("sim_units", int(cpu[0] if isinstance(cpu, list) else cpu))

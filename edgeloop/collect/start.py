@@ -77,10 +77,18 @@ def sensor_part(cfg) -> dict:
     return part
 
 
-def open_board(src: Source, cfg, sample_seconds: float) -> tuple[CollectLink, dict]:
+def open_board(src: Source, cfg, sample_seconds: float,
+               loop: bool = False) -> tuple[CollectLink, dict]:
     """The running collect script and what to record about the board in each recording's
     json. The virtual board's chips get `sample_seconds` of the twin (a longer session ends
-    with the twin's samples: its end is reported, never padded)."""
+    with the twin's samples: its end is reported, never padded; `loop` plays them again)."""
+    transport, meta = prepare(src, cfg, sample_seconds, loop)
+    return CollectLink.open(transport), meta
+
+
+def prepare(src: Source, cfg, sample_seconds: float, loop: bool = False):
+    """The board's Transport with the collect script and its config in place, and the board's
+    facts for the recordings' json."""
     from edgeloop.boards import get_board
     from edgeloop.link.transport import open_transport
 
@@ -94,7 +102,7 @@ def open_board(src: Source, cfg, sample_seconds: float) -> tuple[CollectLink, di
         state = src.state or "healthy"
         samples = twin_samples(src.twin, state, sample_seconds, cfg.sample_rate, cfg.channels,
                                cfg.counts_per_unit, src.seed)
-        prepare_virtual(root, board_config(part, virtual=True), samples)
+        prepare_virtual(root, board_config(part, virtual=True, loop=loop), samples)
         transport = VirtualTransport(root, profile)
         meta = {"board": "virtual", "twin": src.twin, "state": resolve_state(src.twin, state),
                 "seed": src.seed}
@@ -107,7 +115,7 @@ def open_board(src: Source, cfg, sample_seconds: float) -> tuple[CollectLink, di
             transport.close()
             raise
         meta = {"board": src.port, "baud": src.baud}
-    return CollectLink.open(transport), meta
+    return transport, meta
 
 
 def _board_arch(transport, profile: str | None) -> str:

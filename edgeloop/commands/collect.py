@@ -93,7 +93,11 @@ def collect(
     else:
         from edgeloop.collect.interactive import run_interactive
 
-        with _board_session(src, cfg, out, 600.0, con) as (session, ds):
+        if not sys.stdin.isatty():  # before a board is opened
+            raise EdgeLoopError("interactive collection (no --seconds) needs a terminal for its "
+                                "keys; without one give --label and --seconds")
+
+        with _board_session(src, cfg, out, 600.0, con, loop=True) as (session, ds):
             run_interactive(session, label or (quick[0] if quick else "unlabelled-1"), quick,
                             con)
         _summary(con, session, ds, None)
@@ -103,8 +107,10 @@ class _board_session:
     """Open the board and the dataset; on the way out, close the link and turn an interruption
     into its message (complete recordings are on disk already, the partial one never was)."""
 
-    def __init__(self, src, cfg, out: Path, sample_seconds: float, con: Console) -> None:
+    def __init__(self, src, cfg, out: Path, sample_seconds: float, con: Console,
+                 loop: bool = False) -> None:
         self.src, self.cfg, self.out, self.seconds, self.con = src, cfg, out, sample_seconds, con
+        self.loop = loop
         self.session = None
 
     def __enter__(self):
@@ -114,7 +120,7 @@ class _board_session:
 
         ds = Dataset(self.out, self.cfg, self.src.describe())
         self.con.print(f"opening the {self.src.describe()} ...")
-        link, meta = open_board(self.src, self.cfg, self.seconds)
+        link, meta = open_board(self.src, self.cfg, self.seconds, self.loop)
         ds.extra = meta
         info = link.info
         if info.channels != len(self.cfg.channels):
