@@ -143,6 +143,13 @@ class Collector:
         return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | ((b[off + 3] & 0x3F) << 24)
 
     # -- sampling -------------------------------------------------------------------------------
+    def _start(self):
+        """Sampling starts afresh (the FIFO emptied): samples a previous stream or burst left
+        in the ring are not contiguous with the new ones, so they go."""
+        self.sampler.start()
+        while self.ring.get_into(self.sample):
+            pass
+
     def _drain_all(self):
         """Everything the sensor holds into the ring (a Polled sensor gives one per call)."""
         s = self.sampler
@@ -177,7 +184,7 @@ class Collector:
         t_first = 0
         polls = 0
         op = 0
-        self.sampler.start()
+        self._start()
         if self.heap_lock:
             micropython.heap_lock()
         while True:
@@ -246,8 +253,8 @@ class Collector:
         k = 0
         k1 = t1 = -1
         k2 = t2 = 0
+        self._start()
         lost0 = ring.lost
-        self.sampler.start()
         if self.heap_lock:
             micropython.heap_lock()
         while k < n:

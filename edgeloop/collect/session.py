@@ -74,6 +74,8 @@ class Session:
 
     # -- streaming ------------------------------------------------------------------------------
     def start_stream(self, on_gap: str = "refuse") -> Recorder:
+        """The board streams from now on; sampling starts afresh, so does the sequence check."""
+        self.stream = SampleStream()
         self.recorder = Recorder(self.stream, self.info.channels, self.info.rate_hz, on_gap)
         self.link.send(wire.Op.STREAM)
         self.streaming = True

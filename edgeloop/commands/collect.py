@@ -153,8 +153,6 @@ def _batch(src, cfg, out: Path, label: str, seconds: float, count: int, mode: st
            on_gap: str, con: Console) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from edgeloop.collect.budget import budget
-
     n = round(seconds * cfg.sample_rate)
     if n < 1:
         raise EdgeLoopError(f"--seconds {seconds:g} at {cfg.sample_rate:g} Hz is no sample")
@@ -177,8 +175,10 @@ def _batch(src, cfg, out: Path, label: str, seconds: float, count: int, mode: st
                 f"{b.describe()}: the stream would lose samples; use --mode burst (or auto), "
                 f"a faster --baud, or fewer channels / a lower rate")
         if use == "burst":
-            con.print(budget(info.rate_hz, info.channels, None).describe().replace(
-                "link budget", "burst upload"))
+            cap = session.burst_capacity()
+            con.print(f"burst capture: each recording into the board's RAM, then uploaded "
+                      f"(room for {cap:,} samples = {cap / info.rate_hz:.2f} s in "
+                      f"{info.heap_free:,} B free)")
         progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                             TextColumn("{task.completed:,.0f}/{task.total:,.0f} samples"),
                             TextColumn("{task.fields[note]}"), TimeRemainingColumn(),

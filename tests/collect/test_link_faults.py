@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from factory.collecting import (
+    Garbled,
     board_samples,
     cli_args,
     no_partials,
@@ -29,39 +30,6 @@ from edgeloop.collect.errors import LinkFault, SampleGap
 from edgeloop.collect.session import Session
 from edgeloop.collect.start import Source, load_sensor_config, prepare
 from edgeloop.link.framelink import FrameLink
-from edgeloop.link.transport import ByteStream
-
-
-class Garbled(ByteStream):
-    """A board's byte stream with bytes flipped once `after` bytes have passed (a noisy line)."""
-
-    def __init__(self, inner: ByteStream, after: int, flips: int = 3) -> None:
-        self.inner, self.after, self.flips = inner, after, flips
-        self.name = inner.name
-        self.seen = 0
-
-    def start(self, on_bytes, on_eof, on_text=None) -> None:
-        def noisy(data: bytes) -> None:
-            if self.flips and self.seen + len(data) > self.after:
-                b = bytearray(data)
-                i = max(0, self.after - self.seen)
-                for k in range(min(self.flips, len(b) - i)):
-                    b[i + k] ^= 0x5A
-                self.flips = 0
-                data = bytes(b)
-            self.seen += len(data)
-            on_bytes(data)
-
-        self.inner.start(noisy, on_eof, on_text)
-
-    def write(self, data: bytes) -> None:
-        self.inner.write(data)
-
-    def restart(self, hard: bool = False, farewell: bytes = b"") -> str:
-        return self.inner.restart(hard, farewell)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def _session(tmp_path: Path, wrap=None, seconds: float = 20.0):

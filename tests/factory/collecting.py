@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop.link.transport import ByteStream
+
 CLI = "import sys\nfrom edgeloop.cli import main\nsys.argv = ['edgeloop', *sys.argv[1:]]\nmain()\n"
 
 
@@ -51,3 +53,35 @@ def offset_in(haystack: np.ndarray, rec: np.ndarray) -> int:
 
 def no_partials(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if p.name.endswith(".part")]
+
+
+class Garbled(ByteStream):
+    """A board's byte stream with bytes flipped once `after` bytes have passed (a noisy line)."""
+
+    def __init__(self, inner: ByteStream, after: int, flips: int = 3) -> None:
+        self.inner, self.after, self.flips = inner, after, flips
+        self.name = inner.name
+        self.seen = 0
+
+    def start(self, on_bytes, on_eof, on_text=None) -> None:
+        def noisy(data: bytes) -> None:
+            if self.flips and self.seen + len(data) > self.after:
+                b = bytearray(data)
+                i = max(0, self.after - self.seen)
+                for k in range(min(self.flips, len(b) - i)):
+                    b[i + k] ^= 0x5A
+                self.flips = 0
+                data = bytes(b)
+            self.seen += len(data)
+            on_bytes(data)
+
+        self.inner.start(noisy, on_eof, on_text)
+
+    def write(self, data: bytes) -> None:
+        self.inner.write(data)
+
+    def restart(self, hard: bool = False, farewell: bytes = b"") -> str:
+        return self.inner.restart(hard, farewell)
+
+    def close(self) -> None:
+        self.inner.close()
