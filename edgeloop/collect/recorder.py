@@ -190,7 +190,8 @@ class Recorder:
             return []
         if self.on_gap != "split":
             self.abort()
-            again = f" ({self.max_restarts} restarts in a row)" if self.on_gap == "restart" else ""
+            again = (f" ({self.max_restarts} restarts in a row: is the board busy elsewhere, or"
+                     " the line noisy?)" if self.on_gap == "restart" else "")
             raise SampleGap(f"{what}{again}; that recording was discarded", g.at, g.missing)
         out = [self._take()] if self.have >= self.min_samples else []
         label = self.label

@@ -59,6 +59,7 @@ class Session:
         self.stream = SampleStream()
         self.recorder: Recorder | None = None
         self.streaming = False
+        self.retries = 3  # restarts in a row of a recording that lost samples (on_gap restart)
 
     @property
     def silence(self) -> float:
@@ -76,7 +77,8 @@ class Session:
     def start_stream(self, on_gap: str = "refuse") -> Recorder:
         """The board streams from now on; sampling starts afresh, so does the sequence check."""
         self.stream = SampleStream()
-        self.recorder = Recorder(self.stream, self.info.channels, self.info.rate_hz, on_gap)
+        self.recorder = Recorder(self.stream, self.info.channels, self.info.rate_hz, on_gap,
+                                 max_restarts=self.retries)
         self.link.send(wire.Op.STREAM)
         self.streaming = True
         return self.recorder
@@ -98,6 +100,8 @@ class Session:
                 for take in takes:
                     self._write(take)
                 latest = msg.samples
+            elif isinstance(msg, wire.Refused):
+                raise LinkFault(f"the {self.link.name} stopped streaming: {msg.text}")
             if self.on_tick:
                 self.on_tick(rec, latest)
             if until():
@@ -135,15 +139,17 @@ class Session:
                 f"(--seconds {cap / self.info.rate_hz:.2f} or less) with more --count")
         timeout = max(10.0, 3 * n / self.info.rate_hz + 10)
         in_row = 0
-        while len(self.paths) < count:
+        target = len(self.paths) + count
+        while len(self.paths) < target:
             samples, end = self.link.capture(n, timeout)
             self.stats.frames += 1
             if end.lost or end.n < n:
                 self.stats.lost += end.lost
-                msg = (f"burst {len(self.paths) + 1} ({label!r}) lost {end.lost} sample(s) on the "
+                msg = (f"burst {count - target + len(self.paths) + 1} ({label!r}) lost {end.lost} sample(s) on the "
                        f"board (captured {end.n} of {n})")
-                if on_gap == "refuse" or in_row >= 3:
-                    raise LinkFault(msg + ("" if on_gap == "refuse" else ", 3 restarts in a row")
+                if on_gap == "refuse" or in_row >= self.retries:
+                    raise LinkFault(msg + ("" if on_gap == "refuse" else
+                                           f", {in_row} restarts in a row")
                                     + "; that recording was discarded")
                 self.stats.restarts += 1
                 in_row += 1
@@ -155,6 +161,6 @@ class Session:
             if end.k2 - end.k1 >= 2 and span >= 100_000:
                 rate = 1e6 * (end.k2 - end.k1) / span
             take = Take(label, samples, 0, rate, self.info.rate_hz, mode="burst",
-                        index=len(self.paths) + 1)
+                        index=count - target + len(self.paths) + 1)
             self._write(take)
         return self.paths

@@ -133,7 +133,7 @@ class BurstEnd:
 
 @dataclass(frozen=True)
 class Refused:
-    code: int  # 1: not enough memory (value: the bytes it has), 2: bad command
+    code: int  # 1: not enough memory (value: the bytes it has), 3: simulated samples ran out
     value: int
     text: str
 
