@@ -12,7 +12,8 @@
 # host's commands are polled with ipoll.
 #
 # Frames, little-endian (payload after link.py's 7-byte header):
-#   INFO 0x30       u16 version, u8 channels, u8 flags, u32 period_num, u32 period_den (us per
+#   INFO 0x30       u16 version, u8 channels, u8 flags (1: replay, samples come as fast as
+#                   drained: no clock), u32 period_num, u32 period_den (us per
 #                   sample = num/den), u32 heap free, u16 fifo samples, u16 batch, sensor name
 #   DATA 0x31       u32 first seq, u16 n, u8 channels, u8 flags (1: burst upload), u32 clock seq,
 #                   u32 clock ticks_us: at that board time clock-seq samples had been produced;
@@ -114,7 +115,8 @@ class Collector:
         s = self.sampler
         t = self.link.tbuf
         gc.collect()
-        struct.pack_into("<HBBIIIHH", t, L.HEADER, VERSION, self.ch, 0, s.period[0], s.period[1],
+        flags = 1 if self.hw.replay else 0  # 1: no clock (the virtual board's replay)
+        struct.pack_into("<HBBIIIHH", t, L.HEADER, VERSION, self.ch, flags, s.period[0], s.period[1],
                          gc.mem_free(), s.fifo, self.batch)
         name = self.cfg.get("sensor", {}).get("kind", "sensors")
         n = 20 + self.link._put(20, name)

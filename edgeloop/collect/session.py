@@ -76,7 +76,7 @@ class Session:
     # -- streaming ------------------------------------------------------------------------------
     def start_stream(self, on_gap: str = "refuse") -> Recorder:
         """The board streams from now on; sampling starts afresh, so does the sequence check."""
-        self.stream = SampleStream()
+        self.stream = SampleStream(measure=not self.info.replay)
         self.recorder = Recorder(self.stream, self.info.channels, self.info.rate_hz, on_gap,
                                  max_restarts=self.retries)
         self.link.send(wire.Op.STREAM)
@@ -120,9 +120,14 @@ class Session:
         return self.paths
 
     def stop_stream(self) -> None:
+        """Ask the board to stop streaming; a board already gone has stopped (the fault that
+        ended the stream is the one reported)."""
         if self.streaming:
             self.streaming = False
-            self.link.send(wire.Op.STOP)
+            try:
+                self.link.send(wire.Op.STOP)
+            except LinkFault:
+                pass
 
     # -- bursts -----------------------------------------------------------------------------
     def burst_capacity(self) -> int:
@@ -158,7 +163,7 @@ class Session:
             self.stats.samples += n
             rate = self.info.rate_hz
             span = (end.t2 - end.t1) % wire.MOD
-            if end.k2 - end.k1 >= 2 and span >= 100_000:
+            if end.k2 - end.k1 >= 2 and span >= 100_000 and not self.info.replay:
                 rate = 1e6 * (end.k2 - end.k1) / span
             take = Take(label, samples, 0, rate, self.info.rate_hz, mode="burst",
                         index=count - target + len(self.paths) + 1)

@@ -92,10 +92,11 @@ def open_board(src: Source, cfg, sample_seconds: float,
 
 
 def prepare(src: Source, cfg, sample_seconds: float, loop: bool = False,
-            board_extra: dict | None = None):
+            board_extra: dict | None = None, replay: bool = False):
     """The board's Transport with the collect script and its config in place, and the board's
     facts for the recordings' json. `board_extra` adds keys to collect.json (tests:
-    "heap_lock", "stall")."""
+    "heap_lock", "stall"); `replay` runs the virtual board's chips as fast as they are drained
+    (no clock: the link's throughput, link tests that must not depend on the machine's load)."""
     from edgeloop.boards import get_board
     from edgeloop.link.transport import open_transport
 
@@ -109,10 +110,11 @@ def prepare(src: Source, cfg, sample_seconds: float, loop: bool = False,
         state = src.state_name
         samples = twin_samples(src.twin, state, sample_seconds, cfg.sample_rate, cfg.channels,
                                cfg.counts_per_unit, src.seed)
-        prepare_virtual(root, board_config(part, virtual=True, loop=loop), samples)
+        prepare_virtual(root, board_config(part, virtual=True, replay=replay, loop=loop),
+                        samples)
         transport = VirtualTransport(root, profile)
         meta = {"board": "virtual", "twin": src.twin, "state": resolve_state(src.twin, state),
-                "seed": src.seed}
+                "seed": src.seed, "clock": "replay" if replay else "wall"}
     else:
         transport = open_transport(src.port, None, None, src.profile, src.baud)
         try:

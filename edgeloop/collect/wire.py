@@ -57,6 +57,11 @@ class Info:
     _S = struct.Struct("<HBBIIIHH")
 
     @property
+    def replay(self) -> bool:
+        """The virtual board's replay clock: samples as fast as drained, no rate to measure."""
+        return bool(self.flags & 1)
+
+    @property
     def rate_hz(self) -> float:
         """The rate the driver set the sensor's clock to (nominal: the board's clock measures)."""
         return 1e6 * self.period_den / self.period_num
