@@ -1,368 +1,214 @@
 # Field windows: the raw windows the deployed model was least sure of, and every window that
 # raised an alarm, kept on the board for `edgeloop collect --field` (edgeloop/collect/field.py).
 #
-# One ring, allocated once at start and sized from config.json "field" {uncertain (4), alarms
-# (2), file ("field.bin"), persist_ms (2000)}: `uncertain` slots hold the windows with the
-# smallest doubt seen so far (a classifier's top-2 margin, an anomaly or one-output model's
-# distance to its threshold, both in the output's int8 units); `alarms` slots hold each window
-# that raised an alarm, the oldest overwritten when all are taken (counted, never silent).
-# offer() copies a window into a slot through memoryviews made at start: it allocates nothing.
+# config.json "field" {uncertain (8), alarms (4), file ("field.bin"), persist_ms (5000)}: the
+# ring has `uncertain` slots for the windows with the smallest doubt seen so far (a
+# classifier's top-2 margin; an anomaly or one-output model's distance to its threshold; int8
+# output units) and `alarms` slots for each window that raised an alarm, the oldest overwritten
+# when all are taken (counted, never silent).
 #
-# The ring lives in a file the app writes in place: a changed slot is written at most once per
-# persist_ms (an alarm at once), one slot per persist() call, so the loop never stalls on flash.
-# The host reads the file from the board's filesystem (the virtual board: while the app runs;
-# a real board: the raw REPL pauses the app, which restarts after the pull), and the windows
-# survive a reset, a watchdog or a power cut: the app restores them at start. A file of
-# another model (or another ring size) is kept as field.prev.bin for the host to pull.
+# The slots live in a file of fixed size, made once at start; RAM holds only the index (kind and
+# doubt per slot) and a slot head: a window is 1.5 KB and the 100 KB ESP32 heap has ~11 KB left
+# beside a vibration model, so a ring in RAM could hold two. offer() writes a kept window
+# straight from the pipeline's buffer and the model's output into its slot (one flash write per
+# kept window, none for the others) and allocates nothing. So a window is on flash the moment it
+# is kept: it survives a reset, a watchdog or a power cut (the index is restored at start), and
+# the host reads the file while the app runs (virtual board) or during the raw REPL's pause (a
+# real board). A file of another model or ring size is kept as field.prev.bin for the host.
 #
-# File layout (little-endian): the header (_HDR_FMT), then per slot: meta (8 int32: gen, kind,
-# boot, window, t_ms, end, doubt, 0), the outputs (n_out int8 padded to 4 bytes), the raw window
-# (window*channels int16 counts, oldest sample first, channels interleaved) and gen again. A
-# slot whose two gens differ was being written while it was read (the host reads again).
-import os
+# This module is what stays in RAM while the app runs, kept small (its state is one int array
+# indexed by constants); fieldstart.py makes or restores the file and the state at start and is
+# dropped from the heap before this one is imported. The two share the state's layout (the
+# _K.._STATE constants below; tests/field/test_ring.py checks both lists are the same).
+#
+# File layout (little-endian): the header (_HDR_FMT), the index (n kind bytes, n doubt int16),
+# zero-padded to 4 bytes (header bytes: where the slots begin); then per slot: 12 int16 (gen lo,
+# hi, kind, doubt, boot lo, hi, window lo, hi, t_ms lo, hi, end lo, hi), the outputs (n_out
+# int8, zero-padded to 4 bytes), the raw window (window*channels int16 counts, oldest sample
+# first, channels interleaved) and gen again (lo, hi). A slot whose two gens differ was being
+# written while it was read.
 import struct
-from array import array
 
 from micropython import const
 
 try:
-    from time import ticks_diff, ticks_ms
+    from time import ticks_ms
 except ImportError:  # pragma: no cover - every MicroPython port has them
-    ticks_diff = ticks_ms = None
+    ticks_ms = None
 
-MAGIC = b"ELFW"
-VERSION = const(1)
 # magic, version, header bytes, slot bytes, uncertain, alarms, n_out, window, channels,
-# anomaly, threshold_q, output zero point, file id, boot, kept, alarms, overwritten,
-# output scale, sample rate, model sha256
-_HDR_FMT = "<4sHHIHHHHHBhhIIIIIff32s"
-HDR = const(87)  # struct.calcsize(_HDR_FMT)
-_META = const(8)
-_GEN = const(0)
-_KIND = const(1)
-_BOOT = const(2)
-_WINDOW = const(3)
-_TMS = const(4)
-_END = const(5)
-_DOUBT = const(6)
-EMPTY = const(0)
-UNCERTAIN = const(1)
-ALARM = const(2)
-_GEN_MASK = const(0x3FFFFFFF)
-_NO_DOUBT = const(0x7FFFFFFF)
+# anomaly, threshold_q, output zero point, file id, boot, kept, alarms seen, overwritten, gen,
+# next alarm slot, output scale, sample rate, model sha256
+_HDR_FMT = "<4sHHIHHHHHBhhIIIIIIHff32s"
+_HDR = const(93)  # struct.calcsize(_HDR_FMT)
+# the ring's state: FieldRing.s[...] (the same list in fieldstart.py)
+_K = const(0)  # uncertain slots
+_A = const(1)  # alarm slots
+_N_OUT = const(2)
+_ANOMALY = const(3)  # 1: the doubt is the distance of output 0 to the threshold
+_THRESHOLD = const(4)
+_BASE = const(5)  # file offset of slot 0
+_SLOT = const(6)  # bytes per slot
+_WINDOW = const(7)
+_CHANNELS = const(8)
+_ZP = const(9)
+_FILE_ID = const(10)
+_BOOT = const(11)
+_KEPT = const(12)  # windows kept into this file (all boots)
+_ALARMS = const(13)  # alarm windows seen (all boots)
+_OVERWRITTEN = const(14)  # alarm windows overwritten (all boots)
+_GEN = const(15)  # writes so far: a slot's gen, its place in time
+_NEXT = const(16)  # the alarm slot written next
+_WORST = const(17)  # the uncertain slot replaced next (empty, or the largest doubt)
+_WORST_DOUBT = const(18)
+_DIRTY = const(19)  # the header and index wait to be written
+_T_HEAD = const(20)  # ticks_ms of the last header write (30 bits)
+_PERSIST_MS = const(21)
+_ERROR = const(22)  # errno of a failed write: the ring is off
+_STATE = const(23)
+_MASK = const(0x3FFFFFFF)
 
 
-def model_sha256(path):
-    """The model file's sha256 (32 bytes), read through one small buffer."""
-    import hashlib
-
-    h = hashlib.sha256()
-    buf = bytearray(512)
-    mv = memoryview(buf)
-    with open(path, "rb") as f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            h.update(mv[:n])
-    return h.digest()
-
-
-def _file_id():
-    try:
-        b = os.urandom(4)
-    except (AttributeError, NotImplementedError):  # pragma: no cover - ports without urandom
-        b = struct.pack("<I", ticks_ms() & 0xFFFFFFFF)
-    return struct.unpack("<I", b)[0] & 0x3FFFFFFF
+def _put32(m, i, v):
+    lo = v & 0xFFFF
+    m[i] = lo - 65536 if lo > 32767 else lo
+    m[i + 1] = (v >> 16) & 0x3FFF
 
 
 class FieldRing:
-    """Kept windows of one model: `uncertain` least-sure and `alarms` alarm windows."""
+    """The index of one model's kept windows and the file that holds them, from the parts
+    fieldstart.open_ring made."""
 
-    def __init__(self, cfg, n_out, window, channels, out_scale, out_zp, anomaly, threshold_q,
-                 rate, sha, emit=None):
-        self.k = int(cfg.get("uncertain", 4))
-        self.a = int(cfg.get("alarms", 2))
-        if self.k < 0 or self.a < 0 or self.k + self.a == 0 or self.k + self.a > 64:
-            raise ValueError("field: uncertain + alarms must be 1..64 slots, got %d + %d"
-                             % (self.k, self.a))
-        self.path = cfg.get("file", "field.bin")
-        self.prev_path = self.path.replace(".bin", "") + ".prev.bin"
-        self.persist_ms = int(cfg.get("persist_ms", 2000))
-        self.emit = emit
-        self.n_out = n_out
-        self.window = window
-        self.channels = channels
-        self.out_scale = out_scale
-        self.out_zp = out_zp
-        self.anomaly = 1 if (anomaly or n_out == 1) else 0
-        self.threshold_q = threshold_q
-        self.rate = rate
-        self.sha = sha
-        n = self.k + self.a
-        self.n = n
-        size = window * channels
-        pad = (n_out + 3) & ~3
-        self.slot_bytes = 4 * _META + pad + 2 * size + 4
-        self.hdr = bytearray(HDR)
-        self.meta = array("i", bytes(4 * _META * n))
-        self.tail = array("i", bytes(4 * n))
-        self.outs = bytearray(pad * n)
-        self.raw = array("h", bytes(2 * size * n))
-        self.dirty = bytearray(n)
-        mm = memoryview(self.meta)
-        mt = memoryview(self.tail)
-        mo = memoryview(self.outs)
-        mr = memoryview(self.raw)
-        self.v_meta = [mm[i * _META:(i + 1) * _META] for i in range(n)]
-        self.v_tail = [mt[i:i + 1] for i in range(n)]
-        self.v_out = [mo[i * pad:(i + 1) * pad] for i in range(n)]
-        self.v_raw = [mr[i * size:(i + 1) * size] for i in range(n)]
-        self.pad = pad
-        self.file_id = 0
-        self.boot = 1
-        self.kept = 0  # windows kept into this file (all boots)
-        self.alarms = 0  # alarm windows seen (all boots)
-        self.overwritten = 0  # alarm windows overwritten before the host could know (all boots)
-        self.gen = 0
-        self.worst = 0  # the uncertain slot to replace next (empty, or the largest doubt)
-        self.worst_doubt = _NO_DOUBT
-        self.next_alarm = 0
-        self.head_dirty = True
-        self.urgent = False
-        self.t_persist = 0
-        self.f = None
-        self.error = 0
+    def __init__(self, s, f, buffers, info):
+        self.s = s  # array("i", _STATE)
+        self.f = f  # the file, open for in-place writes; None: off
+        self.buf = buffers  # (header + kinds, doubts, slot head, gen tail, output padding)
+        self.info = info  # (output scale, sample rate, model sha256, emit, path)
 
-    @property
-    def ram_bytes(self):
-        """RAM the ring holds (its buffers, not the views' small objects)."""
-        return HDR + self.n * (self.slot_bytes + 1)
-
-    # -- keeping (each inferred window; allocates nothing) ------------------------------------
-    def doubt(self, out):
-        """How unsure the model was: top-2 margin, or distance of the score to the threshold,
-        in int8 output units (out may be a signed or unsigned byte view)."""
-        if self.anomaly:
-            v = out[0]
-            if v > 127:
-                v -= 256
-            d = v - self.threshold_q
-            return -d if d < 0 else d
-        top = -129
-        second = -129
-        for j in range(self.n_out):
-            v = out[j]
-            if v > 127:
-                v -= 256
-            if v > top:
-                second = top
-                top = v
-            elif v > second:
-                second = v
-        return top - second
+    def counts(self):
+        """(slots, windows kept into the file so far)."""
+        return self.s[_K] + self.s[_A], self.s[_KEPT]
 
     def offer(self, win, out, alarm, window_index, end):
-        """One inferred window (win: its raw int16 counts, out: the model's int8 outputs):
-        kept if it raised an alarm or is among the least sure. Returns the slot kind kept."""
-        d = self.doubt(out)
-        if alarm:
-            if self.a == 0:
-                return EMPTY
-            i = self.k + self.next_alarm
-            if self.meta[i * _META + _KIND] == ALARM:
-                self.overwritten += 1
-            self.next_alarm += 1
-            if self.next_alarm == self.a:
-                self.next_alarm = 0
-            self.alarms += 1
-            self._store(i, ALARM, win, out, window_index, end, d)
-            self.urgent = True
-            return ALARM
-        if self.k == 0 or d >= self.worst_doubt:
-            return EMPTY
-        self._store(self.worst, UNCERTAIN, win, out, window_index, end, d)
-        self._find_worst()
-        return UNCERTAIN
-
-    def _store(self, i, kind, win, out, window_index, end, d):
-        m = self.meta
-        b = i * _META
-        g = (self.gen + 1) & _GEN_MASK
-        self.gen = g
-        m[b + _GEN] = g
-        m[b + _KIND] = kind
-        m[b + _BOOT] = self.boot
-        m[b + _WINDOW] = window_index
-        m[b + _TMS] = ticks_ms()
-        m[b + _END] = end
-        m[b + _DOUBT] = d
-        self.tail[i] = g
-        o = self.outs
-        ob = i * self.pad
-        for j in range(self.n_out):
-            o[ob + j] = out[j] & 0xFF
-        self.v_raw[i][:] = win
-        self.dirty[i] = 1
-        self.head_dirty = True
-        self.kept += 1
-
-    def _find_worst(self):
-        m = self.meta
-        worst = 0
-        wd = -1
-        for i in range(self.k):
-            b = i * _META
-            d = _NO_DOUBT if m[b + _KIND] == EMPTY else m[b + _DOUBT]
-            if d > wd:
-                wd = d
-                worst = i
-        self.worst = worst
-        self.worst_doubt = wd
-
-    # -- the file -------------------------------------------------------------------------------
-    def _pack_header(self):
-        struct.pack_into(_HDR_FMT, self.hdr, 0, MAGIC, VERSION, HDR, self.slot_bytes, self.k,
-                         self.a, self.n_out, self.window, self.channels, self.anomaly,
-                         self.threshold_q, self.out_zp, self.file_id, self.boot, self.kept,
-                         self.alarms, self.overwritten, self.out_scale, self.rate, self.sha)
-
-    def _matches(self, h):
-        return (h[0] == MAGIC and h[1] == VERSION and h[2] == HDR and h[3] == self.slot_bytes
-                and h[4] == self.k and h[5] == self.a and h[6] == self.n_out
-                and h[7] == self.window and h[8] == self.channels and h[19] == self.sha)
-
-    def start(self):
-        """Restore the kept windows of this model from the file (or start one), open it for
-        in-place writes; a file of another model or geometry becomes the .prev file."""
-        h = None
-        try:
-            f = open(self.path, "rb")
-        except OSError:
-            f = None
-        if f is not None:
-            try:
-                if f.readinto(self.hdr) == HDR and self.hdr[:4] == MAGIC:
-                    h = struct.unpack_from(_HDR_FMT, self.hdr, 0)
-                    if self._matches(h):
-                        self._restore(f)
-            finally:
-                f.close()
-        if h is not None and self._matches(h):
-            self.file_id, self.boot = h[12], h[13] + 1
-            self.kept, self.alarms, self.overwritten = h[14], h[15], h[16]
-        else:
-            if f is not None:
-                self._rotate()
-            self.file_id = _file_id()
-            self.boot = (h[13] + 1) if h is not None else 1
-        self._find_worst()
-        self._next_alarm()
-        try:
-            self._write_all()
-            self.f = open(self.path, "r+b")
-        except OSError as exc:
-            self._failed(exc)
-        self.t_persist = ticks_ms()
-
-    def _restore(self, f):
-        m = self.meta
-        for i in range(self.n):
-            f.readinto(self.v_meta[i])
-            f.readinto(self.v_out[i])
-            f.readinto(self.v_raw[i])
-            f.readinto(self.v_tail[i])
-            b = i * _META
-            kind = m[b + _KIND]
-            want = ALARM if i >= self.k else UNCERTAIN
-            if m[b + _GEN] != self.tail[i] or kind not in (EMPTY, want):
-                m[b + _KIND] = EMPTY  # torn by a power cut mid-write: dropped
-            if m[b + _GEN] > self.gen:
-                self.gen = m[b + _GEN]
-
-    def _rotate(self):
-        try:
-            os.remove(self.prev_path)
-        except OSError:
-            pass
-        try:
-            os.rename(self.path, self.prev_path)
-        except OSError:
-            pass
-
-    def _next_alarm(self):
-        m = self.meta
-        best = 0
-        key = None
-        for j in range(self.a):
-            b = (self.k + j) * _META
-            if m[b + _KIND] == EMPTY:
-                best = j
-                break
-            kj = (m[b + _BOOT], m[b + _WINDOW])
-            if key is None or kj < key:
-                key = kj
-                best = j
-        self.next_alarm = best
-
-    def _write_all(self):
-        self._pack_header()
-        with open(self.path, "wb") as f:
-            f.write(self.hdr)
-            for i in range(self.n):
-                self._write_slot(f, i)
-        for i in range(self.n):
-            self.dirty[i] = 0
-        self.head_dirty = False
-
-    def _write_slot(self, f, i):
-        f.write(self.v_meta[i])
-        f.write(self.v_out[i])
-        f.write(self.v_raw[i])
-        f.write(self.v_tail[i])
-
-    def _failed(self, exc):
-        self.error = exc.args[0] if exc.args else -1
-        if self.f is not None:
-            try:
-                self.f.close()
-            except OSError:
-                pass
-        self.f = None
-        if self.emit is not None:
-            self.emit({"event": "field_error", "errno": self.error, "file": self.path})
-
-    def persist(self, force=False):
-        """Write one changed slot (alarms first), or the header once all are written: the
-        changes of persist_ms (at once for an alarm) go out one slot per call. False when
-        nothing was written."""
+        """One inferred window (win: its raw int16 counts, out: the model's int8 output), written
+        to its slot if it raised an alarm or is among the least sure: the kind kept, or 0.
+        Allocates nothing (out may be a signed or unsigned byte view)."""
+        s = self.s
         f = self.f
-        if f is None or not self.head_dirty:
-            return False
-        if not force and not self.urgent and ticks_diff(ticks_ms(), self.t_persist) < self.persist_ms:
-            return False
-        i = self.n - 1
-        while i >= 0 and not self.dirty[i]:
-            i -= 1
+        if f is None:
+            return 0
+        if s[_ANOMALY]:
+            d = out[0]
+            if d > 127:
+                d -= 256
+            d -= s[_THRESHOLD]
+            if d < 0:
+                d = -d
+        else:
+            top = second = -129
+            for j in range(s[_N_OUT]):
+                v = out[j]
+                if v > 127:
+                    v -= 256
+                if v > top:
+                    second = top
+                    top = v
+                elif v > second:
+                    second = v
+            d = top - second
+        hdr, doubts, m, tail, zeros = self.buf
+        if alarm and s[_A]:
+            i = s[_K] + s[_NEXT]
+            if hdr[_HDR + i]:
+                s[_OVERWRITTEN] += 1
+            s[_NEXT] = 0 if s[_NEXT] + 1 == s[_A] else s[_NEXT] + 1
+            s[_ALARMS] += 1
+            kind = 2
+        elif not alarm and s[_K] and d < s[_WORST_DOUBT]:
+            i = s[_WORST]
+            kind = 1
+        else:
+            return 0
+        g = (s[_GEN] + 1) & _MASK
+        s[_GEN] = g
+        _put32(m, 0, g)
+        m[2] = kind
+        m[3] = d
+        _put32(m, 4, s[_BOOT])
+        _put32(m, 6, window_index)
+        _put32(m, 8, ticks_ms())
+        _put32(m, 10, end)
+        _put32(tail, 0, g)
         try:
-            if i >= 0:
-                f.seek(HDR + i * self.slot_bytes)
-                self._write_slot(f, i)
-                self.dirty[i] = 0
-            else:
-                self._pack_header()
-                f.seek(0)
-                f.write(self.hdr)
-                self.head_dirty = False
-                self.urgent = False
-                self.t_persist = ticks_ms()
+            f.seek(s[_BASE] + i * s[_SLOT])
+            f.write(m)
+            f.write(out)
+            if zeros is not None:
+                f.write(zeros)
+            f.write(win)
+            f.write(tail)
             f.flush()
         except OSError as exc:
-            self._failed(exc)
+            self.failed(exc)
+            return 0
+        hdr[_HDR + i] = kind
+        doubts[i] = d
+        s[_KEPT] += 1
+        s[_DIRTY] = 1
+        if kind == 1:
+            self.find_worst()
+        else:
+            self.persist(True)  # an alarm's index and counters go out at once
+        return kind
+
+    def find_worst(self):
+        s = self.s
+        hdr = self.buf[0]
+        doubts = self.buf[1]
+        wd = -1
+        for i in range(s[_K]):
+            d = doubts[i] if hdr[_HDR + i] else 32767
+            if d > wd:
+                wd = d
+                s[_WORST] = i
+        s[_WORST_DOUBT] = wd
+
+    def persist(self, force=False):
+        """The header and index to the file, at most every persist_ms; allocates nothing (the
+        windows went out when kept)."""
+        s = self.s
+        f = self.f
+        now = ticks_ms() & _MASK
+        if f is None or not s[_DIRTY] or (
+                not force and ((now - s[_T_HEAD]) & _MASK) < s[_PERSIST_MS]):
             return False
+        hdr, doubts, m, tail, zeros = self.buf
+        scale, rate, sha, emit, path = self.info
+        struct.pack_into(_HDR_FMT, hdr, 0, b"ELFW", 1, s[_BASE], s[_SLOT], s[_K], s[_A],
+                         s[_N_OUT], s[_WINDOW], s[_CHANNELS], s[_ANOMALY], s[_THRESHOLD],
+                         s[_ZP], s[_FILE_ID], s[_BOOT], s[_KEPT], s[_ALARMS], s[_OVERWRITTEN],
+                         s[_GEN], s[_NEXT], scale, rate, sha)
+        try:
+            f.seek(0)
+            f.write(hdr)
+            f.write(doubts)
+            f.flush()
+        except OSError as exc:
+            self.failed(exc)
+            return False
+        s[_DIRTY] = 0
+        s[_T_HEAD] = now
         return True
 
-    def flush(self):
-        """Everything changed to the file (the app's end, Ctrl-C)."""
-        while self.persist(True):
+    def failed(self, exc):
+        """A write failed (flash full, file gone): the ring is off, an event says why."""
+        s = self.s
+        s[_ERROR] = exc.args[0] if exc.args else -1
+        try:
+            self.f.close()
+        except OSError:
             pass
+        self.f = None
+        emit = self.info[3]
+        if emit is not None:
+            emit({"event": "field_error", "errno": s[_ERROR], "file": self.info[4]})

@@ -24,6 +24,7 @@ from trainer.errors import TrainerError
 from trainer.twins import to_counts
 
 RATE_TOLERANCE = 0.05  # relative: a file's rate vs the config's, and jitter between samples
+UNLABELLED = "unlabelled"  # field windows waiting for `edgeloop label`: not a class
 
 
 @dataclass
@@ -169,13 +170,21 @@ def _rate_origin(source: str) -> str:
 
 
 def load_csv_folder(root: Path | str, cfg: Config) -> list[Rec]:
-    """All recordings under root: <label>/*.csv, <label>.*.csv, or label from a column."""
+    """All recordings under root: <label>/*.csv, <label>.*.csv, or label from a column.
+
+    Field windows not labelled yet (`unlabelled/`, from `edgeloop collect --field`) are no
+    class: they are left out, as are their .json sidecars (only .csv files are read).
+    """
     root = Path(root)
     if not root.is_dir():
         raise TrainerError(f"{root}: data folder not found")
-    files = sorted(root.rglob("*.csv"))
+    files = sorted(f for f in root.rglob("*.csv")
+                   if UNLABELLED not in f.relative_to(root).parts[:-1])
     if not files:
-        raise TrainerError(f"{root}: no .csv files found")
+        waiting = sum(1 for _ in root.glob(f"{UNLABELLED}/*.csv"))
+        hint = (f" ({waiting} field window(s) wait in {root / UNLABELLED}: label them with "
+                f"`edgeloop label {root}`)") if waiting else ""
+        raise TrainerError(f"{root}: no .csv files found{hint}")
     recs: list[Rec] = []
     for f in files:
         rel = f.relative_to(root)

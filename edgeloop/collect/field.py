@@ -35,9 +35,9 @@ UNLABELLED = "unlabelled"
 
 MAGIC = b"ELFW"
 VERSION = 1
-HDR_FMT = "<4sHHIHHHHHBhhIIIIIff32s"  # firmware_micropython/field.py _HDR_FMT
+HDR_FMT = "<4sHHIHHHHHBhhIIIIIIHff32s"  # firmware_micropython/field.py _HDR_FMT
 HDR = struct.calcsize(HDR_FMT)
-META = 8  # int32 per slot: gen, kind, boot, window, t_ms, end, doubt, 0
+META = 24  # bytes of a slot's head: 12 int16 (gen lo/hi, kind, doubt, boot, window, t_ms, end)
 KINDS = {1: "uncertain", 2: "alarm"}
 
 # What every sidecar holds (the shared format of OWNERS.md first, then provenance).
@@ -53,6 +53,7 @@ class FieldError(EdgeLoopError):
 @dataclass(frozen=True)
 class FieldHeader:
     slot_bytes: int
+    base: int  # where the first slot begins (after the header and the board's index)
     uncertain: int
     alarms: int
     n_out: int
@@ -99,7 +100,11 @@ class FieldFile:
 
 
 def slot_bytes(n_out: int, window: int, channels: int) -> int:
-    return 4 * META + ((n_out + 3) & ~3) + 2 * window * channels + 4
+    return META + ((n_out + 3) & ~3) + 2 * window * channels + 4
+
+
+def _u32(words: np.ndarray, i: int) -> int:
+    return int(words[i]) | (int(words[i + 1]) << 16)
 
 
 def parse_field_file(data: bytes, source: str) -> FieldFile:
@@ -109,44 +114,47 @@ def parse_field_file(data: bytes, source: str) -> FieldFile:
     h = struct.unpack_from(HDR_FMT, data, 0)
     if h[0] != MAGIC:
         raise FieldError(f"{source}: not a field file (magic {h[0]!r}, expected {MAGIC!r})")
-    if h[1] != VERSION or h[2] != HDR:
-        raise FieldError(f"{source}: field file version {h[1]} (header {h[2]} bytes); this "
-                         f"edgeloop reads version {VERSION}: update edgeloop or redeploy the app")
+    if h[1] != VERSION:
+        raise FieldError(f"{source}: field file version {h[1]}; this edgeloop reads version "
+                         f"{VERSION}: update edgeloop or redeploy the app")
     hdr = FieldHeader(slot_bytes=h[3], uncertain=h[4], alarms=h[5], n_out=h[6], window=h[7],
                       channels=h[8], anomaly=bool(h[9]), threshold_q=h[10],
                       output_zero_point=h[11], file_id=h[12], boot=h[13], kept=h[14],
-                      alarms_seen=h[15], overwritten=h[16], output_scale=float(h[17]),
-                      sample_rate=float(h[18]), model_sha256=h[19].hex())
+                      alarms_seen=h[15], overwritten=h[16], output_scale=float(h[19]),
+                      sample_rate=float(h[20]), model_sha256=h[21].hex(), base=h[2])
     want = slot_bytes(hdr.n_out, hdr.window, hdr.channels)
     if hdr.slot_bytes != want or hdr.n_out < 1 or hdr.window < 1 or hdr.channels < 1:
         raise FieldError(f"{source}: inconsistent header (slot {hdr.slot_bytes} bytes for "
                          f"{hdr.n_out} outputs, window {hdr.window} x {hdr.channels})")
     n = hdr.uncertain + hdr.alarms
-    if len(data) < HDR + n * hdr.slot_bytes:
-        raise FieldError(f"{source}: {len(data)} bytes, {n} slots need {HDR + n * hdr.slot_bytes}"
-                         " (truncated)")
+    if hdr.base != (HDR + 3 * n + 3) & ~3:
+        raise FieldError(f"{source}: inconsistent header (slots at {hdr.base} for {n} slots)")
+    if len(data) < hdr.base + n * hdr.slot_bytes:
+        raise FieldError(f"{source}: {len(data)} bytes, {n} slots need "
+                         f"{hdr.base + n * hdr.slot_bytes} (truncated)")
     pad = (hdr.n_out + 3) & ~3
     size = hdr.window * hdr.channels
     windows, torn = [], []
     for i in range(n):
-        off = HDR + i * hdr.slot_bytes
-        meta = np.frombuffer(data, "<i4", META, off)
-        gen_end = int(np.frombuffer(data, "<i4", 1, off + hdr.slot_bytes - 4)[0])
-        kind = int(meta[1])
-        if int(meta[0]) != gen_end:
+        off = hdr.base + i * hdr.slot_bytes
+        meta = np.frombuffer(data, "<u2", META // 2, off)
+        gen = _u32(meta, 0)
+        gen_end = _u32(np.frombuffer(data, "<u2", 2, off + hdr.slot_bytes - 4), 0)
+        kind = int(meta[2])
+        if gen != gen_end:
             torn.append(i)
             continue
         if kind == 0:
             continue
         if KINDS.get(kind) != ("alarm" if i >= hdr.uncertain else "uncertain"):
             raise FieldError(f"{source}: slot {i} holds kind {kind}, not a window of its part")
-        o = off + 4 * META
+        o = off + META
         outputs = np.frombuffer(data, np.int8, hdr.n_out, o).copy()
         raw = np.frombuffer(data, "<i2", size, o + pad).astype(np.int16)
         windows.append(FieldWindow(
-            slot=i, reason=KINDS[kind], boot=int(meta[2]), window_index=int(meta[3]),
-            t_ms=int(meta[4]), end=int(meta[5]), doubt_q=int(meta[6]), outputs_q=outputs,
-            raw=raw.reshape(hdr.window, hdr.channels), file_id=hdr.file_id))
+            slot=i, reason=KINDS[kind], boot=_u32(meta, 4), window_index=_u32(meta, 6),
+            t_ms=_u32(meta, 8), end=_u32(meta, 10), doubt_q=int(meta[3].astype(np.int16)),
+            outputs_q=outputs, raw=raw.reshape(hdr.window, hdr.channels), file_id=hdr.file_id))
     return FieldFile(hdr, windows, torn)
 
 

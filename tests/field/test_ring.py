@@ -5,6 +5,7 @@ and hands a file of another model on as field.prev.bin. The host parser reads wh
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -14,13 +15,24 @@ from edgeloop.collect.field import parse_field_file
 N_OUT, WINDOW, CHANNELS = 4, 8, 3
 
 _SCRIPT = """
-import json, gc, micropython, field
+import json, gc, micropython, sys, fieldstart
 from array import array
 SEQ = %(seq)r
-SHA = bytes([%(sha)d]) * 32
+class Model:
+    output = bytearray(4)
+    output_scale = 1 / 256
+    output_zero_point = -128
+class Decision:
+    anomaly = False
+    threshold_q = 0
+with open('model.elb', 'wb') as f:
+    f.write(bytes([%(sha)d]) * 64)
 def main():
-    r = field.FieldRing(%(cfg)r, 4, 8, 3, 1 / 256, -128, False, 0, 1000.0, SHA)
-    r.start()
+    parts = fieldstart.open_ring(%(cfg)r, Model(), Decision(), 8, 3, 1000.0, None, 'model.elb')
+    sys.modules.pop('fieldstart')
+    from field import FieldRing
+    r = FieldRing(*parts)
+    r.persist(True)
     win = array('h', bytes(2 * 24))
     out = bytearray(4)
     kinds = []
@@ -42,9 +54,8 @@ def main():
             k = -1
         micropython.heap_unlock()
         kinds.append(k)
-    r.flush()
-    print('RESULT' + json.dumps({'kinds': kinds, 'boot': r.boot, 'bytes': r.ram_bytes,
-                                 'error': r.error}))
+    r.persist(True)
+    print('RESULT' + json.dumps({'kinds': kinds, 'boot': r.s[11], 'error': r.s[22]}))
 main()
 """
 
@@ -75,7 +86,8 @@ def test_keeps_least_sure_and_every_alarm_without_allocating(fw_board) -> None:
     assert parsed.torn == []
     hdr = parsed.header
     assert (hdr.uncertain, hdr.alarms, hdr.n_out, hdr.window, hdr.channels) == (3, 4, 4, 8, 3)
-    assert hdr.model_sha256 == "11" * 32 and hdr.output_scale == 1 / 256
+    assert hdr.model_sha256 == hashlib.sha256(bytes([0x11]) * 64).hexdigest()
+    assert hdr.output_scale == 1 / 256
 
     unsure = [w for w in parsed.windows if w.reason == "uncertain"]
     alarms = [w for w in parsed.windows if w.reason == "alarm"]
@@ -93,7 +105,6 @@ def test_keeps_least_sure_and_every_alarm_without_allocating(fw_board) -> None:
         top, second, _ = seq[i]
         assert w.outputs_q.tolist() == [second, top, -128, -127]
         assert w.end == (i + 1) * 8 and w.boot == 1
-    assert res["bytes"] >= 7 * hdr.slot_bytes
 
 
 def test_ring_survives_a_restart_and_a_new_model_gets_a_new_file(fw_board) -> None:
@@ -114,8 +125,9 @@ def test_ring_survives_a_restart_and_a_new_model_gets_a_new_file(fw_board) -> No
     res = _run(fw_board, [(30, 0, False)], cfg, sha=0x22)
     prev = parse_field_file((fw_board.root / "field.prev.bin").read_bytes(), "field.prev.bin")
     new = parse_field_file((fw_board.root / "field.bin").read_bytes(), "field.bin")
-    assert prev.header.model_sha256 == "11" * 32 and len(prev.windows) == 3
-    assert new.header.model_sha256 == "22" * 32 and len(new.windows) == 1
+    assert prev.header.model_sha256 == hashlib.sha256(bytes([0x11]) * 64).hexdigest()
+    assert new.header.model_sha256 == hashlib.sha256(bytes([0x22]) * 64).hexdigest()
+    assert len(prev.windows) == 3 and len(new.windows) == 1
     assert new.header.file_id != prev.header.file_id and new.header.boot == 3
 
 
@@ -126,7 +138,7 @@ def test_a_torn_slot_is_detected_and_skipped(fw_board) -> None:
     parsed = parse_field_file(bytes(data), "field.bin")
     slot = parsed.header.slot_bytes
     alarm = next(w for w in parsed.windows if w.reason == "alarm")
-    end = 87 + (alarm.slot + 1) * slot
+    end = parsed.header.base + (alarm.slot + 1) * slot
     data[end - 4:end] = (12345).to_bytes(4, "little")  # its trailer from an older write
     torn = parse_field_file(bytes(data), "field.bin")
     assert torn.torn == [alarm.slot] and all(w.reason != "alarm" for w in torn.windows)
