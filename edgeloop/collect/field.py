@@ -16,6 +16,7 @@ or not, is never written twice.
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 from collections.abc import Iterator
@@ -326,7 +327,7 @@ def pull_field(
             sidecar = _sidecar(w, hdr, cfg, labels, name, pulled_utc, path)
             if truth is not None and path == main_file:
                 sidecar["twin"] = truth.of_window(w.end, hdr.window)
-            write_window(base, w.raw, cfg, sidecar)
+            write_window(base, w.raw, sidecar)
             known.add(w.uid)
             result.written.append(base.with_suffix(".csv"))
             n += 1
@@ -387,24 +388,21 @@ def _board_truth(transport: Transport, cfg: dict, listing: set[str]) -> Truth | 
     return truth
 
 
-def write_window(base: Path, raw: np.ndarray, cfg_or_meta: dict, sidecar: dict) -> None:
-    """base.csv (timestamp ms + channels in units) and base.json, each written whole."""
+def write_window(base: Path, raw: np.ndarray, sidecar: dict) -> None:
+    """base.csv (the dataset layout, as `edgeloop collect` writes it) and base.json, each
+    renamed into place whole; the JSON last, so a window is never seen without its CSV."""
+    from trainer.twins import write_csv_recording
+
     base.parent.mkdir(parents=True, exist_ok=True)
-    channels = sidecar["channels"]
     cpu = np.asarray(sidecar["counts_per_unit"], np.float64)
-    step = 1000.0 / float(sidecar["sample_rate"])
-    lines = ["timestamp," + ",".join(channels)]
-    values = raw.astype(np.float64) / cpu
-    for k, row in enumerate(values):
-        lines.append(f"{k * step:.3f}," + ",".join(repr(float(v)) for v in row))
-    _write_whole(base.with_suffix(".csv"), "\n".join(lines) + "\n")
-    _write_whole(base.with_suffix(".json"), json.dumps(sidecar, indent=1) + "\n")
-
-
-def _write_whole(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    t_ms = np.arange(len(raw)) * (1000.0 / float(sidecar["sample_rate"]))
+    tmp = base.with_name(f".{base.name}.csv.part")
+    write_csv_recording(tmp, tuple(sidecar["channels"]), raw.astype(np.float64) / cpu, t_ms,
+                        digits=9)
+    os.replace(tmp, base.with_suffix(".csv"))
+    jtmp = base.with_name(f".{base.name}.json.part")
+    jtmp.write_text(json.dumps(sidecar, indent=1) + "\n")
+    os.replace(jtmp, base.with_suffix(".json"))
 
 
 def iter_unlabelled(out: Path) -> Iterator[Path]:
