@@ -47,6 +47,8 @@ def run_demo(
     """Run the demo end to end and return (and write) its summary."""
     from converters import convert_tflite
     from converters.reference import run_tflm
+    from edgeloop.commands.train import add_bundle
+    from edgeloop.feedback_demo import run_feedback
     from edgeloop.infer import model_io, run_batch_virtual
     from edgeloop.link.hilboard import deploy_virtual, hil_config
     from edgeloop.link.session import run_closed_loop
@@ -71,7 +73,8 @@ def run_demo(
 
     console.rule("2. train and quantize to int8")
     run = out / "run"
-    report = train(data, run, load_config(example_config(EXAMPLE)), seed=seed, progress=True)
+    report = train(data, run, load_config(example_config(EXAMPLE)), seed=seed, progress=True,
+                   finish=add_bundle)  # model.elb: the run the board holds is known by it
     console.print(
         f"{report['model']}: float accuracy {report['float_accuracy']:.3f}, "
         f"int8 accuracy {report['int8_accuracy']:.3f} on {sum(report['balance']['test'].values())}"
@@ -133,6 +136,8 @@ def run_demo(
         domains.append(line)
         console.print(describe(line))
 
+    feedback = run_feedback(out, run, data, profile, seed, console=console)  # plant B: learn again
+
     per_run = [_round(r["detection_latency_s"]) for r in loops]
     latencies = [v for v in per_run if v is not None]
     ident = identify()  # the executable that played the board: its word size, float width
@@ -160,6 +165,7 @@ def run_demo(
         "breakdowns": sum(r["breakdowns"] for r in loops),
         "lost_windows": sum(r["lost"] for r in loops),
         "domains": domains,
+        "feedback": feedback,
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -176,8 +182,8 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in summary.items():
-        if key == "domains":
-            continue  # one line each above
+        if key in ("domains", "feedback"):
+            continue  # lines of their own above
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
     ok = (summary["device_matches_reference"] == summary["windows"]

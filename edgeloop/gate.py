@@ -88,10 +88,26 @@ class GateResult:
 
 # -- runs --------------------------------------------------------------------------------------
 def run_model_sha(run: Path) -> str | None:
-    """The sha256 of the bundle a run deploys, from its manifest (None: no manifest/bundle)."""
+    """The sha256 of the bundle a run deploys: its manifest's model.elb, else (a run trained
+    without one) of the bundle deploy converts its .tflite into; None for no run."""
+    run = Path(run)
     try:
-        return json.loads((Path(run) / "manifest.json").read_text())["files"].get("model.elb")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        files = json.loads((run / "manifest.json").read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(files, dict):
+        return None
+    if "model.elb" in files:
+        return files["model.elb"]
+    if "model_int8.tflite" not in files or not (run / "model_int8.tflite").is_file():
+        return None
+    import hashlib
+
+    from converters import ConvertError
+
+    try:
+        return hashlib.sha256(_bundle(run)).hexdigest()
+    except ConvertError:
         return None
 
 

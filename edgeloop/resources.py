@@ -31,3 +31,12 @@ def example_config(name: str) -> Path:
         known = sorted(p.parent.name for p in examples_dir().glob("*/edgeloop.toml"))
         raise EdgeLoopError(f"no example project {name!r} (examples: {', '.join(known)})")
     return path
+
+
+TWIN_EXAMPLES = {"rotating_machine_b": "rotating_machine"}  # a twin variant: its kind's project
+
+
+def twin_example(twin: str) -> Path:
+    """The example project of a twin: examples are named after their twins, a variant of one
+    (trainer.twins, e.g. rotating_machine_b) shares its kind's."""
+    return example_config(TWIN_EXAMPLES.get(twin, twin))

@@ -60,12 +60,12 @@ class Source:
 
 def load_sensor_config(config: Path | None, twin: str):
     """The trainer Config whose sensor part is collected: --config, else the twin's example."""
-    from edgeloop.resources import example_config
+    from edgeloop.resources import twin_example
     from trainer.config import load_config
     from trainer.errors import TrainerError
 
     try:
-        return load_config(config if config is not None else example_config(twin))
+        return load_config(config if config is not None else twin_example(twin))
     except TrainerError as exc:
         raise CollectError(str(exc)) from None
 

@@ -19,9 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeloop.errors import EdgeLoopError
-from edgeloop.resources import examples_dir
-
-EXAMPLE_OF = {"rotating_machine_b": "rotating_machine"}  # twin variant -> its example project
+from edgeloop.resources import twin_example
 
 
 def _trainer_error(exc: Exception) -> EdgeLoopError:
@@ -65,10 +63,10 @@ def simulate(
         recs = synthesize(twin, per_class=per_class, duration_s=duration, seed=seed)
         with staged_folder(out) as stage:  # complete or not at all
             write_csv_dataset(recs, stage)
-            # examples are named after their twins (a variant shares its kind's project)
-            example = examples_dir() / EXAMPLE_OF.get(twin, twin) / "edgeloop.toml"
-            if example.is_file():
-                shutil.copy(example, stage / "edgeloop.toml")
+            try:  # examples are named after their twins (a variant shares its kind's)
+                shutil.copy(twin_example(twin), stage / "edgeloop.toml")
+            except EdgeLoopError:
+                pass  # a twin without an example project: train infers the config
     except (TrainerError, ValueError) as exc:
         raise _trainer_error(exc) from None
     n = sum(len(r.data) for r in recs)
@@ -120,8 +118,7 @@ def train(
 
     def finish(stage: Path, report: dict) -> None:
         if not no_bundle:
-            report["bundle"] = _bundle(stage, report)
-            (stage / "report.json").write_text(json.dumps(report, indent=2))
+            add_bundle(stage, report)
 
     try:
         cfg = load_config(config) if config else None
@@ -176,6 +173,12 @@ def _table(report: dict) -> Table:
             row += [f"{per[c]['precision']:.3f}", f"{per[c]['recall']:.3f}"]
         t.add_row(*row)
     return t
+
+
+def add_bundle(stage: Path, report: dict) -> None:
+    """trainer.train's finish hook: RUN/model.elb (bound by the manifest) and its report."""
+    report["bundle"] = _bundle(stage, report)
+    (stage / "report.json").write_text(json.dumps(report, indent=2))
 
 
 def _bundle(out: Path, report: dict) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,12 @@ def field_windows(out: Path, per_class: int, seed: int, seconds: float = 1.024) 
 
 def train_run(data, out: Path, epochs: int) -> Path:
     """A deployable run (bundle + manifest), as `edgeloop train` writes it."""
-    from edgeloop.commands.train import _bundle
+    from edgeloop.commands.train import add_bundle
     from trainer.config import load_config
     from trainer.train import train
 
-    def finish(stage: Path, report: dict) -> None:
-        report["bundle"] = _bundle(stage, report)
-        (stage / "report.json").write_text(json.dumps(report, indent=2))
-
     train(data, out, load_config(example_config("rotating_machine")), epochs=epochs, seed=0,
-          progress=False, finish=finish)
+          progress=False, finish=add_bundle)
     return out
 
 

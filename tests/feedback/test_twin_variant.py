@@ -58,3 +58,18 @@ def test_twin_rotating_machine_b_is_selectable_in_simulate(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     assert (tmp_path / "d" / "edgeloop.toml").is_file()  # the rotating_machine project
     assert len(list((tmp_path / "d").rglob("*.csv"))) == 15
+
+
+def test_collect_on_the_virtual_board_can_play_plant_b() -> None:
+    """`edgeloop collect --twin rotating_machine_b` takes the rotating-machine project's sensor
+    and plays plant B's machine."""
+    from edgeloop.collect.start import load_sensor_config
+    from edgeloop.collect.twin import twin_samples
+
+    cfg = load_sensor_config(None, "rotating_machine_b")
+    assert cfg.channels == ("ax", "ay", "az") and cfg.sample_rate == 1000.0
+    a = np.frombuffer(twin_samples("rotating_machine", "healthy", 2.0, 1000.0, cfg.channels,
+                                   cfg.counts_per_unit, seed=4), "<i2").reshape(-1, 3)
+    b = np.frombuffer(twin_samples("rotating_machine_b", "healthy", 2.0, 1000.0, cfg.channels,
+                                   cfg.counts_per_unit, seed=4), "<i2").reshape(-1, 3)
+    assert len(a) == len(b) == 2000 and b[:, 2].std() > 2 * a[:, 2].std()  # plant B's noise
