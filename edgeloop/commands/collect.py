@@ -53,6 +53,9 @@ def collect(
         str, typer.Option("--on-gap", help="samples lost mid-recording: restart that recording "
                           "(an error after 3 in a row) or refuse (stop with an error at once)")
     ] = "restart",
+    retries: Annotated[
+        int, typer.Option(help="--on-gap restart: restarts in a row before giving up")
+    ] = 3,
     labels: Annotated[
         str | None, typer.Option(help="interactive: labels for the keys 1..9, comma-separated")
     ] = None,
@@ -94,6 +97,8 @@ def collect(
         raise EdgeLoopError(f"--mode must be auto, stream or burst, not {mode!r}")
     if on_gap not in ("refuse", "restart"):
         raise EdgeLoopError(f"--on-gap must be refuse or restart, not {on_gap!r}")
+    if retries < 0:
+        raise EdgeLoopError(f"--retries must be >= 0, got {retries}")
     if label is not None:
         check_label(label)
     quick = [check_label(x.strip()) for x in labels.split(",") if x.strip()] if labels else []
@@ -108,7 +113,7 @@ def collect(
     con = Console(stderr=True)
     if seconds is not None:
         assert label is not None
-        _batch(src, cfg, out, label, seconds, count, mode, on_gap, con)
+        _batch(src, cfg, out, label, seconds, count, mode, on_gap, retries, con)
     else:
         from edgeloop.collect.interactive import run_interactive
 
@@ -169,7 +174,7 @@ class _board_session:
 
 
 def _batch(src, cfg, out: Path, label: str, seconds: float, count: int, mode: str,
-           on_gap: str, con: Console) -> None:
+           on_gap: str, retries: int, con: Console) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     n = round(seconds * cfg.sample_rate)
@@ -177,7 +182,10 @@ def _batch(src, cfg, out: Path, label: str, seconds: float, count: int, mode: st
         raise EdgeLoopError(f"--seconds {seconds:g} at {cfg.sample_rate:g} Hz is no sample")
     # the twin plays the whole session plus a margin: a shortfall is reported, never padded
     total = count * seconds * (1.5 if on_gap == "restart" else 1.0) + 10.0
+    if on_gap == "restart":
+        total += retries * seconds
     with _board_session(src, cfg, out, total, con) as (session, ds):
+        session.retries = retries
         info = session.info
         b = session.budget
         con.print(f"{info.sensor}: {info.channels} channels at {info.rate_hz:g} Hz "

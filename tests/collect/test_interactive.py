@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from factory.collecting import board_samples, no_partials, offset_in, read_counts, run_cli
 
+from edgeloop.collect.board import CollectLink
 from edgeloop.collect.errors import CollectError
 from edgeloop.collect.interactive import Controller, View
-from edgeloop.collect.start import Source, load_sensor_config, open_board
+from edgeloop.collect.start import Source, load_sensor_config, prepare
 
 
 def _session(tmp_path: Path):
@@ -19,8 +20,11 @@ def _session(tmp_path: Path):
     from edgeloop.collect.session import Session
 
     cfg = load_sensor_config(None, "rotating_machine")
-    link, meta = open_board(Source(board="virtual", board_dir=tmp_path / "vboard"), cfg, 60)
-    return Session(link, Dataset(tmp_path / "data", cfg, "virtual", meta), None)
+    # replay: the keys come at sample counts, so the run does not depend on the machine's load
+    transport, meta = prepare(Source(board="virtual", board_dir=tmp_path / "vboard"), cfg, 60,
+                              replay=True)
+    return Session(CollectLink.open(transport), Dataset(tmp_path / "data", cfg, "virtual", meta),
+                   None)
 
 
 def test_keys_record_label_and_quit(tmp_path):
