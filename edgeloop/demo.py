@@ -186,6 +186,10 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
             continue  # lines of their own above
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
+    if "feedback" in summary:
+        from edgeloop.feedback_demo import describe
+
+        console.print(describe(summary["feedback"]))
     ok = (summary["device_matches_reference"] == summary["windows"]
           and summary["breakdowns"] == 0 and summary["false_stops"] == 0)
     console.print("[green]loop verified[/]" if ok else "[red]loop NOT verified[/]")

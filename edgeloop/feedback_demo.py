@@ -132,6 +132,19 @@ def _loop_line(name: str, c: dict) -> str:
             f"({', '.join(str(r['stop_after_fault_s']) for r in c['per_run'])} s after the fault)")
 
 
+def describe(fb: dict) -> str:
+    """The feedback block in one line, for the demo's summary."""
+    b, a = fb["closed_loop_before"], fb["closed_loop_after"]
+    return (f"feedback ({fb['machine']}): accuracy {fb['before_accuracy']:.3f} -> "
+            f"{fb['after_accuracy']:.3f} with {fb['windows_collected']} field windows from the "
+            f"board; original test set {fb['before_original_test_accuracy']} -> "
+            f"{fb['after_original_test_accuracy']}; gate "
+            f"{'let it deploy' if fb['deployed'] else 'refused it'}; closed loop "
+            f"{b['stopped_before_breakdown']}/{b['runs']} -> {a['stopped_before_breakdown']}/"
+            f"{a['runs']} stopped before breakdown, false stops {b['false_stops']} -> "
+            f"{a['false_stops']}")
+
+
 def run_feedback(out: Path, run: Path, data: Path, profile: str = "virtual", seed: int = 0,
                  loop_seeds: tuple[int, ...] = (0, 1), console: Console | None = None) -> dict:
     """The loop on plant B from the shipped `run` (trained on `data`); the "feedback" block."""

@@ -167,8 +167,11 @@ class VirtualBoard:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        # The board's root and /lib, as on an ESP32's filesystem; frozen modules first.
-        env["MICROPYPATH"] = f".frozen:{self.root}:{self.root / 'lib'}"
+        # The board's root and /lib, as on an ESP32's filesystem; frozen modules first. Relative
+        # to the board folder (every board process runs in it): an absolute path costs heap in
+        # sys.path and every module's __file__; at ~70 characters the HIL app no longer fitted
+        # the 100 KB profile (MemoryError in Pipeline)
+        env["MICROPYPATH"] = ".frozen:.:lib"
         return env
 
     def run(self, code: str, timeout: float = 120.0, heap_bytes: int | None = None) -> RunResult:

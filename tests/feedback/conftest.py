@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -34,19 +37,32 @@ def train_run(data, out: Path, epochs: int) -> Path:
 @pytest.fixture(scope="session")
 def loop(tmp_path_factory) -> dict[str, Path]:
     """base (plant A), field (plant B windows to train on), holdout (plant B, never trained on),
-    and runs/shipped (base), runs/retrained (base + field), runs/bad (base, 1 epoch)."""
+    and runs/shipped (base), runs/retrained (base + field), runs/bad (base, 1 epoch). Built once
+    per test session, also under xdist (the workers share the folder, the first one builds)."""
+    shared = tmp_path_factory.getbasetemp().parent  # the same for every xdist worker
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp()
+    root = shared / "feedback-loop"
+    with open(shared / "feedback-loop.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "done").is_file():
+            shutil.rmtree(root, ignore_errors=True)
+            _build(root)
+            (root / "done").write_text("ok\n")
+    names = ("base", "field", "holdout")
+    return {"root": root, **{n: root / n for n in names},
+            **{n: root / "runs" / n for n in ("shipped", "retrained", "bad")}}
+
+
+def _build(root: Path) -> None:
     from trainer.twins import synthesize, write_csv_dataset
 
-    root = tmp_path_factory.mktemp("loop")
     base = write_csv_dataset(synthesize("rotating_machine", per_class=4, duration_s=2.0, seed=1),
                              root / "base")
     (base / "edgeloop.toml").write_text(example_config("rotating_machine").read_text())
     field = field_windows(root / "field", per_class=5, seed=2)
-    holdout = field_windows(root / "holdout", per_class=2, seed=3)
+    field_windows(root / "holdout", per_class=2, seed=3)
     runs = root / "runs"
-    return {
-        "root": root, "base": base, "field": field, "holdout": holdout,
-        "shipped": train_run(base, runs / "shipped", epochs=30),
-        "retrained": train_run([base, field], runs / "retrained", epochs=30),
-        "bad": train_run(base, runs / "bad", epochs=1),
-    }
+    train_run(base, runs / "shipped", epochs=30)
+    train_run([base, field], runs / "retrained", epochs=30)
+    train_run(base, runs / "bad", epochs=1)

@@ -15,13 +15,6 @@ from edgeloop.gate import GateRefused, accuracy, compare, run_model_sha
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-def _recs(folder: Path):
-    from trainer.config import load_run
-    from trainer.data import load_recordings
-
-    return load_recordings(folder, load_run(folder.parent / "runs" / "shipped"))
-
-
 def test_compare_scores_both_sets_and_refuses_a_worse_run(loop) -> None:
     res = compare(loop["bad"], loop["shipped"])
     assert not res.allowed
