@@ -48,7 +48,9 @@ def test_field_sessions_collect_labelled_windows_from_the_board(loop, tmp_path,
 
 
 def test_closed_loop_on_plant_b_accounts_for_every_run(loop, tmp_path) -> None:
-    c = fd.closed_loop(loop["retrained"], tmp_path / "hil", "virtual", (0,))
+    # esp32s3's heap: this small test model's HIL app sits at the 100 KB profile's edge
+    # (MemoryError in Pipeline); the demo's own run fits it
+    c = fd.closed_loop(loop["retrained"], tmp_path / "hil", "esp32s3", (0,))
     assert c["runs"] == len(c["per_run"]) == 1
     r = c["per_run"][0]
     assert r["lost"] == 0 and c["false_stops"] == r["false_stops"]
