@@ -28,7 +28,7 @@ class Decision:
 with open('model.elb', 'wb') as f:
     f.write(bytes([%(sha)d]) * 64)
 def main():
-    parts = fieldstart.open_ring(%(cfg)r, Model(), Decision(), 8, 3, 1000.0, None,
+    parts = fieldstart.open_ring(%(cfg)r, Model(), Decision(), 8, %(stride)d, 3, 1000.0, None,
                                  'model.elb')
     sys.modules.pop('fieldstart')
     from field import FieldRing
@@ -64,9 +64,10 @@ main()
 """
 
 
-def _run(board, seq, cfg, sha=0x11, base=0, n_out=4, anomaly=False, threshold=0) -> dict:
+def _run(board, seq, cfg, sha=0x11, base=0, n_out=4, anomaly=False, threshold=0,
+         stride=8) -> dict:
     code = _SCRIPT % {"seq": seq, "cfg": cfg, "sha": sha, "base": base, "n_out": n_out,
-                      "anomaly": anomaly, "threshold": threshold}
+                      "anomaly": anomaly, "threshold": threshold, "stride": stride}
     out = board.run(code).check("field ring script").stdout
     return json.loads(out.split("RESULT", 1)[1])
 
@@ -159,3 +160,17 @@ def test_an_anomaly_model_keeps_the_scores_nearest_its_threshold(fw_board) -> No
     assert parsed.header.anomaly and parsed.header.threshold_q == 10
     kept = sorted(int(w.outputs_q[0]) for w in parsed.windows)
     assert kept == [7, 10, 12]  # |score - 10| = 3, 0, 2: the three nearest
+
+
+def test_overlapping_uncertain_windows_keep_only_the_least_sure(fw_board) -> None:
+    # stride 4, window 8: neighbours share half their samples; margins 10, 5, 20, 3, 30, 40
+    seq = [(m, 0, False) for m in (10, 5, 20, 3, 30, 40)]
+    res = _run(fw_board, seq, {"uncertain": 4, "alarms": 1, "persist_ms": 0}, stride=4)
+    assert -1 not in res["kinds"]
+    parsed = parse_field_file((fw_board.root / "field.bin").read_bytes(), "field.bin")
+    got = sorted((w.window_index, w.doubt_q) for w in parsed.windows)
+    # 1 kept; 2 overlaps it and is less sure: replaces it; 3 overlaps 2, surer: dropped;
+    # 4 is clear of 2: kept; 5 overlaps 4, surer: dropped; 6 is clear of 4: kept
+    assert got == [(2, 5), (4, 3), (6, 40)]
+    indices = [i for i, _ in got]
+    assert all(b - a >= 2 for a, b in zip(indices, indices[1:], strict=False))
