@@ -60,13 +60,32 @@ def collect(
         str | None, typer.Option(help="interactive: labels for the keys 1..9, comma-separated")
     ] = None,
     seed: Annotated[int, typer.Option(help="virtual board: the twin's seed")] = 0,
+    field: Annotated[
+        bool, typer.Option("--field", help="pull the windows a deployed app kept (least sure, "
+                           "alarms) into OUT/unlabelled/ (then `edgeloop label OUT`)")
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option("--name", help="--field: the board's name in the file names "
+                                 "(default: its chip id; virtual-<folder>)")
+    ] = None,
 ) -> None:
     """Record labelled sensor data from a board: OUT/<label>/<name>.csv + OUT/edgeloop.toml.
 
     With --label and --seconds: --count recordings of exactly rate x seconds samples each. With
-    neither: a live view of the channels; Enter starts/stops a recording, l changes the label."""
+    neither: a live view of the channels; Enter starts/stops a recording, l changes the label.
+    With --field: the windows the deployed model was least sure of and every alarm window, as
+    OUT/unlabelled/<board>-<stamp>-<n>.csv + .json (outputs, model sha256, board time)."""
     from edgeloop.collect.dataset import check_label
     from edgeloop.collect.start import Source, load_sensor_config
+
+    if field:
+        given = [o for o, v in (("--label", label), ("--seconds", seconds), ("--labels", labels),
+                                ("--state", state)) if v is not None]
+        if given:
+            raise EdgeLoopError(f"--field pulls what a deployed app kept: {', '.join(given)} "
+                                "do not apply (label the windows with `edgeloop label OUT`)")
+        _field(out, board, port, baud, board_profile, board_dir, name)
+        return
 
     if count < 1:
         raise EdgeLoopError(f"--count must be >= 1, got {count}")
@@ -227,6 +246,42 @@ def _summary(con: Console, session, ds, n: int | None) -> None:
               f"{s.restarts} restarted) in {dt:.1f} s; link carried {bps:,.0f} B/s")
     for p in session.paths:
         con.print(f"  {p}", markup=False, highlight=False)
+
+
+def _field(out: Path, board: str | None, port: str | None, baud: int, profile: str | None,
+           board_dir: Path | None, name: str | None) -> None:
+    """Pull the deployed app's field windows; a real board's app is restarted after the read
+    (the raw REPL paused it), the virtual board's never stopped."""
+    from edgeloop.collect.field import pull_field
+    from edgeloop.extras import board_needs, require_board_tools
+    from edgeloop.link.transport import open_transport
+
+    require_board_tools("collect", board_needs(port is None and board == "virtual"))
+    con = Console(stderr=True)
+    with open_transport(port, board, board_dir, profile, baud) as transport:
+        con.print(f"reading the field windows kept on the {transport.name} ...")
+        res = pull_field(transport, out, board=name)
+        if port:
+            transport.reset()  # main.py again: the app restores its ring from the file
+            con.print("board restarted: the app runs again with its ring")
+    for path, hdr in res.files.items():
+        con.print(f"{path}: model {hdr.model_sha256[:12]}, boot {hdr.boot}, "
+                  f"{hdr.kept} window(s) kept so far in {hdr.uncertain + hdr.alarms} slots "
+                  f"({hdr.alarms_seen} alarm(s))")
+    if not res.files:
+        con.print("no field windows on the board yet (the app makes field.bin when it starts)")
+    con.print(f"wrote {len(res.written)} new window(s) to {Path(out) / 'unlabelled'}; "
+              f"{res.duplicates} already pulled" + (", with the twin's truth" if res.truth ==
+                                                     "twin" else ""))
+    if res.overwritten:
+        con.print(f"[yellow]{res.overwritten} alarm window(s) were overwritten on the board "
+                  "before this pull (more alarms than the ring's alarm slots): pull more "
+                  "often or raise config.json field.alarms[/yellow]")
+    if res.torn:
+        con.print(f"[yellow]{res.torn} window(s) were being written while read: the next pull "
+                  "gets them[/yellow]")
+    for p in res.written:
+        con.print(f"  {p}")
 
 
 def register(app: typer.Typer) -> None:

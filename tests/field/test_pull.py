@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -69,6 +71,24 @@ def test_pull_after_a_run_writes_each_kept_window_once(deployed, read_status, tm
 
     again = pull_field(board, out)
     assert again.written == [] and again.duplicates == 5
+
+    # the same from the command line: nothing new; then the twin's truth labels them
+    cli = [sys.executable, "-m", "edgeloop.cli"]
+    res = subprocess.run(cli + ["collect", "--field", "--board", "virtual", "--dir",
+                                str(board.root), "--out", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "wrote 0 new window(s)" in res.stderr and "5 already pulled" in res.stderr
+    res = subprocess.run(cli + ["label", str(out), "--from-twin"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    sides = {p: json.loads(p.read_text()) for p in out.glob("*/*.json")}
+    assert len(sides) == 5
+    for path, side in sides.items():  # a window of one state moved to it, a mixed one stayed
+        if path.parent.name == "unlabelled":
+            assert side["twin"]["purity"] < 0.9 and "label" not in side
+        else:
+            assert path.parent.name == side["label"] == side["twin"]["label"]
+            assert side["labelled_by"] == "twin" and side["twin"]["purity"] >= 0.9
+    assert [s["label"] for s in sides.values() if s["reason"] == "alarm"] == ["bearing"]
 
 
 def test_pull_while_the_app_runs_does_not_stop_it(deployed, read_status, tmp_path) -> None:
