@@ -245,7 +245,7 @@ def _summary(con: Console, session, ds, n: int | None) -> None:
               f"({s.samples:,} samples received, {s.lost} lost, {s.corrupt} corrupt frames, "
               f"{s.restarts} restarted) in {dt:.1f} s; link carried {bps:,.0f} B/s")
     for p in session.paths:
-        con.print(f"  {p}")
+        con.print(f"  {p}", markup=False, highlight=False)
 
 
 def _field(out: Path, board: str | None, port: str | None, baud: int, profile: str | None,
