@@ -4,7 +4,7 @@ The board app keeps the raw windows its model was least sure of and every window
 alarm in a ring it persists in place (firmware_micropython/field.py: field.bin, and
 field.prev.bin for the model before). Pulling reads those files through the Transport: on the
 virtual board straight from its folder while the app runs; on a real board mpremote's raw REPL
-pauses the app for the read and a soft reset starts it again, its ring restored from the file.
+pauses the app for the read and a reset starts it again, its ring restored from the file.
 
 Each new window becomes OUT/unlabelled/<board>-<stamp>-<n>.csv (the dataset CSV layout: a
 timestamp column in ms, then the run's channels in their physical units, exact to the count)

@@ -273,7 +273,7 @@ def _field(out: Path, board: str | None, port: str | None, baud: int, profile: s
         con.print(f"reading the field windows kept on the {transport.name} ...")
         res = pull_field(transport, out, board=name)
         if port:
-            transport.reset()  # main.py again: the app restores its ring from the file
+            transport.reset()  # machine.reset(): main.py again, the app restores its ring
             con.print("board restarted: the app runs again with its ring")
     for path, hdr in res.files.items():
         con.print(f"{path}: model {hdr.model_sha256[:12]}, boot {hdr.boot}, "

@@ -145,3 +145,19 @@ def test_a_corrupt_field_file_names_the_file(tmp_path) -> None:
     (board.root / "field.bin").write_bytes(b"ELFW" + bytes(20))
     with pytest.raises(FieldError, match=r"field\.bin: 24 bytes, shorter"):
         pull_field(board, tmp_path / "out")
+
+
+def test_the_ring_costs_little_heap_on_the_100_kb_board(deployed, read_status) -> None:
+    """The ring's code and index next to the trained vibration model on the ESP32 profile
+    (the windows are on flash): its cost and the headroom left, from the app's own figures."""
+    figures = []
+    for field in (False, {}):  # off, then the default 8 + 4 slots
+        board = deployed(seconds=8, field=field, sensor={"sim_clock": "replay"})
+        lines = read_status(board)
+        start = lines[0]
+        assert start["event"] == "start" and start["field"] == (0 if field is False else 12)
+        figures.append((start["free"], min(ln["free"] for ln in lines if "w" in ln)))
+        (board.root / "field.bin").unlink(missing_ok=True)
+    off, on = figures
+    print(f"heap free at start / min: ring off {off}, ring on {on}")
+    assert off[0] - on[0] < 4608 and on[1] > 4096  # 64-bit objects; 32-bit boards need less
