@@ -51,7 +51,7 @@ def collect(
     ] = "auto",
     on_gap: Annotated[
         str, typer.Option("--on-gap", help="samples lost mid-recording: restart that recording "
-                          "(an error after 3 in a row) or refuse (stop with an error at once)")
+                          "(an error after --retries in a row) or refuse (stop with an error)")
     ] = "restart",
     retries: Annotated[
         int, typer.Option(help="--on-gap restart: restarts in a row before giving up")
@@ -237,7 +237,10 @@ def _batch(src, cfg, out: Path, label: str, seconds: float, count: int, mode: st
                             note=f"lost {s.lost}, corrupt {session.link.corrupt}, "
                                  f"restarts {rec.restarts}")
 
-        session.on_take, session.on_tick = on_take, on_tick
+        def on_burst(have: int, phase: str) -> None:
+            progress.update(tasks[-1], completed=have, note=phase)
+
+        session.on_take, session.on_tick, session.on_burst = on_take, on_tick, on_burst
         with progress:
             tasks.append(progress.add_task(f"{label} 1/{count}", total=n, note=""))
             if use == "stream":
