@@ -135,7 +135,7 @@ def _main(cfg):
             import fieldstart
 
             parts = fieldstart.open_ring(fcfg if isinstance(fcfg, dict) else {}, model, decision,
-                                         window, channels, sampler.rate, emit,
+                                         window, stride, channels, sampler.rate, emit,
                                          cfg.get("model", "model.elb"))
             fieldstart = None
             sys.modules.pop("fieldstart", None)  # start-time code: off the heap

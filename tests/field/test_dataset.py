@@ -42,5 +42,5 @@ def test_reader_leaves_unlabelled_windows_and_sidecars_out(tmp_path) -> None:
 def test_only_unlabelled_windows_say_to_label_them(tmp_path) -> None:
     cfg = load_config(example_config("rotating_machine"))
     _window(tmp_path / "unlabelled" / "a", 1)
-    with pytest.raises(TrainerError, match=r"1 field window\(s\) wait in .*unlabelled.*edgeloop label"):
+    with pytest.raises(TrainerError, match=r"no .csv files found outside unlabelled/ .*edgeloop label"):
         load_csv_folder(tmp_path, cfg)
