@@ -129,6 +129,7 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
     report = {
         "memory_mode": mode,
         "stream": stream,
+        "stream_heap": sheap,  # the streamed plan's heap when it was considered, else None
         "ops": compiled.op_reports,
         "total_macs": sum(r["macs"] for r in compiled.op_reports),
         "total_params": sum(r["params"] for r in compiled.op_reports),

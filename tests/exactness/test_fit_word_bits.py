@@ -66,3 +66,31 @@ def test_32bit_estimate_is_enough_on_a_32bit_board(name: str) -> None:
           f"{conv.report['heap']['total_bytes']} B, model heap {stats['model_heap_bytes']} B, "
           f"in use after load {in_use} B, free after load {stats['heap_free_after_load']} B")
     assert stats["kernels"] == "viper"
+
+
+def test_bench_reports_the_esp32_profile_truthfully(monkeypatch) -> None:
+    """`make bench`'s 100 KB line: run on a 32-bit board when there is one, else says it was not
+    run and names the 64-bit figure as such (benchmarks/esp32fit.py)."""
+    from benchmarks import esp32fit
+    from benchmarks.runtime import bench_inputs, run_tflm
+
+    tflite = benchmark_model("vibration_cnn1d")
+    x = bench_inputs(tuple(converters.convert_tflite(tflite).report["inputs"][0]["shape"]), 2, 0)
+    y = run_tflm(tflite, x)["y"]
+    monkeypatch.setattr(esp32fit, "esp32sem", lambda: None)
+    row = esp32fit.esp32_fit(tflite, x, y)
+    assert row["fits"] and row["word_bits"] == 32 and row["measured"] is None
+    line = esp32fit.format_rows([{"model": "vib", "esp32": row}])[1]
+    assert "not run" in line and "64-bit estimate" in line
+    big = esp32fit.esp32_fit(benchmark_model("mobilenet_vww"), x[:0], y[:0])
+    assert not big["fits"] and big["stream_heap"]["esp32_bytes"] > ESP32.heap_bytes
+    assert "refused" in esp32fit.format_rows([{"model": "vww", "esp32": big}])[1]
+    from benchmarks.board32 import esp32sem
+
+    exe = esp32sem()
+    if exe is None:
+        return
+    monkeypatch.setattr(esp32fit, "esp32sem", lambda: exe)
+    m = esp32fit.esp32_fit(tflite, x, y)["measured"]
+    assert m["word_bits"] == 32 and m["identical"], m
+    assert 0 < m["heap_in_use_after_load"] <= row["estimate_32bit_bytes"]
