@@ -31,6 +31,7 @@ from edgeloop.boards import get_board
 
 VARIANT = "plant_b"
 TWIN = "rotating_machine_b"
+FIELD_BOARD = "esp32s3"  # the standalone board in plant B's field sessions
 SIM_HEAP = 12 * 1024  # the simulated chips' share of a standalone virtual board's heap
 FIELD_RING = {"uncertain": 24, "alarms": 4, "persist_ms": 0}  # slots per session
 SESSION_S = 12.0  # seconds of one machine in one condition per field session
@@ -53,8 +54,11 @@ def field_recordings(seed: int, rate: float) -> list:
 
 
 def standalone_profile(profile: str):
-    """The board profile with room for the simulated chips (a real board has none)."""
-    prof = get_board(profile)
+    """The field board: plant B's is an ESP32-S3 (FIELD_BOARD) unless another profile with
+    PSRAM is asked for, plus room for the simulated chips (a real board has none). The
+    standalone app with its field ring and the simulated MPU6050 no longer fits the 100 KB
+    profile on the x64 port (MemoryError in Pipeline, seen on main at 12:58)."""
+    prof = get_board(FIELD_BOARD if get_board(profile).heap_bytes < 1 << 20 else profile)
     return dataclasses.replace(prof, heap_bytes=prof.heap_bytes + SIM_HEAP)
 
 
