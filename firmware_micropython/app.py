@@ -110,17 +110,49 @@ def _main(cfg):
     global pipeline, sensor_scale
     pipeline, sensor_scale = pipe, hw.sensor.scale_g  # read by the fleet's `collect`
     labels = cfg.get("labels") or [str(i) for i in range(n_out)]
+    acts = _actions(cfg, hw, model, n_out, channels)
     sampler = Sampler(cfg, hw, window, stride, channels)
     gc.collect()
     emit({"event": "start", "kernels": elrt.KERNELS, "window": window, "stride": stride,
           "channels": channels, "outputs": n_out, "sim": hw.sim, "free": gc.mem_free(),
           "rate": sampler.rate, "stride_us": sampler.stride_us, "fifo": sampler.fifo,
           "ring": sampler.ring.capacity,
-          "clock": "replay" if hw.replay else ("wall" if hw.sim else "chip")})
-    return _loop(cfg, hw, pipe, decision, labels, sampler)
+          "clock": "replay" if hw.replay else ("wall" if hw.sim else "chip"),
+          "actions": [a.name for a in acts.items] if acts is not None else []})
+    return _loop(cfg, hw, pipe, decision, labels, sampler, acts)
 
 
-def _loop(cfg, hw, pipe, decision, labels, sampler):
+def _actions(cfg, hw, model, n_out, channels):
+    """The run's [[actions]] (actions.Actions) on the board's output pins, or None: without
+    them the decision drives the relay/LED (hw.actuate), as before actions existed."""
+    specs = cfg.get("actions")
+    if not specs:
+        return None
+    from actions import Actions
+
+    names = cfg.get("channels")
+    names = list(names) if isinstance(names, list) else []
+    cpus = cfg.get("counts_per_unit", 1)
+    cpus = cpus if isinstance(cpus, list) else [cpus] * channels
+    return Actions(specs, cfg.get("decision") or {}, n_out, model.output_scale,
+                   model.output_zero_point, names, cpus, hw.output)
+
+
+_EVENTS = (None, "stop", "alert", "output", "actuator_fault")  # actions.STOP .. actions.FAULT
+
+
+def _act(acts, out, sample, t_ms, w):
+    """One window's actions on its model output and latest sample; each switching or alert is
+    an event line. Returns whether a stop action holds the machine stopped."""
+    acts.update(out, sample, 0, t_ms)
+    for i in range(acts.n):
+        e = acts.events[i]
+        a = acts.items[e[1]]
+        emit({"event": _EVENTS[e[0]], "action": a.name, "level": e[2], "w": w, "t_ms": t_ms})
+    return acts.stopped
+
+
+def _loop(cfg, hw, pipe, decision, labels, sampler, acts=None):
     max_windows = int(cfg.get("max_windows", 0))
     max_ms = int(float(cfg.get("max_seconds", 0)) * 1000)
     t_start = ticks_ms()
@@ -128,6 +160,8 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
     channels = ring.channels
     stride = pipe.stride
     stride_us = sampler.stride_us
+    per_num = sampler.period[0]  # a window ends at (window + k*stride) * per_num // per_den ms
+    per_den = sampler.period[1] * 1000  # of the stream: the actions' clock (replay or wall)
     # in real time, a window far behind is skipped (config "skip_late": false infers every
     # window, the FIFO absorbing what it can)
     realtime = not hw.replay
@@ -157,7 +191,10 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
             t0 = ticks_us()
             new_alarm = pipe.run()
             dt = ticks_diff(ticks_us(), t0)
-            if new_alarm != alarm:
+            if acts is not None:  # named outputs on the window's latest sample, stream time
+                t_ms = (pipe.window + (formed - 1) * stride) * per_num // per_den
+                alarm = _act(acts, pipe.model.output, sample, t_ms, formed)
+            elif new_alarm != alarm:
                 alarm = new_alarm
                 hw.actuate(alarm)
             gc.collect()  # the status line below is the only garbage; keep "free" meaningful
@@ -176,6 +213,8 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
                   "busy": busy, "lag": sampler.backlog(), "free": gc.mem_free(),
                   "errors": sampler.errors, "lost": ring.lost, "skipped": skipped,
                   "overruns": overruns}
+            if acts is not None:
+                st["out"] = [a.level for a in acts.items]
             if seq is not None:
                 seq.report(st)
             emit(st)
@@ -191,6 +230,9 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
            "alarm": alarm, "actuations": hw.actuations, "lost": ring.lost,
            "overflows": ring.overflows, "skipped": skipped, "overruns": overruns,
            "samples": ring.read}
+    if acts is not None:
+        end["actuations"] = [a.switchings for a in acts.items]
+        end["alerts"] = sum(getattr(a, "alerts", 0) for a in acts.items)
     if seq is not None:
         seq.report(end)
     emit(end)
