@@ -31,6 +31,7 @@ from edgeloop.link.transport import Transport
 MODEL_PATH = "model.elb"
 CONFIG_PATH = "config.json"
 SIM_SAMPLES_PATH = "samples.s16"
+SIM_TRUTH_PATH = "samples.truth.json"  # the twin's state per stretch of samples.s16
 BUNDLE_MAGIC = b"ELMB"
 # verification's scratch files: temporary names like every other file a deploy writes
 VERIFY_SCRATCH = ("verify_in.tmp", "verify_out.tmp", "verify_ticks.tmp")
@@ -303,8 +304,22 @@ def plan_deploy(
                 files[SIM_SAMPLES_PATH] = sim_recording(
                     sensor["sim_units"], float(cfg.get("sample_rate", 1000))
                 )
+        _add_truth(files, cfg)
     files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
     return DeployPlan(files=files, model=bundle, config_source=config_src, arch=arch)
+
+
+def _add_truth(files: dict[str, bytes], cfg: dict) -> None:
+    """A twin's recording knows which state made each sample (edgeloop.twins.TwinRecording):
+    samples.truth.json beside it gives field windows their ground truth (`label --from-twin`)."""
+    rec = files.get(SIM_SAMPLES_PATH)
+    truth = getattr(rec, "truth", None)
+    if rec is None or truth is None:
+        return
+    doc = {"version": 1, "segments": [[int(s), str(lab)] for s, lab in truth],
+           "total": len(rec) // 2 // max(1, int(getattr(rec, "channels", 1))),
+           "loop": bool(cfg.get("sensor", {}).get("loop", False)), "samples_sha256": _sha(rec)}
+    files[SIM_TRUTH_PATH] = (json.dumps(doc) + "\n").encode()
 
 
 APP_DRIVERS = ("mpu6050", "adxl345", "sht3x", "scd4x")  # firmware_micropython/sensors.py
@@ -399,26 +414,22 @@ def _eval_last(transport: Transport, code: str, timeout: float = 60.0) -> object
     return ast.literal_eval(out.splitlines()[-1])
 
 
-def deploy(
+def put_files(
     transport: Transport,
-    plan: DeployPlan,
-    verify: bool = True,
+    wanted: dict[str, bytes],
+    result: DeployResult,
     progress: Callable[[str, int], None] | None = None,
-) -> DeployResult:
-    """Make the board hold exactly the plan's files; the model is swapped in last and atomically."""
-    result = DeployResult()
-    if plan.arch is not None:
-        check_board_mpy(transport, plan.arch)
-    wanted = dict(plan.files)
-    wanted[MODEL_PATH] = plan.model
+    skip: tuple[str, ...] = (),
+) -> list[str]:
+    """Make the board hold `wanted` (remote path -> bytes) except the `skip` paths: files whose
+    sha256 on the board matches are skipped, the others are written under temporary names and
+    renamed only once all arrived intact; a stale .py/.mpy counterpart is removed. Returns the
+    paths that differed (the skipped ones included, for the caller to put its own way)."""
     counterparts = {p: c for p in wanted if (c := _counterpart(p)) and c not in wanted}
     on_board = transport.fs_hashes(list(wanted) + list(counterparts.values()))
-
     to_copy = [p for p in wanted if on_board[p] != _sha(wanted[p])]
     result.skipped = [p for p in wanted if p not in to_copy]
-
-    # App files first, under temporary names; renamed only once all arrived intact.
-    app_files = [p for p in to_copy if p != MODEL_PATH]
+    app_files = [p for p in to_copy if p not in skip]
     made_dirs: set[str] = set()
     for path in app_files:
         parent = path.rpartition("/")[0]
@@ -441,6 +452,22 @@ def deploy(
         if on_board.get(stale) is not None:
             transport.fs_remove(stale, missing_ok=True)
             result.removed.append(stale)
+    return to_copy
+
+
+def deploy(
+    transport: Transport,
+    plan: DeployPlan,
+    verify: bool = True,
+    progress: Callable[[str, int], None] | None = None,
+) -> DeployResult:
+    """Make the board hold exactly the plan's files; the model is swapped in last and atomically."""
+    result = DeployResult()
+    if plan.arch is not None:
+        check_board_mpy(transport, plan.arch)
+    wanted = dict(plan.files)
+    wanted[MODEL_PATH] = plan.model
+    to_copy = put_files(transport, wanted, result, progress, skip=(MODEL_PATH,))
 
     if MODEL_PATH in to_copy:
         tmp = MODEL_PATH + ".tmp"

@@ -16,6 +16,9 @@ Streaming API (what the HIL bench drives in a closed loop)::
 
 - Operating point: rpm wanders (rpm_drift, relative std), load too if load_drift > 0; both
   stay in the range the example dataset covers (1200-1800 rpm, load 0.3-1.0).
+- Variants: `RotatingMachine(variant="plant_b")` (or twin `rotating_machine_b`,
+  RotatingMachineB) is another site's machine: 2400-3200 rpm, its structural resonance at
+  110-150 Hz, a 0.05-0.09 g noise floor (trainer.twins.rotating.VARIANTS).
 - Time is simulated: `twin.t` is the time of the next sample; nothing sleeps.
 - Samples come from fixed internal blocks (64 samples for the machine), so the stream does
   not depend on how step() calls are chunked, and the same seed gives the same stream.
@@ -45,19 +48,21 @@ import numpy as np
 from trainer.twins.base import BlockTwin, Recording
 from trainer.twins.environment import STATES, Environment, Room
 from trainer.twins.faults import FAULT_KINDS, SensorFault, inject
-from trainer.twins.rotating import CONDITIONS, RotatingMachine
+from trainer.twins.rotating import CONDITIONS, VARIANTS, RotatingMachine, RotatingMachineB
 from trainer.twins.wearable import ACTIVITIES, MOVES, WearableIMU, daily_life
 
 TWINS = {
     "rotating_machine": (RotatingMachine, CONDITIONS, 10.0),
+    "rotating_machine_b": (RotatingMachineB, CONDITIONS, 10.0),  # plant B: the drifted site
     "wearable": (WearableIMU, ACTIVITIES, None),
     "environment": (Room, STATES, None),
 }
 
 __all__ = [
     "ACTIVITIES", "CONDITIONS", "FAULT_KINDS", "MOVES", "STATES", "TWINS", "BlockTwin",
-    "Environment", "Recording", "Room", "RotatingMachine", "SensorFault", "WearableIMU",
-    "daily_life", "inject", "synthesize", "to_counts", "write_csv_dataset",
+    "Environment", "Recording", "Room", "RotatingMachine", "RotatingMachineB", "SensorFault",
+    "VARIANTS", "WearableIMU", "daily_life", "inject", "synthesize", "to_counts",
+    "write_csv_dataset", "write_csv_recording",
 ]
 
 
@@ -103,10 +108,17 @@ def write_csv_dataset(recordings: list[Recording], out_dir: Path | str) -> Path:
         folder = out / rec.label
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{rec.label}.{i:04d}.csv"
-        with path.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["timestamp", *rec.channels])
-            step_ms = 1000.0 / rec.sample_rate
-            for k, row in enumerate(rec.data):
-                w.writerow([f"{k * step_ms:.3f}", *(f"{v:.6g}" for v in row)])
+        step_ms = 1000.0 / rec.sample_rate
+        write_csv_recording(path, rec.channels, rec.data, np.arange(len(rec.data)) * step_ms)
     return out
+
+
+def write_csv_recording(path: Path, channels: tuple[str, ...], data: np.ndarray,
+                        timestamps_ms: np.ndarray, digits: int = 6, ts_decimals: int = 3) -> None:
+    """One recording in the dataset CSV layout trainer.data reads: a timestamp column (ms)
+    and one column a channel, values in physical units to `digits` significant digits."""
+    with Path(path).open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["timestamp", *channels])
+        for t, row in zip(timestamps_ms, data, strict=True):
+            w.writerow([f"{t:.{ts_decimals}f}", *(f"{v:.{digits}g}" for v in row)])
