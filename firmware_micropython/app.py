@@ -115,7 +115,11 @@ def _main(cfg):
     global pipeline, sensor_scale
     pipeline, sensor_scale = pipe, hw.sensor.scale_g  # read by the fleet's `collect`
     labels = cfg.get("labels") or [str(i) for i in range(n_out)]
-    acts = _actions(cfg, hw, model, n_out, channels)
+    acts = None
+    if cfg.get("actions"):  # named outputs; without them the decision drives the relay/LED
+        from actions import on_board
+
+        acts = on_board(cfg, hw, model, n_out, channels)
     sampler = Sampler(cfg, hw, window, stride, channels)
     gc.collect()
     global kept
@@ -147,40 +151,6 @@ def _main(cfg):
           "clock": "replay" if hw.replay else ("wall" if hw.sim else "chip"),
           "actions": [a.name for a in acts.items] if acts is not None else []})
     return _loop(cfg, hw, pipe, decision, labels, sampler, acts)
-
-
-def _actions(cfg, hw, model, n_out, channels):
-    """The run's [[actions]] (actions.Actions) on the board's output pins, or None: without
-    them the decision drives the relay/LED (hw.actuate), as before actions existed."""
-    specs = cfg.get("actions")
-    if not specs:
-        return None
-    from actions import Actions
-
-    names = cfg.get("channels")
-    names = list(names) if isinstance(names, list) else []
-    cpus = cfg.get("counts_per_unit", 1)
-    cpus = cpus if isinstance(cpus, list) else [cpus] * channels
-    return Actions(specs, cfg.get("decision") or {}, n_out, model.output_scale,
-                   model.output_zero_point, names, cpus, hw.output)
-
-
-_EVENTS = (None, "stop", "alert", "output", "actuator_fault")  # actions.STOP .. actions.FAULT
-
-
-def _act(acts, out, sample, t_ms, w):
-    """One window's actions on its model output and latest sample; each switching or alert is
-    an event line. Returns whether a stop or an alert fired on this window (the field ring
-    keeps such a window)."""
-    acts.update(out, sample, 0, t_ms)
-    fired = False
-    for i in range(acts.n):
-        e = acts.events[i]
-        a = acts.items[e[1]]
-        emit({"event": _EVENTS[e[0]], "action": a.name, "level": e[2], "w": w, "t_ms": t_ms})
-        if e[0] <= 2:  # actions.STOP, actions.ALERT
-            fired = True
-    return fired
 
 
 def _loop(cfg, hw, pipe, decision, labels, sampler, acts=None):
@@ -225,7 +195,7 @@ def _loop(cfg, hw, pipe, decision, labels, sampler, acts=None):
             raised = new_alarm and not alarm
             if acts is not None:  # named outputs on the window's latest sample, stream time
                 t_ms = (pipe.window + (formed - 1) * stride) * per_num // per_den
-                raised = _act(acts, pipe.model.output, sample, t_ms, formed)
+                raised = acts.act(pipe.model.output, sample, t_ms, formed, emit)
                 alarm = acts.stopped
             if kept is not None:  # the window raising the alarm, or one the model doubted
                 kept.offer(pipe.win, pipe.model.output, raised, formed,
