@@ -5,7 +5,9 @@
 # ring has `uncertain` slots for the windows with the smallest doubt seen so far (a
 # classifier's top-2 margin; an anomaly or one-output model's distance to its threshold; int8
 # output units) and `alarms` slots for each window that raised an alarm, the oldest overwritten
-# when all are taken (counted, never silent).
+# when all are taken (counted, never silent). Of uncertain windows that overlap (a stride
+# shorter than the window) only the least sure is kept: overlapping copies would put the same
+# samples on both sides of a train/test split.
 #
 # The slots live in a file of fixed size, made once at start; RAM holds only the index (kind and
 # doubt per slot) and a slot head: a window is 1.5 KB and the 100 KB ESP32 heap has ~11 KB left
@@ -65,7 +67,10 @@ _DIRTY = const(19)  # the header and index wait to be written
 _T_HEAD = const(20)  # ticks_ms of the last header write (30 bits)
 _PERSIST_MS = const(21)
 _ERROR = const(22)  # errno of a failed write: the ring is off
-_STATE = const(23)
+_LAST = const(23)  # the slot of the last uncertain window kept this boot (-1: none)
+_LAST_INDEX = const(24)  # its window index
+_OVERLAP = const(25)  # windows closer than this share samples (ceil(window / stride))
+_STATE = const(26)
 _MASK = const(0x3FFFFFFF)
 
 
@@ -124,11 +129,23 @@ class FieldRing:
             s[_NEXT] = 0 if s[_NEXT] + 1 == s[_A] else s[_NEXT] + 1
             s[_ALARMS] += 1
             kind = 2
-        elif not alarm and s[_K] and d < s[_WORST_DOUBT]:
-            i = s[_WORST]
-            kind = 1
-        else:
+        elif alarm or not s[_K]:
             return 0
+        else:
+            # a window sharing samples with the last one kept competes with it for its slot
+            # (overlapping copies would leak across a train/test split); the others with the
+            # slot of the largest doubt
+            i = s[_LAST]
+            if i >= 0 and window_index - s[_LAST_INDEX] < s[_OVERLAP] and hdr[_HDR + i] == 1:
+                if d >= doubts[i]:
+                    return 0
+            elif d < s[_WORST_DOUBT]:
+                i = s[_WORST]
+            else:
+                return 0
+            s[_LAST] = i
+            s[_LAST_INDEX] = window_index
+            kind = 1
         g = (s[_GEN] + 1) & _MASK
         s[_GEN] = g
         _put32(m, 0, g)

@@ -35,7 +35,10 @@ _DIRTY = const(19)
 _T_HEAD = const(20)
 _PERSIST_MS = const(21)
 _ERROR = const(22)
-_STATE = const(23)
+_LAST = const(23)
+_LAST_INDEX = const(24)
+_OVERLAP = const(25)
+_STATE = const(26)
 _MASK = const(0x3FFFFFFF)
 
 
@@ -59,7 +62,7 @@ def _get32(m, i):
     return (m[i] & 0xFFFF) | (m[i + 1] << 16)
 
 
-def open_ring(cfg, model, decision, window, channels, rate, emit, model_path):
+def open_ring(cfg, model, decision, window, stride, channels, rate, emit, model_path):
     """The parts of a started FieldRing (field.FieldRing(*parts)), or None when its file cannot
     be made or opened (a field_error event says why). cfg: config.json's "field" dict."""
     k = int(cfg.get("uncertain", 8))
@@ -83,6 +86,8 @@ def open_ring(cfg, model, decision, window, channels, rate, emit, model_path):
     s[_BOOT] = 1
     s[_WORST_DOUBT] = 32767
     s[_PERSIST_MS] = int(cfg.get("persist_ms", 5000))
+    s[_LAST] = -1
+    s[_OVERLAP] = (window + stride - 1) // stride
     path = cfg.get("file", "field.bin")
     hdr = bytearray(_HDR + n)  # the header, then each slot's kind
     doubts = array("h", bytes(2 * n))

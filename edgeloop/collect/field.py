@@ -4,7 +4,7 @@ The board app keeps the raw windows its model was least sure of and every window
 alarm in a ring it persists in place (firmware_micropython/field.py: field.bin, and
 field.prev.bin for the model before). Pulling reads those files through the Transport: on the
 virtual board straight from its folder while the app runs; on a real board mpremote's raw REPL
-pauses the app for the read and a soft reset starts it again, its ring restored from the file.
+pauses the app for the read and a reset starts it again, its ring restored from the file.
 
 Each new window becomes OUT/unlabelled/<board>-<stamp>-<n>.csv (the dataset CSV layout: a
 timestamp column in ms, then the run's channels in their physical units, exact to the count)
@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from edgeloop.errors import EdgeLoopError
+from edgeloop.link.deploy import SIM_SAMPLES_PATH, SIM_TRUTH_PATH
 from edgeloop.link.transport import LinkError, Transport
 
 FIELD_FILE = "field.bin"
-TRUTH_FILE = "samples.truth.json"  # the simulated sensor's ground truth (edgeloop.twins)
-SAMPLES_FILE = "samples.s16"
+TRUTH_FILE = SIM_TRUTH_PATH  # the simulated sensor's ground truth (edgeloop.twins)
+SAMPLES_FILE = SIM_SAMPLES_PATH
 UNLABELLED = "unlabelled"
 
 MAGIC = b"ELFW"
@@ -43,7 +44,7 @@ KINDS = {1: "uncertain", 2: "alarm"}
 
 # What every sidecar holds (the shared format of OWNERS.md first, then provenance).
 FIELD_KEYS = ("model_sha256", "outputs", "guess", "margin", "reason", "t_ms", "window_index",
-              "board", "uid", "labels", "channels", "sample_rate", "counts_per_unit",
+              "board", "uid", "labels", "classes", "channels", "sample_rate", "counts_per_unit",
               "outputs_q", "boot", "sample_end", "pulled_utc", "source", "twin")
 
 
@@ -355,6 +356,7 @@ def _sidecar(w: FieldWindow, hdr: FieldHeader, cfg: dict, labels: list[str], boa
         "model_sha256": hdr.model_sha256, "outputs": outputs, "guess": guess,
         "margin": round(w.doubt_q * scale, 6), "reason": w.reason, "t_ms": w.t_ms,
         "window_index": w.window_index, "board": board, "uid": w.uid, "labels": labels,
+        "classes": [str(c) for c in cfg.get("labels") or labels],
         "channels": _channels(cfg, hdr.channels), "sample_rate": hdr.sample_rate,
         "counts_per_unit": _cpu(cfg, hdr.channels), "outputs_q": [int(q) for q in w.outputs_q],
         "boot": w.boot, "sample_end": w.end, "pulled_utc": pulled_utc, "source": path,

@@ -137,3 +137,36 @@ def _board_arch(transport, profile: str | None) -> str:
         raise CollectError("could not tell which board is on the port: give --board-profile "
                            "esp32|esp32s3|esp32c3")
     return get_board(name).mpy_arch
+
+
+def probe_virtual(src: Source, cfg, samples: int = 5000) -> tuple[float, float]:
+    """The virtual board's own link budget: it has no baud, so what limits a stream is how fast
+    its collect loop moves samples. Measured with the simulated chip in replay (as fast as
+    drained), in a folder of its own: (samples a second, bytes a second)."""
+    import time
+
+    from edgeloop.collect import wire
+
+    root = (Path(src.board_dir) if src.board_dir else DEFAULT_VIRTUAL_DIR / "virtual")
+    probe = Source(board="virtual", board_dir=root.with_name(root.name + "-probe"),
+                   twin=src.twin, state=src.state, seed=src.seed)
+    transport, _ = prepare(probe, cfg, samples / cfg.sample_rate + 1.0, replay=True)
+    link = CollectLink.open(transport)
+    n, t0, t1, b0, b1 = 0, 0.0, 0.0, 0, 0
+    try:
+        link.send(wire.Op.STREAM)
+        for msg in link.messages(silence=5.0):
+            if isinstance(msg, wire.Data):
+                if not n:
+                    t0, b0 = time.monotonic(), link.link.bytes_in
+                n += len(msg.samples)
+                t1, b1 = time.monotonic(), link.link.bytes_in
+                if n >= samples:
+                    break
+            elif isinstance(msg, wire.Refused):
+                break
+    finally:
+        link.close()
+    if n < 2 or t1 <= t0:
+        raise CollectError("the virtual board's throughput probe got no samples")
+    return n / (t1 - t0), (b1 - b0) / (t1 - t0)

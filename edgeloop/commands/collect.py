@@ -51,7 +51,7 @@ def collect(
     ] = "auto",
     on_gap: Annotated[
         str, typer.Option("--on-gap", help="samples lost mid-recording: restart that recording "
-                          "(an error after 3 in a row) or refuse (stop with an error at once)")
+                          "(an error after --retries in a row) or refuse (stop with an error)")
     ] = "restart",
     retries: Annotated[
         int, typer.Option(help="--on-gap restart: restarts in a row before giving up")
@@ -177,6 +177,8 @@ def _batch(src, cfg, out: Path, label: str, seconds: float, count: int, mode: st
            on_gap: str, retries: int, con: Console) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from edgeloop.collect.budget import budget
+
     n = round(seconds * cfg.sample_rate)
     if n < 1:
         raise EdgeLoopError(f"--seconds {seconds:g} at {cfg.sample_rate:g} Hz is no sample")
@@ -184,9 +186,18 @@ def _batch(src, cfg, out: Path, label: str, seconds: float, count: int, mode: st
     total = count * seconds * (1.5 if on_gap == "restart" else 1.0) + 10.0
     if on_gap == "restart":
         total += retries * seconds
+    measured = None
+    if src.virtual:
+        from edgeloop.collect.start import probe_virtual
+
+        sps, measured = probe_virtual(src, cfg)
+        con.print(f"virtual board throughput (its collect loop flat out, simulated chip in "
+                  f"replay): {sps:,.0f} samples/s x {len(cfg.channels)} ch = {measured:,.0f} B/s")
     with _board_session(src, cfg, out, total, con) as (session, ds):
         session.retries = retries
         info = session.info
+        if measured:
+            session.budget = budget(info.rate_hz, info.channels, None, info.batch, measured)
         b = session.budget
         con.print(f"{info.sensor}: {info.channels} channels at {info.rate_hz:g} Hz "
                   f"(board heap free {info.heap_free:,} B, FIFO {info.fifo} samples)")
@@ -226,7 +237,10 @@ def _batch(src, cfg, out: Path, label: str, seconds: float, count: int, mode: st
                             note=f"lost {s.lost}, corrupt {session.link.corrupt}, "
                                  f"restarts {rec.restarts}")
 
-        session.on_take, session.on_tick = on_take, on_tick
+        def on_burst(have: int, phase: str) -> None:
+            progress.update(tasks[-1], completed=have, note=phase)
+
+        session.on_take, session.on_tick, session.on_burst = on_take, on_tick, on_burst
         with progress:
             tasks.append(progress.add_task(f"{label} 1/{count}", total=n, note=""))
             if use == "stream":
@@ -245,7 +259,7 @@ def _summary(con: Console, session, ds, n: int | None) -> None:
               f"({s.samples:,} samples received, {s.lost} lost, {s.corrupt} corrupt frames, "
               f"{s.restarts} restarted) in {dt:.1f} s; link carried {bps:,.0f} B/s")
     for p in session.paths:
-        con.print(f"  {p}")
+        con.print(f"  {p}", markup=False, highlight=False)
 
 
 def _field(out: Path, board: str | None, port: str | None, baud: int, profile: str | None,
@@ -259,10 +273,13 @@ def _field(out: Path, board: str | None, port: str | None, baud: int, profile: s
     require_board_tools("collect", board_needs(port is None and board == "virtual"))
     con = Console(stderr=True)
     with open_transport(port, board, board_dir, profile, baud) as transport:
-        con.print(f"reading the field windows kept on the {transport.name} ...")
+        con.print(f"reading the field windows kept on the {transport.name} ...", markup=False)
+        if port:
+            con.print("[yellow]the app is paused for the read and the board reset after it: "
+                      "the machine is not watched meanwhile, a latched stop is released[/yellow]")
         res = pull_field(transport, out, board=name)
         if port:
-            transport.reset()  # main.py again: the app restores its ring from the file
+            transport.reset()  # machine.reset(): main.py again, the app restores its ring
             con.print("board restarted: the app runs again with its ring")
     for path, hdr in res.files.items():
         con.print(f"{path}: model {hdr.model_sha256[:12]}, boot {hdr.boot}, "
@@ -272,7 +289,7 @@ def _field(out: Path, board: str | None, port: str | None, baud: int, profile: s
         con.print("no field windows on the board yet (the app makes field.bin when it starts)")
     con.print(f"wrote {len(res.written)} new window(s) to {Path(out) / 'unlabelled'}; "
               f"{res.duplicates} already pulled" + (", with the twin's truth" if res.truth ==
-                                                     "twin" else ""))
+                                                     "twin" else ""), markup=False)
     if res.overwritten:
         con.print(f"[yellow]{res.overwritten} alarm window(s) were overwritten on the board "
                   "before this pull (more alarms than the ring's alarm slots): pull more "
@@ -281,7 +298,7 @@ def _field(out: Path, board: str | None, port: str | None, baud: int, profile: s
         con.print(f"[yellow]{res.torn} window(s) were being written while read: the next pull "
                   "gets them[/yellow]")
     for p in res.written:
-        con.print(f"  {p}")
+        con.print(f"  {p}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ def test_collect_writes_exact_recordings_the_trainer_reads(tmp_path, board_dir):
                 "--label", "healthy", "--seconds", "2", "--count", "2", "--retries", "20", "--out", str(out),
                 "--dir", str(board_dir), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "link budget: 1000 Hz x 3 ch" in r.stderr
+    assert "link budget: 1000 Hz x 3 ch" in r.stderr and "virtual board throughput" in r.stderr
     assert "wrote 2 recording(s) of 2,000 samples each" in r.stderr
     recs = read_counts(out)
     assert list(recs) == ["healthy"] and len(recs["healthy"]) == 2

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from edgeloop.collect.field import FieldError, pull_field
+from edgeloop.collect.field import FIELD_KEYS, FieldError, pull_field
 
 FIELD = {"uncertain": 4, "alarms": 2, "persist_ms": 0}
 
@@ -47,6 +47,7 @@ def test_pull_after_a_run_writes_each_kept_window_once(deployed, read_status, tm
         assert csv_path.parent.name == "unlabelled"
         assert csv_path.name.startswith("virtual_vb-20261201T120000Z-")
         side = json.loads(csv_path.with_suffix(".json").read_text())
+        assert set(side) == set(FIELD_KEYS)
         assert side["model_sha256"] == model_sha and side["board"] == "virtual_vb"
         assert side["labels"] == cfg["labels"] and len(side["outputs"]) == len(cfg["labels"])
         assert side["guess"] in cfg["labels"] and side["reason"] in ("uncertain", "alarm")
@@ -145,3 +146,19 @@ def test_a_corrupt_field_file_names_the_file(tmp_path) -> None:
     (board.root / "field.bin").write_bytes(b"ELFW" + bytes(20))
     with pytest.raises(FieldError, match=r"field\.bin: 24 bytes, shorter"):
         pull_field(board, tmp_path / "out")
+
+
+def test_the_ring_costs_little_heap_on_the_100_kb_board(deployed, read_status) -> None:
+    """The ring's code and index next to the trained vibration model on the ESP32 profile
+    (the windows are on flash): its cost and the headroom left, from the app's own figures."""
+    figures = []
+    for field in (False, {}):  # off, then the default 8 + 4 slots
+        board = deployed(seconds=8, field=field, sensor={"sim_clock": "replay"})
+        lines = read_status(board)
+        start = lines[0]
+        assert start["event"] == "start" and start["field"] == (0 if field is False else 12)
+        figures.append((start["free"], min(ln["free"] for ln in lines if "w" in ln)))
+        (board.root / "field.bin").unlink(missing_ok=True)
+    off, on = figures
+    print(f"heap free at start / min: ring off {off}, ring on {on}")
+    assert off[0] - on[0] < 4608 and on[1] > 4096  # 64-bit objects; 32-bit boards need less

@@ -19,32 +19,36 @@ import json, gc, micropython, sys, fieldstart
 from array import array
 SEQ = %(seq)r
 class Model:
-    output = bytearray(4)
+    output = bytearray(%(n_out)d)
     output_scale = 1 / 256
     output_zero_point = -128
 class Decision:
-    anomaly = False
-    threshold_q = 0
+    anomaly = %(anomaly)r
+    threshold_q = %(threshold)d
 with open('model.elb', 'wb') as f:
     f.write(bytes([%(sha)d]) * 64)
 def main():
-    parts = fieldstart.open_ring(%(cfg)r, Model(), Decision(), 8, 3, 1000.0, None, 'model.elb')
+    parts = fieldstart.open_ring(%(cfg)r, Model(), Decision(), 8, %(stride)d, 3, 1000.0, None,
+                                 'model.elb')
     sys.modules.pop('fieldstart')
     from field import FieldRing
     r = FieldRing(*parts)
     r.persist(True)
     win = array('h', bytes(2 * 24))
-    out = bytearray(4)
+    out = bytearray(%(n_out)d)
     kinds = []
     locked_fail = 0
     for i in range(len(SEQ)):
         top, second, alarm = SEQ[i]
         for j in range(24):
             win[j] = %(base)d + i * 24 + j - 300
-        out[0] = second & 0xFF
-        out[1] = top & 0xFF
-        out[2] = 0x80
-        out[3] = 0x81
+        if len(out) == 1:
+            out[0] = top & 0xFF
+        else:
+            out[0] = second & 0xFF
+            out[1] = top & 0xFF
+            out[2] = 0x80
+            out[3] = 0x81
         gc.collect()
         micropython.heap_lock()
         try:
@@ -60,8 +64,10 @@ main()
 """
 
 
-def _run(board, seq, cfg, sha=0x11, base=0) -> dict:
-    code = _SCRIPT % {"seq": seq, "cfg": cfg, "sha": sha, "base": base}
+def _run(board, seq, cfg, sha=0x11, base=0, n_out=4, anomaly=False, threshold=0,
+         stride=8) -> dict:
+    code = _SCRIPT % {"seq": seq, "cfg": cfg, "sha": sha, "base": base, "n_out": n_out,
+                      "anomaly": anomaly, "threshold": threshold, "stride": stride}
     out = board.run(code).check("field ring script").stdout
     return json.loads(out.split("RESULT", 1)[1])
 
@@ -142,3 +148,29 @@ def test_a_torn_slot_is_detected_and_skipped(fw_board) -> None:
     data[end - 4:end] = (12345).to_bytes(4, "little")  # its trailer from an older write
     torn = parse_field_file(bytes(data), "field.bin")
     assert torn.torn == [alarm.slot] and all(w.reason != "alarm" for w in torn.windows)
+
+
+def test_an_anomaly_model_keeps_the_scores_nearest_its_threshold(fw_board) -> None:
+    scores = [-100, 40, 12, 7, 90, -5, 10, 60]  # int8 anomaly scores; threshold 10
+    seq = [(v, 0, False) for v in scores]
+    res = _run(fw_board, seq, {"uncertain": 3, "alarms": 1, "persist_ms": 0}, n_out=1,
+               anomaly=True, threshold=10)
+    assert -1 not in res["kinds"]
+    parsed = parse_field_file((fw_board.root / "field.bin").read_bytes(), "field.bin")
+    assert parsed.header.anomaly and parsed.header.threshold_q == 10
+    kept = sorted(int(w.outputs_q[0]) for w in parsed.windows)
+    assert kept == [7, 10, 12]  # |score - 10| = 3, 0, 2: the three nearest
+
+
+def test_overlapping_uncertain_windows_keep_only_the_least_sure(fw_board) -> None:
+    # stride 4, window 8: neighbours share half their samples; margins 10, 5, 20, 3, 30, 40
+    seq = [(m, 0, False) for m in (10, 5, 20, 3, 30, 40)]
+    res = _run(fw_board, seq, {"uncertain": 4, "alarms": 1, "persist_ms": 0}, stride=4)
+    assert -1 not in res["kinds"]
+    parsed = parse_field_file((fw_board.root / "field.bin").read_bytes(), "field.bin")
+    got = sorted((w.window_index, w.doubt_q) for w in parsed.windows)
+    # 1 kept; 2 overlaps it and is less sure: replaces it; 3 overlaps 2, surer: dropped;
+    # 4 is clear of 2: kept; 5 overlaps 4, surer: dropped; 6 is clear of 4: kept
+    assert got == [(2, 5), (4, 3), (6, 40)]
+    indices = [i for i, _ in got]
+    assert all(b - a >= 2 for a, b in zip(indices, indices[1:], strict=False))
