@@ -224,3 +224,36 @@ def test_train_options_take_any_window_in_range():
     for w in (WINDOW_MIN - 1, WINDOW_MAX + 1, 0):
         with pytest.raises(TrainerError, match=r"--window must be 8..8192 samples"):
             check_options(w, None, None, None, None)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_train_a_100_sample_window(tmp_path, board_dir, board_preprocess):
+    """What a user types: `train --window 100`: the run holds the padded FFT's twiddles and the
+    board's preprocessing under the run's own config.json equals the host's (`deploy` of such
+    a run verifies like any other: it checks the model, not the window)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from trainer.config import load_run
+    from trainer.twins import synthesize, write_csv_dataset
+
+    data = write_csv_dataset(synthesize("rotating_machine", per_class=3, duration_s=1.5, seed=2),
+                             tmp_path / "d")
+    env = {**os.environ, "PYTHONPATH": str(PREPROCESS.parents[1])}
+    cli = [sys.executable, "-m", "edgeloop.cli"]
+    res = subprocess.run([*cli, "train", "--data", str(data), "--out", str(tmp_path / "run"),
+                          "--window", "100", "--epochs", "1"], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    dev = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert dev["window"] == 100 and dev["preprocess"]["window"] == 100
+    assert len(dev["preprocess"]["twiddle"]) == 64  # FFT of 128: the window zero-padded
+    cfg = load_run(tmp_path / "run")
+    cal = cfg.calibration
+    rng = np.random.default_rng(0)
+    w = rng.integers(-4000, 4000, size=(5, 100, len(cfg.channels))).astype(np.int16)
+    host = quantize_input(compute_features(w, cfg.features, cal.shift, check=True), cal, True)
+    board = board_preprocess(board_dir, dev["preprocess"], w)
+    np.testing.assert_array_equal(board, host.reshape(len(w), -1))
