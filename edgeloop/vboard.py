@@ -15,7 +15,6 @@ import functools
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,10 +60,9 @@ def micropython_executable() -> str:
         if not found:
             raise VirtualBoardError(f"{ENV_VAR}={chosen}: not found on PATH")
         return found
-    local = Path(sys.executable).parent / "micropython"
-    if local.exists():
-        return str(local)
-    found = shutil.which("micropython")
+    from edgeloop.extras import installed_tool
+
+    found = installed_tool("micropython")
     if not found:
         raise VirtualBoardError(
             "the virtual board needs the 'micropython' executable: "

@@ -30,11 +30,11 @@ from pathlib import Path
 
 import pytest
 
+from edgeloop.boards import with_sim_heap
 from edgeloop.link.deploy import deploy, plan_deploy
 from edgeloop.link.virtual import VirtualTransport
 from edgeloop.twins import machine_recording
 
-SIM_HEAP = 12 * 1024  # the simulated chips' share of the heap (a real board has none)
 OVERLOAD_S = 10.0  # wall-clock seconds of each overloaded run
 FULL_S = 60.0  # the full-length run (edgeloop hil); shorter runs (make test) may xfail on a
 # host stall the app reported (see the module docstring)
@@ -120,7 +120,7 @@ def _deploy_app(bench, run: Path, name: str, seconds: float, **overrides) -> tup
     cfg.pop("nice", None)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     root = bench.out / "vboard" / f"realtime-{name}-{worker}"
-    profile = dataclasses.replace(bench.profile, heap_bytes=bench.profile.heap_bytes + SIM_HEAP)
+    profile = with_sim_heap(bench.profile)  # the simulated chips' share (a real board has none)
 
     def healthy(units: float, sample_rate: float) -> bytes:  # looped by the chip's source
         return machine_recording(units, sample_rate, seconds=20.0, fault_at_s=1e9)

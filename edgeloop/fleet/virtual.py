@@ -22,23 +22,20 @@ from edgeloop.boards import get_board
 from edgeloop.fleet.broker import BrokerAddress
 from edgeloop.fleet.errors import FleetError
 from edgeloop.fleet.registry import Fleet
-from edgeloop.vboard import micropython_executable
+from edgeloop.vboard import VirtualBoardError, identify, micropython_executable
 
 RESET_EXIT = 77  # net/node.py: the virtual board's machine.reset()
 X64_HEAP_FACTOR = 1.4
 
-# sys.implementation._mpy >> 10 -> mpy-cross -march
-_ARCH = {1: "x86", 2: "x64"}
 
 
 def board_arch(exe: str) -> str:
-    """The native architecture of a MicroPython executable (the .mpy files must match)."""
-    proc = subprocess.run([exe, "-c", "import sys; print(sys.implementation._mpy)"],
-                          capture_output=True, text=True, timeout=30)
+    """The native architecture of a MicroPython executable (the .mpy files must match), as
+    edgeloop.vboard.identify() asks it."""
     try:
-        return _ARCH[int(proc.stdout.strip()) >> 10]
-    except (ValueError, KeyError):
-        raise FleetError(f"{exe} is no MicroPython this project can build for") from None
+        return identify(exe).mpy_arch
+    except VirtualBoardError as exc:
+        raise FleetError(f"{exe} is no MicroPython this project can build for: {exc}") from None
 
 
 def secrets_json(fleet: Fleet, device: str, env: dict[str, str] | None = None) -> bytes:
