@@ -11,7 +11,7 @@ from converters.bundle import parse_bundle, write_bundle
 from converters.compile import compile_model
 from converters.errors import ConvertError
 from converters.registry import SUPPORTED_OPS, kernel_families
-from converters.stream import PER_STEP_BYTES, stream_plan
+from converters.stream import PER_STEP_BYTES, TILE_BYTES, stream_plan
 from converters.tflite_reader import read_tflite
 
 __all__ = ["Conversion", "ConvertError", "SUPPORTED_OPS", "convert_tflite", "parse_bundle"]
@@ -104,8 +104,16 @@ def convert_tflite(tflite_bytes: bytes, heap_limit: int | None = None,
     # does not fit) the constants streamed from the bundle file op by op (converters/stream.py).
     mode, stream, sheap = ("romfs" if romfs else "ram"), None, None
     if not romfs and heap_limit is not None and heap["total_bytes"] > heap_limit:
-        stream = stream_plan(bun)
-        sheap = estimate_stream_heap(heap, arena_b, stream, n_fams)
+        # elrt sizes the buffer to the heap the arena leaves (smaller tiles when it is short):
+        # the largest tile cap whose estimate fits, else the smallest estimate
+        for cap in (TILE_BYTES, 8192, 4096, 2048, 1024, 512):
+            st = stream_plan(bun, cap)
+            sh = estimate_stream_heap(heap, arena_b, st, n_fams)
+            if sheap is None or sh["total_bytes"] < sheap["total_bytes"]:
+                stream, sheap = st, sh
+            if sh["total_bytes"] <= heap_limit:
+                stream, sheap = st, sh
+                break
         if sheap["total_bytes"] <= heap_limit:
             mode, heap = "stream", sheap
     report = {

@@ -10,6 +10,11 @@ from array import array
 
 from micropython import const
 
+try:
+    from time import ticks_diff, ticks_us
+except ImportError:  # pragma: no cover - every MicroPython port has them
+    ticks_diff = ticks_us = None
+
 _MASK = const(0xFFFFFFF)  # sample counters wrap at 2**28 (small ints on every port)
 
 
@@ -89,3 +94,92 @@ class Ring:
         self.read = (self.read + 1) & _MASK
         return True
 
+
+class Sampler:
+    """The sampling path: the sensor's clocked buffer drained into one Ring, read errors
+    counted (the driver re-created after reinit_after in a row), nothing allocated."""
+
+    def __init__(self, cfg, hw, window, stride, channels):
+        self.hw = hw
+        sensor = hw.sensor
+        self.rate = getattr(sensor, "rate_hz", None) or \
+            float(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
+        # (num, den) us per sample: exact for the chips' clocks (3200 Hz: 625/2 us)
+        self.period = getattr(sensor, "period", None) or (int(1000000 / self.rate), 1)
+        self.period_us = self.period[0] // self.period[1]
+        self.stride_us = stride * self.period[0] // self.period[1]
+        self.fifo = getattr(sensor, "fifo_samples", 0)
+        cap = int(cfg.get("sensor", {}).get("ring", 0))
+        if not cap:
+            # with a FIFO, the ring only carries samples from the FIFO to the pipeline (what
+            # does not fit stays in the FIFO); without one, it is the only buffer: a quarter
+            # second, at least two strides
+            cap = 64 if self.fifo else max(2 * stride, int(self.rate) // 4, 64)
+        self.ring = Ring(cap, channels)
+        # longest nap between drains: a quarter of the buffer's time, 1..100 ms
+        buf_us = (self.fifo or cap) * self.period_us
+        nap = buf_us // 4
+        self.nap_max = 1000 if nap < 1000 else (100000 if nap > 100000 else nap)
+        self.reinit_after = int(cfg.get("reinit_after", 50))
+        self.errors = 0
+        self.consecutive = 0
+        # a late window is skipped once this many samples wait behind it: a stride (the next
+        # window is complete already) or half the FIFO, whichever is more, so a short stall
+        # is caught up on without skipping anything
+        self.skip_at = max(stride, (self.fifo or cap) // 2)
+        self.t_ok = 0
+
+    def start(self):
+        self.hw.start(self.ring)
+        self.t_ok = ticks_us()
+
+    def drain(self):
+        hw = self.hw
+        try:
+            n = hw.drain(self.ring)
+        except OSError as exc:
+            self.errors += 1
+            self.consecutive += 1
+            if self.consecutive == 1 or self.errors % 100 == 0:
+                hw.emit({"event": "sensor_error", "errno": exc.args[0] if exc.args else 0,
+                      "errors": self.errors})
+            if self.consecutive >= self.reinit_after:
+                self.consecutive = 0
+                try:
+                    hw.sensor = hw.make_sensor()
+                    # a new driver starts an empty FIFO: what the old one held is gone
+                    gone = ticks_diff(ticks_us(), self.t_ok) // self.period_us
+                    self.ring.lost += gone
+                    self.ring.overflows += 1
+                    hw.start(self.ring)
+                    self.t_ok = ticks_us()
+                    hw.emit({"event": "sensor_reinit", "errors": self.errors, "lost": gone})
+                except OSError:
+                    pass
+            return 0
+        self.consecutive = 0
+        self.t_ok = ticks_us()
+        return n
+
+    def backlog(self):
+        """Samples taken but not yet in the pipeline (ring and sensor FIFO)."""
+        try:
+            return self.ring.count() + self.hw.sensor.waiting()
+        except OSError:
+            return self.ring.count()
+
+    def nap(self, pipe):
+        """Sleep until the next window can be complete (at most nap_max): the FIFO fills
+        meanwhile; on a real board the CPU idles."""
+        need = pipe.window - pipe.filled
+        s = pipe.stride - pipe.since
+        if s > need:
+            need = s
+        us = need * self.period_us
+        if us > self.nap_max:
+            us = self.nap_max
+        due = self.hw.sensor.due_in()  # a sensor read on the sample clock: wake for it
+        if 0 <= due < us:
+            us = due
+        if us > 0:
+            self.hw.nap(us)

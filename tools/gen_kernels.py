@@ -2,8 +2,8 @@
 
 MicroPython has no macros and a viper call would box its int arguments (a heap allocation on a
 32-bit board), so the requantization block, the clamps and the 4-channel group paths are
-written once here and inlined wherever a kernel needs them. A template line `#@NAME(args)`
-becomes NAME's text at that line's indentation.
+written once (tools/kernel_macros.py, tools/kernel_groups.py) and inlined wherever a kernel
+needs them. A template line `#@NAME(args)` becomes NAME's text at that line's indentation.
 
 The template is one file split into modules at its `#%module NAME` lines (one op family each):
 elrt imports only the families a model needs, because on an ESP32 every imported viper module's
@@ -16,11 +16,13 @@ kv_*.py files are exactly this expansion.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "firmware_micropython" / "elrt" / "src" / "kernels_viper.tpl"
@@ -41,536 +43,45 @@ def target(name: str) -> Path:
     return (TEST_DIR if name in TEST_ONLY else TARGET_DIR) / name
 
 
-def rq(ind, x, r, p):
-    """Inline MultiplyByQuantizedMultiplier(x) -> r with precomputed parts prefixed p:
-    {p}m, {p}mh, {p}ml, {p}lb (1<<(31-s) or 0), {p}sl (left shift), {p}e (right), {p}rm, {p}rt."""
-    s = f"""\
-# {r} = MultiplyByQuantizedMultiplier({x}, {p}m, shift) on 16-bit halves
-xq = {x}
-if {p}lb:
-    hib = xq & {p}lb
-    xq = (xq & ({p}lb - 1)) << {p}sl
-    if hib:
-        xq = xq + sgn
-if xq == sgn:
-    {r} = 0 - {p}m
-else:
-    u = xq
-    if xq < 0:
-        u = 0 - xq
-    uh = u >> 16
-    ul = u & 0xFFFF
-    bb = uh * {p}ml
-    cc = ul * {p}mh
-    q = ul * ({p}ml >> 1)
-    t = (q & 0x7FFF) << 1
-    if {p}ml & 1:
-        t = t + ul
-    mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-    top = uh * {p}mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-    rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-    {r} = (top << 1) + ((mid >> 15) & 1)
-    if xq < 0:
-        if rr > half:
-            {r} = {r} + 1
-        {r} = 0 - {r}
-    elif rr >= half:
-        {r} = {r} + 1
-if {p}e:
-    thr = {p}rt
-    if {r} < 0:
-        thr = thr + 1
-    rem = {r} & {p}rm
-    {r} = {r} >> {p}e
-    if rem > thr:
-        {r} = {r} + 1
-"""
-    return textwrap.indent(s, " " * ind)
+def _sibling(name: str) -> ModuleType:
+    """A module of tools/ by path: this file runs as a script and is loaded by path in tests."""
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"edgeloop_tools_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def rqsetup(ind, p, pm, ps, idx):
-    s = f"""\
-{p}m = {pm}[{idx}]
-{p}mh = {p}m >> 16
-{p}ml = {p}m & 0xFFFF
-{p}sl = {ps}[{idx}]
-if {p}sl & sgn:
-    {p}sl = ({p}sl & msk) + sgn
-{p}lb = 0
-{p}e = 0
-{p}rm = 0
-{p}rt = 0
-if {p}sl > 0:
-    {p}lb = 1
-    {p}lb = {p}lb << (31 - {p}sl)
-elif {p}sl < 0:
-    {p}e = 0 - {p}sl
-    {p}rm = -1 - (-1 << {p}e)
-    {p}rt = {p}rm >> 1
-"""
-    return textwrap.indent(s, " " * ind)
+_m = _sibling("kernel_macros")
+_g = _sibling("kernel_groups")
 
 
-def consts(ind=4):
-    s = """\
-sgn = -1
-sgn = sgn << 31
-msk = -1 - sgn
-half = 1
-half = half << 30
-"""
-    return textwrap.indent(s, " " * ind)
+def _group(build: Callable[..., str]) -> Callable[[int], str]:
+    """A four-channel group macro with the inline requantization and clamp blocks."""
+    return lambda ind: build(ind, _m.rq, _m.rqsetup, _m.clamp_store)
 
 
-def clamp_store(ind, r, store):
-    s = f"""\
-if {r} < amin:
-    {r} = amin
-if {r} > amax:
-    {r} = amax
-{store} = {r}
-"""
-    return textwrap.indent(s, " " * ind)
+def _add_sub(ind: int, op: str) -> str:
+    return textwrap.indent(render(_m.add_sub(op)), " " * ind)
 
 
-def rqsetup2(ind, p, mbuf, sh):
-    s = rqsetup(0, p, f"ptr32({mbuf})", "_", "0")
-    s = s.replace(f"{p}sl = _[0]\n", f"{p}sl = {sh}\n")
-    return textwrap.indent(s, " " * ind)
-
-
-def srdhm(ind, a, b, r):
-    """Inline general SaturatingRoundingDoublingHighMul(a, b) -> r (any signs)."""
-    s = f"""\
-# {r} = SaturatingRoundingDoublingHighMul({a}, {b}) on 16-bit halves
-if {a} == sgn:
-    if {b} == sgn:
-        {r} = msk
-    else:
-        {r} = 0 - {b}
-elif {b} == sgn:
-    {r} = 0 - {a}
-else:
-    neg = 0
-    u = {a}
-    if u < 0:
-        u = 0 - u
-        neg = 1
-    mm = {b}
-    if mm < 0:
-        mm = 0 - mm
-        neg = neg ^ 1
-    uh = u >> 16
-    ul = u & 0xFFFF
-    mh = mm >> 16
-    ml = mm & 0xFFFF
-    bb = uh * ml
-    cc = ul * mh
-    q = ul * (ml >> 1)
-    t = (q & 0x7FFF) << 1
-    if ml & 1:
-        t = t + ul
-    mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-    top = uh * mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-    rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-    {r} = (top << 1) + ((mid >> 15) & 1)
-    if neg:
-        if rr > half:
-            {r} = {r} + 1
-        {r} = 0 - {r}
-    elif rr >= half:
-        {r} = {r} + 1
-"""
-    return textwrap.indent(s, " " * ind)
-
-
-def taps(ind, axis):
-    """The in-bounds filter taps of one output position along `y` (rows ky0..ky1 of the window
-    starting at input row iy0) or `x` (columns kx0..kx1 from ix0): the border-pixel bounds
-    shared by the conv and depthwise kernels."""
-    bounds = {"y": ("ky", "iy0", "kh", "dh", "ih"), "x": ("kx", "ix0", "kw", "dw", "iw")}
-    k, i, n, d, lim = bounds[axis]
-    s = f"""\
-{k}0 = 0
-while {k}0 < {n} and {i} + {d} * {k}0 < 0:
-    {k}0 += 1
-{k}1 = {n}
-while {k}1 > {k}0 and {i} + {d} * ({k}1 - 1) >= {lim}:
-    {k}1 -= 1
-"""
-    return textwrap.indent(s, " " * ind)
-
-
-def geometry(ind, channels):
-    """Unpark the conv/depthwise geometry from _A[6..20] (`channels`: the input depth's name)."""
-    names = ["batches", "ih", "iw", channels, "oh", "ow", "oc", "kh", "kw", "sh", "sw", "dh",
-             "dw", "pt", "pl"]
-    lines = [f"{v} = int(a[{j}])" for j, v in enumerate(names, start=6)]
-    return textwrap.indent("\n".join(lines) + "\n", " " * ind)
-
-
-def conv4(ind, rq, rqsetup, clamp):
-    """Four output channels per pass over the input (group path of _conv_2d)."""
-    K = range(4)
-    L = []
-    L.append("ks0 = 0")
-    L.append("ks1 = ksz")
-    L.append("ks2 = ksz + ksz")
-    L.append("ks3 = ks2 + ksz")
-    L.append("while o + 3 < oc:")
-    L.append("    fo = fa0 + o * ksz")
-    for k in K:
-        L.append(f"    pf = ptr8(fo + {k} * ksz)")
-        L.append(f"    fs{k} = 0")
-        L.append("    i = 0")
-        L.append("    while i < ksz:")
-        L.append(f"        fs{k} += (pf[i] ^ 128) - 128")
-        L.append("        i += 1")
-        L.append(f"    bo = pb[o + {k}]")
-        L.append("    if bo & sgn:")
-        L.append("        bo = (bo & msk) + sgn")
-        L.append(f"    bb{k} = bo + zp * fs{k}")
-        L.append(f"    bi{k} = bo - (fs{k} << 7)")
-        L.append(rqsetup(4, f"c{k}", "pm", "ps", f"o + {k}").rstrip("\n"))
-    L.append("    b = 0")
-    L.append("    while b < batches:")
-    L.append("        xa0 = xbase + b * isz")
-    L.append("        ob = b * osz + o")
-    L.append("        oy = 0")
-    L.append("        while oy < oh:")
-    L.append("            iy0 = oy * sh - pt")
-    L.append(taps(12, "y").rstrip("\n"))
-    L.append("            rowin = fast and ky0 == 0 and ky1 == kh")
-    L.append("            ox = 0")
-    L.append("            while ox < ow:")
-    L.append("                ix0 = ox * sw - pl")
-    L.append("                if rowin and ix0 >= 0 and ix0 + dw * (kw - 1) < iw:")
-    for k in K:
-        L.append(f"                    {'acc' if k == 0 else f'acc{k}'} = 0")
-    L.append("                    ky = 0")
-    L.append("                    while ky < kh:")
-    L.append("                        xs = xa0 + ((iy0 + dh * ky) * iw + ix0) * ic")
-    L.append("                        ws = fo + ky * kw * ic")
-    L.append("                        j = 0")
-    L.append("                        while j < fnrun:")
-    L.append("                            xa = xs + j * xstep")
-    L.append("                            wa = ws + j * ic")
-    for width, first in ((8, True), (4, False)):
-        if first:
-            L.append(f"                            xe = xa + frl - {width - 1}")
-            L.append("                            while xa < xe:")
-        else:
-            L.append("                            xe = xe + 4")
-            L.append("                            if xa < xe:")
-        L.append("                                px = ptr8(xa)")
-        for k in K:
-            L.append(
-                f"                                p{k} = ptr8(wa + ks{k})"
-                if k
-                else "                                p0 = ptr8(wa)"
-            )
-        for i in range(width):
-            L.append(f"                                x{i} = px[{i}] ^ 128")
-        for k in K:
-            a = "acc" if k == 0 else f"acc{k}"
-            terms = [f"((p{k}[{i}] ^ 128) - 128) * x{i}" for i in range(width)]
-            L.append(f"                                {a} += ({terms[0]} + {terms[1]}")
-            for i in range(2, width, 2):
-                tail = ")" if i + 2 >= width else ""
-                L.append(f"                                    + {terms[i]} + {terms[i + 1]}{tail}")
-        L.append(f"                                xa += {width}")
-        L.append(f"                                wa += {width}")
-    L.append("                            xe = xe + 3")
-    L.append("                            while xa < xe:")
-    L.append("                                px = ptr8(xa)")
-    L.append("                                x0 = px[0] ^ 128")
-    for k in K:
-        a = "acc" if k == 0 else f"acc{k}"
-        L.append(f"                                pw = ptr8(wa + ks{k})")
-        L.append(f"                                {a} += ((pw[0] ^ 128) - 128) * x0")
-    L.append("                                xa += 1")
-    L.append("                                wa += 1")
-    L.append("                            j += 1")
-    L.append("                        ky += 1")
-    for k in K:
-        a = "acc" if k == 0 else f"acc{k}"
-        L.append(f"                    {a} = {a} + bi{k}")
-    L.append("                else:")
-    L.append(taps(20, "x").rstrip("\n"))
-    L.append("                    if dw == 1:")
-    L.append("                        nrun = 1")
-    L.append("                        rl = (kx1 - kx0) * ic")
-    L.append("                    else:")
-    L.append("                        nrun = kx1 - kx0")
-    L.append("                        rl = ic")
-    for k in K:
-        a = "acc" if k == 0 else f"acc{k}"
-        L.append(f"                    {a} = bb{k}")
-    L.append("                    ky = ky0")
-    L.append("                    while ky < ky1:")
-    L.append("                        xs = xa0 + ((iy0 + dh * ky) * iw + ix0 + dw * kx0) * ic")
-    L.append("                        ws = fo + (ky * kw + kx0) * ic")
-    L.append("                        j = 0")
-    L.append("                        while j < nrun:")
-    L.append("                            xa = xs + j * xstep")
-    L.append("                            wa = ws + j * ic")
-    L.append("                            xe = xa + rl")
-    L.append("                            while xa < xe:")
-    L.append("                                px = ptr8(xa)")
-    L.append("                                x0 = (px[0] ^ 128) + offm")
-    for k in K:
-        a = "acc" if k == 0 else f"acc{k}"
-        L.append(f"                                pw = ptr8(wa + ks{k})")
-        L.append(f"                                {a} += x0 * ((pw[0] ^ 128) - 128)")
-    L.append("                                xa += 1")
-    L.append("                                wa += 1")
-    L.append("                            j += 1")
-    L.append("                        ky += 1")
-    L.append("                oidx = ob + (oy * ow + ox) * oc")
-    for k in K:
-        a = "acc" if k == 0 else f"acc{k}"
-        L.append(rq(16, a, "r", f"c{k}").rstrip("\n"))
-        L.append("                r = r + ooff")
-        L.append(clamp(16, "r", f"po[oidx + {k}]").rstrip("\n"))
-    L.append("                ox += 1")
-    L.append("            oy += 1")
-    L.append("        b += 1")
-    L.append("    o += 4")
-    return textwrap.indent("\n".join(L) + "\n", " " * ind)
-
-
-def dw4(ind, rq, rqsetup, clamp):
-    """Four adjacent channels per pass (depth_multiplier 1): shared addressing and loop
-    overhead; the channels' taps are adjacent bytes in both input and filter."""
-    K = range(4)
-    A = ["acc", "acc1", "acc2", "acc3"]
-    L = []
-    L.append("while dm == 1 and o + 3 < oc:")
-    for k in K:
-        L.append(f"    pw = ptr8(fa0 + o + {k})")
-        L.append(f"    fs{k} = 0")
-        L.append("    i = 0")
-        L.append("    while i < kall:")
-        L.append(f"        fs{k} += (pw[i] ^ 128) - 128")
-        L.append("        i += oc")
-        L.append(f"    bo = pb[o + {k}]")
-        L.append("    if bo & sgn:")
-        L.append("        bo = (bo & msk) + sgn")
-        L.append(f"    bb{k} = bo + zp * fs{k}")
-        L.append(f"    bi{k} = bo - (fs{k} << 7)")
-        L.append(rqsetup(4, f"c{k}", "pm", "ps", f"o + {k}").rstrip("\n"))
-    L.append("    b = 0")
-    L.append("    while b < batches:")
-    L.append("        xa0 = xbase + b * isz + o")
-    L.append("        ob = b * osz + o")
-    L.append("        oy = 0")
-    L.append("        while oy < oh:")
-    L.append("            iy0 = oy * sh - pt")
-    L.append(taps(12, "y").rstrip("\n"))
-    L.append("            rowin = ky0 == 0 and ky1 == kh")
-    L.append("            ox = 0")
-    L.append("            while ox < ow:")
-    L.append("                ix0 = ox * sw - pl")
-    L.append("                if rowin and ix0 >= 0 and ix0 + dw * (kw - 1) < iw:")
-    for a in A:
-        L.append(f"                    {a} = 0")
-    L.append("                    ky = 0")
-    L.append("                    while ky < kh:")
-    L.append("                        px = ptr8(xa0 + ((iy0 + dh * ky) * iw + ix0) * icn)")
-    L.append("                        pw = ptr8(fa0 + ky * kw * oc + o)")
-    L.append("                        if kw3:")
-    for k, a in enumerate(A):
-        terms = [
-            f"((pw[{k}] ^ 128) - 128) * (px[{k}] ^ 128)",
-            f"((pw[oc + {k}] ^ 128) - 128) * (px[xstep + {k}] ^ 128)",
-            f"((pw[oc2 + {k}] ^ 128) - 128) * (px[xstep2 + {k}] ^ 128)",
-        ]
-        L.append(f"                            {a} += ({terms[0]}")
-        L.append(f"                                    + {terms[1]}")
-        L.append(f"                                    + {terms[2]})")
-    L.append("                        else:")
-    L.append("                            xi = 0")
-    L.append("                            wi = 0")
-    L.append("                            k = 0")
-    L.append("                            while k < kw:")
-    for k, a in enumerate(A):
-        L.append(
-            f"                                {a} += ((pw[wi + {k}] ^ 128) - 128) * (px[xi + {k}] ^ 128)"
-        )
-    L.append("                                xi += xstep")
-    L.append("                                wi += oc")
-    L.append("                                k += 1")
-    L.append("                        ky += 1")
-    for k, a in enumerate(A):
-        L.append(f"                    {a} = {a} + bi{k}")
-    L.append("                else:")
-    L.append(taps(20, "x").rstrip("\n"))
-    L.append("                    n = kx1 - kx0")
-    for k, a in enumerate(A):
-        L.append(f"                    {a} = bb{k}")
-    L.append("                    ky = ky0")
-    L.append("                    while ky < ky1:")
-    L.append(
-        "                        px = ptr8(xa0 + ((iy0 + dh * ky) * iw + ix0 + dw * kx0) * icn)"
-    )
-    L.append("                        pw = ptr8(fa0 + (ky * kw + kx0) * oc + o)")
-    L.append("                        xi = 0")
-    L.append("                        wi = 0")
-    L.append("                        k = 0")
-    L.append("                        while k < n:")
-    for k, a in enumerate(A):
-        L.append(
-            f"                            {a} += ((px[xi + {k}] ^ 128) + offm) * ((pw[wi + {k}] ^ 128) - 128)"
-        )
-    L.append("                            xi += xstep")
-    L.append("                            wi += oc")
-    L.append("                            k += 1")
-    L.append("                        ky += 1")
-    L.append("                oidx = ob + (oy * ow + ox) * oc")
-    for k, a in enumerate(A):
-        L.append(rq(16, a, "r", f"c{k}").rstrip("\n"))
-        L.append("                r = r + ooff")
-        L.append(clamp(16, "r", f"po[oidx + {k}]").rstrip("\n"))
-    L.append("                ox += 1")
-    L.append("            oy += 1")
-    L.append("        b += 1")
-    L.append("    o += 4")
-    return textwrap.indent("\n".join(L) + "\n", " " * ind)
-
-
-def fc4(ind, rq, rqsetup, clamp):
-    """Four output channels per pass over a batch row of _fully_connected: each input byte is
-    loaded and sign-extended once for four weight rows (the head's 8-wide runs use the
-    unsigned-weight identity, the tail signed weights, as the one-channel loop)."""
-    A = ["acc", "acc1", "acc2", "acc3"]
-    L = []
-    L.append("d2 = depth + depth")
-    L.append("d3 = d2 + depth")
-    L.append("while o + 3 < odepth:")
-    for k in range(4):
-        L.append(rqsetup(4, f"c{k}", "pm", "ps", f"o + {k}").rstrip("\n"))
-    for a in A:
-        L.append(f"    {a} = 0")
-    L.append("    xa = xb")
-    L.append("    wa = wa0 + o * depth")
-    L.append("    xe = xa + head")
-    L.append("    while xa < xe:")
-    L.append("        px = ptr8(xa)")
-    L.append("        pw = ptr8(wa)")
-    L.append("        p1 = ptr8(wa + depth)")
-    L.append("        p2 = ptr8(wa + d2)")
-    L.append("        p3 = ptr8(wa + d3)")
-    for i in range(8):
-        L.append(f"        x{i} = (px[{i}] ^ 128) - 128")
-    for k, (a, pk) in enumerate(zip(A, ["pw", "p1", "p2", "p3"], strict=True)):
-        terms = [f"x{i} * ({pk}[{i}] ^ 128)" for i in range(8)]
-        L.append(f"        {a} += ({terms[0]} + {terms[1]}")
-        for i in range(2, 8, 2):
-            tail = ")" if i + 2 >= 8 else ""
-            L.append(f"                + {terms[i]} + {terms[i + 1]}{tail}")
-        del k
-    L.append("        xa += 8")
-    L.append("        wa += 8")
-    L.append("    px = ptr8(xa)")
-    L.append("    pw = ptr8(wa)")
-    L.append("    p1 = ptr8(wa + depth)")
-    L.append("    p2 = ptr8(wa + d2)")
-    L.append("    p3 = ptr8(wa + d3)")
-    L.append("    n = depth - head")
-    L.append("    i = 0")
-    L.append("    while i < n:")
-    L.append("        x0 = (px[i] ^ 128) - 128")
-    for a, pk in zip(A, ["pw", "p1", "p2", "p3"], strict=True):
-        L.append(f"        {a} += x0 * (({pk}[i] ^ 128) - 128)")
-    L.append("        i += 1")
-    for k, a in enumerate(A):
-        L.append(f"    bo = pb[o + {k}]")
-        L.append("    if bo & sgn:")
-        L.append("        bo = (bo & msk) + sgn")
-        L.append(f"    {a} = {a} - sx + bo")
-        L.append(rq(4, a, "r", f"c{k}").rstrip("\n"))
-        L.append("    r = r + ooff")
-        L.append(clamp(4, "r", f"po[o_i + {k}]").rstrip("\n"))
-    L.append("    o_i += 4")
-    L.append("    o += 4")
-    return textwrap.indent("\n".join(L) + "\n", " " * ind)
-
-
-def fc4_macro(ind: int) -> str:
-    return fc4(ind, rq, rqsetup, clamp_store)
-
-
-def add_sub(ind, op):
-    """The body of the ADD (op "+") and SUB (op "-") kernels: TFLM's Add/SubElementwise with
-    broadcasting; the two differ only in how the rescaled inputs combine."""
-    if op not in ("+", "-"):
-        raise ValueError(f"#@ADD_SUB({op}): the operator must be + or -")
-    s = f"""\
-#@CONSTS()
-p1 = ptr8(input1)
-p2 = ptr8(input2)
-po = ptr8(output)
-amin = output_activation_min
-amax = output_activation_max
-pbc = ptr32(broadcast)
-d0 = pbc[0]
-d1 = pbc[1]
-d2 = pbc[2]
-d3 = pbc[3]
-a0 = pbc[4]
-a1 = pbc[5]
-a2 = pbc[6]
-a3 = pbc[7]
-b0 = pbc[8]
-b1 = pbc[9]
-b2 = pbc[10]
-b3 = pbc[11]
-#@RQSETUP2(a, input1_multiplier, input1_shift)
-#@RQSETUP2(b, input2_multiplier, input2_shift)
-#@RQSETUP2(c, output_multiplier, output_shift)
-o_i = 0
-i0 = 0
-while i0 < d0:
-    i1 = 0
-    while i1 < d1:
-        i2 = 0
-        while i2 < d2:
-            j1 = i0 * a0 + i1 * a1 + i2 * a2
-            j2 = i0 * b0 + i1 * b1 + i2 * b2
-            k = 0
-            while k < d3:
-                va = (((p1[j1] ^ 128) - 128) + input1_offset) << left_shift
-                vb = (((p2[j2] ^ 128) - 128) + input2_offset) << left_shift
-                #@RQ(va, ra, a)
-                #@RQ(vb, rb, b)
-                vs = ra {op} rb
-                #@RQ(vs, r, c)
-                r = r + output_offset
-                #@CLAMP(r, po[o_i])
-                o_i += 1
-                j1 += a3
-                j2 += b3
-                k += 1
-            i2 += 1
-        i1 += 1
-    i0 += 1
-"""
-    return textwrap.indent(render(s), " " * ind)
-
-
-PARK_AREA = """\
-# The three MAC-heavy kernels are a thin public wrapper that parks its arguments in _A and calls
-# a zero-argument implementation: viper keeps a function's first locals in machine registers and
-# arguments come first, so with 12-26 arguments no loop variable would get one. The
-# implementations declare their hottest locals (accumulator, two addresses) first. _A is
-# preallocated; storing into it allocates nothing. Kernels never run concurrently.
-_A = [0] * 26
-"""
-
-
-def park_area(ind):
-    """The argument parking list of the MAC-heavy kernels (fc, conv, dw) and why it exists."""
-    return textwrap.indent(PARK_AREA, " " * ind)
+MACROS: dict[str, Callable[..., str]] = {
+    "RQ": _m.rq,
+    "RQSETUP": _m.rqsetup,
+    "RQSETUP2": _m.rqsetup2,
+    "CONSTS": _m.consts,
+    "CLAMP": _m.clamp_store,
+    "SRDHM": _m.srdhm,
+    "CONV4": _group(_g.conv4),
+    "FC4": _group(_g.fc4),
+    "DW4": _group(_g.dw4),
+    "ADD_SUB": _add_sub,
+    "PARK_AREA": _m.park_area,
+    "TAPS": _g.taps,
+    "GEOMETRY": _g.geometry,
+    "PARKED_CALL": _m.parked_call,
+}
+NEEDS_PARAMS = {"PARKED_CALL"}  # macros given the enclosing function's parameter names
 
 
 def _enclosing_params(src: str, pos: int) -> list[str]:
@@ -579,43 +90,6 @@ def _enclosing_params(src: str, pos: int) -> list[str]:
     head = src[start:src.index("):", start)]
     params = head[head.index("(") + 1:]
     return [p.split(":")[0].strip() for p in params.split(",") if p.strip()]
-
-
-def parked_call(ind, impl, *, params):
-    """The public wrapper's body: park every argument in _A, call impl, drop the buffers."""
-    if not 6 <= len(params) <= 26:
-        raise ValueError(f"#@PARKED_CALL({impl}): {len(params)} arguments do not fit _A")
-    lines = ["a = _A", *(f"a[{i}] = {p}" for i, p in enumerate(params)), f"{impl}()",
-             "a[0] = 0  # drop the buffer references: _A must not keep an unloaded model's "
-             "memory alive", *(f"a[{i}] = 0" for i in range(1, 6))]
-    return textwrap.indent("\n".join(lines) + "\n", " " * ind)
-
-
-def conv4_macro(ind: int) -> str:
-    return conv4(ind, rq, rqsetup, clamp_store)
-
-
-def dw4_macro(ind: int) -> str:
-    return dw4(ind, rq, rqsetup, clamp_store)
-
-
-MACROS: dict[str, Callable[..., str]] = {
-    "RQ": rq,
-    "RQSETUP": rqsetup,
-    "RQSETUP2": rqsetup2,
-    "CONSTS": consts,
-    "CLAMP": clamp_store,
-    "SRDHM": srdhm,
-    "CONV4": conv4_macro,
-    "FC4": fc4_macro,
-    "DW4": dw4_macro,
-    "ADD_SUB": add_sub,
-    "PARK_AREA": park_area,
-    "TAPS": taps,
-    "GEOMETRY": geometry,
-    "PARKED_CALL": parked_call,
-}
-NEEDS_PARAMS = {"PARKED_CALL"}  # macros given the enclosing function's parameter names
 
 
 def _expand(m: re.Match) -> str:

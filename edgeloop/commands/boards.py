@@ -16,23 +16,18 @@ BOARD_HELP = "'virtual' for the virtual board (instead of --port)"
 
 
 def _profile_for(transport, board_profile: str | None, virtual: bool):
-    from edgeloop.link.transport import BoardError
+    from edgeloop.link.devices import profile_from_board
 
     if board_profile:
         return get_board(board_profile)
     if virtual:
         return get_board("virtual")
-    try:  # e.g. "ESP32S3 module with ESP32S3", "ESP32C3 module with ESP32C3"
-        machine = str(transport.eval("__import__('os').uname().machine")).upper()
-    except BoardError:
-        machine = ""
-    for key, name in (("ESP32S3", "esp32s3"), ("ESP32C3", "esp32c3"), ("ESP32", "esp32")):
-        if key in machine.replace("-", ""):
-            return get_board(name)
-    raise EdgeLoopError(
-        f"could not tell which board is on the port ({machine or 'no answer'}): "
-        "give --board-profile esp32|esp32s3|esp32c3"
-    )
+    name = profile_from_board(transport)
+    if name is None:
+        raise EdgeLoopError(
+            "could not tell which board is on the port: give --board-profile esp32|esp32s3|esp32c3"
+        )
+    return get_board(name)
 
 
 def deploy(

@@ -369,26 +369,22 @@ def _eval_last(transport: Transport, code: str, timeout: float = 60.0) -> object
     return ast.literal_eval(out.splitlines()[-1])
 
 
-def deploy(
+def put_files(
     transport: Transport,
-    plan: DeployPlan,
-    verify: bool = True,
+    wanted: dict[str, bytes],
+    result: DeployResult,
     progress: Callable[[str, int], None] | None = None,
-) -> DeployResult:
-    """Make the board hold exactly the plan's files; the model is swapped in last and atomically."""
-    result = DeployResult()
-    if plan.arch is not None:
-        check_board_mpy(transport, plan.arch)
-    wanted = dict(plan.files)
-    wanted[MODEL_PATH] = plan.model
+    skip: tuple[str, ...] = (),
+) -> list[str]:
+    """Make the board hold `wanted` (remote path -> bytes) except the `skip` paths: files whose
+    sha256 on the board matches are skipped, the others are written under temporary names and
+    renamed only once all arrived intact; a stale .py/.mpy counterpart is removed. Returns the
+    paths that differed (the skipped ones included, for the caller to put its own way)."""
     counterparts = {p: c for p in wanted if (c := _counterpart(p)) and c not in wanted}
     on_board = transport.fs_hashes(list(wanted) + list(counterparts.values()))
-
     to_copy = [p for p in wanted if on_board[p] != _sha(wanted[p])]
     result.skipped = [p for p in wanted if p not in to_copy]
-
-    # App files first, under temporary names; renamed only once all arrived intact.
-    app_files = [p for p in to_copy if p != MODEL_PATH]
+    app_files = [p for p in to_copy if p not in skip]
     made_dirs: set[str] = set()
     for path in app_files:
         parent = path.rpartition("/")[0]
@@ -411,6 +407,22 @@ def deploy(
         if on_board.get(stale) is not None:
             transport.fs_remove(stale, missing_ok=True)
             result.removed.append(stale)
+    return to_copy
+
+
+def deploy(
+    transport: Transport,
+    plan: DeployPlan,
+    verify: bool = True,
+    progress: Callable[[str, int], None] | None = None,
+) -> DeployResult:
+    """Make the board hold exactly the plan's files; the model is swapped in last and atomically."""
+    result = DeployResult()
+    if plan.arch is not None:
+        check_board_mpy(transport, plan.arch)
+    wanted = dict(plan.files)
+    wanted[MODEL_PATH] = plan.model
+    to_copy = put_files(transport, wanted, result, progress, skip=(MODEL_PATH,))
 
     if MODEL_PATH in to_copy:
         tmp = MODEL_PATH + ".tmp"

@@ -59,3 +59,18 @@ def list_devices(all_ports: bool = False) -> list[Device]:
         vid_pid = f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None and p.pid is not None else None
         found.append(Device(p.device, p.description or "", vid_pid, bridge, chip, p.serial_number))
     return found
+
+
+def profile_from_board(transport) -> str | None:
+    """The board profile name a running MicroPython board says it is (os.uname().machine,
+    e.g. "ESP32S3 module with ESP32S3"); None when it does not say."""
+    from edgeloop.link.transport import BoardError
+
+    try:
+        machine = str(transport.eval("__import__('os').uname().machine")).upper()
+    except BoardError:
+        return None
+    for key, name in (("ESP32S3", "esp32s3"), ("ESP32C3", "esp32c3"), ("ESP32", "esp32")):
+        if key in machine.replace("-", ""):
+            return name
+    return None

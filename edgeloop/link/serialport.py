@@ -159,10 +159,19 @@ class SerialTransport(Transport):
                 yield line.decode(errors="replace").rstrip("\r")
 
     def stream(self, script: str = "main.py") -> SerialStream:
-        """The port as a byte stream. A board this transport holds in the raw REPL leaves it
-        and soft-reboots so main.py runs; otherwise whatever runs keeps running."""
+        """The port as a byte stream. For main.py, a board this transport holds in the raw REPL
+        leaves it and soft-reboots so main.py runs; otherwise whatever runs keeps running.
+        Another script (a file already on the board, e.g. collect_run.py) is started from the
+        raw REPL and its console is the stream until it returns."""
         if script != "main.py":
-            raise LinkError(f"a real board runs main.py at boot, not {script!r}")
+            from mpremote.transport import TransportError
+
+            self._repl()
+            try:
+                self._t.exec_raw_no_follow(f"exec(open({script!r}).read())")
+            except TransportError as exc:
+                raise BoardError(f"could not start {script} on the {self.name}: {exc}") from exc
+            return SerialStream(self._t.serial, self.name)
         if self._in_repl:
             self._t.serial.write(b"\r\x02\x04")  # Ctrl-B: friendly REPL; Ctrl-D: soft reboot
             self._t.in_raw_repl = False

@@ -257,10 +257,11 @@ def _arg_kinds(code):
     return start, start + _T.PARAMS[code]
 
 
-def _kernel_params(body, pp, prm, kinds):
+def _kernel_params(body, pp, prm, kinds, copy):
     # The kernel's param arguments from a record's params, by the op's arg kinds (optable.py):
     # i int, n negated, w the param's 4 bytes as a view (multipliers stay out of Python ints),
-    # f the float32 of its bits, t this and every later param as one view of int32 words.
+    # f the float32 of its bits, t this and every later param as one view of int32 words;
+    # copy: w and t as bytes of their own (the body is a transient view when streaming).
     a = []
     start, end = kinds
     for j in range(end - start):
@@ -270,11 +271,13 @@ def _kernel_params(body, pp, prm, kinds):
         elif c == 110:  # n
             a.append(-prm[j])
         elif c == 119:  # w
-            a.append(body[pp + 4 * j:pp + 4 * j + 4])
+            v = body[pp + 4 * j:pp + 4 * j + 4]
+            a.append(bytes(v) if copy else v)
         elif c == 102:  # f
             a.append(struct.unpack("<f", struct.pack("<i", prm[j]))[0])
         elif c == 116:  # t
-            a.append(body[pp + 4 * j:pp + 4 * (end - start)])
+            v = body[pp + 4 * j:pp + 4 * (end - start)]
+            a.append(bytes(v) if copy else v)
             break
         else:
             raise ValueError("arg kind %r" % c)
@@ -380,8 +383,7 @@ class Model:
                 _prepare_kernels(_file_op_list(src))
                 gc.collect()  # the bundle is one large block: give it the most contiguous room
                 if stream is not None and stream is not False and (stream is True or stream):
-                    from elrt import stream as S  # only streaming models pay for its code
-                    sbytes = S.request(src, stream)
+                    sbytes = _stream_request(src, stream)
             if not sbytes:
                 try:
                     buf = _read_file(src) if isinstance(src, str) else src
@@ -402,7 +404,7 @@ class Model:
                     gc.collect()
                     sbytes = -1
             if sbytes:
-                from elrt import stream as S
+                from elrt import stream as S  # only streaming models pay for its code
                 buf, sfile, built = S.load(self, src, sbytes)
                 plan, arena, ins, outs, n_ops, sets, plan_ops = built
                 sbytes = len(buf)
@@ -452,9 +454,11 @@ class Model:
         self.kernels = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else KERNELS)
         gc.collect()
 
-    def _build(self, body, blen=None, cview=None):
+    def _build(self, body, blen=None, cview=None, arena=None):
         # body: the bundle body, or (streaming) its tables up to the constant section, with
-        # blen the full body length and cview(off, nbytes) standing in for constant views.
+        # blen the full body length and cview(off, nbytes) standing in for constant views;
+        # arena: taken by the caller before anything else (streaming: body may then be a view
+        # into its tail, so params are copied out of it), else allocated here.
         blen = len(body) if blen is None else blen
         if blen < _BODY_HEADER_SIZE:
             raise BundleError("bundle body too short for its header (%d bytes)" % blen)
@@ -468,8 +472,11 @@ class Model:
             raise BundleError("bundle declares %d inputs and %d outputs" % (n_in, n_out))
         _check_aligned(body, ops_off, c_off)
         # The arena is the largest block: take it first, before parsing leaves garbage around.
-        gc.collect()
-        arena = bytearray(arena_bytes)
+        own = cview is not None  # streaming: params copied out of the transient tables
+        if arena is None or len(arena) != arena_bytes:
+            arena = None
+            gc.collect()
+            arena = bytearray(arena_bytes)
         amv = memoryview(arena)
 
         def tensor(k, where):
@@ -570,7 +577,8 @@ class Model:
             else:
                 if code == _T.OP_MEAN and prm[1] < 1:
                     raise BundleError("op %d MEAN: reduce size %d" % (index, prm[1]))
-                plan.append((fn, tuple(v) + _kernel_params(body, pp, prm, _arg_kinds(code))))
+                plan.append((fn, tuple(v) + _kernel_params(body, pp, prm, _arg_kinds(code),
+                                                           own)))
             while len(plan_ops) < len(plan):
                 plan_ops.append(index)
             p += 4 * (3 + nt + npar)
@@ -602,6 +610,23 @@ class Model:
             call(op[0], op[1])
             us[i] += diff(now(), t0)
             i += 1
+
+
+def _stream_request(path, stream):
+    # Model.load's stream= for a path: 0 when the file is on ROMFS (flash mapped in place,
+    # nothing to stream), -1 for True (a buffer sized for the model), else the buffer bytes.
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise BundleError("cannot read bundle %s: %s" % (path, e))
+    try:
+        memoryview(f)
+        return 0
+    except TypeError:
+        pass
+    finally:
+        f.close()
+    return -1 if stream is True else int(stream)
 
 
 def _read_file(path):

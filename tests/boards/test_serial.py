@@ -377,7 +377,8 @@ def test_no_repl_answer_keeps_stdout_clean(mp, port, monkeypatch, capsys) -> Non
 def test_stream_leaves_the_raw_repl_and_restarts_the_app(mp, port, monkeypatch) -> None:
     """The HIL link's wire on a real board: stream() hands the port over with main.py running
     (Ctrl-B leaves the raw REPL deploy used, Ctrl-D soft-reboots); a soft restart first sends the
-    farewell (the HIL QUIT frame), a hard one pulses RTS (EN on ESP32 dev boards)."""
+    farewell (the HIL QUIT frame), a hard one pulses RTS (EN on ESP32 dev boards). Another
+    script is started from the raw REPL."""
     monkeypatch.setattr(sp.time, "sleep", lambda s: None)
     with sp.SerialTransport(port) as t:
         fake = mp.instances[0]
@@ -387,8 +388,9 @@ def test_stream_leaves_the_raw_repl_and_restarts_the_app(mp, port, monkeypatch) 
         assert fake.serial.written[-2:] == [b"QUIT", b"\r\x03\x03\x02\x04"]
         assert stream.restart(hard=True) == "board reset (RTS)"
         assert fake.serial.rts is False and fake.serial.dtr is False
-        with pytest.raises(tr.LinkError, match="runs main.py"):
-            t.stream("hilmain.py")
+        # another script on the board (edgeloop collect's) starts from the raw REPL
+        t.stream("collect_run.py")
+        assert fake.calls[-1] == ("exec_raw_no_follow", "exec(open('collect_run.py').read())")
     # without the raw REPL (the HIL bench) nothing interrupts the running app
     with sp.SerialTransport(port, raw_repl=False) as t:
         fake = mp.instances[-1]

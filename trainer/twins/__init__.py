@@ -57,7 +57,7 @@ TWINS = {
 __all__ = [
     "ACTIVITIES", "CONDITIONS", "FAULT_KINDS", "MOVES", "STATES", "TWINS", "BlockTwin",
     "Environment", "Recording", "Room", "RotatingMachine", "SensorFault", "WearableIMU",
-    "daily_life", "inject", "synthesize", "to_counts", "write_csv_dataset",
+    "daily_life", "inject", "synthesize", "to_counts", "write_csv_dataset", "write_csv_recording",
 ]
 
 
@@ -103,10 +103,17 @@ def write_csv_dataset(recordings: list[Recording], out_dir: Path | str) -> Path:
         folder = out / rec.label
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{rec.label}.{i:04d}.csv"
-        with path.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["timestamp", *rec.channels])
-            step_ms = 1000.0 / rec.sample_rate
-            for k, row in enumerate(rec.data):
-                w.writerow([f"{k * step_ms:.3f}", *(f"{v:.6g}" for v in row)])
+        step_ms = 1000.0 / rec.sample_rate
+        write_csv_recording(path, rec.channels, rec.data, np.arange(len(rec.data)) * step_ms)
     return out
+
+
+def write_csv_recording(path: Path, channels: tuple[str, ...], data: np.ndarray,
+                        timestamps_ms: np.ndarray, digits: int = 6, ts_decimals: int = 3) -> None:
+    """One recording in the dataset CSV layout trainer.data reads: a timestamp column (ms)
+    and one column a channel, values in physical units to `digits` significant digits."""
+    with Path(path).open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["timestamp", *channels])
+        for t, row in zip(timestamps_ms, data, strict=True):
+            w.writerow([f"{t:.{ts_decimals}f}", *(f"{v:.{digits}g}" for v in row)])

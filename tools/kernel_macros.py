@@ -1,0 +1,240 @@
+"""The inline blocks of the viper kernel template (`#@NAME(args)` lines of kernels_viper.tpl).
+
+MicroPython has no macros and a viper call would box its int arguments (a heap allocation on a
+32-bit board), so TFLM's requantization (MultiplyByQuantizedMultiplier on 16-bit halves), the
+clamps, the argument parking of the MAC-heavy kernels and the ADD/SUB body are written once here
+and inlined by tools/gen_kernels.py. Each macro takes the indentation of its template line first
+and returns the text to put there. The four-channel group paths and the conv/depthwise geometry
+are in tools/kernel_groups.py.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+
+def rq(ind, x, r, p):
+    """Inline MultiplyByQuantizedMultiplier(x) -> r with precomputed parts prefixed p:
+    {p}m, {p}mh, {p}ml, {p}lb (1<<(31-s) or 0), {p}sl (left shift), {p}e (right), {p}rm, {p}rt."""
+    s = f"""\
+# {r} = MultiplyByQuantizedMultiplier({x}, {p}m, shift) on 16-bit halves
+xq = {x}
+if {p}lb:
+    hib = xq & {p}lb
+    xq = (xq & ({p}lb - 1)) << {p}sl
+    if hib:
+        xq = xq + sgn
+if xq == sgn:
+    {r} = 0 - {p}m
+else:
+    u = xq
+    if xq < 0:
+        u = 0 - xq
+    uh = u >> 16
+    ul = u & 0xFFFF
+    bb = uh * {p}ml
+    cc = ul * {p}mh
+    q = ul * ({p}ml >> 1)
+    t = (q & 0x7FFF) << 1
+    if {p}ml & 1:
+        t = t + ul
+    mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+    top = uh * {p}mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+    rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+    {r} = (top << 1) + ((mid >> 15) & 1)
+    if xq < 0:
+        if rr > half:
+            {r} = {r} + 1
+        {r} = 0 - {r}
+    elif rr >= half:
+        {r} = {r} + 1
+if {p}e:
+    thr = {p}rt
+    if {r} < 0:
+        thr = thr + 1
+    rem = {r} & {p}rm
+    {r} = {r} >> {p}e
+    if rem > thr:
+        {r} = {r} + 1
+"""
+    return textwrap.indent(s, " " * ind)
+
+
+def rqsetup(ind, p, pm, ps, idx):
+    s = f"""\
+{p}m = {pm}[{idx}]
+{p}mh = {p}m >> 16
+{p}ml = {p}m & 0xFFFF
+{p}sl = {ps}[{idx}]
+if {p}sl & sgn:
+    {p}sl = ({p}sl & msk) + sgn
+{p}lb = 0
+{p}e = 0
+{p}rm = 0
+{p}rt = 0
+if {p}sl > 0:
+    {p}lb = 1
+    {p}lb = {p}lb << (31 - {p}sl)
+elif {p}sl < 0:
+    {p}e = 0 - {p}sl
+    {p}rm = -1 - (-1 << {p}e)
+    {p}rt = {p}rm >> 1
+"""
+    return textwrap.indent(s, " " * ind)
+
+
+def consts(ind=4):
+    s = """\
+sgn = -1
+sgn = sgn << 31
+msk = -1 - sgn
+half = 1
+half = half << 30
+"""
+    return textwrap.indent(s, " " * ind)
+
+
+def clamp_store(ind, r, store):
+    s = f"""\
+if {r} < amin:
+    {r} = amin
+if {r} > amax:
+    {r} = amax
+{store} = {r}
+"""
+    return textwrap.indent(s, " " * ind)
+
+
+def rqsetup2(ind, p, mbuf, sh):
+    s = rqsetup(0, p, f"ptr32({mbuf})", "_", "0")
+    s = s.replace(f"{p}sl = _[0]\n", f"{p}sl = {sh}\n")
+    return textwrap.indent(s, " " * ind)
+
+
+def srdhm(ind, a, b, r):
+    """Inline general SaturatingRoundingDoublingHighMul(a, b) -> r (any signs)."""
+    s = f"""\
+# {r} = SaturatingRoundingDoublingHighMul({a}, {b}) on 16-bit halves
+if {a} == sgn:
+    if {b} == sgn:
+        {r} = msk
+    else:
+        {r} = 0 - {b}
+elif {b} == sgn:
+    {r} = 0 - {a}
+else:
+    neg = 0
+    u = {a}
+    if u < 0:
+        u = 0 - u
+        neg = 1
+    mm = {b}
+    if mm < 0:
+        mm = 0 - mm
+        neg = neg ^ 1
+    uh = u >> 16
+    ul = u & 0xFFFF
+    mh = mm >> 16
+    ml = mm & 0xFFFF
+    bb = uh * ml
+    cc = ul * mh
+    q = ul * (ml >> 1)
+    t = (q & 0x7FFF) << 1
+    if ml & 1:
+        t = t + ul
+    mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
+    top = uh * mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
+    rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
+    {r} = (top << 1) + ((mid >> 15) & 1)
+    if neg:
+        if rr > half:
+            {r} = {r} + 1
+        {r} = 0 - {r}
+    elif rr >= half:
+        {r} = {r} + 1
+"""
+    return textwrap.indent(s, " " * ind)
+
+
+def add_sub(op):
+    """The body of the ADD (op "+") and SUB (op "-") kernels: TFLM's Add/SubElementwise with
+    broadcasting; the two differ only in how the rescaled inputs combine. It is template text
+    (it uses the other macros): the generator expands it before indenting it."""
+    if op not in ("+", "-"):
+        raise ValueError(f"#@ADD_SUB({op}): the operator must be + or -")
+    s = f"""\
+#@CONSTS()
+p1 = ptr8(input1)
+p2 = ptr8(input2)
+po = ptr8(output)
+amin = output_activation_min
+amax = output_activation_max
+pbc = ptr32(broadcast)
+d0 = pbc[0]
+d1 = pbc[1]
+d2 = pbc[2]
+d3 = pbc[3]
+a0 = pbc[4]
+a1 = pbc[5]
+a2 = pbc[6]
+a3 = pbc[7]
+b0 = pbc[8]
+b1 = pbc[9]
+b2 = pbc[10]
+b3 = pbc[11]
+#@RQSETUP2(a, input1_multiplier, input1_shift)
+#@RQSETUP2(b, input2_multiplier, input2_shift)
+#@RQSETUP2(c, output_multiplier, output_shift)
+o_i = 0
+i0 = 0
+while i0 < d0:
+    i1 = 0
+    while i1 < d1:
+        i2 = 0
+        while i2 < d2:
+            j1 = i0 * a0 + i1 * a1 + i2 * a2
+            j2 = i0 * b0 + i1 * b1 + i2 * b2
+            k = 0
+            while k < d3:
+                va = (((p1[j1] ^ 128) - 128) + input1_offset) << left_shift
+                vb = (((p2[j2] ^ 128) - 128) + input2_offset) << left_shift
+                #@RQ(va, ra, a)
+                #@RQ(vb, rb, b)
+                vs = ra {op} rb
+                #@RQ(vs, r, c)
+                r = r + output_offset
+                #@CLAMP(r, po[o_i])
+                o_i += 1
+                j1 += a3
+                j2 += b3
+                k += 1
+            i2 += 1
+        i1 += 1
+    i0 += 1
+"""
+    return s
+
+
+PARK_AREA = """\
+# The three MAC-heavy kernels are a thin public wrapper that parks its arguments in _A and calls
+# a zero-argument implementation: viper keeps a function's first locals in machine registers and
+# arguments come first, so with 12-26 arguments no loop variable would get one. The
+# implementations declare their hottest locals (accumulator, two addresses) first. _A is
+# preallocated; storing into it allocates nothing. Kernels never run concurrently.
+_A = [0] * 26
+"""
+
+
+def park_area(ind):
+    """The argument parking list of the MAC-heavy kernels (fc, conv, dw) and why it exists."""
+    return textwrap.indent(PARK_AREA, " " * ind)
+
+
+def parked_call(ind, impl, *, params):
+    """The public wrapper's body: park every argument in _A, call impl, drop the buffers."""
+    if not 6 <= len(params) <= 26:
+        raise ValueError(f"#@PARKED_CALL({impl}): {len(params)} arguments do not fit _A")
+    lines = ["a = _A", *(f"a[{i}] = {p}" for i, p in enumerate(params)), f"{impl}()",
+             "a[0] = 0  # drop the buffer references: _A must not keep an unloaded model's "
+             "memory alive", *(f"a[{i}] = 0" for i in range(1, 6))]
+    return textwrap.indent("\n".join(lines) + "\n", " " * ind)
