@@ -5,12 +5,11 @@ Run with EDGELOOP_MICROPYTHON=../shared/tools/micropython-esp32sem for the ESP32
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trainer.config import Config, parse_config, preprocess_config
@@ -20,7 +19,6 @@ from trainer.features import (
     WINDOW_MIN,
     FeatureSpec,
     compute_features,
-    fft_size,
     fit_calibration,
     quantize_input,
 )
@@ -89,39 +87,8 @@ def test_extreme_inputs_any_window(board_dir, board_preprocess, window, kernels)
     np.testing.assert_array_equal(board, host)
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    window=st.integers(WINDOW_MIN, 700),
-    blocks=st.lists(st.sampled_from(["mean", "rms", "peak", "raw", "fft"]), min_size=1,
-                    max_size=5, unique=True),
-    dc=st.booleans(),
-    data=st.data(),
-    compress=st.sampled_from(["none", "sqrt"]),
-    channels=st.integers(1, 4),
-    amp=st.integers(1, 32767),
-    seed=st.integers(0, 2**16),
-)
-def test_random_windows_host_equals_board(tmp_path_factory, board_preprocess, window, blocks, dc,
-                                          data, compress, channels, amp, seed):
-    """Any window length, any decimation dividing it, any band count dividing the padded FFT's
-    half: exact, through the viper kernels."""
-    divisors = [d for d in range(1, window + 1) if window % d == 0 and window // d <= 64]
-    dec = data.draw(st.sampled_from(divisors), "decimate")
-    half = fft_size(window) // 2
-    bins = data.draw(st.sampled_from([b for b in (1, 2, 4, 8, 16, 32) if b <= half]), "bins")
-    spec = FeatureSpec((("dc",) if dc else ()) + tuple(blocks), bins, compress, dec, None)
-    rng = np.random.default_rng(seed)
-    w = rng.integers(-amp - 1, amp + 1, size=(4, window, channels))
-    w += rng.integers(-3000, 3000, size=(4, 1, channels))  # DC offsets
-    w = np.clip(w, -32768, 32767).astype(np.int16)
-    cfg = Config(channels=tuple(f"c{i}" for i in range(channels)), window=window, features=spec)
-    cal = calibrated(cfg, w, scale=float(rng.uniform(0.002, 0.1)), zp=int(rng.integers(-20, 20)))
-    host = quantize_input(compute_features(w, spec, cal.shift, check=True), cal, True)
-    board_dir = tmp_path_factory.mktemp("b")
-    shutil.copy(PREPROCESS, board_dir)
-    board = board_preprocess(board_dir, preprocess_config(cfg, cal), w)
-    np.testing.assert_array_equal(board, host.reshape(len(w), -1))
+# Random chains over any window length, host == board: test_preprocess_board.py's
+# test_random_configs_host_equals_board draws windows of any length as well as powers of two.
 
 
 def board_rms_division(t: int, total: int) -> int:
