@@ -16,7 +16,7 @@ import typer
 from converters.errors import ConvertError
 from edgeloop import __version__
 from edgeloop.boards import UnknownBoardError
-from edgeloop.commands import boards, collect, convert, demo, fleet, hil, infer, train
+from edgeloop.commands import boards, collect, convert, demo, fleet, hil, infer, label, train
 from edgeloop.errors import EdgeLoopError
 from trainer.errors import TrainerError
 
@@ -54,7 +54,7 @@ def _options(
 
 
 # Each command module in edgeloop/commands/ adds its commands with register(app).
-for _module in (convert, infer, train, boards, hil, demo, fleet, collect):
+for _module in (convert, infer, train, boards, hil, demo, fleet, collect, label):
     _module.register(app)
 
 

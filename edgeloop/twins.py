@@ -6,6 +6,7 @@ and the HIL bench run twins live against the board. The twins themselves live in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,19 +21,57 @@ def rotating_machine(seed: int = 0, **kw: Any) -> Any:
     return RotatingMachine(seed=seed, **kw)
 
 
-def machine_recording(
-    units: float, sample_rate: float = 1000.0, seconds: float = 20.0, fault_at_s: float = 10.0
-) -> bytes:
-    """The rotating-machine twin, healthy then with a bearing fault, as the simulated sensor's
-    sample file (seeded): what `edgeloop deploy --board virtual` gives the standalone app."""
+class TwinRecording(bytes):
+    """A simulated sensor's sample file that knows the twin's truth: `truth` lists the
+    (first sample, state) of each stretch the twin spent in one state. Deploy puts it beside the
+    samples as samples.truth.json, so field windows pulled from the virtual board carry the
+    state that produced them (`edgeloop label --from-twin`)."""
+
+    truth: list[tuple[int, str]]
+
+    def __new__(cls, data: bytes, truth: list[tuple[int, str]]) -> TwinRecording:
+        obj = super().__new__(cls, data)
+        obj.truth = truth
+        return obj
+
+
+def stepped(twin: Any, n: int, state: Callable[[], str] | None = None) -> tuple[np.ndarray, list]:
+    """n samples from a twin with the truth: (samples, [(first sample, state)...]). The state is
+    read after each of the twin's own blocks (`twin.label` unless `state` is given)."""
+    get = state or (lambda: str(twin.label))
+    block = int(getattr(twin, "block", 64)) or 64
+    parts, truth, done = [], [], 0
+    while done < n:
+        k = min(block, n - done)
+        parts.append(twin.step(k))
+        lab = get()
+        if not truth or truth[-1][1] != lab:
+            truth.append((done, lab))
+        done += k
+    return (np.concatenate(parts) if parts else np.zeros((0, len(twin.channels)))), truth
+
+
+def recording(samples: np.ndarray, truth: list, units: Any) -> TwinRecording:
+    """The samples as the simulated sensors' file, with their truth."""
     from edgeloop.link.deploy import sim_samples_bytes
 
+    rec = TwinRecording(sim_samples_bytes(samples, units), truth)
+    rec.channels = samples.shape[1]
+    return rec
+
+
+def machine_recording(
+    units: float, sample_rate: float = 1000.0, seconds: float = 20.0, fault_at_s: float = 10.0
+) -> TwinRecording:
+    """The rotating-machine twin, healthy then with a bearing fault, as the simulated sensor's
+    sample file (seeded): what `edgeloop deploy --board virtual` gives the standalone app."""
     twin = rotating_machine(seed=0, sample_rate=sample_rate)
     twin.inject_fault("bearing", at_s=fault_at_s)
-    return sim_samples_bytes(twin.step(int(seconds * sample_rate)), units)
+    x, truth = stepped(twin, int(seconds * sample_rate))
+    return recording(x, truth, units)
 
 
-def domain_recording(cfg: dict, seed: int = 0) -> bytes:
+def domain_recording(cfg: dict, seed: int = 0) -> bytes | TwinRecording:
     """The run's twin as the virtual board's sample file, int16 in the run's counts (all
     channels, in order), chosen by the channels: a machine (healthy, then a bearing fault), a
     wearable (walking, a fall, lying, getting up, resting) or a room (a day, a window opened)."""
@@ -45,7 +84,7 @@ def domain_recording(cfg: dict, seed: int = 0) -> bytes:
 
         twin = RotatingMachine(seed=seed, sample_rate=rate)
         twin.inject_fault("bearing", at_s=10.0)
-        x = twin.step(int(20 * rate))
+        x, truth = stepped(twin, int(20 * rate))
         full = ("ax", "ay", "az")
     elif set(channels) <= {"ax", "ay", "az", "gx", "gy", "gz"}:
         from trainer.twins import WearableIMU
@@ -55,6 +94,7 @@ def domain_recording(cfg: dict, seed: int = 0) -> bytes:
         twin.schedule(45.0, "activity", "rest")
         twin.schedule(45.5, "sit_down")
         x = twin.step(int(60 * rate))
+        truth = None  # the wearable twin tells no state per sample (activity + fall events)
         full = WearableIMU.channels
     elif set(channels) <= {"temperature", "humidity", "co2"}:
         from trainer.twins import Room
@@ -62,18 +102,22 @@ def domain_recording(cfg: dict, seed: int = 0) -> bytes:
 
         room = Room(seed=seed, sample_rate=rate, auto=True, start_hour=6.0)
         occ = np.random.default_rng([seed, 5])
-        parts = []
+        parts, truth = [], []
         for i in range(int(12 * 3600 * rate)):
             if i % 10 == 0:
                 room.occupants = office_occupancy(room.hour, occ, room.occupants)
             room.window_open = 14.0 <= room.hour < 14.5
             parts.append(room.step(1))
+            if not truth or truth[-1][1] != room.label:
+                truth.append((i, room.label))
         x = np.concatenate(parts)
         full = Room.channels
     else:
         raise EdgeLoopError(f"no twin plays channels {channels} on the virtual board; give the "
                           "simulated sensor a sample file (config sensor.sim)")
     x = x[:, [list(full).index(c) for c in channels]]
-    from edgeloop.link.deploy import sim_samples_bytes
+    if truth is None:
+        from edgeloop.link.deploy import sim_samples_bytes
 
-    return sim_samples_bytes(x, cpu)
+        return sim_samples_bytes(x, cpu)
+    return recording(x, truth, cpu)

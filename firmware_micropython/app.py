@@ -26,7 +26,9 @@
 #   fail_every}, actuator {pin, led, active_high}, watchdog (true),
 #   watchdog_ms (5000), max_windows (0: forever), max_seconds (0: forever), reinit_after (50
 #   consecutive read errors),
-#   skip_late (true: a window the loop is far behind on is skipped, not inferred).
+#   skip_late (true: a window the loop is far behind on is skipped, not inferred),
+#   field {uncertain (8), alarms (4), file ("field.bin"), persist_ms (5000)} (field.py: the
+#   windows kept for `edgeloop collect --field`; false: none).
 import gc
 import json
 import sys
@@ -57,6 +59,7 @@ def load_config(path="config.json"):
 publish = None  # the fleet's hook (net/node.py), set by main.py when config.json has "fleet"
 pipeline = None  # the running Pipeline and the sensor's g per count, for the fleet's `collect`
 sensor_scale = 1.0
+kept = None  # the field.FieldRing of kept windows, when config.json asks for one
 
 
 def emit(obj):
@@ -72,6 +75,8 @@ def main(cfg=None):
     except KeyboardInterrupt:
         if hardware.active is not None:
             hardware.active.maintenance()
+        if kept is not None:
+            kept.persist(True)
         emit({"event": "stopped"})
         raise
 
@@ -112,10 +117,32 @@ def _main(cfg):
     labels = cfg.get("labels") or [str(i) for i in range(n_out)]
     sampler = Sampler(cfg, hw, window, stride, channels)
     gc.collect()
+    global kept
+    fcfg = cfg.get("field", {})
+    if fcfg is not False:  # the kept windows: an index in RAM, the windows on flash
+        try:
+            import fieldstart
+
+            parts = fieldstart.open_ring(fcfg if isinstance(fcfg, dict) else {}, model, decision,
+                                         window, stride, channels, sampler.rate, emit,
+                                         cfg.get("model", "model.elb"))
+            fieldstart = None
+            sys.modules.pop("fieldstart", None)  # start-time code: off the heap
+            gc.collect()
+            if parts is not None:
+                from field import FieldRing
+
+                kept = FieldRing(*parts)
+                parts = None
+                kept.persist(True)  # the new boot
+        except MemoryError:  # the model comes first: run without field windows, say so
+            kept = None
+            emit({"event": "field_off", "free": gc.mem_free()})
+        gc.collect()
     emit({"event": "start", "kernels": elrt.KERNELS, "window": window, "stride": stride,
           "channels": channels, "outputs": n_out, "sim": hw.sim, "free": gc.mem_free(),
           "rate": sampler.rate, "stride_us": sampler.stride_us, "fifo": sampler.fifo,
-          "ring": sampler.ring.capacity,
+          "ring": sampler.ring.capacity, "field": kept.counts()[0] if kept else 0,
           "clock": "replay" if hw.replay else ("wall" if hw.sim else "chip")})
     return _loop(cfg, hw, pipe, decision, labels, sampler)
 
@@ -157,6 +184,9 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
             t0 = ticks_us()
             new_alarm = pipe.run()
             dt = ticks_diff(ticks_us(), t0)
+            if kept is not None:  # the window raising the alarm, or one the model doubted
+                kept.offer(pipe.win, pipe.model.output, new_alarm and not alarm, formed,
+                           (ring.read + ring.lost) & 0xFFFFFFF)
             if new_alarm != alarm:
                 alarm = new_alarm
                 hw.actuate(alarm)
@@ -179,6 +209,8 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
             if seq is not None:
                 seq.report(st)
             emit(st)
+            if kept is not None:
+                kept.persist()  # the ring's counters, every persist_ms
             if max_windows and formed >= max_windows or \
                     max_ms and ticks_diff(ticks_ms(), t_start) >= max_ms:
                 done = True
@@ -193,5 +225,8 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
            "samples": ring.read}
     if seq is not None:
         seq.report(end)
+    if kept is not None:
+        kept.persist(True)
+        end["field"] = kept.counts()[1]
     emit(end)
     return pipe

@@ -12,14 +12,16 @@
 # host's commands are polled with ipoll.
 #
 # Frames, little-endian (payload after link.py's 7-byte header):
-#   INFO 0x30       u16 version, u8 channels, u8 flags, u32 period_num, u32 period_den (us per
+#   INFO 0x30       u16 version, u8 channels, u8 flags (1: replay, samples come as fast as
+#                   drained: no clock), u32 period_num, u32 period_den (us per
 #                   sample = num/den), u32 heap free, u16 fifo samples, u16 batch, sensor name
 #   DATA 0x31       u32 first seq, u16 n, u8 channels, u8 flags (1: burst upload), u32 clock seq,
 #                   u32 clock ticks_us: at that board time clock-seq samples had been produced;
 #                   then n * channels int16
 #   BURST_END 0x32  u32 n captured, u32 lost, u32 k1, u32 t1, u32 k2, u32 t2 (samples produced
 #                   by board times t1 and t2, ticks_us mod 2**30)
-#   REFUSED 0x33    u8 code (1 no memory, 2 bad command), u32 value (free heap), text
+#   REFUSED 0x33    u8 code (1 no memory, 3 the simulated samples ran out), u32 value
+#                   (free heap), text
 #   CONTROL 0x11    host -> board: u8 op (2 quit, 4 stream, 5 capture + u32 n, 6 resend + u32
 #                   first + u32 n, 7 done, 8 stop)
 import gc
@@ -83,7 +85,13 @@ class Collector:
         self.sample = array("h", bytes(2 * ch))
         self.seq = 0
         self.poll = None
-        self.heap_lock = bool(cfg.get("heap_lock", False))
+        self.heap_lock = bool(cfg.get("heap_lock", False))  # tests: the loops allocate nothing
+        # tests: the loop stalls once for stall[1] ms after stall[0] frames (the board busy
+        # elsewhere), so the sensor's FIFO overflows on its own clock
+        st = cfg.get("stall") or (0, 0)
+        self.stall_after = int(st[0])
+        self.stall_ms = int(st[1])
+        self.frames = 0
         try:
             import select
 
@@ -107,7 +115,8 @@ class Collector:
         s = self.sampler
         t = self.link.tbuf
         gc.collect()
-        struct.pack_into("<HBBIIIHH", t, L.HEADER, VERSION, self.ch, 0, s.period[0], s.period[1],
+        flags = 1 if self.hw.replay else 0  # 1: no clock (the virtual board's replay)
+        struct.pack_into("<HBBIIIHH", t, L.HEADER, VERSION, self.ch, flags, s.period[0], s.period[1],
                          gc.mem_free(), s.fifo, self.batch)
         name = self.cfg.get("sensor", {}).get("kind", "sensors")
         n = 20 + self.link._put(20, name)
@@ -117,6 +126,7 @@ class Collector:
         struct.pack_into("<IHBBII", self.link.tbuf, L.HEADER, first, n, self.ch, flags,
                          clock_seq, clock_t)
         self.link.send(T_DATA, _HEAD + 2 * self.ch * n)
+        self.frames += 1
 
     def refused(self, code, value, text):
         struct.pack_into("<BI", self.link.tbuf, L.HEADER, code, value)
@@ -224,6 +234,9 @@ class Collector:
                 op = self.command(False)
                 if op == OP_STOP or op == OP_QUIT or op < 0 or hw.finished():
                     break
+            if self.stall_ms and self.frames >= self.stall_after:
+                sleep_us(1000 * self.stall_ms)
+                self.stall_ms = 0
             if not hw.replay:
                 self._nap()
         if self.heap_lock:
@@ -232,6 +245,8 @@ class Collector:
             self.data(first, nb, 0, clock_seq, clock_t)
             first = idx_add(first, nb)
         self.seq = first
+        if hw.finished():
+            self.refused(3, 0, "the simulated sensor's samples ran out")
         return op if op else OP_QUIT
 
     def capture(self, n):

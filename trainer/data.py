@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from trainer.errors import TrainerError
 from trainer.twins import to_counts
 
 RATE_TOLERANCE = 0.05  # relative: a file's rate vs the config's, and jitter between samples
+UNLABELLED = "unlabelled"  # DATA/unlabelled/: field windows waiting for `edgeloop label`
 
 
 @dataclass
@@ -173,9 +175,13 @@ def load_csv_folder(root: Path | str, cfg: Config) -> list[Rec]:
     root = Path(root)
     if not root.is_dir():
         raise TrainerError(f"{root}: data folder not found")
-    files = sorted(root.rglob("*.csv"))
+    # field windows not labelled yet (OUT/unlabelled/, edgeloop label) are no training data
+    files = sorted(f for f in root.rglob("*.csv")
+                   if UNLABELLED not in f.relative_to(root).parts[:-1])
     if not files:
-        raise TrainerError(f"{root}: no .csv files found")
+        raise TrainerError(f"{root}: no .csv files found"
+                           + (f" outside {UNLABELLED}/ (label them: `edgeloop label {root}`)"
+                              if (root / UNLABELLED).is_dir() else ""))
     recs: list[Rec] = []
     for f in files:
         rel = f.relative_to(root)
@@ -308,7 +314,7 @@ def balance_report(splits: dict[str, Windows], classes: tuple[str, ...]) -> dict
 
 
 def load_splits(
-    data: Path | str,
+    data: Path | str | Sequence[Path | str],
     cfg: Config,
     test: Path | str | None = None,
     val_frac: float = 0.2,
@@ -316,23 +322,53 @@ def load_splits(
     seed: int = 0,
     min_windows: int = 4,
 ) -> Splits:
-    """Load, split by recording, window; errors for classes with too few windows."""
-    root = Path(data)
-    if test is None and root.is_dir() and (root / "training").is_dir() and (root / "testing").is_dir():
-        root, test = root / "training", root / "testing"
-    recs = load_recordings(root, cfg)
+    """Load, split by recording, window; errors for classes with too few windows.
+
+    `data` is one dataset or several (trainer.sources): each is split on its own, the first
+    exactly as if alone; report["sources"] says which recording went where."""
+    from trainer.sources import (
+        SourceSplit,
+        as_sources,
+        check_sources_agree,
+        lenient_split,
+        source_toml,
+    )
+
+    sources = as_sources(data)
+    if len(sources) > 1:
+        check_sources_agree(cfg, sources)
     test_recs = load_recordings(test, cfg) if test is not None else None
-    classes = _class_order(recs + (test_recs or []), cfg)
+    loaded: list[tuple[Path, list[Rec], list[Rec] | None]] = []
+    for src in sources:
+        root, own_test = src, None
+        if test is None and root.is_dir() and (root / "training").is_dir() and (
+                root / "testing").is_dir():  # an Edge Impulse export
+            root, own_test = root / "training", root / "testing"
+        recs = load_recordings(root, cfg)
+        loaded.append((src, recs, load_recordings(own_test, cfg) if own_test else None))
+    everything = [r for _, recs, own in loaded for r in recs + (own or [])] + (test_recs or [])
+    classes = _class_order(everything, cfg)
     if cfg.task == "classify" and len(classes) < 2:  # e.g. --data pointed at one class's folder
         raise TrainerError(
-            f"{root}: only one class ({', '.join(classes) or 'none'}) to classify; give the folder"
-            " that holds one sub-folder per class (or a label column)"
+            f"{sources[0]}: only one class ({', '.join(classes) or 'none'}) to classify; give "
+            "the folder that holds one sub-folder per class (or a label column)"
         )
-    if test_recs is not None:
-        tr, va, _ = split_by_recording(recs, val_frac, 0.0, seed)
-        te = test_recs
-    else:
-        tr, va, te = split_by_recording(recs, val_frac, test_frac, seed)
+    parts: list[tuple[SourceSplit, list[Rec], list[Rec], list[Rec]]] = []
+    for i, (src, recs, own_test) in enumerate(loaded):
+        split = split_by_recording if i == 0 else lenient_split
+        rseed: int | list[int] = seed if i == 0 else [seed, i]
+        if test_recs is not None or own_test is not None:
+            tr, va, _ = split(recs, val_frac, 0.0, rseed)
+            te = own_test or []
+        else:
+            tr, va, te = split(recs, val_frac, test_frac, rseed)
+        info = SourceSplit(src, source_toml(src))
+        for name, rs in (("train", tr), ("val", va), ("test", te)):
+            info.groups[name] = sorted({r.group for r in rs})
+        parts.append((info, tr, va, te))
+    tr = [r for _, a, _, _ in parts for r in a]
+    va = [r for _, _, b, _ in parts for r in b]
+    te = test_recs if test_recs is not None else [r for *_, c in parts for r in c]
     w = {n: window_recordings(r, cfg, classes) for n, r in (("train", tr), ("val", va), ("test", te))}
     anomaly = cfg.task == "anomaly"
     for name, win in w.items():
@@ -347,4 +383,11 @@ def load_splits(
                     f"class {classes[ci]!r} has {n} window(s) in the {name} split (need >= "
                     f"{need}); record more data or reduce [window] size/stride"
                 )
-    return Splits(w["train"], w["val"], w["test"], classes, balance_report(w, classes))
+    report = balance_report(w, classes)
+    for info, *_ in parts:
+        for name, win in w.items():
+            info.windows[name] = int(np.isin(win.groups, info.groups[name]).sum())
+    if test_recs is not None:
+        report["test_source"] = str(test)
+    report["sources"] = [info.to_report() for info, *_ in parts]
+    return Splits(w["train"], w["val"], w["test"], classes, report)

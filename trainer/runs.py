@@ -98,14 +98,17 @@ def staged_run(out: Path | str) -> Iterator[Path]:
         yield stage
 
 
-def write_manifest(run: Path, quant: dict) -> dict:
-    """RUN/manifest.json: hashes of the bound files present, and the model's io quantization."""
+def write_manifest(run: Path, quant: dict, sources: list[str] | None = None) -> dict:
+    """RUN/manifest.json: hashes of the bound files present, the model's io quantization, and
+    the datasets it was trained on (informative: report.json says how each was split)."""
     manifest = {
         "version": MANIFEST_VERSION,
         "files": {f: sha256(run / f) for f in BOUND_FILES if (run / f).is_file()},
         "quant": {k: quant[k] for k in
                   ("input_scale", "input_zero_point", "output_scale", "output_zero_point")},
     }
+    if sources:
+        manifest["sources"] = list(sources)
     (run / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -42,6 +42,7 @@ from trainer.report import (
     plot_scores,
 )
 from trainer.runs import staged_run, write_manifest
+from trainer.sources import as_sources
 from trainer.tflog import tf_logs_to
 
 ANOMALY_PERCENTILE = 99.5
@@ -264,7 +265,7 @@ def _fit_features_to_window(cfg: Config, window_given: bool) -> Config:
 
 
 def train(
-    data: Path | str,
+    data: Path | str | Sequence[Path | str],
     out: Path | str,
     cfg: Config | None = None,
     *,
@@ -281,10 +282,18 @@ def train(
     """Train, quantize and report; returns the report dict (also RUN/report.json).
 
     The run is written to a staging folder and replaces `out` only when complete; `finish(stage,
-    report)` may add files (the CLI adds the bundle) before the manifest is written."""
+    report)` may add files (the CLI adds the bundle) before the manifest is written. `data`
+    may be several datasets (trainer.sources): the config is the first's unless `cfg` is given."""
     model = check_options(window, stride, epochs, seed, model)
-    inferred = cfg is None and not str(data).startswith("sktime:") and not (
-        Path(data) / "edgeloop.toml").is_file()
+    if not isinstance(data, (str, Path)):
+        data = as_sources(data)
+        if len(data) == 1:
+            data = data[0]
+    primary = data if isinstance(data, (str, Path)) else data[0]
+    if not isinstance(data, (str, Path)) and any(str(p).startswith("sktime:") for p in data):
+        raise TrainerError("sktime:BasicMotions is a packaged dataset; it cannot be merged")
+    inferred = cfg is None and not str(primary).startswith("sktime:") and not (
+        Path(primary) / "edgeloop.toml").is_file()
     if str(data).startswith("sktime:"):  # real data shipped inside the sktime wheel
         from trainer.datasets import basic_motions_config, basic_motions_splits
 
@@ -293,7 +302,7 @@ def train(
         cfg = cfg or basic_motions_config()
         if splits is None:
             splits = basic_motions_splits(cfg, seed=cfg.model.seed if seed is None else seed)
-    cfg = cfg or infer_config(data)
+    cfg = cfg or infer_config(primary)
     mspec = cfg.model
     if model is not None:
         task = "anomaly" if model == "autoencoder" else "classify"
@@ -327,15 +336,16 @@ def train(
             report, cfg = _train_into(run, data, cfg, test, splits, inferred,
                                       console if progress else None, t0=time.perf_counter())
         if inferred:
-            report["notes"] = inferred_notes(cfg, data, out)
+            report["notes"] = inferred_notes(cfg, primary, out)
             (run / "report.json").write_text(json.dumps(report, indent=2))
         if finish is not None:
             finish(run, report)
-        write_manifest(run, report["io_quant"])
+        write_manifest(run, report["io_quant"], sources=[
+            s["abs"] for s in report.get("sources", ())])
     return report
 
 
-def _train_into(run: Path, data: Path | str, cfg: Config, test: Path | str | None,
+def _train_into(run: Path, data: Path | str | list[Path], cfg: Config, test: Path | str | None,
                 splits: Splits | None, inferred: bool, console: TextIO | None,
                 t0: float) -> tuple[dict, Config]:
     """The training proper, writing into the (staging) run folder."""
@@ -423,7 +433,9 @@ def _train_into(run: Path, data: Path | str, cfg: Config, test: Path | str | Non
     report: dict = {
         "model": mspec.name, "task": cfg.task, "classes": list(classes), "seed": mspec.seed,
         "input_shape": list(cfg.input_shape), "window": cfg.window, "stride": cfg.stride,
-        "features": list(cfg.features.chain), "data": str(data), "balance": sp.report,
+        "features": list(cfg.features.chain), "data": _data_name(data),
+        "balance": {k: v for k, v in sp.report.items() if k != "sources"},
+        "sources": sp.report.get("sources", []),
         "epochs_run": len(hist.history["loss"]),
     }
     test_y = sp.test.y
@@ -454,7 +466,7 @@ def _train_into(run: Path, data: Path | str, cfg: Config, test: Path | str | Non
     kept = _kept_epoch(hist.history, has_val)
     report["kept_epoch"] = kept + 1
     plot_history(hist.history, run / "training_curve.png", kept,
-                 f"{mspec.name} on {Path(str(data)).name}: training curves")
+                 f"{mspec.name} on {_data_name(data, short=True)}: training curves")
 
     net.save(run / "model.keras")
     (run / "model_int8.tflite").write_bytes(tfl)
@@ -475,6 +487,12 @@ def _train_into(run: Path, data: Path | str, cfg: Config, test: Path | str | Non
     (run / "report.json").write_text(json.dumps(report, indent=2))
     (run / "model_card.json").write_text(json.dumps(_model_card(cfg, report), indent=2))
     return report, cfg
+
+
+def _data_name(data: Path | str | list[Path], short: bool = False) -> str:
+    """The data a run was trained on, for people: one path, or the sources joined by ' + '."""
+    items = [data] if isinstance(data, (str, Path)) else list(data)
+    return " + ".join(Path(str(p)).name if short else str(p) for p in items)
 
 
 def _kept_epoch(history: dict, has_val: bool) -> int:

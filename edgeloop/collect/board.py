@@ -150,8 +150,9 @@ class CollectLink:
     def send(self, op: wire.Op, *args: int) -> None:
         try:
             self.link.send(P.MsgType.CONTROL, wire.control(op, *args))
-        except (HilError, LinkError) as exc:
-            raise LinkFault(f"the {self.name} stopped reading: {exc}") from None
+        except (HilError, LinkError):
+            raise LinkFault(f"the {self.name} stopped reading (its collect script ended); "
+                            f"recent output: {self._tail()}") from None
 
     def messages(self, silence: float) -> Iterator[object]:
         """Messages as they come (Data, Corrupt, ...). A new INFO means the board restarted;

@@ -4,8 +4,8 @@ Streaming needs rate x (channels x 2 bytes + the framing each DATA frame adds, s
 samples) bytes a second; a UART at `baud` with 8N1 carries baud / 10. Above HEADROOM of it the
 board spends its time blocked in writes and its FIFO overflows, so it does not fit: the samples
 are captured into the board's RAM instead (a burst) and uploaded after, as long as its heap
-holds them. The virtual board's link is a pipe with no baud: its budget is its measured
-throughput (`edgeloop collect` reports the bytes it carried a second).
+holds them. The virtual board's link is a pipe with no baud: its budget is the throughput its
+collect loop reaches flat out, measured first (edgeloop.collect.start.probe_virtual).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Budget:
     channels: int
     baud: int | None  # None: no serial line (the virtual board's pipe)
     batch: int
+    measured_bps: float | None = None  # the virtual board: what its collect loop carried
 
     @property
     def bytes_per_sample(self) -> float:
@@ -47,8 +48,10 @@ class Budget:
 
     @property
     def use(self) -> float:
-        """Fraction of the line the stream would take (0 without a line)."""
-        return 0.0 if self.line_bps is None else self.need_bps / self.line_bps
+        """Fraction of the line (or of the virtual board's measured throughput) the stream
+        would take; 0 with neither."""
+        cap = self.line_bps if self.line_bps is not None else self.measured_bps
+        return 0.0 if not cap else self.need_bps / cap
 
     @property
     def fits(self) -> bool:
@@ -61,6 +64,10 @@ class Budget:
     def describe(self) -> str:
         per = (f"{self.rate_hz:g} Hz x {self.channels} ch x 2 B + {FRAME_BYTES} B framing per "
                f"{self.batch} samples = {self.need_bps:,.0f} B/s")
+        if self.line_bps is None and self.measured_bps:
+            verdict = "fits" if self.fits else f"does NOT fit (a stream may use {HEADROOM:.0%})"
+            return (f"link budget: {per} = {self.use:.0%} of the {self.measured_bps:,.0f} B/s "
+                    f"the virtual board's collect loop carried flat out (measured): {verdict}")
         if self.line_bps is None:
             return f"link budget: {per}; the virtual board's pipe has no baud limit"
         verdict = "fits" if self.fits else f"does NOT fit (a stream may use {HEADROOM:.0%})"
@@ -68,5 +75,7 @@ class Budget:
                 f"({self.line_bps:,.0f} B/s at 8N1): {verdict}")
 
 
-def budget(rate_hz: float, channels: int, baud: int | None, batch: int | None = None) -> Budget:
-    return Budget(float(rate_hz), int(channels), baud, batch or default_batch(channels))
+def budget(rate_hz: float, channels: int, baud: int | None, batch: int | None = None,
+           measured_bps: float | None = None) -> Budget:
+    return Budget(float(rate_hz), int(channels), baud, batch or default_batch(channels),
+                  measured_bps)

@@ -128,8 +128,8 @@ class Dataset:
                                 ts_decimals=4)
             jtmp.write_text(json.dumps(info, indent=1) + "\n")
             self._toml(take)
+            os.replace(tmp, path)  # the recording first: a .json is never without its .csv
             os.replace(jtmp, path.with_suffix(".json"))
-            os.replace(tmp, path)
         finally:
             for p in (tmp, jtmp):
                 p.unlink(missing_ok=True)

@@ -133,37 +133,40 @@ class View:
             self.recent.extend(latest / self.cpu)
 
     def render(self):
+        from rich.markup import escape
         from rich.table import Table
 
         ctl = self.ctl
         s = ctl.session
         t = Table(expand=True, show_edge=False)
         for col in ("channel", "value", "min (1 s)", "max (1 s)", "last second"):
-            t.add_column(col, justify="left" if col in ("channel", "last second") else "right")
+            t.add_column(col, justify="left" if col in ("channel", "last second") else "right",
+                         no_wrap=True, overflow="crop")
         x = np.array(self.recent) if self.recent else np.zeros((0, len(self.channels)))
         for i, name in enumerate(self.channels):
             if len(x):
                 v = x[:, i]
-                t.add_row(f"{name} [{self.units[i]}]", f"{v[-1]:.4g}", f"{v.min():.4g}",
+                t.add_row(escape(f"{name} [{self.units[i]}]"), f"{v[-1]:.4g}", f"{v.min():.4g}",
                           f"{v.max():.4g}", self._spark(v))
             else:
                 t.add_row(name, "-", "-", "-", "")
         state = ctl.state
         if state == "recording":
-            head = (f"[bold red]REC[/] {ctl.label!r} {ctl.rec.have / s.info.rate_hz:6.1f} s "
+            head = (f"[bold red]REC[/] {escape(repr(ctl.label))} {ctl.rec.have / s.info.rate_hz:6.1f} s "
                     f"({ctl.rec.have:,} samples)")
         elif state == "editing":
-            head = f"[bold]new label:[/] {ctl.editing}_  (Enter to take it, Esc to keep {ctl.label!r})"
+            head = (f"[bold]new label:[/] {escape(ctl.editing or '')}_  (Enter to take it, Esc "
+                    f"to keep {escape(repr(ctl.label))})")
         else:
-            head = f"[green]idle[/] label {ctl.label!r}"
+            head = f"[green]idle[/] label {escape(repr(ctl.label))}"
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(ctl.counts.items())) or "none yet"
         quick = "  " + " ".join(f"{i + 1}={q}" for i, q in enumerate(ctl.quick)) if ctl.quick else ""
         foot = (f"written: {counts} | {s.stats.samples:,} samples in, lost {s.stream.lost}, "
-                f"corrupt frames {s.link.corrupt}\n[dim]Enter start/stop  l label{quick}  q quit"
-                f"[/]  {ctl.message}")
+                f"corrupt frames {s.link.corrupt}\n[dim]Enter start/stop  l label{escape(quick)}  "
+                f"q quit[/]  {escape(ctl.message)}")
         return _stack(head, t, foot)
 
-    def _spark(self, v: np.ndarray, width: int = 40) -> str:
+    def _spark(self, v: np.ndarray, width: int = 30) -> str:
         if len(v) > width:
             v = v[-(len(v) // width) * width:].reshape(width, -1).mean(axis=1)
         lo, hi = float(v.min()), float(v.max())

@@ -47,6 +47,7 @@ class SampleStream:
     samples: int = 0
     lost: int = 0
     duplicates: int = 0
+    measure: bool = True  # False: no board clock to measure (replay): the nominal rate
 
     def feed(self, d: wire.Data) -> list[Block | Gap]:
         first = self.seq(d.first)
@@ -80,7 +81,7 @@ class SampleStream:
         clock points within it (each: samples taken by a board time); the nominal rate when
         the span holds fewer than two points a tenth of a second apart."""
         pts = np.array([p for p in self.clock if first <= p[0] <= end + 1], np.float64)
-        if len(pts) < 2 or pts[-1, 1] - pts[0, 1] < 1e5 or np.ptp(pts[:, 0]) < 2:
+        if not self.measure or len(pts) < 2 or pts[-1, 1] - pts[0, 1] < 1e5 or np.ptp(pts[:, 0]) < 2:
             return nominal
         slope = np.polyfit(pts[:, 0], pts[:, 1], 1)[0]  # us per sample
         return 1e6 / slope if slope > 0 else nominal
@@ -190,7 +191,8 @@ class Recorder:
             return []
         if self.on_gap != "split":
             self.abort()
-            again = f" ({self.max_restarts} restarts in a row)" if self.on_gap == "restart" else ""
+            again = (f" ({self.max_restarts} restarts in a row: is the board busy elsewhere, or"
+                     " the line noisy?)" if self.on_gap == "restart" else "")
             raise SampleGap(f"{what}{again}; that recording was discarded", g.at, g.missing)
         out = [self._take()] if self.have >= self.min_samples else []
         label = self.label

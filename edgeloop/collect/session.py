@@ -59,6 +59,7 @@ class Session:
         self.stream = SampleStream()
         self.recorder: Recorder | None = None
         self.streaming = False
+        self.retries = 3  # restarts in a row of a recording that lost samples (on_gap restart)
 
     @property
     def silence(self) -> float:
@@ -75,8 +76,9 @@ class Session:
     # -- streaming ------------------------------------------------------------------------------
     def start_stream(self, on_gap: str = "refuse") -> Recorder:
         """The board streams from now on; sampling starts afresh, so does the sequence check."""
-        self.stream = SampleStream()
-        self.recorder = Recorder(self.stream, self.info.channels, self.info.rate_hz, on_gap)
+        self.stream = SampleStream(measure=not self.info.replay)
+        self.recorder = Recorder(self.stream, self.info.channels, self.info.rate_hz, on_gap,
+                                 max_restarts=self.retries)
         self.link.send(wire.Op.STREAM)
         self.streaming = True
         return self.recorder
@@ -98,6 +100,8 @@ class Session:
                 for take in takes:
                     self._write(take)
                 latest = msg.samples
+            elif isinstance(msg, wire.Refused):
+                raise LinkFault(f"the {self.link.name} stopped streaming: {msg.text}")
             if self.on_tick:
                 self.on_tick(rec, latest)
             if until():
@@ -116,9 +120,14 @@ class Session:
         return self.paths
 
     def stop_stream(self) -> None:
+        """Ask the board to stop streaming; a board already gone has stopped (the fault that
+        ended the stream is the one reported)."""
         if self.streaming:
             self.streaming = False
-            self.link.send(wire.Op.STOP)
+            try:
+                self.link.send(wire.Op.STOP)
+            except LinkFault:
+                pass
 
     # -- bursts -----------------------------------------------------------------------------
     def burst_capacity(self) -> int:
@@ -135,15 +144,17 @@ class Session:
                 f"(--seconds {cap / self.info.rate_hz:.2f} or less) with more --count")
         timeout = max(10.0, 3 * n / self.info.rate_hz + 10)
         in_row = 0
-        while len(self.paths) < count:
+        target = len(self.paths) + count
+        while len(self.paths) < target:
             samples, end = self.link.capture(n, timeout)
             self.stats.frames += 1
             if end.lost or end.n < n:
                 self.stats.lost += end.lost
-                msg = (f"burst {len(self.paths) + 1} ({label!r}) lost {end.lost} sample(s) on the "
+                msg = (f"burst {count - target + len(self.paths) + 1} ({label!r}) lost {end.lost} sample(s) on the "
                        f"board (captured {end.n} of {n})")
-                if on_gap == "refuse" or in_row >= 3:
-                    raise LinkFault(msg + ("" if on_gap == "refuse" else ", 3 restarts in a row")
+                if on_gap == "refuse" or in_row >= self.retries:
+                    raise LinkFault(msg + ("" if on_gap == "refuse" else
+                                           f", {in_row} restarts in a row")
                                     + "; that recording was discarded")
                 self.stats.restarts += 1
                 in_row += 1
@@ -152,9 +163,9 @@ class Session:
             self.stats.samples += n
             rate = self.info.rate_hz
             span = (end.t2 - end.t1) % wire.MOD
-            if end.k2 - end.k1 >= 2 and span >= 100_000:
+            if end.k2 - end.k1 >= 2 and span >= 100_000 and not self.info.replay:
                 rate = 1e6 * (end.k2 - end.k1) / span
             take = Take(label, samples, 0, rate, self.info.rate_hz, mode="burst",
-                        index=len(self.paths) + 1)
+                        index=count - target + len(self.paths) + 1)
             self._write(take)
         return self.paths

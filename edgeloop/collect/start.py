@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edgeloop.collect.board import CollectLink, board_config, prepare_board, prepare_virtual
 from edgeloop.collect.errors import CollectError
-from edgeloop.collect.twin import resolve_state, twin_samples
+from edgeloop.collect.twin import resolve_state, states, twin_samples
 
 DEFAULT_VIRTUAL_DIR = Path("build") / "vboard" / "collect"  # never a deployed app's folder
 
@@ -45,11 +45,16 @@ class Source:
                                f"--board {self.board!r}: only 'virtual' is a board without a "
                                "port; for a real board give --port")
         if self.virtual:
-            resolve_state(self.twin, self.state or "healthy")
+            resolve_state(self.twin, self.state_name)
+
+    @property
+    def state_name(self) -> str:
+        """The twin state asked for; the twin's first (its healthy or resting one) by default."""
+        return self.state or states(self.twin)[0]
 
     def describe(self) -> str:
         if self.virtual:
-            return f"virtual board ({self.twin}, {self.state or 'healthy'})"
+            return f"virtual board ({self.twin}, {self.state_name})"
         return f"board on {self.port}"
 
 
@@ -86,26 +91,30 @@ def open_board(src: Source, cfg, sample_seconds: float,
     return CollectLink.open(transport), meta
 
 
-def prepare(src: Source, cfg, sample_seconds: float, loop: bool = False):
+def prepare(src: Source, cfg, sample_seconds: float, loop: bool = False,
+            board_extra: dict | None = None, replay: bool = False):
     """The board's Transport with the collect script and its config in place, and the board's
-    facts for the recordings' json."""
+    facts for the recordings' json. `board_extra` adds keys to collect.json (tests:
+    "heap_lock", "stall"); `replay` runs the virtual board's chips as fast as they are drained
+    (no clock: the link's throughput, link tests that must not depend on the machine's load)."""
     from edgeloop.boards import get_board
     from edgeloop.link.transport import open_transport
 
     src.check()
-    part = sensor_part(cfg)
+    part = sensor_part(cfg) | dict(board_extra or {})
     if src.virtual:
         from edgeloop.link.virtual import VirtualTransport
 
         profile = get_board(src.profile or "virtual")
         root = Path(src.board_dir) if src.board_dir else DEFAULT_VIRTUAL_DIR / profile.name
-        state = src.state or "healthy"
+        state = src.state_name
         samples = twin_samples(src.twin, state, sample_seconds, cfg.sample_rate, cfg.channels,
                                cfg.counts_per_unit, src.seed)
-        prepare_virtual(root, board_config(part, virtual=True, loop=loop), samples)
+        prepare_virtual(root, board_config(part, virtual=True, replay=replay, loop=loop),
+                        samples)
         transport = VirtualTransport(root, profile)
         meta = {"board": "virtual", "twin": src.twin, "state": resolve_state(src.twin, state),
-                "seed": src.seed}
+                "seed": src.seed, "clock": "replay" if replay else "wall"}
     else:
         transport = open_transport(src.port, None, None, src.profile, src.baud)
         try:
@@ -128,3 +137,36 @@ def _board_arch(transport, profile: str | None) -> str:
         raise CollectError("could not tell which board is on the port: give --board-profile "
                            "esp32|esp32s3|esp32c3")
     return get_board(name).mpy_arch
+
+
+def probe_virtual(src: Source, cfg, samples: int = 5000) -> tuple[float, float]:
+    """The virtual board's own link budget: it has no baud, so what limits a stream is how fast
+    its collect loop moves samples. Measured with the simulated chip in replay (as fast as
+    drained), in a folder of its own: (samples a second, bytes a second)."""
+    import time
+
+    from edgeloop.collect import wire
+
+    root = (Path(src.board_dir) if src.board_dir else DEFAULT_VIRTUAL_DIR / "virtual")
+    probe = Source(board="virtual", board_dir=root.with_name(root.name + "-probe"),
+                   twin=src.twin, state=src.state, seed=src.seed)
+    transport, _ = prepare(probe, cfg, samples / cfg.sample_rate + 1.0, replay=True)
+    link = CollectLink.open(transport)
+    n, t0, t1, b0, b1 = 0, 0.0, 0.0, 0, 0
+    try:
+        link.send(wire.Op.STREAM)
+        for msg in link.messages(silence=5.0):
+            if isinstance(msg, wire.Data):
+                if not n:
+                    t0, b0 = time.monotonic(), link.link.bytes_in
+                n += len(msg.samples)
+                t1, b1 = time.monotonic(), link.link.bytes_in
+                if n >= samples:
+                    break
+            elif isinstance(msg, wire.Refused):
+                break
+    finally:
+        link.close()
+    if n < 2 or t1 <= t0:
+        raise CollectError("the virtual board's throughput probe got no samples")
+    return n / (t1 - t0), (b1 - b0) / (t1 - t0)

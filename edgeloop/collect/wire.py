@@ -57,6 +57,11 @@ class Info:
     _S = struct.Struct("<HBBIIIHH")
 
     @property
+    def replay(self) -> bool:
+        """The virtual board's replay clock: samples as fast as drained, no rate to measure."""
+        return bool(self.flags & 1)
+
+    @property
     def rate_hz(self) -> float:
         """The rate the driver set the sensor's clock to (nominal: the board's clock measures)."""
         return 1e6 * self.period_den / self.period_num
@@ -133,7 +138,7 @@ class BurstEnd:
 
 @dataclass(frozen=True)
 class Refused:
-    code: int  # 1: not enough memory (value: the bytes it has), 2: bad command
+    code: int  # 1: not enough memory (value: the bytes it has), 3: simulated samples ran out
     value: int
     text: str
 

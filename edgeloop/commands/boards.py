@@ -55,15 +55,39 @@ def deploy(
         Path | None,
         typer.Option("--config", "-c", help="the run's config.json (default: beside the model)"),
     ] = None,
+    gate_data: Annotated[
+        list[Path] | None,
+        typer.Option("--gate-data", help="held-out labelled field windows to compare the run "
+                     "with the deployed one on (default: the run's own held-out field split)"),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option("--baseline", help="the run on the board, when the board cannot say "
+                     "(its model's sha256 is checked)"),
+    ] = None,
+    gate_tolerance: Annotated[
+        float, typer.Option("--gate-tolerance", help="accuracy a set may lose and still pass")
+    ] = 0.0,
+    force: Annotated[
+        bool, typer.Option("--force", help="deploy even if the run is worse than the board's")
+    ] = False,
 ) -> None:
-    """Put the runtime, app, config and model on a board; skip what is there; verify."""
+    """Put the runtime, app, config and model on a board; skip what is there; verify.
+
+    A run replacing another run's model is gated (edgeloop.gate): it must be no worse on the
+    deployed run's test set and on the held-out field set, or it is refused with the figures."""
     from edgeloop.extras import board_needs, require_board_tools
     from edgeloop.link.deploy import deploy as run_deploy
     from edgeloop.link.deploy import plan_deploy, read_config, require_config
     from edgeloop.link.transport import open_transport
     from edgeloop.twins import domain_recording, machine_recording
-    from trainer.runs import check_run
+    from trainer.runs import check_run, run_folder_of
 
+    if not 0.0 <= gate_tolerance < 1.0:
+        raise EdgeLoopError(f"--gate-tolerance must be in [0, 1), got {gate_tolerance:g}")
+    for p in [*(gate_data or ()), *([baseline] if baseline else [])]:
+        if not p.exists():
+            raise EdgeLoopError(f"{p} does not exist")
     check_run(source)  # a run's model, bundle and config.json must still belong together
     if config is not None:
         check_run(config)
@@ -74,6 +98,16 @@ def deploy(
     require_board_tools("deploy", board_needs(virtual))
     with open_transport(port, board, board_dir, board_profile, baud) as transport:
         profile = _profile_for(transport, board_profile, virtual)
+        run = run_folder_of(source) if config is None else None
+        gate = None
+        if run is not None:  # a run replaces the board's model only if it is no worse
+            from edgeloop.gate import check_gate
+
+            if not as_json:
+                typer.echo("gate: comparing with the model on the board ...", err=True)
+            gate = check_gate(transport, run, baseline, gate_data, force, gate_tolerance)
+            if not as_json:
+                typer.echo(gate.message(), err=True)
         plan = plan_deploy(source, profile, virtual=virtual, config=given,
                            sim_recording=machine_recording if virtual else None,
                            sim_world=domain_recording if virtual else None)
@@ -85,8 +119,12 @@ def deploy(
         if not as_json:
             typer.echo(f"deploying {source} to the {transport.name} ({profile.name})", err=True)
         result = run_deploy(transport, plan, verify=verify, progress=progress)
+        if run is not None and (result.verified or not verify):
+            from edgeloop.gate import write_record
+
+            write_record(transport, run, gate)  # the board now says which run it holds
     if as_json:
-        typer.echo(json.dumps(result.to_json()))
+        typer.echo(json.dumps(result.to_json() | ({"gate": gate.to_json()} if gate else {})))
     else:
         typer.echo(
             f"copied {len(result.copied)} files ({result.bytes_copied} B), "

@@ -53,17 +53,39 @@ def collect(
         str, typer.Option("--on-gap", help="samples lost mid-recording: restart that recording "
                           "(an error after 3 in a row) or refuse (stop with an error at once)")
     ] = "restart",
+    retries: Annotated[
+        int, typer.Option(help="--on-gap restart: restarts in a row before giving up")
+    ] = 3,
     labels: Annotated[
         str | None, typer.Option(help="interactive: labels for the keys 1..9, comma-separated")
     ] = None,
     seed: Annotated[int, typer.Option(help="virtual board: the twin's seed")] = 0,
+    field: Annotated[
+        bool, typer.Option("--field", help="pull the windows a deployed app kept (least sure, "
+                           "alarms) into OUT/unlabelled/ (then `edgeloop label OUT`)")
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option("--name", help="--field: the board's name in the file names "
+                                 "(default: its chip id; virtual-<folder>)")
+    ] = None,
 ) -> None:
     """Record labelled sensor data from a board: OUT/<label>/<name>.csv + OUT/edgeloop.toml.
 
     With --label and --seconds: --count recordings of exactly rate x seconds samples each. With
-    neither: a live view of the channels; Enter starts/stops a recording, l changes the label."""
+    neither: a live view of the channels; Enter starts/stops a recording, l changes the label.
+    With --field: the windows the deployed model was least sure of and every alarm window, as
+    OUT/unlabelled/<board>-<stamp>-<n>.csv + .json (outputs, model sha256, board time)."""
     from edgeloop.collect.dataset import check_label
     from edgeloop.collect.start import Source, load_sensor_config
+
+    if field:
+        given = [o for o, v in (("--label", label), ("--seconds", seconds), ("--labels", labels),
+                                ("--state", state)) if v is not None]
+        if given:
+            raise EdgeLoopError(f"--field pulls what a deployed app kept: {', '.join(given)} "
+                                "do not apply (label the windows with `edgeloop label OUT`)")
+        _field(out, board, port, baud, board_profile, board_dir, name)
+        return
 
     if count < 1:
         raise EdgeLoopError(f"--count must be >= 1, got {count}")
@@ -75,6 +97,8 @@ def collect(
         raise EdgeLoopError(f"--mode must be auto, stream or burst, not {mode!r}")
     if on_gap not in ("refuse", "restart"):
         raise EdgeLoopError(f"--on-gap must be refuse or restart, not {on_gap!r}")
+    if retries < 0:
+        raise EdgeLoopError(f"--retries must be >= 0, got {retries}")
     if label is not None:
         check_label(label)
     quick = [check_label(x.strip()) for x in labels.split(",") if x.strip()] if labels else []
@@ -89,7 +113,7 @@ def collect(
     con = Console(stderr=True)
     if seconds is not None:
         assert label is not None
-        _batch(src, cfg, out, label, seconds, count, mode, on_gap, con)
+        _batch(src, cfg, out, label, seconds, count, mode, on_gap, retries, con)
     else:
         from edgeloop.collect.interactive import run_interactive
 
@@ -150,16 +174,30 @@ class _board_session:
 
 
 def _batch(src, cfg, out: Path, label: str, seconds: float, count: int, mode: str,
-           on_gap: str, con: Console) -> None:
+           on_gap: str, retries: int, con: Console) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from edgeloop.collect.budget import budget
 
     n = round(seconds * cfg.sample_rate)
     if n < 1:
         raise EdgeLoopError(f"--seconds {seconds:g} at {cfg.sample_rate:g} Hz is no sample")
     # the twin plays the whole session plus a margin: a shortfall is reported, never padded
     total = count * seconds * (1.5 if on_gap == "restart" else 1.0) + 10.0
+    if on_gap == "restart":
+        total += retries * seconds
+    measured = None
+    if src.virtual:
+        from edgeloop.collect.start import probe_virtual
+
+        sps, measured = probe_virtual(src, cfg)
+        con.print(f"virtual board throughput (its collect loop flat out, simulated chip in "
+                  f"replay): {sps:,.0f} samples/s x {len(cfg.channels)} ch = {measured:,.0f} B/s")
     with _board_session(src, cfg, out, total, con) as (session, ds):
+        session.retries = retries
         info = session.info
+        if measured:
+            session.budget = budget(info.rate_hz, info.channels, None, info.batch, measured)
         b = session.budget
         con.print(f"{info.sensor}: {info.channels} channels at {info.rate_hz:g} Hz "
                   f"(board heap free {info.heap_free:,} B, FIFO {info.fifo} samples)")
@@ -218,6 +256,42 @@ def _summary(con: Console, session, ds, n: int | None) -> None:
               f"({s.samples:,} samples received, {s.lost} lost, {s.corrupt} corrupt frames, "
               f"{s.restarts} restarted) in {dt:.1f} s; link carried {bps:,.0f} B/s")
     for p in session.paths:
+        con.print(f"  {p}", markup=False, highlight=False)
+
+
+def _field(out: Path, board: str | None, port: str | None, baud: int, profile: str | None,
+           board_dir: Path | None, name: str | None) -> None:
+    """Pull the deployed app's field windows; a real board's app is restarted after the read
+    (the raw REPL paused it), the virtual board's never stopped."""
+    from edgeloop.collect.field import pull_field
+    from edgeloop.extras import board_needs, require_board_tools
+    from edgeloop.link.transport import open_transport
+
+    require_board_tools("collect", board_needs(port is None and board == "virtual"))
+    con = Console(stderr=True)
+    with open_transport(port, board, board_dir, profile, baud) as transport:
+        con.print(f"reading the field windows kept on the {transport.name} ...")
+        res = pull_field(transport, out, board=name)
+        if port:
+            transport.reset()  # machine.reset(): main.py again, the app restores its ring
+            con.print("board restarted: the app runs again with its ring")
+    for path, hdr in res.files.items():
+        con.print(f"{path}: model {hdr.model_sha256[:12]}, boot {hdr.boot}, "
+                  f"{hdr.kept} window(s) kept so far in {hdr.uncertain + hdr.alarms} slots "
+                  f"({hdr.alarms_seen} alarm(s))")
+    if not res.files:
+        con.print("no field windows on the board yet (the app makes field.bin when it starts)")
+    con.print(f"wrote {len(res.written)} new window(s) to {Path(out) / 'unlabelled'}; "
+              f"{res.duplicates} already pulled" + (", with the twin's truth" if res.truth ==
+                                                     "twin" else ""))
+    if res.overwritten:
+        con.print(f"[yellow]{res.overwritten} alarm window(s) were overwritten on the board "
+                  "before this pull (more alarms than the ring's alarm slots): pull more "
+                  "often or raise config.json field.alarms[/yellow]")
+    if res.torn:
+        con.print(f"[yellow]{res.torn} window(s) were being written while read: the next pull "
+                  "gets them[/yellow]")
+    for p in res.written:
         con.print(f"  {p}")
 
 

@@ -21,13 +21,16 @@ from rich.table import Table
 from edgeloop.errors import EdgeLoopError
 from edgeloop.resources import examples_dir
 
+EXAMPLE_OF = {"rotating_machine_b": "rotating_machine"}  # twin variant -> its example project
+
 
 def _trainer_error(exc: Exception) -> EdgeLoopError:
     return EdgeLoopError(str(exc))
 
 
 def simulate(
-    twin: Annotated[str, typer.Argument(help="rotating_machine | wearable | environment")],
+    twin: Annotated[str, typer.Argument(
+        help="rotating_machine | rotating_machine_b (another plant) | wearable | environment")],
     out: Annotated[Path, typer.Option("--out", "-o", help="dataset folder to write")],
     force: Annotated[
         bool, typer.Option("--force", help="replace what OUT holds (another dataset)")
@@ -62,7 +65,8 @@ def simulate(
         recs = synthesize(twin, per_class=per_class, duration_s=duration, seed=seed)
         with staged_folder(out) as stage:  # complete or not at all
             write_csv_dataset(recs, stage)
-            example = examples_dir() / twin / "edgeloop.toml"  # examples are named after their twins
+            # examples are named after their twins (a variant shares its kind's project)
+            example = examples_dir() / EXAMPLE_OF.get(twin, twin) / "edgeloop.toml"
             if example.is_file():
                 shutil.copy(example, stage / "edgeloop.toml")
     except (TrainerError, ValueError) as exc:
@@ -73,7 +77,8 @@ def simulate(
 
 def train(
     data: Annotated[
-        Path, typer.Option("--data", "-d", help="CSV folder, .npz, or sktime:BasicMotions")
+        list[Path], typer.Option("--data", "-d", help="CSV folder, .npz, or sktime:BasicMotions;"
+                                 " several --data merge (the first's edgeloop.toml is the config)")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="run folder to write")],
     config: Annotated[
@@ -104,8 +109,9 @@ def train(
         check_destination(out)
     except TrainerError as exc:
         raise _trainer_error(exc) from None
-    if not data.exists() and not str(data).startswith("sktime:"):
-        raise EdgeLoopError(f"--data {data} does not exist")
+    for d in data:
+        if not d.exists() and not str(d).startswith("sktime:"):
+            raise EdgeLoopError(f"--data {d} does not exist")
     if test is not None and not test.exists():
         raise EdgeLoopError(f"--test {test} does not exist")
 
@@ -119,7 +125,7 @@ def train(
 
     try:
         cfg = load_config(config) if config else None
-        report = run_training(data, out, cfg, test=test, model=model, window=window,
+        report = run_training(data[0] if len(data) == 1 else data, out, cfg, test=test, model=model, window=window,
                               stride=stride, seed=seed, epochs=epochs, progress=not as_json,
                               finish=finish)
     except TrainerError as exc:
@@ -145,6 +151,11 @@ def train(
     t = report["timing_s"]
     con.print(f"{report['model']}: {report['params']:,} params, {report['macs']:,} MACs, "
               f".tflite {report['tflite_bytes']:,} B; train+quantize {t['train'] + t['quantize']:.1f} s")
+    if len(report.get("sources", ())) > 1:
+        for src in report["sources"]:
+            n = src["recordings"]
+            con.print(f"source {src['path']}: {n['train']} recordings train, {n['val']} "
+                      f"validation, {n['test']} test")
     con.print(f"run folder: {out} (TensorFlow's log: {out / 'tensorflow.log'})")
 
 

@@ -31,6 +31,7 @@ from edgeloop.link.transport import Transport
 MODEL_PATH = "model.elb"
 CONFIG_PATH = "config.json"
 SIM_SAMPLES_PATH = "samples.s16"
+SIM_TRUTH_PATH = "samples.truth.json"  # the twin's state per stretch of samples.s16
 BUNDLE_MAGIC = b"ELMB"
 # verification's scratch files: temporary names like every other file a deploy writes
 VERIFY_SCRATCH = ("verify_in.tmp", "verify_out.tmp", "verify_ticks.tmp")
@@ -293,8 +294,22 @@ def plan_deploy(
                 files[SIM_SAMPLES_PATH] = sim_recording(
                     sensor["sim_units"], float(cfg.get("sample_rate", 1000))
                 )
+        _add_truth(files, cfg)
     files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
     return DeployPlan(files=files, model=bundle, config_source=config_src, arch=arch)
+
+
+def _add_truth(files: dict[str, bytes], cfg: dict) -> None:
+    """A twin's recording knows which state made each sample (edgeloop.twins.TwinRecording):
+    samples.truth.json beside it gives field windows their ground truth (`label --from-twin`)."""
+    rec = files.get(SIM_SAMPLES_PATH)
+    truth = getattr(rec, "truth", None)
+    if rec is None or truth is None:
+        return
+    doc = {"version": 1, "segments": [[int(s), str(lab)] for s, lab in truth],
+           "total": len(rec) // 2 // max(1, int(getattr(rec, "channels", 1))),
+           "loop": bool(cfg.get("sensor", {}).get("loop", False)), "samples_sha256": _sha(rec)}
+    files[SIM_TRUTH_PATH] = (json.dumps(doc) + "\n").encode()
 
 
 APP_DRIVERS = ("mpu6050", "adxl345", "sht3x", "scd4x")  # firmware_micropython/sensors.py

@@ -33,3 +33,11 @@ def test_burst_capacity_from_the_heap():
 def test_virtual_board_has_no_baud_limit():
     b = budget(1000, 3, None)
     assert b.fits and "no baud limit" in b.describe()
+
+
+def test_virtual_board_budget_is_its_measured_throughput():
+    b = budget(1000, 3, None, measured_bps=60_000)
+    assert b.fits and b.use == pytest.approx(6676.4 / 60_000, rel=1e-3)
+    assert "of the 60,000 B/s" in b.describe() and "fits" in b.describe()
+    slow = budget(3200, 3, None, measured_bps=20_000)
+    assert not slow.fits and "NOT fit" in slow.describe()

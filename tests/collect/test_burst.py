@@ -22,7 +22,8 @@ from edgeloop.link.framelink import FrameLink
 def test_burst_recordings_are_exact(tmp_path, board_dir):
     out = tmp_path / "data"
     r = run_cli("--board", "virtual", "--label", "healthy", "--seconds", "1.5", "--count", "2",
-                "--mode", "burst", "--out", str(out), "--dir", str(board_dir), cwd=tmp_path)
+                "--mode", "burst", "--retries", "20", "--out", str(out), "--dir", str(board_dir),
+                cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "burst capture" in r.stderr and "wrote 2 recording(s) of 1,500 samples" in r.stderr
     played = board_samples(board_dir)
@@ -42,7 +43,8 @@ def test_a_burst_larger_than_the_heap_is_refused_with_the_figures(tmp_path, boar
 
 def test_upload_frames_damaged_on_the_wire_are_sent_again(tmp_path):
     cfg = load_sensor_config(None, "rotating_machine")
-    transport, meta = prepare(Source(board="virtual", board_dir=tmp_path / "vboard"), cfg, 20)
+    transport, meta = prepare(Source(board="virtual", board_dir=tmp_path / "vboard"), cfg, 20,
+                              replay=True)
     link = FrameLink(Garbled(transport.stream(SCRIPT), after=3000, flips=40), owner=transport)
     ds = Dataset(tmp_path / "data", cfg, "virtual", meta)
     session = Session(CollectLink(link), ds, None)

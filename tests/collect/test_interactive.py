@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from factory.collecting import board_samples, no_partials, offset_in, read_counts, run_cli
 
+from edgeloop.collect.board import CollectLink
 from edgeloop.collect.errors import CollectError
 from edgeloop.collect.interactive import Controller, View
-from edgeloop.collect.start import Source, load_sensor_config, open_board
+from edgeloop.collect.start import Source, load_sensor_config, prepare
 
 
 def _session(tmp_path: Path):
@@ -19,8 +20,11 @@ def _session(tmp_path: Path):
     from edgeloop.collect.session import Session
 
     cfg = load_sensor_config(None, "rotating_machine")
-    link, meta = open_board(Source(board="virtual", board_dir=tmp_path / "vboard"), cfg, 60)
-    return Session(link, Dataset(tmp_path / "data", cfg, "virtual", meta), None)
+    # replay: the keys come at sample counts, so the run does not depend on the machine's load
+    transport, meta = prepare(Source(board="virtual", board_dir=tmp_path / "vboard"), cfg, 60,
+                              replay=True)
+    return Session(CollectLink.open(transport), Dataset(tmp_path / "data", cfg, "virtual", meta),
+                   None)
 
 
 def test_keys_record_label_and_quit(tmp_path):
@@ -108,3 +112,57 @@ def test_interactive_without_a_terminal_says_how(tmp_path):
     r = run_cli("--board", "virtual", "--out", str(tmp_path / "d"), cwd=tmp_path)
     assert r.returncode == 2 and "needs a terminal" in r.stderr and "--seconds" in r.stderr
     assert np.size(list(tmp_path.rglob("*.csv"))) == 0
+
+
+def test_interactive_in_a_terminal(tmp_path, board_dir):
+    """The CLI on a pseudo-terminal: the live view comes up, keys arrive in cbreak mode."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import time
+
+    from factory.collecting import cli_args
+
+    out = tmp_path / "data"
+    m, s = pty.openpty()
+    proc = subprocess.Popen(cli_args("--board", "virtual", "--out", str(out), "--labels",
+                                     "healthy,bearing", "--dir", str(board_dir)),
+                            stdin=s, stdout=s, stderr=s, cwd=tmp_path, close_fds=True)
+    os.close(s)
+    seen = bytearray()
+
+    def read_for(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if select.select([m], [], [], 0.1)[0]:
+                try:
+                    seen.extend(os.read(m, 65536))
+                except OSError:
+                    return
+
+    try:
+        deadline = time.monotonic() + 120
+        while b"Enter start/stop" not in seen and time.monotonic() < deadline:
+            read_for(0.5)
+        assert b"Enter start/stop" in seen, seen[-2000:]
+        for key, wait in (("\n", 1.5), ("\n", 0.5), ("2", 0.3), ("\n", 1.5), ("\n", 0.5),
+                          ("q", 0.5)):
+            os.write(m, key.encode())
+            read_for(wait)
+        proc.wait(timeout=60)
+        read_for(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(m)
+    text = seen.decode(errors="replace")
+    assert proc.returncode == 0, text[-2000:]
+    assert "ax [g]" in text and "REC" in text and "wrote" in text
+    recs = read_counts(out)
+    assert {"healthy", "bearing"} <= set(recs)  # a stall of the machine may split one in two
+    played = board_samples(board_dir)
+    for items in recs.values():
+        for _, counts in items:
+            offset_in(played, counts)

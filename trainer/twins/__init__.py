@@ -16,6 +16,9 @@ Streaming API (what the HIL bench drives in a closed loop)::
 
 - Operating point: rpm wanders (rpm_drift, relative std), load too if load_drift > 0; both
   stay in the range the example dataset covers (1200-1800 rpm, load 0.3-1.0).
+- Variants: `RotatingMachine(variant="plant_b")` (or twin `rotating_machine_b`,
+  RotatingMachineB) is another site's machine: 2400-3200 rpm, its structural resonance at
+  110-150 Hz, a 0.05-0.09 g noise floor (trainer.twins.rotating.VARIANTS).
 - Time is simulated: `twin.t` is the time of the next sample; nothing sleeps.
 - Samples come from fixed internal blocks (64 samples for the machine), so the stream does
   not depend on how step() calls are chunked, and the same seed gives the same stream.
@@ -45,19 +48,21 @@ import numpy as np
 from trainer.twins.base import BlockTwin, Recording
 from trainer.twins.environment import STATES, Environment, Room
 from trainer.twins.faults import FAULT_KINDS, SensorFault, inject
-from trainer.twins.rotating import CONDITIONS, RotatingMachine
+from trainer.twins.rotating import CONDITIONS, VARIANTS, RotatingMachine, RotatingMachineB
 from trainer.twins.wearable import ACTIVITIES, MOVES, WearableIMU, daily_life
 
 TWINS = {
     "rotating_machine": (RotatingMachine, CONDITIONS, 10.0),
+    "rotating_machine_b": (RotatingMachineB, CONDITIONS, 10.0),  # plant B: the drifted site
     "wearable": (WearableIMU, ACTIVITIES, None),
     "environment": (Room, STATES, None),
 }
 
 __all__ = [
     "ACTIVITIES", "CONDITIONS", "FAULT_KINDS", "MOVES", "STATES", "TWINS", "BlockTwin",
-    "Environment", "Recording", "Room", "RotatingMachine", "SensorFault", "WearableIMU",
-    "daily_life", "inject", "synthesize", "to_counts", "write_csv_dataset", "write_csv_recording",
+    "Environment", "Recording", "Room", "RotatingMachine", "RotatingMachineB", "SensorFault",
+    "VARIANTS", "WearableIMU", "daily_life", "inject", "synthesize", "to_counts",
+    "write_csv_dataset", "write_csv_recording",
 ]
 
 

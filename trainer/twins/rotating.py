@@ -7,11 +7,18 @@ broadband noise, per-axis mounting gain, gravity on z, saturation at the sensor'
 A fault injected on a running machine degrades its health from 1.0 towards 0.0 (breakdown)
 at an accelerating rate, its signature growing as it goes; stop() spins the machine down and
 freezes the degradation.
+
+Variants are machines of one kind on other sites (`variant=`, VARIANTS): "plant_a" is the one
+the example dataset and the shipped model know; "plant_b" is a faster machine (2400-3200 rpm) on
+a softer mounting (its structural resonance, where bearing impacts ring, at 110-150 Hz instead of
+300-380 Hz; radial axes weighted 1.3 / 0.8) in a noisier plant (noise floor 0.05-0.09 g instead
+of 0.01-0.04 g): the drift a model trained on plant_a meets in the field.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,25 +28,55 @@ CONDITIONS = ("normal", "imbalance", "misalignment", "bearing", "looseness")
 BPFO_RATIO = 3.57  # outer-race defect frequency / shaft frequency for a typical 6205 bearing
 
 
+@dataclass(frozen=True)
+class Variant:
+    """Where one machine differs from another of its kind: speed, mounting, noise floor."""
+
+    rpm: float  # nominal speed of a streaming twin
+    rpm_band: tuple[float, float]  # speeds of batch recordings
+    noise_g: float
+    noise_band: tuple[float, float]
+    resonance: tuple[float, float]  # structural resonance, as fractions of the sample rate
+    mount_gain: tuple[float, float, float]  # per-axis mounting transfer (x, y radial; z axial)
+
+
+VARIANTS = {
+    "plant_a": Variant(1500.0, (1200.0, 1800.0), 0.02, (0.01, 0.04), (0.30, 0.38), (1.0, 1.0, 1.0)),
+    "plant_b": Variant(2800.0, (2400.0, 3200.0), 0.07, (0.05, 0.09), (0.11, 0.15), (1.3, 0.8, 1.0)),
+}
+
+
+def variant_of(name: str) -> Variant:
+    if name not in VARIANTS:
+        raise ValueError(f"unknown machine variant {name!r}; known: {', '.join(VARIANTS)}")
+    return VARIANTS[name]
+
+
 class RotatingMachine(BlockTwin):
     """Streaming twin of a motor/pump; see trainer.twins for the API used by the HIL bench."""
 
     channels = ("ax", "ay", "az")
+    default_variant = "plant_a"
 
     def __init__(
         self,
         seed: int = 0,
         sample_rate: float = 1000.0,
-        rpm: float = 1500.0,
+        rpm: float | None = None,
         load: float = 0.7,
-        noise_g: float = 0.02,
+        noise_g: float | None = None,
         full_scale_g: float = 16.0,
         time_to_failure_s: float = 120.0,
         rpm_drift: float = 0.03,
         load_drift: float = 0.0,
         block: int = 64,
+        variant: str = "plant_a",
     ) -> None:
         super().__init__(sample_rate)
+        self.variant = variant
+        v = variant_of(variant)
+        rpm = v.rpm if rpm is None else rpm
+        noise_g = v.noise_g if noise_g is None else noise_g
         self.block = int(block)
         self.seed = seed
         self.rng = child_rngs(seed, ("setup", "noise", "drift", "impulse", "load"))
@@ -53,8 +90,9 @@ class RotatingMachine(BlockTwin):
         self.load_nominal = float(load)
         self.load_drift = float(load_drift)  # std of the slow load wander (OU, 60 s)
         self._load_dev = 0.0
-        self.gain = 1.0 + 0.05 * setup.standard_normal(3)  # mounting gain per axis
-        self.resonance_hz = float(setup.uniform(0.30, 0.38) * sample_rate)
+        # mounting gain per axis: the site's mounting, and this unit's spread around it
+        self.gain = np.asarray(v.mount_gain) * (1.0 + 0.05 * setup.standard_normal(3))
+        self.resonance_hz = float(setup.uniform(*v.resonance) * sample_rate)
         self.harm_phase = setup.uniform(0, 2 * math.pi, size=10)
         self.imb_phase = float(setup.uniform(0, 2 * math.pi))
         self.health = 1.0
@@ -222,23 +260,39 @@ class RotatingMachine(BlockTwin):
     # -- batch --------------------------------------------------------------------------------
     @classmethod
     def recording(
-        cls, condition: str, duration_s: float, seed: int, sample_rate: float = 1000.0
+        cls, condition: str, duration_s: float, seed: int, sample_rate: float = 1000.0,
+        variant: str | None = None,
     ) -> Recording:
-        """A labelled recording of one condition at a random operating point and severity."""
+        """A labelled recording of one condition at a random operating point and severity
+        (within the variant's rpm band and noise floor)."""
         if condition not in CONDITIONS:
             raise ValueError(f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
+        variant = variant or cls.default_variant
+        v = variant_of(variant)
         pick = np.random.default_rng([seed, 7919])
         twin = cls(
             seed=seed,
             sample_rate=sample_rate,
-            rpm=float(pick.uniform(1200, 1800)),
+            rpm=float(pick.uniform(*v.rpm_band)),
             load=float(pick.uniform(0.3, 1.0)),
-            noise_g=float(pick.uniform(0.01, 0.04)),
+            noise_g=float(pick.uniform(*v.noise_band)),
+            variant=variant,
         )
         sev = float(pick.uniform(0.4, 2.0))
         if condition != "normal":
             twin.inject_fault(condition, 0.0)
             twin.severity_override = sev
         data = twin.step(int(round(duration_s * sample_rate)))
-        meta = {"rpm": twin.rpm_nominal, "load": twin.load, "severity": sev if condition != "normal" else 0.0}
+        meta = {"variant": variant, "rpm": twin.rpm_nominal, "load": twin.load,
+                "severity": sev if condition != "normal" else 0.0}
         return Recording(condition, data, sample_rate, cls.channels, meta)
+
+
+class RotatingMachineB(RotatingMachine):
+    """The rotating machine of plant B (VARIANTS["plant_b"]): twin `rotating_machine_b`."""
+
+    default_variant = "plant_b"
+
+    def __init__(self, seed: int = 0, **kw) -> None:
+        kw.setdefault("variant", "plant_b")
+        super().__init__(seed=seed, **kw)
