@@ -26,7 +26,8 @@ test: $(STAMP)
 # arithmetic: EDGELOOP_MICROPYTHON=../shared/tools/micropython-esp32sem make test-esp32sem
 BOARD_TESTS := tests/test_foundation.py tests/runtime tests/exactness tests/viper \
 	tests/trainer/test_preprocess_board.py tests/trainer/test_any_window.py tests/boards \
-	tests/hil tests/fleet hil_tests tests/collect/test_board_script.py tests/collect/test_burst.py
+	tests/hil tests/fleet hil_tests tests/collect/test_board_script.py tests/collect/test_burst.py \
+	tests/field/test_ring.py tests/field/test_pull.py
 test-esp32sem: $(STAMP)
 ifeq ($(strip $(EDGELOOP_MICROPYTHON)),)
 	@echo "test-esp32sem: skipped: no board executable given (EDGELOOP_MICROPYTHON=../shared/tools/micropython-esp32sem make test-esp32sem)"

@@ -78,10 +78,11 @@ BOARDS: dict[str, BoardProfile] = {
 SIM_HEAP = 12 * 1024
 
 
-def with_sim_heap(profile: BoardProfile) -> BoardProfile:
+def with_sim_heap(profile: BoardProfile, extra: int = 0) -> BoardProfile:
     """The profile with the simulated chips' heap share added: a virtual board that plays its
-    sensors at register level gets the board's heap for the firmware, plus SIM_HEAP."""
-    return replace(profile, heap_bytes=profile.heap_bytes + SIM_HEAP)
+    sensors at register level gets the board's heap for the firmware, plus SIM_HEAP (plus
+    `extra` for other simulation-only modules a scenario loads)."""
+    return replace(profile, heap_bytes=profile.heap_bytes + SIM_HEAP + extra)
 
 
 class UnknownBoardError(ValueError):

@@ -188,8 +188,12 @@ class VirtualBoard:
             script.unlink(missing_ok=True)
         return RunResult(proc.returncode, proc.stdout, proc.stderr)
 
-    def spawn(self, script: str = "main.py", heap_bytes: int | None = None) -> subprocess.Popen:
-        """Start a script as a live board with binary stdin/stdout pipes (the serial console)."""
+    def spawn(self, script: str = "main.py", heap_bytes: int | None = None,
+              own_session: bool = False) -> subprocess.Popen:
+        """Start a script as a live board with binary stdin/stdout pipes (the serial console).
+        own_session: a real-time board in its own session, so its CPU share on a Linux host
+        with autogrouped scheduling is its own, not that of the (busy) process that started
+        it; its parent must stop it (a terminal's Ctrl-C no longer reaches it)."""
         return subprocess.Popen(
             self.command(script, heap_bytes),
             cwd=self.root,
@@ -198,4 +202,5 @@ class VirtualBoard:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             bufsize=0,
+            start_new_session=own_session,
         )

@@ -14,15 +14,21 @@
 # A window whose work outlasts its stride is an overrun ("overruns"); once the backlog behind
 # a window reaches a stride (or half the FIFO) that window is skipped ("skipped") rather than
 # the FIFO left to overflow, so the model keeps seeing fresh, gap-free windows.
+# On the virtual board in real time the host's scheduler may not run the process for a while:
+# the status line's "wait" (us of a window's work the host kept it waiting), the end event's
+# gap_max_us / own_gap_max_us (longest time between two drains, and the same less host waits)
+# and each "overflow" event's gap_us / wait_us tell a host stall from the board's own delay.
 #
 # config.json keys read here (the trainer's device config plus board facts added by deploy):
 #   model ("model.elb"), sample_rate (Hz), counts_per_unit (sets the accelerometer range the
 #   model was trained at), window, stride, labels, preprocess (preprocess.Preprocessor's table;
 #   absent: raw window quantized to the model input), decision {fault_classes, threshold or
 #   threshold_q, n, m, action ("stop" latches), latch}, pins {sda, scl, relay, led, adc},
-#   sensor {kind: mpu6050|adxl345|analog, addr, range_g, i2c, freq, sim (sample file, virtual
-#   board), sim_units, sim_clock ("wall": samples in real time, or "replay": as fast as the
-#   app drains them), sim_seq (hide sequence numbers for the realtime bench), ring (samples),
+#   sensor {kind: mpu6050|adxl345|analog, axes (3, or 6: the MPU6050's gyroscope too),
+#   gyro_dps, addr, range_g, i2c, freq, sim (sample file, virtual board), sim_units,
+#   sim_gyro_units10, sim_clock ("wall": samples in real time, or "replay": as fast as the
+#   app drains them), sim_seq (hide sequence numbers for the realtime bench), sim_speed (a
+#   sensor list's world played that many times faster than real time), ring (samples),
 #   fail_every}, actuator {pin, led, active_high}, watchdog (true),
 #   watchdog_ms (5000), max_windows (0: forever), max_seconds (0: forever), reinit_after (50
 #   consecutive read errors),
@@ -115,7 +121,12 @@ def _main(cfg):
     global pipeline, sensor_scale
     pipeline, sensor_scale = pipe, hw.sensor.scale_g  # read by the fleet's `collect`
     labels = cfg.get("labels") or [str(i) for i in range(n_out)]
-    sampler = Sampler(cfg, hw, window, stride, channels)
+    if hw.host_wait is not None:  # the virtual board in real time: host stalls measured
+        from simhw.hostwait import HostSampler
+
+        sampler = HostSampler(cfg, hw, window, stride, channels, hw.host_wait)
+    else:
+        sampler = Sampler(cfg, hw, window, stride, channels)
     gc.collect()
     global kept
     fcfg = cfg.get("field", {})
@@ -182,6 +193,7 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
                 skipped += 1  # too far behind: this window is stale, the next is complete
                 continue
             t0 = ticks_us()
+            w0 = sampler.wait_us()
             new_alarm = pipe.run()
             dt = ticks_diff(ticks_us(), t0)
             if kept is not None:  # the window raising the alarm, or one the model doubted
@@ -194,6 +206,9 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
             busy = ticks_diff(ticks_us(), t0)
             if busy > stride_us:
                 overruns += 1
+            # the virtual board's host may have kept the process waiting meanwhile: that part
+            # of busy is the host's, not the board's work (status "wait"; 0 on a real board)
+            waited = (sampler.wait_us() - w0) % 100000000
             sampler.drain()
             hw.feed()
             d = decision
@@ -206,6 +221,8 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
                   "busy": busy, "lag": sampler.backlog(), "free": gc.mem_free(),
                   "errors": sampler.errors, "lost": ring.lost, "skipped": skipped,
                   "overruns": overruns}
+            if sampler.host is not None:
+                st["wait"] = waited
             if seq is not None:
                 seq.report(st)
             emit(st)
@@ -219,10 +236,15 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
             break
         if realtime:
             sampler.nap(pipe)
+    gc.collect()  # the end event's dict and text: room for them on a fragmented heap
     end = {"event": "end", "windows": formed, "inferred": pipe.windows, "errors": sampler.errors,
            "alarm": alarm, "actuations": hw.actuations, "lost": ring.lost,
            "overflows": ring.overflows, "skipped": skipped, "overruns": overruns,
            "samples": ring.read}
+    if sampler.host is not None:
+        end["gap_max_us"] = sampler.gap_max
+        end["own_gap_max_us"] = sampler.own_gap_max
+        end["wait_us"] = sampler.waited
     if seq is not None:
         seq.report(end)
     if kept is not None:

@@ -23,26 +23,38 @@ def sample_rate_f(cfg):
     return float(cfg.get("sample_rate_hz", cfg.get("sample_rate", 1000)))
 
 
-def _one_accelerometer(cfg):
-    """A sensor list that is one 3-axis accelerometer (the machine) is read by its driver
-    directly, as the "sensor" entry: the list's machinery would cost ~5 KB of a 100 KB heap
-    that a large vibration model needs."""
+_IMU_AXES = ["ax", "ay", "az", "gx", "gy", "gz"]
+
+
+def _one_fifo_sensor(cfg):
+    """A sensor list that is one FIFO sensor (the machine's 3-axis accelerometer, the
+    wearable's 6-axis MPU6050, axes in the chip's order) is read by its driver directly, as
+    the "sensor" entry, through the chip's FIFO on the chip's own clock: the list's machinery
+    (one polled read per sample) would cost ~5 KB of a 100 KB heap that a large vibration
+    model needs, and a polled read per sample is what the FIFO spares the loop."""
     specs = cfg.get("sensors")
     if not specs or len(specs) != 1:
         return
     s = specs[0]
-    if s.get("driver") not in ("mpu6050", "adxl345") or list(s.get("reads", ())) != ["ax", "ay", "az"]:
+    reads = list(s.get("reads", ()))
+    if not (s.get("driver") in ("mpu6050", "adxl345") and reads == _IMU_AXES[:3] or
+            s.get("driver") == "mpu6050" and reads == _IMU_AXES):
         return
     scfg = cfg.setdefault("sensor", {})
     scfg.setdefault("kind", s["driver"])
     rng = s.get("range", {})
     if rng.get("accel_g", rng.get("range_g")):
         scfg.setdefault("range_g", rng.get("accel_g", rng.get("range_g")))
+    cpu = s.get("counts_per_unit", [16384])
+    if len(reads) == 6:
+        scfg.setdefault("axes", 6)
+        scfg.setdefault("gyro_dps", int(rng.get("gyro_dps", 1000)))
+        scfg.setdefault("sim_gyro_units10", int(round(cpu[3] * 10)))
     bus = s.get("bus", {})
     for k in ("addr", "i2c", "sda", "scl", "freq"):
         if k in bus:
             scfg.setdefault(k, bus[k])
-    scfg.setdefault("sim_units", int(s.get("counts_per_unit", [16384])[0]))
+    scfg.setdefault("sim_units", int(cpu[0]))
     del cfg["sensors"]
 
 
@@ -50,7 +62,7 @@ class Hardware:
     """The board's parts: sensor driver(s), relay and LED pins, watchdog."""
 
     def __init__(self, cfg, emit):
-        _one_accelerometer(cfg)
+        _one_fifo_sensor(cfg)
         self.cfg = cfg
         self.emit = emit  # the app's status line (events: sensor_missing)
         scfg = cfg.get("sensor", {})
@@ -66,6 +78,7 @@ class Hardware:
         self.replay = False  # simulated samples come as fast as they are drained
         self.timer_cls = None
         self.row = None  # the simulated world's current sample (sensors list, virtual board)
+        self.host_wait = None  # virtual board in real time: the host's run-queue wait
         if self.sim:
             from simhw.pins import WDT
             from simhw.pins import Pin as SimPin
@@ -140,6 +153,10 @@ class Hardware:
         if clock_kind not in ("wall", "replay"):
             raise ValueError("sensor.sim_clock must be 'wall' or 'replay', not %r" % (clock_kind,))
         self.replay = clock_kind == "replay"
+        if not self.replay:  # the evidence that tells a host stall from the board's own delay
+            from simhw.hostwait import host_wait
+
+            self.host_wait = host_wait()
         if "sensors" in self.cfg:  # every sensor's simulated chip, fed from one sample file
             from simhw.world import sim_bus
 
@@ -148,11 +165,17 @@ class Hardware:
             for spec in specs:
                 n += len(spec["channels"])
             self.source = FileSource(scfg.get("sim", "samples.s16"), n, scfg.get("loop", False))
-            bus, self.row = sim_bus(specs, self.source, n, int(1000 / sample_rate_f(self.cfg)))
+            seq = bool(scfg.get("sim_seq", False)) and n >= 3
+            if seq:
+                from simhw.seq import SeqCheck
+
+                self.seq = SeqCheck()
+            bus, self.row = sim_bus(specs, self.source, n, int(1000 / sample_rate_f(self.cfg)),
+                                    seq)
             bus.fail_every = int(scfg.get("fail_every", 0))
             return lambda spec_bus: bus
 
-        channels = 1 if scfg.get("kind") == "analog" else 3
+        channels = 1 if scfg.get("kind") == "analog" else int(scfg.get("axes", 3))
         self.source = FileSource(scfg.get("sim", "samples.s16"), channels, scfg.get("loop", False),
                                  64)  # simulated hardware: small blocks, heap is the board's
         units = int(scfg.get("sim_units", 1000))  # sample file units per g (milli-g default)
@@ -168,6 +191,11 @@ class Hardware:
             self.chip = SimADXL345(self.source, scfg.get("addr", 0x53), units, clock, seq)
         elif scfg.get("kind") == "analog":
             return None
+        elif channels == 6:  # the 6-axis IMU: accelerometer and gyroscope frames
+            from simhw.imu import SimMPU6050IMU
+
+            self.chip = SimMPU6050IMU(self.source, scfg.get("addr", 0x68), units,
+                                      int(scfg.get("sim_gyro_units10", 10)), clock, seq)
         else:
             from simhw.chips import SimMPU6050
 
@@ -181,20 +209,32 @@ class Hardware:
             from polled import Polled
             from sensors import Sensors
 
-            # no FIFO behind the list: read on the sample clock (as fast as drained in replay)
-            return Polled(Sensors(self.cfg["sensors"], self.i2c, sample_rate_f(self.cfg),
-                                  self.row), sample_rate_f(self.cfg), not self.replay)
+            # no FIFO behind the list: read on the sample clock (as fast as drained in replay).
+            # The virtual board may play a slow world faster than real time (sensor.sim_speed:
+            # the building's one sample a minute every 200 ms at 300): the reads are paced at
+            # rate * speed in wall-clock time, the world's own time (row.t_ms) at the rate.
+            rate = sample_rate_f(self.cfg)
+            speed = float(self.cfg.get("sensor", {}).get("sim_speed", 1)) if self.sim else 1.0
+            return Polled(Sensors(self.cfg["sensors"], self.i2c, rate, self.row), rate * speed,
+                          not self.replay)
         scfg = self.cfg.get("sensor", {})
         kind = scfg.get("kind", "mpu6050")
         # The model was trained on counts at counts_per_unit: set the range that gives them.
         cpu = self.cfg.get("counts_per_unit")
+        cpu0 = cpu[0] if isinstance(cpu, list) else cpu  # the accelerometer's (then the gyro's)
         if kind == "mpu6050":
             from drivers.mpu6050 import MPU6050
 
-            rng = scfg.get("range_g") or _MPU_RANGE.get(int(cpu or 16384))
+            rng = scfg.get("range_g") or _MPU_RANGE.get(int(cpu0 or 16384))
             if rng is None:
-                raise ValueError("counts_per_unit %s is no MPU6050 range (16384, 8192, 4096, 2048)" % cpu)
-            sensor = MPU6050(self.i2c, scfg.get("addr", 0x68), rng, sample_rate_f(self.cfg))
+                raise ValueError("counts_per_unit %s is no MPU6050 range (16384, 8192, 4096, 2048)" % cpu0)
+            if int(scfg.get("axes", 3)) == 6:
+                from drivers.mpu6050_imu import MPU6050IMU
+
+                sensor = MPU6050IMU(self.i2c, scfg.get("addr", 0x68), rng,
+                                    int(scfg.get("gyro_dps", 1000)), sample_rate_f(self.cfg))
+            else:
+                sensor = MPU6050(self.i2c, scfg.get("addr", 0x68), rng, sample_rate_f(self.cfg))
         elif kind == "adxl345":
             from drivers.adxl345 import ADXL345
 
@@ -203,8 +243,11 @@ class Hardware:
         else:
             sensor = None
         if sensor is not None:
-            if cpu and int(cpu) != sensor.lsb_per_g:
-                raise ValueError("model trained at %s counts/g but the %s gives %d" % (cpu, kind, sensor.lsb_per_g))
+            if cpu0 and int(cpu0) != sensor.lsb_per_g:
+                raise ValueError("model trained at %s counts/g but the %s gives %d" % (cpu0, kind, sensor.lsb_per_g))
+            dps = getattr(sensor, "lsb_per_dps", 0)
+            if dps and isinstance(cpu, list) and len(cpu) == 6 and abs(cpu[3] - dps) > 1e-6 * dps:
+                raise ValueError("model trained at %s counts per deg/s but the %s gives %s" % (cpu[3], kind, dps))
             return sensor
         if kind == "analog":
             from drivers.analog import Analog

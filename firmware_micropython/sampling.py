@@ -133,6 +133,16 @@ class Sampler:
         self.hw.start(self.ring)
         self.t_ok = ticks_us()
 
+    # the virtual board's evidence of host stalls (simhw/hostwait.py HostSampler); a real
+    # board has no host: nothing waits, the figures stay 0
+    host = None
+    gap_max = 0
+    own_gap_max = 0
+    waited = 0
+
+    def wait_us(self):
+        return 0
+
     def drain(self):
         hw = self.hw
         try:

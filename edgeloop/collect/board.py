@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -173,15 +173,19 @@ class CollectLink:
                                 "again)")
             yield msg
 
-    def capture(self, n: int, timeout: float) -> tuple[np.ndarray, wire.BurstEnd]:
+    def capture(self, n: int, timeout: float, progress: Callable[[int, str], None] | None = None
+                ) -> tuple[np.ndarray, wire.BurstEnd]:
         """A burst of n samples captured into the board's RAM, then uploaded; frames lost on the
-        wire are asked for again, so only samples lost on the board make it incomplete."""
+        wire are asked for again, so only samples lost on the board make it incomplete.
+        `progress(samples uploaded, phase)` follows it ("capturing", "uploading")."""
         self.send(wire.Op.CAPTURE, n)
         ch = self.info.channels
         got = np.zeros((n, ch), np.int16)
         have = np.zeros(n, bool)
         end: wire.BurstEnd | None = None
         deadline = time.monotonic() + timeout
+        if progress:
+            progress(0, "capturing on the board")
         for msg in self.messages(silence=timeout):
             if time.monotonic() > deadline:
                 raise LinkFault(f"the {self.name} did not finish a {n}-sample burst in "
@@ -196,6 +200,8 @@ class CollectLink:
                 if msg.first + k <= n and msg.samples.shape[1] == ch:
                     got[msg.first:msg.first + k] = msg.samples
                     have[msg.first:msg.first + k] = True
+                    if progress:
+                        progress(int(have.sum()), "uploading")
             elif msg is None and end is not None:  # upload quiet: ask for what is missing
                 missing = _runs(~have[:end.n])
                 if not missing:

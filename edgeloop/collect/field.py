@@ -43,7 +43,7 @@ KINDS = {1: "uncertain", 2: "alarm"}
 
 # What every sidecar holds (the shared format of OWNERS.md first, then provenance).
 FIELD_KEYS = ("model_sha256", "outputs", "guess", "margin", "reason", "t_ms", "window_index",
-              "board", "uid", "labels", "channels", "sample_rate", "counts_per_unit",
+              "board", "uid", "labels", "classes", "channels", "sample_rate", "counts_per_unit",
               "outputs_q", "boot", "sample_end", "pulled_utc", "source", "twin")
 
 
@@ -355,6 +355,7 @@ def _sidecar(w: FieldWindow, hdr: FieldHeader, cfg: dict, labels: list[str], boa
         "model_sha256": hdr.model_sha256, "outputs": outputs, "guess": guess,
         "margin": round(w.doubt_q * scale, 6), "reason": w.reason, "t_ms": w.t_ms,
         "window_index": w.window_index, "board": board, "uid": w.uid, "labels": labels,
+        "classes": [str(c) for c in cfg.get("labels") or labels],
         "channels": _channels(cfg, hdr.channels), "sample_rate": hdr.sample_rate,
         "counts_per_unit": _cpu(cfg, hdr.channels), "outputs_q": [int(q) for q in w.outputs_q],
         "boot": w.boot, "sample_end": w.end, "pulled_utc": pulled_utc, "source": path,

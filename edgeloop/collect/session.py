@@ -54,6 +54,7 @@ class Session:
                                      self.info.batch)
         self.on_take = on_take
         self.on_tick = on_tick
+        self.on_burst: Callable[[int, str], None] | None = None  # (uploaded, phase)
         self.stats = Stats()
         self.paths: list[Path] = []
         self.stream = SampleStream()
@@ -146,7 +147,7 @@ class Session:
         in_row = 0
         target = len(self.paths) + count
         while len(self.paths) < target:
-            samples, end = self.link.capture(n, timeout)
+            samples, end = self.link.capture(n, timeout, self.on_burst)
             self.stats.frames += 1
             if end.lost or end.n < n:
                 self.stats.lost += end.lost

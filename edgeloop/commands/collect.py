@@ -51,7 +51,7 @@ def collect(
     ] = "auto",
     on_gap: Annotated[
         str, typer.Option("--on-gap", help="samples lost mid-recording: restart that recording "
-                          "(an error after 3 in a row) or refuse (stop with an error at once)")
+                          "(an error after --retries in a row) or refuse (stop with an error)")
     ] = "restart",
     retries: Annotated[
         int, typer.Option(help="--on-gap restart: restarts in a row before giving up")
@@ -237,7 +237,10 @@ def _batch(src, cfg, out: Path, label: str, seconds: float, count: int, mode: st
                             note=f"lost {s.lost}, corrupt {session.link.corrupt}, "
                                  f"restarts {rec.restarts}")
 
-        session.on_take, session.on_tick = on_take, on_tick
+        def on_burst(have: int, phase: str) -> None:
+            progress.update(tasks[-1], completed=have, note=phase)
+
+        session.on_take, session.on_tick, session.on_burst = on_take, on_tick, on_burst
         with progress:
             tasks.append(progress.add_task(f"{label} 1/{count}", total=n, note=""))
             if use == "stream":
@@ -270,7 +273,7 @@ def _field(out: Path, board: str | None, port: str | None, baud: int, profile: s
     require_board_tools("collect", board_needs(port is None and board == "virtual"))
     con = Console(stderr=True)
     with open_transport(port, board, board_dir, profile, baud) as transport:
-        con.print(f"reading the field windows kept on the {transport.name} ...")
+        con.print(f"reading the field windows kept on the {transport.name} ...", markup=False)
         res = pull_field(transport, out, board=name)
         if port:
             transport.reset()  # machine.reset(): main.py again, the app restores its ring
@@ -283,7 +286,7 @@ def _field(out: Path, board: str | None, port: str | None, baud: int, profile: s
         con.print("no field windows on the board yet (the app makes field.bin when it starts)")
     con.print(f"wrote {len(res.written)} new window(s) to {Path(out) / 'unlabelled'}; "
               f"{res.duplicates} already pulled" + (", with the twin's truth" if res.truth ==
-                                                     "twin" else ""))
+                                                     "twin" else ""), markup=False)
     if res.overwritten:
         con.print(f"[yellow]{res.overwritten} alarm window(s) were overwritten on the board "
                   "before this pull (more alarms than the ring's alarm slots): pull more "
@@ -292,7 +295,7 @@ def _field(out: Path, board: str | None, port: str | None, baud: int, profile: s
         con.print(f"[yellow]{res.torn} window(s) were being written while read: the next pull "
                   "gets them[/yellow]")
     for p in res.written:
-        con.print(f"  {p}")
+        con.print(f"  {p}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

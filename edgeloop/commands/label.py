@@ -45,13 +45,13 @@ def label(
     extra = [c.strip() for c in classes.split(",") if c.strip()] if classes else []
     lab = Labeller(data, extra)
     if lab.done:
-        con.print(f"nothing to label in {Path(data) / 'unlabelled'}")
+        con.print(f"nothing to label in {Path(data) / 'unlabelled'}", markup=False)
         return
     if not sys.stdin.isatty():
         raise EdgeLoopError("the labeller reads keys from a terminal; without one use "
                             "--from-twin (simulated runs)")
     lab.run(_keys(), lambda labeller, msg: _show(con, labeller, msg, png))
-    con.print(lab.summary())
+    con.print(lab.summary(), markup=False)
 
 
 def _keys():
@@ -69,13 +69,13 @@ def _show(con: Console, lab, message: str, png: bool) -> None:
     con.clear()
     item = lab.current
     if item is None:
-        con.print(f"{message}\nall windows seen: u undoes the last, q quits")
+        con.print(f"{message}\nall windows seen: u undoes the last, q quits", markup=False)
         return
     con.print(render(item, lab.keys, f"{lab.pos + 1}/{len(lab.items)}", message,
                      width=max(16, min(96, con.width - 40))))
     if png:
         path = plot_png(item, Path(lab.root) / ".label" / "window.png")
-        con.print(f"plot: {path}", style="dim")
+        con.print(f"plot: {path}", style="dim", markup=False)
 
 
 def register(app: typer.Typer) -> None:

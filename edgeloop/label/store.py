@@ -85,10 +85,11 @@ def pending(root: Path | str) -> list[FieldItem]:
 
 
 def classes_of(items: list[FieldItem], extra: list[str] | None = None) -> list[str]:
-    """The model's labels (in its order), then any extra class the user names."""
+    """The run's classes (the model's labels, in its order; an anomaly model's dataset
+    classes), then any extra class the user names."""
     out: list[str] = []
     for it in items:
-        for lab in it.meta["labels"]:
+        for lab in it.meta.get("classes") or it.meta["labels"]:
             if str(lab) not in out:
                 out.append(str(lab))
     for lab in extra or []:

@@ -33,11 +33,13 @@ class BoardNotDeployed(BoardError):
 class VirtualTransport(Transport):
     """The virtual board: its folder is the filesystem; each exec is a fresh MicroPython process."""
 
-    def __init__(self, root: Path | str, profile: BoardProfile | str = "virtual") -> None:
+    def __init__(self, root: Path | str, profile: BoardProfile | str = "virtual",
+                 realtime: bool = False) -> None:
         self.board = VirtualBoard(root, profile)
         self.root = self.board.root
         self.name = f"virtual board at {self.root}"
         self._proc: subprocess.Popen | None = None
+        self.realtime = realtime  # console() runs the board in its own session (vboard.spawn)
 
     def _local(self, remote_path: str) -> Path:
         path = (self.root / remote_path.lstrip("/")).resolve()
@@ -81,7 +83,7 @@ class VirtualTransport(Transport):
         self.reset()
         if not (self.root / "main.py").exists():
             raise BoardError(f"{self.name}: no main.py (run `edgeloop deploy ... --board virtual`)")
-        self._proc = proc = self.board.spawn("main.py")
+        self._proc = proc = self.board.spawn("main.py", own_session=self.realtime)
         deadline = None if seconds is None else time.monotonic() + seconds
         assert proc.stdout is not None
         try:
@@ -89,8 +91,10 @@ class VirtualTransport(Transport):
                 line = proc.stdout.readline()
                 if not line:
                     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                    if proc.wait() != 0:
-                        raise BoardError(f"main.py stopped on the {self.name}", err)
+                    code = proc.wait()
+                    if code != 0:
+                        how = f"signal {-code}" if code < 0 else f"exit status {code}"
+                        raise BoardError(f"main.py stopped on the {self.name} ({how})", err)
                     return
                 yield line.decode(errors="replace").rstrip("\r\n")
         finally:

@@ -17,6 +17,7 @@ import gc
 import struct
 
 TILE_BYTES = 16384  # default buffer cap for FC and conv constants (tiled when larger)
+APP_HEADROOM = 8192  # heap a sized buffer leaves for the application (inputs, outputs, stats)
 OP_FC = 1  # FULLY_CONNECTED's bundle opcode (docs/bundle-format.md): streamed in row tiles
 OP_CONV = 2  # CONV_2D's: streamed in output-channel tiles
 _FC_ARGS = 12  # fully_connected(input, w, bias, mult, shift, output, batches, depth, odepth, ...)
@@ -102,14 +103,15 @@ def load(model, path, sbytes):
 
 def first_cap(meta):
     """The tile cap to try first for a buffer sized for the model: TILE_BYTES, or less when the
-    heap left besides the arena (taken already) and the plan (about 150 words an op, measured)
-    is smaller, so a model whose arena nearly fills the heap still loads, in smaller tiles."""
+    heap left besides the arena (taken already), the plan (about 150 words an op, measured) and
+    APP_HEADROOM is smaller, so a model whose arena nearly fills the heap still loads (and the
+    application still has room to run it), in smaller tiles."""
     import sys
 
     gc.collect()
     n_ops = struct.unpack_from("<I", meta, 4)[0]
     word = 8 if sys.maxsize > 0x7FFFFFFF else 4
-    room = gc.mem_free() - 2048 - 150 * word * n_ops
+    room = gc.mem_free() - APP_HEADROOM - 150 * word * n_ops
     return TILE_BYTES if room >= TILE_BYTES else max(room & ~3, 512)
 
 

@@ -26,13 +26,14 @@ class RowSource:
         return True
 
 
-def sim_bus(specs, source, channels, period_ms):
+def sim_bus(specs, source, channels, period_ms, seq=False):
     """The virtual board's world: one fake I2C bus holding each entry's simulated chip, all fed
-    from `source` (samples in the run's counts, all channels). Returns (bus, row)."""
+    from `source` (samples in the run's counts, all channels; seq: sequence numbers hidden in
+    them). Returns (bus, row)."""
     from simhw.i2c import I2C
     from simhw.row import SharedRow
 
-    row = SharedRow(source, channels, period_ms)
+    row = SharedRow(source, channels, period_ms, seq)
     bus = I2C()
     off = 0
     for spec in specs:

@@ -277,7 +277,9 @@ def test_cli_deploy_json(tmp_path, bundles, monkeypatch, capsys) -> None:
 def test_cli_monitor_shows_status_lines(tmp_path, board, bundles, monkeypatch, capsys) -> None:
     from edgeloop import cli
 
-    cfg = dict(dp.DEFAULT_DEVICE_CONFIG, max_windows=5)
+    # the lines, not the timing (test_monitor_runs_in_real_time): replayed as fast as drained,
+    # so a loaded host that starves the board for a stride skips no window here
+    cfg = dict(dp.DEFAULT_DEVICE_CONFIG, max_windows=5, sensor={"sim_clock": "replay"})
     plan = dp.plan_deploy(write_bundle(tmp_path, bundles[0], "m.elb"), VIRTUAL, True, config=cfg,
                           sim_recording=machine_recording)
     dp.deploy(board, plan, verify=False)

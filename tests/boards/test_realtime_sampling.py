@@ -7,6 +7,7 @@ every piece of time arithmetic is exercised across it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -270,3 +271,115 @@ def test_analog_timer_sampling_counts_missed_ticks(fw_board) -> None:
     # 130 ticks in all: every one is a sample or a counted loss; the 30 that fell due while
     # the loop was busy give one (late) reading, 29 are lost
     assert res["n"] == 101 and res["lost"] == 29
+
+
+IMU = """
+import drivers.mpu6050_imu as dimu
+from simhw.imu import SimMPU6050IMU
+vals = [((i * 7) % 2000 - 1000) if i % 6 < 3 else ((i * 13) % 6000 - 3000) for i in range(6 * 300)]
+src = ArraySource(array('h', vals), channels=6, loop=True)
+# counts = sample: units = 4096 per g at +-8 g, gyro 32.8 counts per deg/s at +-1000 deg/s
+chip = SimMPU6050IMU(src, units=4096, gyro_units10=328, clock=clock, seq=SEQ)
+drv = dimu.MPU6050IMU(I2C([chip]), range_g=8, gyro_dps=1000, rate_hz=50)
+ring = Ring(64, 6)
+seq = SeqCheck()
+s = array('h', [0] * 6)
+got = []
+drv.start()
+def drain_all(keep):
+    n = drv.drain(ring)
+    while ring.get_into(s):
+        seq.check(s)
+        if keep:
+            got.append(list(s))
+    return n
+advance(200000); a = drain_all(True)             # 10 samples
+steady = b = c = 0
+err = 'MemoryError'
+micropython.heap_lock()
+try:
+    for _ in range(40):
+        advance(500000)                          # 25 a drain: below the 85 frames
+        steady += drain_all(False)
+    advance(1800000); b = drain_all(False)       # 90 > 85 frames: the FIFO overflows
+    advance(200000); c = drain_all(False)        # 10 more: after the gap
+    err = ''
+except MemoryError:
+    err = 'MemoryError'
+micropython.heap_unlock()
+out = {'a': a, 'steady': steady, 'b': b, 'c': c, 'lost': ring.lost, 'overflows': ring.overflows,
+       'err': err, 'got': got, 'fifo': drv.fifo_samples, 'en': chip.regs[0x23],
+       'seq_lost': seq.lost, 'seq_dup': seq.dup, 'produced': chip.samples_read}
+"""
+
+
+def test_mpu6050_imu_fifo_keeps_accel_and_gyro_frames(fw_board) -> None:
+    """The wearable's 6-axis IMU on its own clock: 12-byte frames (accelerometer then
+    gyroscope) through the FIFO, exact counts, nothing allocated; an overflow is counted."""
+    res = run(fw_board, "SEQ = False\n" + IMU)
+    assert res["err"] == "", "the 6-axis drain path allocated under heap_lock"
+    assert res["fifo"] == 85 and res["en"] == 0x78  # ACCEL + XG/YG/ZG in the FIFO
+    vals = [((i * 7) % 2000 - 1000) if i % 6 < 3 else ((i * 13) % 6000 - 3000)
+            for i in range(6 * 300)]
+    assert res["a"] == 10 and res["got"] == [vals[6 * k: 6 * k + 6] for k in range(10)]
+    assert res["steady"] == 40 * 25 and res["overflows"] == 1
+    assert abs(res["lost"] - 90) <= 1 and res["b"] == 0
+
+
+def test_mpu6050_imu_overflow_matches_the_hidden_sequence(fw_board) -> None:
+    res = run(fw_board, "SEQ = True\n" + IMU)
+    assert res["err"] == "" and res["seq_dup"] == 0
+    assert res["produced"] == 10 + 40 * 25 + 90 + 10 and res["c"] == 10
+    # the overflow's 90 samples never reach the ring; the next one received shows the gap,
+    # exactly as many as the app counted lost
+    assert res["seq_lost"] == res["lost"] and abs(res["lost"] - 90) <= 1
+
+
+def test_mpu6050_imu_replay_latches_one_sample_per_burst(fw_board) -> None:
+    """clock=None (the sensor list's polled reads, HIL register-level input): each burst from
+    ACCEL_XOUT_H takes the next sample, accelerometer and gyroscope alike."""
+    code = """
+import drivers.mpu6050_imu as dimu
+from simhw.imu import SimMPU6050IMU
+src = ArraySource(array('h', [100, -200, 300, 328, -656, 1640, 7, 8, 9, 10, 11, 12]), channels=6)
+chip = SimMPU6050IMU(src, units=4096, gyro_units10=328)
+drv = dimu.MPU6050IMU(I2C([chip]), range_g=8, gyro_dps=1000, rate_hz=50)
+s = [0] * 6
+drv.read_raw_into(s); first = list(s)
+drv.read_raw_into(s)
+out = {'first': first, 'second': list(s), 'read': chip.samples_read}
+"""
+    res = run(fw_board, code)
+    assert res == {"first": [100, -200, 300, 328, -656, 1640], "second": [7, 8, 9, 10, 11, 12],
+                   "read": 2}
+
+
+def test_host_wait_reads_schedstat_without_allocating(fw_board, tmp_path) -> None:
+    """The virtual board's host-stall evidence: the run-queue wait of /proc/self/schedstat
+    (ns) in us, read under heap_lock; a file in its format gives its exact figure."""
+    fake = fw_board.root / "schedstat"
+    fake.write_text("677290 12345678901 3\n")
+    code = """
+from simhw.hostwait import HostWait, host_wait
+fake = HostWait('schedstat')
+real = host_wait()
+v = w = 0
+err = 'MemoryError'
+micropython.heap_lock()
+try:
+    v = fake.us()
+    w = real.us() if real is not None else -1
+    err = ''
+except MemoryError:
+    err = 'MemoryError'
+micropython.heap_unlock()
+t0 = time.ticks_us()
+while time.ticks_diff(time.ticks_us(), t0) < 20000:
+    pass
+out = {'fake': v, 'err': err, 'real': w, 'later': real.us() if real is not None else -1}
+"""
+    res = run(fw_board, code)
+    assert res["err"] == ""
+    assert res["fake"] == 12345678901 // 1000 % 10**8
+    if Path("/proc/self/schedstat").exists():
+        assert 0 <= res["real"] <= res["later"]

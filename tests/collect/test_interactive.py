@@ -146,7 +146,7 @@ def test_interactive_in_a_terminal(tmp_path, board_dir):
         while b"Enter start/stop" not in seen and time.monotonic() < deadline:
             read_for(0.5)
         assert b"Enter start/stop" in seen, seen[-2000:]
-        for key, wait in (("\n", 1.5), ("\n", 0.5), ("2", 0.3), ("\n", 1.5), ("\n", 0.5),
+        for key, wait in (("\n", 2.5), ("\n", 0.5), ("2", 0.3), ("\n", 2.5), ("\n", 0.5),
                           ("q", 0.5)):
             os.write(m, key.encode())
             read_for(wait)

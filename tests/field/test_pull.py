@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from edgeloop.collect.field import FieldError, pull_field
+from edgeloop.collect.field import FIELD_KEYS, FieldError, pull_field
 
 FIELD = {"uncertain": 4, "alarms": 2, "persist_ms": 0}
 
@@ -47,6 +47,7 @@ def test_pull_after_a_run_writes_each_kept_window_once(deployed, read_status, tm
         assert csv_path.parent.name == "unlabelled"
         assert csv_path.name.startswith("virtual_vb-20261201T120000Z-")
         side = json.loads(csv_path.with_suffix(".json").read_text())
+        assert set(side) == set(FIELD_KEYS)
         assert side["model_sha256"] == model_sha and side["board"] == "virtual_vb"
         assert side["labels"] == cfg["labels"] and len(side["outputs"]) == len(cfg["labels"])
         assert side["guess"] in cfg["labels"] and side["reason"] in ("uncertain", "alarm")
