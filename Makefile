@@ -41,6 +41,7 @@ endif
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# the esp32-profile line runs on micropython-esp32sem ($EDGELOOP_ESP32SEM, or ../shared/tools) when there is one
 bench: $(STAMP)
 	$(PY) -m benchmarks.runtime
 	$(PY) -m benchmarks.link

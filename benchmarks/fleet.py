@@ -35,6 +35,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from benchmarks.board32 import esp32sem
 from edgeloop.fleet.broker import acl_text, free_port, mosquitto_executable
 from edgeloop.fleet.broker import make_broker as _make_broker
 from edgeloop.fleet.push import Pusher
@@ -48,17 +49,6 @@ from edgeloop.vboard import micropython_executable
 ROOT = Path(__file__).resolve().parents[1]
 OUT_JSON = ROOT / "build" / "bench" / "fleet.json"
 WORK = ROOT / "build" / "bench" / "fleet-run"
-
-
-def esp32sem() -> str | None:
-    env = os.environ.get("EDGELOOP_ESP32SEM")
-    if env and Path(env).is_file():
-        return env
-    for up in (ROOT.parent, ROOT.parent.parent):  # CI: shared/ beside the clone
-        beside = up / "shared" / "tools" / "micropython-esp32sem"
-        if beside.is_file():
-            return str(beside)
-    return None
 
 
 def pct(values: list[float], q: float) -> float | None:

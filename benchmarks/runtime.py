@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.codesize import MpyCode, bundle_families, family_code
+from benchmarks.esp32fit import esp32_fit, format_rows
 from benchmarks.models import RECIPES, benchmark_model
 from benchmarks.timing import board_round, interleaved, spread, tflm_round
 from converters import convert_tflite
@@ -193,6 +194,7 @@ def bench_model(
         board = BIG_BOARD
         yv, sv = _run_board(conv.bundle, x, board, "viper")
     tf = run_tflm(tflite, x)
+    fit32 = esp32_fit(tflite, x[:2], tf["y"][:2])  # the esp32 profile, for a 32-bit chip
     xb = x[: max(1, min(bytecode_n, viper_n))]
     yb, _ = _run_board(conv.bundle, xb, board, "bytecode")
     # Timing: interleaved rounds, each side in a fresh process per round, CPU time per invoke
@@ -222,6 +224,7 @@ def bench_model(
         "board_heap_bytes": get_board(board).heap_bytes,
         "fits_100kb": board == SMALL_BOARD,
         "estimated_heap_bytes": rep["estimated_heap_bytes"],
+        "esp32": fit32,
         "small_board_error": small_board_error,
         "macs": rep["total_macs"],
         "params": rep["total_params"],
@@ -341,7 +344,9 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any],
             f"  {r['model']:16s} on {st['board_profile']:8s} buffer {st['buffer_bytes']:6d} B "
             f"{st['ms']:8.3f} ms vs {st['ram_ms']:8.3f} ms in RAM: x{st['stream_vs_ram']:.2f} "
             f"(±{st['spread']['rel_spread']:.0%})"
-            + ("" if st["fits_100kb"] else f"; not on 100 KB: {st['small_board_error'][:60]}"))
+            + ("" if st["fits_100kb"] else f"; not on the x64 port's 100 KB: "
+                                           f"{st['small_board_error'][:60]}"))
+    lines += ["-" * len(head)] + format_rows(rows)
     met, t = summary["met"], TARGETS
     fam = ", ".join(f"{k} {v['mmac_per_s']:.0f}" for k, v in sorted(summary["families"].items())
                     if v["mmac_per_s"])
@@ -362,7 +367,7 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any],
         "ms: CPU time per invoke (the board's from /proc/self/schedstat, TFLM's thread time), "
         "median over interleaved rounds of each round's median; v/TFLM: median of the rounds' "
         "paired ratios, spread: half its range; wall v/T: the same from wall-clock times. "
-        "board 'virtual' = 100 KB heap (ESP32); 'esp32s3' = 2 MB heap, for models that do not "
+        "board 'virtual' = 100 KB heap on the 64-bit x64 port; 'esp32s3' = 2 MB heap, for models that do not "
         "fit 100 KB. heap B = heap the loaded model takes on the board (arena + weights + "
         "tables).",
     ]

@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from edgeloop.errors import EdgeLoopError
+from edgeloop.link.deploy import SIM_SAMPLES_PATH, SIM_TRUTH_PATH
 from edgeloop.link.transport import LinkError, Transport
 
 FIELD_FILE = "field.bin"
-TRUTH_FILE = "samples.truth.json"  # the simulated sensor's ground truth (edgeloop.twins)
-SAMPLES_FILE = "samples.s16"
+TRUTH_FILE = SIM_TRUTH_PATH  # the simulated sensor's ground truth (edgeloop.twins)
+SAMPLES_FILE = SIM_SAMPLES_PATH
 UNLABELLED = "unlabelled"
 
 MAGIC = b"ELFW"

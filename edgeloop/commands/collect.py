@@ -274,6 +274,9 @@ def _field(out: Path, board: str | None, port: str | None, baud: int, profile: s
     con = Console(stderr=True)
     with open_transport(port, board, board_dir, profile, baud) as transport:
         con.print(f"reading the field windows kept on the {transport.name} ...", markup=False)
+        if port:
+            con.print("[yellow]the app is paused for the read and the board reset after it: "
+                      "the machine is not watched meanwhile, a latched stop is released[/yellow]")
         res = pull_field(transport, out, board=name)
         if port:
             transport.reset()  # machine.reset(): main.py again, the app restores its ring

@@ -141,8 +141,12 @@ def check_bundle(bundle: bytes, where: str) -> None:
         raise DeployError(f"{where} is damaged: body length or CRC32 does not match its header")
 
 
-def load_model(source: Path, profile: BoardProfile) -> tuple[bytes, dict | None, str]:
+def load_model(source: Path, profile: BoardProfile,
+               word_bits: int = 64) -> tuple[bytes, dict | None, str]:
     """The bundle and the device config from a run folder, a .elb or a .tflite.
+
+    A .tflite is converted with the fit check for word_bits (the board that runs it: 32 for a
+    real ESP32, the executable's for a virtual board; 64, the larger estimate, by default).
 
     The config is the run's config.json: in the folder given, or beside the model file given.
     Returns (bundle, config or None when there is none, what the config came from).
@@ -168,7 +172,8 @@ def load_model(source: Path, profile: BoardProfile) -> tuple[bytes, dict | None,
         from converters import ConvertError, convert_tflite
 
         try:
-            data = convert_tflite(data, heap_limit=profile.heap_bytes).bundle
+            data = convert_tflite(data, heap_limit=profile.heap_bytes,
+                                  word_bits=word_bits).bundle
         except ConvertError as exc:  # say which file: a run folder hides it
             raise DeployError(f"{model_file}: {exc}") from exc
     check_bundle(data, str(model_file))
@@ -267,7 +272,10 @@ def plan_deploy(
     channel in the run's counts, edgeloop.twins.domain_recording); without one, a samples file
     already on the board is left as it is.
     """
-    bundle, run_config, config_src = load_model(source, profile)
+    # the fit check for the word size of the board that runs it (the x64 port's objects are
+    # ~1.6x a real ESP32's)
+    bits = vboard.identify().word_bits if virtual else profile.word_bits
+    bundle, run_config, config_src = load_model(source, profile, bits)
     if config is None and run_config is None:
         raise _no_config(Path(source))
     cfg = json.loads(json.dumps(config if config is not None else run_config))  # a deep copy

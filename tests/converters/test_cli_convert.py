@@ -33,6 +33,9 @@ def test_convert_writes_bundle_and_report(tmp_path, model_file):
     report = json.loads((out / "report.json").read_text())
     assert report["board"] == "esp32" and report["fits"] is True
     assert report["heap_limit_bytes"] == 100 * 1024
+    # a real ESP32 is 32-bit: the fit is decided (and reported) with the 32-bit estimate
+    assert report["estimate_word_bits"] == 32
+    assert report["estimated_heap_bytes"] == report["heap"]["esp32_bytes"]
     assert report["ops"][0]["macs"] == 10 * 6 * 4 * 3 * 3 * 2
     bundle = (out / "model.elb").read_bytes()
     assert report["bundle_bytes"] == len(bundle)
@@ -117,7 +120,8 @@ def test_convert_names_the_chip_and_leaves_no_empty_folder(tmp_path, model_file)
     res = CliRunner().invoke(app, ["convert", str(model_file), "--board", "esp32c3", "-o", str(out)])
     assert res.exit_code == 0, res.output
     heap = next(ln for ln in res.output.splitlines() if ln.startswith("estimated heap"))
-    assert "(on the ESP32-C3: ~" in heap and heap.rstrip().endswith("B)")  # one unbroken line
+    assert "(32-bit words, as on the ESP32-C3; ~" in heap  # one unbroken line
+    assert heap.rstrip().endswith("B on the 64-bit x64 port)")
     assert "32-bit ESP32" not in res.output
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"not a model at all")
