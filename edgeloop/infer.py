@@ -20,7 +20,7 @@ import numpy as np
 from edgeloop.boards import BoardProfile, get_board
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import build_firmware, firmware_sources
-from edgeloop.vboard import VirtualBoard, mpy_arch
+from edgeloop.vboard import VirtualBoard, identify, mpy_arch
 
 if TYPE_CHECKING:
     from edgeloop.link.transport import Transport
@@ -223,11 +223,23 @@ def run_batch_virtual(
     with tempfile.TemporaryDirectory(prefix="edgeloop-infer-", dir=workdir) as tmp:
         root = Path(tmp)
         build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
-        y, stats = run_batch_transport(
-            VirtualTransport(root, prof), bundle, x, kernels, timeout=timeout,
-            op_profile=op_profile, where=f"board profile {prof.name}: {prof.heap_bytes // 1024} KB heap, "
-            f"bundle {len(bundle)} B",
-        )
+        try:
+            y, stats = run_batch_transport(
+                VirtualTransport(root, prof), bundle, x, kernels, timeout=timeout,
+                op_profile=op_profile, where=f"board profile {prof.name}: "
+                f"{prof.heap_bytes // 1024} KB heap, bundle {len(bundle)} B",
+            )
+        except InferError as exc:
+            word = identify().word_bits
+            if word <= prof.word_bits or "MemoryError" not in str(exc):
+                raise
+            # `convert --board esp32` fits a model by the 32-bit chip's heap; the x64 port's
+            # objects are ~1.6x larger, so the same heap may not hold it there
+            raise InferError(
+                f"{exc}; this virtual board is {word}-bit, the {prof.name} profile "
+                f"{prof.word_bits}-bit: run it on a {prof.word_bits}-bit board "
+                f"(EDGELOOP_MICROPYTHON=.../micropython-esp32sem) for the chip's heap"
+            ) from exc
     stats["board"] = prof.name
     return y, stats
 
