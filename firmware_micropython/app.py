@@ -129,31 +129,27 @@ def _main(cfg):
         sampler = Sampler(cfg, hw, window, stride, channels)
     gc.collect()
     global kept
-    fcfg = cfg.get("field", {})
-    if fcfg is not False:  # the kept windows: an index in RAM, the windows on flash
+    if cfg.get("field") is not False:  # the kept windows (fieldstart.py: start-time code)
         try:
             import fieldstart
 
-            parts = fieldstart.open_ring(fcfg if isinstance(fcfg, dict) else {}, model, decision,
-                                         window, stride, channels, sampler.rate, emit,
-                                         cfg.get("model", "model.elb"))
-            fieldstart = None
-            sys.modules.pop("fieldstart", None)  # start-time code: off the heap
+            parts = fieldstart.start(cfg, model, decision, window, stride, channels,
+                                     sampler.rate, emit)
+            fieldstart = None  # off the heap before the ring's own module comes in
             gc.collect()
             if parts is not None:
                 from field import FieldRing
 
                 kept = FieldRing(*parts)
-                parts = None
                 kept.persist(True)  # the new boot
         except MemoryError:  # the model comes first: run without field windows, say so
-            kept = None
             emit({"event": "field_off", "free": gc.mem_free()})
+        parts = None
         gc.collect()
     emit({"event": "start", "kernels": elrt.KERNELS, "window": window, "stride": stride,
           "channels": channels, "outputs": n_out, "sim": hw.sim, "free": gc.mem_free(),
           "rate": sampler.rate, "stride_us": sampler.stride_us, "fifo": sampler.fifo,
-          "ring": sampler.ring.capacity, "field": kept.counts()[0] if kept else 0,
+          "ring": sampler.ring.capacity, "field": kept.s[0] + kept.s[1] if kept else 0,
           "clock": "replay" if hw.replay else ("wall" if hw.sim else "chip")})
     return _loop(cfg, hw, pipe, decision, labels, sampler)
 
@@ -249,6 +245,6 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
         seq.report(end)
     if kept is not None:
         kept.persist(True)
-        end["field"] = kept.counts()[1]
+        end["field"] = kept.s[12]
     emit(end)
     return pipe
