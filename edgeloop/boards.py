@@ -6,7 +6,7 @@ the HIL bench) reads its board facts from here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -78,13 +78,18 @@ BOARDS: dict[str, BoardProfile] = {
 }
 
 
-# What the virtual board's simulated hardware (firmware_micropython/simhw/: the simulated
-# chips, their bus and FIFOs, pins, the sample-file reader) takes of its heap that a real board
-# never loads: the standalone app and register-level HIL get it on top of the profile's heap.
-# Measured: ~12 KB on the 64-bit PyPI port for the machine's MPU6050 (tests/boards/
-# test_app_trained.py); the room's SHT3x + SCD4x world 12.2 KB of modules + 3.6 KB of objects
-# on the 32-bit esp32sem build.
-SIM_HEAP_BYTES = 12 * 1024
+# What the simulated hardware takes of a virtual board's heap and a real board never loads
+# (firmware_micropython/simhw/: the clocked MPU6050 and its FIFO, the bus, pins and the
+# sample-file reader): ~12 KB on the 64-bit unix port, about 40 % less on a 32-bit one (the
+# room's SHT3x + SCD4x world: 12.2 KB of modules + 3.6 KB of objects on the 32-bit esp32sem).
+SIM_HEAP = 12 * 1024
+
+
+def with_sim_heap(profile: BoardProfile, extra: int = 0) -> BoardProfile:
+    """The profile with the simulated chips' heap share added: a virtual board that plays its
+    sensors at register level gets the board's heap for the firmware, plus SIM_HEAP (plus
+    `extra` for other simulation-only modules a scenario loads)."""
+    return replace(profile, heap_bytes=profile.heap_bytes + SIM_HEAP + extra)
 
 
 class UnknownBoardError(ValueError):

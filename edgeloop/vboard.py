@@ -15,7 +15,6 @@ import functools
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,10 +60,9 @@ def micropython_executable() -> str:
         if not found:
             raise VirtualBoardError(f"{ENV_VAR}={chosen}: not found on PATH")
         return found
-    local = Path(sys.executable).parent / "micropython"
-    if local.exists():
-        return str(local)
-    found = shutil.which("micropython")
+    from edgeloop.extras import installed_tool
+
+    found = installed_tool("micropython")
     if not found:
         raise VirtualBoardError(
             "the virtual board needs the 'micropython' executable: "
@@ -149,14 +147,14 @@ X64_HEAP_FACTOR = 1.4
 def app_profile(profile: BoardProfile | str) -> BoardProfile:
     """The profile the virtual board runs a deployed standalone app with: the board's heap as
     this executable sees it (x1.4 on a 64-bit port, exact on a 32-bit one) plus what the
-    simulated hardware takes that a real board never loads (boards.SIM_HEAP_BYTES)."""
+    simulated hardware takes that a real board never loads (boards.SIM_HEAP)."""
     import dataclasses
 
-    from edgeloop.boards import SIM_HEAP_BYTES
+    from edgeloop.boards import SIM_HEAP
 
     prof = get_board(profile) if isinstance(profile, str) else profile
     scale = X64_HEAP_FACTOR if identify().word_bits == 64 else 1.0
-    return dataclasses.replace(prof, heap_bytes=int(prof.heap_bytes * scale) + SIM_HEAP_BYTES)
+    return dataclasses.replace(prof, heap_bytes=int(prof.heap_bytes * scale) + SIM_HEAP)
 
 
 def mpy_arch() -> str:

@@ -3,7 +3,6 @@ rotating-machine run (the HIL bench's cached one) deployed with its twin's recor
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import tempfile
@@ -12,14 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from edgeloop.boards import get_board
+from edgeloop.boards import get_board, with_sim_heap
 from edgeloop.firmware import build_firmware
 from edgeloop.link import deploy as dp
 from edgeloop.link.virtual import VirtualTransport
 from edgeloop.twins import machine_recording
 from edgeloop.vboard import VirtualBoard
-
-SIM_HEAP = 12 * 1024  # the simulated chips' share of the virtual board (tests/boards: the same)
 
 
 @pytest.fixture
@@ -53,8 +50,7 @@ def deployed(short_dir: Path, trained_run: Path) -> Callable[..., VirtualTranspo
     share) holding the run, playing the machine twin (healthy, then a bearing fault)."""
 
     def make(seconds: float = 30.0, fault_at: float = 10.0, **config) -> VirtualTransport:
-        profile = dataclasses.replace(get_board("esp32"),
-                                      heap_bytes=get_board("esp32").heap_bytes + SIM_HEAP)
+        profile = with_sim_heap(get_board("esp32"))  # + the simulated chips' share
         board = VirtualTransport(short_dir / "vb", profile)
         plan = dp.plan_deploy(
             trained_run, get_board("virtual"), virtual=True,
