@@ -18,7 +18,6 @@ The figures go to summary.json's "feedback" block; nothing is assumed, all is me
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
@@ -27,12 +26,11 @@ from typing import Any
 
 from rich.console import Console
 
-from edgeloop.boards import get_board
+from edgeloop.boards import get_board, with_sim_heap
 
 VARIANT = "plant_b"
 TWIN = "rotating_machine_b"
 FIELD_BOARD = "esp32s3"  # the standalone board in plant B's field sessions
-SIM_HEAP = 12 * 1024  # the simulated chips' share of a standalone virtual board's heap
 FIELD_RING = {"uncertain": 24, "alarms": 4, "persist_ms": 0}  # slots per session
 SESSION_S = 12.0  # seconds of one machine in one condition per field session
 MACHINES_PER_CONDITION = 2
@@ -59,7 +57,7 @@ def standalone_profile(profile: str):
     standalone app with its field ring and the simulated MPU6050 no longer fits the 100 KB
     profile on the x64 port (MemoryError in Pipeline, seen on main at 12:58)."""
     prof = get_board(FIELD_BOARD if get_board(profile).heap_bytes < 1 << 20 else profile)
-    return dataclasses.replace(prof, heap_bytes=prof.heap_bytes + SIM_HEAP)
+    return with_sim_heap(prof)
 
 
 def collect_field(run: Path, board_dir: Path, out: Path, profile: str, seed: int,
