@@ -21,12 +21,12 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2 tests hil_tests
 
-# Every board-side test (runtime, exactness, viper kernels, preprocessing, drivers, app, link,
+# Every board-side test (runtime, exactness, viper kernels, preprocessing, drivers, app, link, fleet,
 # HIL) again on another MicroPython executable, e.g. the 32-bit float32 build with an ESP32's
 # arithmetic: EDGELOOP_MICROPYTHON=../shared/tools/micropython-esp32sem make test-esp32sem
 BOARD_TESTS := tests/test_foundation.py tests/runtime tests/exactness tests/viper \
-	tests/trainer/test_preprocess_board.py tests/boards tests/hil hil_tests \
-	tests/collect/test_board_script.py tests/collect/test_burst.py \
+	tests/trainer/test_preprocess_board.py tests/trainer/test_any_window.py tests/boards \
+	tests/hil tests/fleet hil_tests tests/collect/test_board_script.py tests/collect/test_burst.py \
 	tests/field/test_ring.py tests/field/test_pull.py
 test-esp32sem: $(STAMP)
 ifeq ($(strip $(EDGELOOP_MICROPYTHON)),)

@@ -9,6 +9,9 @@ up front, so a missing tool is one line naming the extra, not a traceback half-w
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import sys
+from pathlib import Path
 
 from edgeloop.errors import EdgeLoopError
 
@@ -17,6 +20,15 @@ BOARD_EXTRA = "pip install 'edgeloop[board]'"
 
 class MissingExtra(EdgeLoopError):
     """A tool the command needs is not installed."""
+
+
+def installed_tool(name: str) -> str | None:
+    """The command `name` from this environment (a PyPI package's executable beside
+    sys.executable, found even when the venv is not activated), else one on PATH, else None."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    return shutil.which(name)
 
 
 def _has_module(name: str) -> bool:

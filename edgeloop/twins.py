@@ -100,7 +100,10 @@ def domain_recording(cfg: dict, seed: int = 0) -> bytes | TwinRecording:
         from trainer.twins import Room
         from trainer.twins.environment import office_occupancy
 
-        room = Room(seed=seed, sample_rate=rate, auto=True, start_hour=6.0)
+        # a room the board's outputs answer (sensor.sim_answer) is recorded with nobody
+        # controlling it; otherwise its own thermostat runs it, as in the training recordings
+        answered = bool(cfg.get("sensor", {}).get("sim_answer"))
+        room = Room(seed=seed, sample_rate=rate, auto=not answered, start_hour=6.0)
         occ = np.random.default_rng([seed, 5])
         parts, truth = [], []
         for i in range(int(12 * 3600 * rate)):
@@ -121,3 +124,37 @@ def domain_recording(cfg: dict, seed: int = 0) -> bytes | TwinRecording:
 
         return sim_samples_bytes(x, cpu)
     return recording(x, truth, cpu)
+
+
+def domain_answer(cfg: dict) -> dict | None:
+    """How the virtual board's room answers the standalone app's outputs (config.json
+    sensor.sim_answer, run by firmware_micropython/simhw/answer.py): the run's heating control
+    (on_below on temperature) warms the air through the room twin's two thermal nodes, its
+    ventilation control (on_above on CO2) pulls CO2 to the outdoor level; the constants are the
+    twin's (trainer/twins/environment.py). None for a run that is not a room with such outputs."""
+    channels = list(cfg.get("channels") or [])
+    if not channels or not set(channels) <= {"temperature", "humidity", "co2"}:
+        return None
+    from trainer.twins import environment as room
+
+    cpu = cfg.get("counts_per_unit", 1)
+    cpu = cpu if isinstance(cpu, list) else [cpu] * len(channels)
+    answer: dict = {"period_s": 1.0 / float(cfg.get("sample_rate", 1 / 60))}
+    for a in cfg.get("actions") or ():
+        if a.get("kind") != "control" or a.get("pin") is None:
+            continue
+        ch = a.get("channel")
+        if ch == "temperature" and "on_below" in a and "heat" not in answer:
+            answer["heat"] = {
+                "pin": a["pin"], "active_high": a.get("active_high", True),
+                "channel": channels.index(ch), "cpu": float(cpu[channels.index(ch)]),
+                "watts": room.HEATER_W, "c_air": room.C_AIR, "c_mass": room.C_MASS,
+                "h_am": room.H_AM, "ua_w_k": room.UA + room.RHO_CP_V * room.N_INFILTRATION,
+                "substep_s": room.SUBSTEP_S,
+                "rh_channel": channels.index("humidity") if "humidity" in channels else -1}
+        elif ch == "co2" and "on_above" in a and "vent" not in answer:
+            answer["vent"] = {
+                "pin": a["pin"], "active_high": a.get("active_high", True),
+                "channel": channels.index(ch), "cpu": float(cpu[channels.index(ch)]),
+                "n_vent": room.N_VENT, "n0": room.N_INFILTRATION, "outdoor": room.CO2_OUT}
+    return answer if len(answer) > 1 else None

@@ -23,6 +23,18 @@ STOP = 1
 ALERT = 2
 OUTPUT = 3
 FAULT = 4
+_EVENTS = (None, "stop", "alert", "output", "actuator_fault")  # the app's event names
+
+
+def on_board(cfg, hw, model, n_out, channels):
+    """The standalone app's actions (config.json "actions") on the board's output pins
+    (hardware.Hardware.output: machine.Pin, or the virtual board's recording pins)."""
+    names = cfg.get("channels")
+    names = list(names) if isinstance(names, list) else []
+    cpus = cfg.get("counts_per_unit", 1)
+    cpus = cpus if isinstance(cpus, list) else [cpus] * channels
+    return Actions(cfg["actions"], cfg.get("decision") or {}, n_out, model.output_scale,
+                   model.output_zero_point, names, cpus, hw.output)
 
 
 def _count(cfg, key, cpu):
@@ -111,6 +123,19 @@ class Actions:
         self.events = [[0, 0, 0] for _ in range(2 * len(self.items) + 1)]
         self.n = 0
         self.stopped = False
+
+    def act(self, out, sample, t_ms, w, emit):
+        """The standalone app's window: update on its model output and latest sample (sample[0:]),
+        one event line per switching or alert. True when a stop or an alert fired."""
+        self.update(out, sample, 0, t_ms)
+        fired = False
+        for i in range(self.n):
+            e = self.events[i]
+            emit({"event": _EVENTS[e[0]], "action": self.items[e[1]].name, "level": e[2],
+                  "w": w, "t_ms": t_ms})
+            if e[0] <= ALERT:
+                fired = True
+        return fired
 
     def _event(self, code, a, level):
         e = self.events[self.n]

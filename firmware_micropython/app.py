@@ -121,6 +121,11 @@ def _main(cfg):
     global pipeline, sensor_scale
     pipeline, sensor_scale = pipe, hw.sensor.scale_g  # read by the fleet's `collect`
     labels = cfg.get("labels") or [str(i) for i in range(n_out)]
+    acts = None
+    if cfg.get("actions"):  # named outputs; without them the decision drives the relay/LED
+        from actions import on_board
+
+        acts = on_board(cfg, hw, model, n_out, channels)
     if hw.host_wait is not None:  # the virtual board in real time: host stalls measured
         from simhw.hostwait import HostSampler
 
@@ -129,36 +134,33 @@ def _main(cfg):
         sampler = Sampler(cfg, hw, window, stride, channels)
     gc.collect()
     global kept
-    fcfg = cfg.get("field", {})
-    if fcfg is not False:  # the kept windows: an index in RAM, the windows on flash
+    if cfg.get("field") is not False:  # the kept windows (fieldstart.py: start-time code)
         try:
             import fieldstart
 
-            parts = fieldstart.open_ring(fcfg if isinstance(fcfg, dict) else {}, model, decision,
-                                         window, stride, channels, sampler.rate, emit,
-                                         cfg.get("model", "model.elb"))
-            fieldstart = None
-            sys.modules.pop("fieldstart", None)  # start-time code: off the heap
+            parts = fieldstart.start(cfg, model, decision, window, stride, channels,
+                                     sampler.rate, emit)
+            fieldstart = None  # off the heap before the ring's own module comes in
             gc.collect()
             if parts is not None:
                 from field import FieldRing
 
                 kept = FieldRing(*parts)
-                parts = None
                 kept.persist(True)  # the new boot
         except MemoryError:  # the model comes first: run without field windows, say so
-            kept = None
             emit({"event": "field_off", "free": gc.mem_free()})
+        parts = None
         gc.collect()
     emit({"event": "start", "kernels": elrt.KERNELS, "window": window, "stride": stride,
           "channels": channels, "outputs": n_out, "sim": hw.sim, "free": gc.mem_free(),
           "rate": sampler.rate, "stride_us": sampler.stride_us, "fifo": sampler.fifo,
-          "ring": sampler.ring.capacity, "field": kept.counts()[0] if kept else 0,
-          "clock": "replay" if hw.replay else ("wall" if hw.sim else "chip")})
-    return _loop(cfg, hw, pipe, decision, labels, sampler)
+          "ring": sampler.ring.capacity, "field": kept.s[0] + kept.s[1] if kept else 0,
+          "clock": "replay" if hw.replay else ("wall" if hw.sim else "chip"),
+          "actions": [a.name for a in acts.items] if acts is not None else []})
+    return _loop(cfg, hw, pipe, decision, labels, sampler, acts)
 
 
-def _loop(cfg, hw, pipe, decision, labels, sampler):
+def _loop(cfg, hw, pipe, decision, labels, sampler, acts=None):
     max_windows = int(cfg.get("max_windows", 0))
     max_ms = int(float(cfg.get("max_seconds", 0)) * 1000)
     t_start = ticks_ms()
@@ -166,6 +168,8 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
     channels = ring.channels
     stride = pipe.stride
     stride_us = sampler.stride_us
+    per_num = sampler.period[0]  # a window ends at (window + k*stride) * per_num // per_den ms
+    per_den = sampler.period[1] * 1000  # of the stream: the actions' clock (replay or wall)
     # in real time, a window far behind is skipped (config "skip_late": false infers every
     # window, the FIFO absorbing what it can)
     realtime = not hw.replay
@@ -196,10 +200,15 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
             w0 = sampler.wait_us()
             new_alarm = pipe.run()
             dt = ticks_diff(ticks_us(), t0)
+            raised = new_alarm and not alarm
+            if acts is not None:  # named outputs on the window's latest sample, stream time
+                t_ms = (pipe.window + (formed - 1) * stride) * per_num // per_den
+                raised = acts.act(pipe.model.output, sample, t_ms, formed, emit)
+                alarm = acts.stopped
             if kept is not None:  # the window raising the alarm, or one the model doubted
-                kept.offer(pipe.win, pipe.model.output, new_alarm and not alarm, formed,
+                kept.offer(pipe.win, pipe.model.output, raised, formed,
                            (ring.read + ring.lost) & 0xFFFFFFF)
-            if new_alarm != alarm:
+            if acts is None and new_alarm != alarm:
                 alarm = new_alarm
                 hw.actuate(alarm)
             gc.collect()  # the status line below is the only garbage; keep "free" meaningful
@@ -221,6 +230,8 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
                   "busy": busy, "lag": sampler.backlog(), "free": gc.mem_free(),
                   "errors": sampler.errors, "lost": ring.lost, "skipped": skipped,
                   "overruns": overruns}
+            if acts is not None:
+                st["out"] = [a.level for a in acts.items]
             if sampler.host is not None:
                 st["wait"] = waited
             if seq is not None:
@@ -241,6 +252,9 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
            "alarm": alarm, "actuations": hw.actuations, "lost": ring.lost,
            "overflows": ring.overflows, "skipped": skipped, "overruns": overruns,
            "samples": ring.read}
+    if acts is not None:
+        end["actuations"] = [a.switchings for a in acts.items]
+        end["alerts"] = sum(getattr(a, "alerts", 0) for a in acts.items)
     if sampler.host is not None:
         end["gap_max_us"] = sampler.gap_max
         end["own_gap_max_us"] = sampler.own_gap_max
@@ -249,6 +263,6 @@ def _loop(cfg, hw, pipe, decision, labels, sampler):
         seq.report(end)
     if kept is not None:
         kept.persist(True)
-        end["field"] = kept.counts()[1]
+        end["field"] = kept.s[12]
     emit(end)
     return pipe

@@ -90,10 +90,6 @@ class FieldRing:
         self.buf = buffers  # (header + kinds, doubts, slot head, gen tail, output padding)
         self.info = info  # (output scale, sample rate, model sha256, emit, path)
 
-    def counts(self):
-        """(slots, windows kept into the file so far)."""
-        return self.s[_K] + self.s[_A], self.s[_KEPT]
-
     def offer(self, win, out, alarm, window_index, end):
         """One inferred window (win: its raw int16 counts, out: the model's int8 output), written
         to its slot if it raised an alarm or is among the least sure: the kind kept, or 0.

@@ -62,6 +62,18 @@ def _get32(m, i):
     return (m[i] & 0xFFFF) | (m[i + 1] << 16)
 
 
+def start(cfg, model, decision, window, stride, channels, rate, emit):
+    """The parts of the app's FieldRing from config.json (its "field" dict, or the defaults),
+    or None when its file cannot be made; this module leaves the heap when the caller drops
+    its reference, before field.py is imported (the two never share the heap)."""
+    import sys
+
+    sys.modules.pop("fieldstart", None)
+    fcfg = cfg.get("field")
+    return open_ring(fcfg if isinstance(fcfg, dict) else {}, model, decision, window, stride,
+                     channels, rate, emit, cfg.get("model", "model.elb"))
+
+
 def open_ring(cfg, model, decision, window, stride, channels, rate, emit, model_path):
     """The parts of a started FieldRing (field.FieldRing(*parts)), or None when its file cannot
     be made or opened (a field_error event says why). cfg: config.json's "field" dict."""

@@ -49,6 +49,7 @@ class Hardware:
         self.replay = False  # simulated samples come as fast as they are drained
         self.timer_cls = None
         self.row = None  # the simulated world's current sample (sensors list, virtual board)
+        self.outputs = {}  # virtual board: the actions' pins by number (simhw.answer reads them)
         self.host_wait = None  # virtual board in real time: the host's run-queue wait
         if self.sim:
             from simhw.pins import WDT
@@ -87,6 +88,9 @@ class Hardware:
         self.active_high = acfg.get("active_high", True)
         relay_pin = acfg.get("pin", pins.get("relay"))
         led_pin = acfg.get("led", pins.get("led"))
+        self.Pin = Pin  # machine.Pin, or the virtual board's recording simhw.pins.Pin
+        if cfg.get("actions"):  # the run's [[actions]] own the outputs (output()), not the
+            relay_pin = led_pin = None  # decision's relay/LED: the same GPIO twice would fight
         self.actuations = 0  # relay switchings since start (reported at the end)
         self.relay = Pin(relay_pin, Pin.OUT) if relay_pin is not None else None
         self.led = Pin(led_pin, Pin.OUT) if led_pin is not None else None
@@ -144,6 +148,10 @@ class Hardware:
             bus, self.row = sim_bus(specs, self.source, n, int(1000 / sample_rate_f(self.cfg)),
                                     seq)
             bus.fail_every = int(scfg.get("fail_every", 0))
+            if scfg.get("sim_answer"):  # the room warms when the board heats (simhw/answer.py)
+                from simhw.answer import Answer
+
+                self.row.answer = Answer(scfg["sim_answer"], self._level)
             return lambda spec_bus: bus
 
         channels = 1 if scfg.get("kind") == "analog" else int(scfg.get("axes", 3))
@@ -186,8 +194,11 @@ class Hardware:
             # rate * speed in wall-clock time, the world's own time (row.t_ms) at the rate.
             rate = sample_rate_f(self.cfg)
             speed = float(self.cfg.get("sensor", {}).get("sim_speed", 1)) if self.sim else 1.0
-            return Polled(Sensors(self.cfg["sensors"], self.i2c, rate, self.row), rate * speed,
-                          not self.replay)
+            p = Polled(Sensors(self.cfg["sensors"], self.i2c, rate, self.row), rate * speed,
+                       not self.replay)
+            if self.row is not None and self.row.answer is not None:
+                p.burst = 1  # replay a world that answers one sample ahead of the actions
+            return p
         scfg = self.cfg.get("sensor", {})
         kind = scfg.get("kind", "mpu6050")
         # The model was trained on counts at counts_per_unit: set the range that gives them.
@@ -240,6 +251,19 @@ class Hardware:
             self.relay.value(level)
         if self.led is not None:
             self.led.value(1 if on else 0)
+
+    def output(self, pin):
+        """An action's output pin (None: an event only, no pin), off until the action acts."""
+        if pin is None:
+            return None
+        p = self.Pin(pin, self.Pin.OUT)
+        if self.sim:
+            self.outputs[pin] = p  # what the simulated world answers (_level)
+        return p
+
+    def _level(self, pin):
+        p = self.outputs.get(pin)
+        return p.value() if p is not None else 0
 
     def feed(self):
         if self.wdt is not None:

@@ -26,6 +26,9 @@ class Polled:
         self.clock = clock or ticks_us
         self._s = array("h", bytes(2 * self.channels))
         self.next_t = 0
+        # unpaced, at most this many per drain: a simulated world that answers the board's
+        # outputs (simhw/answer.py) must not run ahead of the decisions taken on it
+        self.burst = 1 << 20
 
     def start(self):
         self.next_t = self.clock()
@@ -42,7 +45,7 @@ class Polled:
         s = self._s
         if not self.paced:
             n = 0
-            while ring.space() > 0:
+            while ring.space() > 0 and n < self.burst:
                 self.sensor.read_raw_into(s, 0)
                 ring.put(s)
                 n += 1

@@ -1,7 +1,10 @@
 # Board side of the preprocessing declared in edgeloop.toml (host twin: trainer/features.py).
-# Integer arithmetic only, floor shifts, every intermediate below 2**30 (a small int on a
-# 32-bit ESP32, so nothing allocates): the int8 model input equals the host's bit for bit.
-# All buffers are allocated in Preprocessor.__init__; run() allocates nothing.
+# Integer arithmetic only, floor division (a shift when the divisor is a power of two), every
+# intermediate below 2**30 (a small int on a 32-bit ESP32, so nothing allocates): the int8
+# model input equals the host's bit for bit. Any window of 8..8192 samples: the mean divides
+# by it once per channel, the rms by long division in 14-bit steps, the FFT runs on the window
+# zero-padded to the next power of two. All buffers are allocated in Preprocessor.__init__;
+# run() allocates nothing.
 #
 #   import json, preprocess
 #   cfg = json.load(open("config.json"))
@@ -25,6 +28,9 @@ _YMAX = const(8191)
 _YMIN = const(-8192)
 _LIM = const(32767)
 _LO_WRAP = const(0x10000000)  # 2**28: rms accumulator split
+_LO_MASK = const(0x3FFF)  # low 14 bits: one step of the rms long division
+_WMIN = const(8)
+_WMAX = const(8192)  # |sum of the window| < 2**28; the rms division's remainder < 2**13
 _MEAN = const(0)
 _RMS = const(1)
 _PEAK = const(2)
@@ -58,6 +64,7 @@ def isqrt(n):
 @micropython.viper
 def _v_extract(x, y, t: int, c: int, ch: int, shift: int, dc: int, lg: int) -> int:
     # channel ch of interleaved int16 counts -> y (14-bit, DC removed if dc); returns the mean
+    # (floor; lg = log2(t), or -1 when t is not a power of two)
     px = ptr16(x)
     py = ptr16(y)
     s = 0
@@ -67,7 +74,10 @@ def _v_extract(x, y, t: int, c: int, ch: int, shift: int, dc: int, lg: int) -> i
         v = int(px[i])
         s += (v ^ 0x8000) - 0x8000
         i += c
-    mean = s >> lg
+    if lg >= 0:
+        mean = s >> lg
+    else:
+        mean = s // t
     base = 0
     if dc:
         base = mean
@@ -99,7 +109,14 @@ def _v_rms(y, t: int, lg: int) -> int:
         if lo >= wrap:
             lo -= wrap
             hi += 1
-    n = (hi << (28 - lg)) + (lo >> lg)
+    if lg >= 0:
+        n = (hi << (28 - lg)) + (lo >> lg)
+    else:
+        # (hi * 2**28 + lo) // t in two 14-bit steps; hi < t / 4, so every step is < 2**28
+        r = (hi << 14) + (lo >> 14)
+        q = r // t
+        r = ((r - q * t) << 14) + (lo & _LO_MASK)
+        n = (q << 14) + r // t
     res = 0
     bit = 1 << 28
     while bit > n:
@@ -139,20 +156,28 @@ def _v_raw(y, vals, rows: int, dec: int, ld: int):
             v = int(py[i])
             s += (v ^ 0x8000) - 0x8000
             i += 1
-        pv[r] = s >> ld
+        if ld >= 0:
+            pv[r] = s >> ld
+        else:
+            pv[r] = s // dec
 
 
 @micropython.viper
-def _v_fft(y, re, im, tw, n: int):
-    # in-place radix-2 DIT FFT of y into re/im, Q14 twiddles, every stage halves (floor)
+def _v_fft(y, re, im, tw, t: int, n: int):
+    # radix-2 DIT FFT of y[0:t] zero-padded to n (a power of two >= t) into re/im, Q14
+    # twiddles, every stage halves (floor)
     py = ptr16(y)
     pr = ptr16(re)
     pi = ptr16(im)
     pt = ptr16(tw)
     quarter = n >> 2
     halfn = n >> 1
+    if t < n:
+        for i in range(n):
+            pr[i] = 0
+            pi[i] = 0
     j = 0
-    for i in range(n):
+    for i in range(t):
         pr[j] = py[i]
         pi[j] = 0
         bit = halfn
@@ -200,7 +225,8 @@ def _v_fft(y, re, im, tw, n: int):
 
 @micropython.viper
 def _v_bands(re, im, vals, n: int, bins: int, compress: int):
-    # |X_k| for k = 1..n/2 averaged over `bins` bands (floor), optionally isqrt(v << 13)
+    # |X_k| for k = 1..n/2 (n: the FFT size) averaged over `bins` bands (floor), optionally
+    # isqrt(v << 13)
     pr = ptr16(re)
     pi = ptr16(im)
     pv = ptr16(vals)
@@ -288,12 +314,13 @@ class Preprocessor:
             blocks = cfg["blocks"]
         except KeyError as e:
             raise PreprocessError("preprocess config lacks key %s" % e)
+        if not _WMIN <= t <= _WMAX:
+            raise PreprocessError("window must be %d..%d samples, got %d" % (_WMIN, _WMAX, t))
         lg = 0
         while (1 << lg) < t:
             lg += 1
-        if (1 << lg) != t:
-            raise PreprocessError("window must be a power of two, got %d" % t)
-        self.log2 = lg
+        self.nfft = 1 << lg  # FFT size: the window zero-padded to a power of two
+        self.log2 = lg if (1 << lg) == t else -1  # -1: divide, not shift
         self.kinds = array("b", [])
         self.rows = array("H", [])
         self.param = array("H", [])  # decimate for raw, bins for fft
@@ -342,27 +369,36 @@ class Preprocessor:
         max_rows = 1
         for j in range(len(blocks)):
             d = self.param[j] if self.kinds[j] == _RAW else 1
+            if d < 1 or t % d or (self.kinds[j] == _RAW and self.rows[j] != t // d):
+                raise PreprocessError("raw decimate %d must divide the window %d into %d rows" % (
+                    d, t, self.rows[j]))
+            bins = self.param[j]
+            if self.kinds[j] == _FFT and (bins < 1 or (self.nfft >> 1) % bins):
+                raise PreprocessError("fft bins %d must divide fft size/2 = %d" % (
+                    bins, self.nfft >> 1))
             ld = 0
             while (1 << ld) < d:
                 ld += 1
-            if (1 << ld) != d:
-                raise PreprocessError("raw decimate must be a power of two, got %d" % d)
-            self.ldec[j] = ld
+            self.ldec[j] = ld if (1 << ld) == d else -1  # -1: divide, not shift
             if self.rows[j] > max_rows:
                 max_rows = self.rows[j]
-        self.vals = array("h", [0] * max_rows)  # one block's values for one channel
+        # working buffers from zeroed bytes: array("h", [0] * n) would first build a list of n
+        # objects (4n bytes on an ESP32), too much for a long window
+        self.vals = array("h", bytes(2 * max_rows))  # one block's values for one channel
         self.means = array("i", [0] * c)
-        self.y = array("h", [0] * t)  # working signal of one channel
+        self.y = array("h", bytes(2 * t))  # working signal of one channel
         has_fft = False
         for k in self.kinds:
             if k == _FFT:
                 has_fft = True
-        self.re = array("h", [0] * (t if has_fft else 0))
-        self.im = array("h", [0] * (t if has_fft else 0))
+        nf = self.nfft
+        self.re = array("h", bytes(2 * nf if has_fft else 0))
+        self.im = array("h", bytes(2 * nf if has_fft else 0))
         if has_fft:
             tw = cfg["twiddle"]
-            if len(tw) != t // 2:
-                raise PreprocessError("twiddle table must have window/2 = %d entries" % (t // 2))
+            if len(tw) != nf // 2:
+                raise PreprocessError("twiddle table must have fft size/2 = %d entries" % (
+                    nf // 2))
             self.tw = array("h", tw)
         else:
             self.tw = array("h", [])
@@ -410,8 +446,8 @@ class Preprocessor:
                 rows = self.rows[b]
                 qi = self.qbase[b] + ch
                 if k == _FFT:
-                    _v_fft(y, self.re, self.im, self.tw, t)
-                    _v_bands(self.re, self.im, vals, t, self.param[b], self.sqrt[b])
+                    _v_fft(y, self.re, self.im, self.tw, t, self.nfft)
+                    _v_bands(self.re, self.im, vals, self.nfft, self.param[b], self.sqrt[b])
                     _v_quant(vals, rows, qp, qi, c, out, row * c + ch, c)
                 elif k == _RAW:
                     _v_raw(y, vals, rows, self.param[b], self.ldec[b])
@@ -438,7 +474,7 @@ class Preprocessor:
             while i < end:  # range() with a variable step would allocate
                 s += x[i]
                 i += c
-            mean = s >> lg
+            mean = s >> lg if lg >= 0 else s // t
             self.means[ch] = mean
             base = mean if self.dc else 0
             sh = self.shift
@@ -486,10 +522,17 @@ class Preprocessor:
                 lo -= _LO_WRAP
                 hi += 1
         lg = self.log2
-        return isqrt((hi << (28 - lg)) + (lo >> lg))
+        if lg >= 0:
+            return isqrt((hi << (28 - lg)) + (lo >> lg))
+        # (hi * 2**28 + lo) // t in two 14-bit steps, as _v_rms
+        t = self.window
+        r = (hi << 14) + (lo >> 14)
+        q = r // t
+        r = ((r - q * t) << 14) + (lo & _LO_MASK)
+        return isqrt((q << 14) + r // t)
 
     def _raw(self, out, row, ch, rows, dec, ld, qi):
-        # ld = log2(dec), computed once in __init__ (ldec)
+        # ld = log2(dec), computed once in __init__ (ldec); -1: dec is not a power of two
         y = self.y
         c = self.channels
         i = 0
@@ -498,19 +541,24 @@ class Preprocessor:
             for _ in range(dec):
                 s += y[i]
                 i += 1
-            out[(row + r) * c + ch] = self._q(s >> ld, qi)
+            out[(row + r) * c + ch] = self._q(s >> ld if ld >= 0 else s // dec, qi)
 
     def _fft(self, out, row, ch, bins, compress, qi):
-        n = self.window
+        t = self.window
+        n = self.nfft
         re = self.re
         im = self.im
         y = self.y
         tw = self.tw
         quarter = n >> 2
         halfn = n >> 1
+        if t < n:  # zero padding
+            for i in range(n):
+                re[i] = 0
+                im[i] = 0
         # bit-reversed copy of the working signal
         j = 0
-        for i in range(n):
+        for i in range(t):
             re[j] = y[i]
             im[j] = 0
             bit = halfn

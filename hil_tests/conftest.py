@@ -13,7 +13,6 @@ each scenario's timeline PNG + session JSON under build/hil/, attached to the HT
 from __future__ import annotations
 
 import base64
-import dataclasses
 import fcntl
 import json
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeloop.boards import get_board
+from edgeloop.boards import get_board, with_sim_heap
 from edgeloop.link.framelink import FrameLink, HilError
 from edgeloop.link.hilboard import deploy_virtual, hil_config
 from edgeloop.link.results import SessionResult
@@ -30,8 +29,6 @@ from edgeloop.link.session import HilSession
 from hil_tests import plugin
 from hil_tests.model import ensure_run_locked
 from hil_tests.report import write_artifacts
-
-SIM_HEAP = 12 * 1024  # register-level input: the simulated chips' share of the heap (a real board has none)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -167,7 +164,7 @@ def _connect(bench: BenchInfo, deployed: dict, variant: str) -> FrameLink:
         assert root is not None
         profile = bench.profile
         if variant != "frames":
-            profile = dataclasses.replace(profile, heap_bytes=profile.heap_bytes + SIM_HEAP)
+            profile = with_sim_heap(profile)  # register-level input: the simulated chips
         return FrameLink.open(VirtualTransport(root, profile))
     conn = FrameLink.open(SerialTransport(bench.port, baudrate=bench.baud, raw_repl=False))
     conn.reset()

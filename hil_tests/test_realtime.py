@@ -40,20 +40,20 @@ from pathlib import Path
 
 import pytest
 
-from edgeloop.boards import get_board
+from edgeloop.boards import get_board, with_sim_heap
 from edgeloop.link.deploy import deploy, plan_deploy
 from edgeloop.link.virtual import VirtualTransport
 from edgeloop.twins import domain_recording, machine_recording
 from hil_tests.domains import domain_of, ensure_domain_run
 from hil_tests.model import ensure_run_locked
 
-# the virtual board's own share of the heap (a real board has none): the simulated chips
-# and sample reader (12 KB), the sequence check and the host-stall evidence
-# (simhw/seq.py, simhw/hostwait.py: 2 KB) and the larger status lines they add, which
-# on the 100 KB machine board with the field ring left a fragmented heap at its edge
-# (MemoryError at a status line in 1 of 3 runs at 16 KB); the app's own headroom on a
-# 100 KB board is checked by tests/boards/test_app_trained.py
-SIM_HEAP = 20 * 1024
+# the virtual board's own share of the heap (a real board has none), beyond the simulated
+# chips and sample reader (edgeloop.boards.SIM_HEAP, 12 KB): the sequence check and the
+# host-stall evidence (simhw/seq.py, simhw/hostwait.py: 2 KB) and the larger status lines they
+# add, which on the 100 KB machine board with the field ring left a fragmented heap at its
+# edge (MemoryError at a status line in 1 of 3 runs at 16 KB in all); the app's own headroom
+# on a 100 KB board is checked by tests/boards/test_app_trained.py
+REALTIME_HEAP = 8 * 1024
 OVERLOAD_S = 10.0  # wall-clock seconds of each overloaded run
 BUILDING_SPEED = 300  # the building's world (a sample a minute) played this much faster
 # the examples' rates and axes: board name -> (domain, config overrides)
@@ -209,8 +209,7 @@ def _deploy_app(bench, run: Path, name: str, seconds: float, **overrides) -> tup
     domain = domain_of(cfg)
     profile = bench.profile if domain == "rotating_machine" else \
         get_board(cfg.get("board", bench.profile.name))
-    extra = SIM_HEAP + int(overrides.get("heap_extra", 0))
-    profile = dataclasses.replace(profile, heap_bytes=profile.heap_bytes + extra)
+    profile = with_sim_heap(profile, extra=REALTIME_HEAP + int(overrides.get("heap_extra", 0)))
     if domain == "rotating_machine":
         def healthy(units: float, sample_rate: float) -> bytes:  # looped by the chip's source
             return machine_recording(units, sample_rate, seconds=20.0, fault_at_s=1e9)

@@ -2,7 +2,7 @@
 
 Tables: [project] name, task (classify | anomaly); [sensor] channels, sample_rate,
 counts_per_unit (sensor counts per physical unit, e.g. 2048 for an MPU6050 at +-16 g),
-timestamp_column, label_column; [window] size (power of two), stride; [features] chain
+timestamp_column, label_column; [window] size (8..8192 samples), stride; [features] chain
 (ordered blocks from dc, mean, rms, peak, raw, fft), fft_bins, fft_compress (none | sqrt),
 raw_decimate, shift ("auto" or 0..8); [labels] classes, healthy; [model] name, epochs,
 batch_size, learning_rate, seed, qat; [decision] fault_classes, threshold, n, m, action;
@@ -25,7 +25,17 @@ from typing import Any
 
 from trainer.actions import device_actions, parse_actions
 from trainer.errors import TrainerError
-from trainer.features import BLOCKS, Calibration, FeatureSpec, twiddles
+from trainer.features import (
+    BLOCKS,
+    WINDOW_MAX,
+    WINDOW_MIN,
+    Calibration,
+    FeatureSpec,
+    decimate_problem,
+    fft_bins_problem,
+    fft_size,
+    twiddles,
+)
 from trainer.sensors import SensorSpec, parse_sensors
 
 if sys.version_info >= (3, 11):
@@ -166,8 +176,8 @@ def parse_config(raw: dict, src: str = "<dict>") -> Config:
         sensors = parse_sensors(raw["sensors"], src, rate)
         channels, cpu = _from_sensors(raw, sensors, channels, cpu, src)
     size = g("window", "size", base.window)
-    if size < 16 or size > 1024 or size & (size - 1):
-        raise _err(src, "window.size", f"must be a power of two in 16..1024, got {size}")
+    if not WINDOW_MIN <= size <= WINDOW_MAX:
+        raise _err(src, "window.size", f"must be {WINDOW_MIN}..{WINDOW_MAX} samples, got {size}")
     stride = g("window", "stride", size // 2)
     if not 1 <= stride:
         raise _err(src, "window.stride", f"must be >= 1, got {stride}")
@@ -182,15 +192,17 @@ def parse_config(raw: dict, src: str = "<dict>") -> Config:
                            default=len(chain))
         if chain.index("dc") > first_signal:
             raise _err(src, "features.chain", "'dc' must come before raw/rms/peak/fft")
-    bins = g("features", "fft_bins", base.features.fft_bins)
-    if "fft" in chain and (bins < 1 or (size // 2) % bins):
-        raise _err(src, "features.fft_bins", f"must divide window/2 = {size // 2}, got {bins}")
+    bins = g("features", "fft_bins", None)
+    if bins is None:  # the default adapts to the window: 16 bands, fewer for a short one
+        bins = min(base.features.fft_bins, fft_size(size) // 2)
+    if "fft" in chain and (why := fft_bins_problem(size, bins)):
+        raise _err(src, "features.fft_bins", f"{why} (window.size = {size})")
     compress = g("features", "fft_compress", base.features.fft_compress)
     if compress not in ("none", "sqrt"):
         raise _err(src, "features.fft_compress", f"must be 'none' or 'sqrt', got {compress!r}")
     dec = g("features", "raw_decimate", 1)
-    if dec < 1 or dec & (dec - 1) or dec > size:
-        raise _err(src, "features.raw_decimate", f"must be a power of two <= window, got {dec}")
+    if why := decimate_problem(size, dec):
+        raise _err(src, "features.raw_decimate", f"{why} (window.size = {size})")
     shift = g("features", "shift", "auto")
     if shift == "auto":
         shift = None
@@ -343,7 +355,7 @@ def preprocess_config(cfg: Config, cal: Calibration) -> dict:
         "input_scale": cal.input_scale, "input_zero_point": cal.input_zero_point,
     }
     if "fft" in cfg.features.blocks:
-        d["twiddle"] = twiddles(cfg.window).astype(int).tolist()
+        d["twiddle"] = twiddles(fft_size(cfg.window)).astype(int).tolist()
     return d
 
 

@@ -6,18 +6,22 @@ Integer arithmetic with floor shifts is the same everywhere, so host and board p
 int8 model input bit for bit. Every intermediate stays within +-2**30 (MicroPython's small-int
 range on a 32-bit board, so the board never allocates a long int); `check_bounds` asserts it.
 
-Pipeline for a window of int16 sensor counts x[t, c] (T = 2**L samples):
-  mean_c   = sum_t x >> L                                  (floor)
+Pipeline for a window of int16 sensor counts x[t, c] (any T in WINDOW_MIN..WINDOW_MAX samples;
+every "/" below is floor division, a shift when the divisor is a power of two):
+  mean_c   = sum_t x / T                                   (|sum| < 2**28)
   dc:      x = x - mean_c                                  (if "dc" is in the chain)
   y        = clamp(x >> shift, -8192, 8191)                (14-bit working signal)
   blocks (rows of the [rows, C] feature matrix, in chain order):
     mean:  mean_c                                          1 row
-    rms:   isqrt(sum_t y^2 >> L)                           1 row
+    rms:   isqrt(sum_t y^2 / T)                            1 row
+           (the sum reaches 2**39: the board keeps it in two words, hi * 2**28 + lo, and
+           divides by long division in 14-bit steps, every step below 2**30)
     peak:  max_t |y|                                       1 row
-    raw:   sum of `decimate` samples >> log2(decimate)     T / decimate rows
-    fft:   radix-2 DIT FFT, Q14 twiddles, every stage halves with floor shifts;
-           |X_k| = isqrt(re^2 + im^2) for k = 1..T/2, averaged over `bins` equal bands
-           (floor), optionally compressed: isqrt(v << 13)  `bins` rows
+    raw:   sum of `decimate` samples / decimate            T / decimate rows (decimate divides T)
+    fft:   y zero-padded to N = fft_size(T) (the next power of two >= T; N = T for a power of
+           two), radix-2 DIT FFT, Q14 twiddles, every stage halves with floor shifts;
+           |X_k| = isqrt(re^2 + im^2) for k = 1..N/2, averaged over `bins` equal bands
+           (floor), optionally compressed: isqrt(v << 13)  `bins` rows (bins divides N/2)
   quantize: q = clamp(((clamp(F - off, +-32767) * M + 2**(sh-1)) >> sh) + zp, -128, 127)
 The float model input the network trains on is (F - off) * unit, and M / 2**sh = unit / s_in
 (s_in, zp: the int8 model's input quantization), so q is that input quantized.
@@ -35,6 +39,10 @@ from trainer.errors import TrainerError
 Y_MAX = 8191
 Q14 = 14
 SMALL_INT = 1 << 30
+# Window sizes the integer design is proven for: |sum of T int16 counts| < 2**28 and the rms
+# long division's 14-bit steps (remainder < T <= 2**13) stay small ints on a 32-bit board.
+WINDOW_MIN = 8
+WINDOW_MAX = 8192
 SIGNAL_BLOCKS = ("raw", "rms", "peak", "fft")
 BLOCKS = ("mean", *SIGNAL_BLOCKS)
 
@@ -66,6 +74,40 @@ class FeatureSpec:
 
     def n_rows(self, window: int) -> int:
         return sum(n for _, n in self.rows(window))
+
+
+def fft_size(window: int) -> int:
+    """The FFT length for a window: the next power of two >= window (zero-padded)."""
+    return 1 << max(0, int(window) - 1).bit_length()
+
+
+def fft_bins_problem(window: int, bins: int) -> str | None:
+    """Why `bins` FFT bands cannot split a window's spectrum evenly, in the user's terms."""
+    nf = fft_size(window)
+    if bins >= 1 and (nf // 2) % bins == 0:
+        return None
+    pad = f" (the FFT pads the window to {nf} samples)" if nf != window else ""
+    ok = [b for b in (4, 8, 16, 32, 64) if b <= nf // 2]
+    return (f"window {window} gives {nf // 2} FFT magnitudes{pad}, which fft_bins = {bins} "
+            f"cannot split evenly: use a divisor of {nf // 2}"
+            + (f" ({', '.join(map(str, ok))})" if ok else ""))
+
+
+def decimate_problem(window: int, decimate: int) -> str | None:
+    """Why raw_decimate cannot cut a window into equal rows, naming the divisors that can."""
+    if 1 <= decimate <= window and window % decimate == 0:
+        return None
+    near = sorted((d for d in range(1, window + 1) if window % d == 0),
+                  key=lambda d: (abs(d - decimate), d))[:3]
+    return (f"raw_decimate = {decimate} must divide the window {window} into equal rows: "
+            f"try {', '.join(map(str, sorted(near)))}")
+
+
+def floor_div(a: np.ndarray, d: int) -> np.ndarray:
+    """floor(a / d) as the board computes it: a shift when d is a power of two, else //."""
+    if d & (d - 1) == 0:
+        return a >> (d.bit_length() - 1)
+    return a // d
 
 
 def twiddles(n: int) -> np.ndarray:
@@ -136,12 +178,11 @@ def compute_features(
         raise TrainerError("preprocessing works on integer sensor counts; use to_counts() first")
     x = x.astype(np.int64)
     n, t, c = x.shape
-    lg = t.bit_length() - 1
-    if 1 << lg != t:
-        raise TrainerError(f"window must be a power of two, got {t}")
+    if not WINDOW_MIN <= t <= WINDOW_MAX:
+        raise TrainerError(f"window must be {WINDOW_MIN}..{WINDOW_MAX} samples, got {t}")
     if x.min(initial=0) < -32768 or x.max(initial=0) > 32767:
         raise TrainerError("sensor counts must be int16 (-32768..32767)")
-    mean = x.sum(axis=1) >> lg  # [n, c]
+    mean = floor_div(x.sum(axis=1), t)  # [n, c]
     xd = x - mean[:, None, :] if spec.dc else x
     y = np.clip(xd >> shift, -Y_MAX - 1, Y_MAX)
     y = np.transpose(y, (0, 2, 1))  # [n, c, t]
@@ -150,17 +191,23 @@ def compute_features(
         if block == "mean":
             parts.append(mean[:, None, :])
         elif block == "rms":
-            parts.append(isqrt((y * y).sum(axis=-1) >> lg)[:, None, :])
+            parts.append(isqrt(floor_div((y * y).sum(axis=-1), t))[:, None, :])
         elif block == "peak":
             parts.append(np.abs(y).max(axis=-1)[:, None, :])
         elif block == "raw":
             d = spec.raw_decimate
-            r = y.reshape(n, c, rows, d).sum(axis=-1) >> (d.bit_length() - 1)
+            if t % d:
+                raise TrainerError(f"raw_decimate {d} must divide the window {t}")
+            r = floor_div(y.reshape(n, c, rows, d).sum(axis=-1), d)
             parts.append(np.transpose(r, (0, 2, 1)))
         elif block == "fft":
-            re, im = fft_q14(y, twiddles(t), check=check)
-            mag = isqrt(re * re + im * im)[..., 1 : t // 2 + 1]  # [n, c, t/2]
-            w = (t // 2) // spec.fft_bins
+            nf = fft_size(t)
+            if (nf // 2) % spec.fft_bins:
+                raise TrainerError(f"fft_bins {spec.fft_bins} must divide fft_size/2 = {nf // 2}")
+            yp = y if nf == t else np.concatenate([y, np.zeros((n, c, nf - t), y.dtype)], -1)
+            re, im = fft_q14(yp, twiddles(nf), check=check)
+            mag = isqrt(re * re + im * im)[..., 1 : nf // 2 + 1]  # [n, c, nf/2]
+            w = (nf // 2) // spec.fft_bins
             band = mag.reshape(n, c, spec.fft_bins, w).sum(axis=-1) // w
             if spec.fft_compress == "sqrt":
                 band = isqrt(band << 13)
@@ -173,8 +220,7 @@ def compute_features(
 def fit_shift(counts: np.ndarray, spec: FeatureSpec) -> int:
     """Smallest right shift that keeps 99.9% of |x - dc| within the 14-bit working signal."""
     x = np.asarray(counts).astype(np.int64)
-    lg = x.shape[1].bit_length() - 1
-    xd = x - (x.sum(axis=1, keepdims=True) >> lg) if spec.dc else x
+    xd = x - floor_div(x.sum(axis=1, keepdims=True), x.shape[1]) if spec.dc else x
     p = float(np.percentile(np.abs(xd), 99.9)) if xd.size else 0.0
     s = 0
     while (p / (1 << s)) > Y_MAX and s < 8:

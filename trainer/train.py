@@ -23,7 +23,17 @@ import numpy as np
 from trainer.config import MODELS, Config, device_config, load_config, to_toml
 from trainer.data import Splits, load_splits
 from trainer.errors import TrainerError
-from trainer.features import compute_features, fit_calibration, float_input, quantize_input
+from trainer.features import (
+    WINDOW_MAX,
+    WINDOW_MIN,
+    compute_features,
+    decimate_problem,
+    fft_bins_problem,
+    fft_size,
+    fit_calibration,
+    float_input,
+    quantize_input,
+)
 from trainer.report import (
     anomaly_metrics,
     classification_metrics,
@@ -55,7 +65,7 @@ def infer_config(data: Path | str) -> Config:
         if z["X"].ndim != 3:
             raise TrainerError(f"{p}: X must be [n, t, channels], got shape {z['X'].shape}")
         t, c = z["X"].shape[1:]
-        w = min(1024, 1 << (int(t).bit_length() - 1))
+        w = min(1024, int(t))  # the recorded windows (any length), at most 1024 samples
         peak = np.maximum(np.abs(np.nan_to_num(z["X"])).max(axis=(0, 1)), 1e-6)
         cpu = _one_range(peak, c)
         from trainer.features import FeatureSpec
@@ -63,7 +73,7 @@ def infer_config(data: Path | str) -> Config:
         chain = ("mean", "dc", "rms", "peak", "fft") if w >= 16 else ("mean", "rms", "peak")
         return Config(channels=tuple(f"c{i}" for i in range(c)), sample_rate=100.0, window=w,
                       stride=max(1, w // 2), counts_per_unit=cpu, source=str(p),
-                      features=FeatureSpec(chain, min(8, max(1, w // 2))))
+                      features=FeatureSpec(chain, min(8, fft_size(w) // 2)))
     files = sorted(p.rglob("*.csv")) if p.is_dir() else []
     if not files:
         raise TrainerError(f"{p}: no .csv files found (and no edgeloop.toml)")
@@ -207,12 +217,8 @@ def check_options(window: int | None, stride: int | None, epochs: int | None,
                                                                                           model)
         if model not in MODELS:
             raise TrainerError(f"--model {model!r} is unknown; known: {', '.join(MODELS)}")
-    if window is not None and not 16 <= window <= 1024:
-        raise TrainerError(f"--window must be in 16..1024 samples (a power of two), got {window}")
-    if window is not None and window & (window - 1):
-        lo = 1 << (window.bit_length() - 1)
-        raise TrainerError(f"--window must be a power of two in 16..1024 (the board averages a "
-                           f"window with shifts), got {window}: try {lo} or {2 * lo}")
+    if window is not None and not WINDOW_MIN <= window <= WINDOW_MAX:
+        raise TrainerError(f"--window must be {WINDOW_MIN}..{WINDOW_MAX} samples, got {window}")
     if stride is not None and stride < 1:
         raise TrainerError(f"--stride must be >= 1 sample (windows start every STRIDE samples), "
                            f"got {stride}")
@@ -238,22 +244,23 @@ def _user_set(cfg: Config, table: str, key: str) -> bool:
 
 def _fit_features_to_window(cfg: Config, window_given: bool) -> Config:
     """Adapt feature defaults to the window; explain a conflict with what the user set."""
-    fs = cfg.features
-    half = cfg.window // 2
-    why = "--window" if window_given else f"[window] size in {cfg.source}"
-    if "fft" in fs.blocks and half % fs.fft_bins:
-        if not _user_set(cfg, "features", "fft_bins"):
-            from dataclasses import replace
+    from dataclasses import replace
 
-            return cfg.with_(features=replace(fs, fft_bins=min(fs.fft_bins, half)))
-        raise TrainerError(
-            f"{why} {cfg.window} leaves window/2 = {half} FFT magnitudes, which [features] "
-            f"fft_bins = {fs.fft_bins} in {cfg.source} cannot split evenly: use a window of at "
-            f"least {2 * fs.fft_bins}, or lower fft_bins")
-    if "raw" in fs.blocks and fs.raw_decimate > cfg.window:
-        raise TrainerError(f"{why} {cfg.window} is shorter than [features] raw_decimate "
-                           f"{fs.raw_decimate} in {cfg.source}: use a window of at least "
-                           f"{fs.raw_decimate}")
+    fs = cfg.features
+    half = fft_size(cfg.window) // 2
+    why = "--window" if window_given else f"[window] size in {cfg.source}"
+    if "fft" in fs.blocks and (problem := fft_bins_problem(cfg.window, fs.fft_bins)):
+        if not _user_set(cfg, "features", "fft_bins"):
+            fs = replace(fs, fft_bins=min(fs.fft_bins, half))
+            cfg = cfg.with_(features=fs)
+        else:
+            raise TrainerError(f"{why} {cfg.window}: {problem} ([features] fft_bins in "
+                               f"{cfg.source})")
+    if "raw" in fs.blocks and (problem := decimate_problem(cfg.window, fs.raw_decimate)):
+        if not _user_set(cfg, "features", "raw_decimate"):
+            return cfg.with_(features=replace(fs, raw_decimate=1))
+        raise TrainerError(f"{why} {cfg.window}: {problem} ([features] raw_decimate in "
+                           f"{cfg.source}), or pick a window it divides")
     return cfg
 
 
@@ -312,8 +319,9 @@ def train(
         stride = max(1, window // 2)
     cfg = cfg.with_(model=mspec, window=cfg.window if window is None else window,
                     stride=cfg.stride if stride is None else stride)
-    if cfg.window & (cfg.window - 1) or not 16 <= cfg.window <= 1024:
-        raise TrainerError(f"window {cfg.window} ({cfg.source}) must be a power of two in 16..1024")
+    if not WINDOW_MIN <= cfg.window <= WINDOW_MAX:
+        raise TrainerError(f"window {cfg.window} ({cfg.source}) must be {WINDOW_MIN}..{WINDOW_MAX} "
+                           "samples")
     cfg = _fit_features_to_window(cfg, window is not None)
     if cfg.task == "anomaly" and mspec.name != "autoencoder":
         raise TrainerError(f"model {mspec.name!r} is a classifier; anomaly needs 'autoencoder'")

@@ -30,6 +30,35 @@ def _profile_for(transport, board_profile: str | None, virtual: bool):
     return get_board(name)
 
 
+def _declared_profile(source: Path, given: dict | None) -> str | None:
+    """The run's `[board] profile` (config.json "board"), if it names a known profile."""
+    from edgeloop.link.deploy import config_beside, read_config
+
+    path = None if given is not None else config_beside(source)
+    cfg = given if given is not None else (read_config(path) if path is not None else {})
+    name = cfg.get("board") if isinstance(cfg, dict) else None
+    if not isinstance(name, str):
+        return None
+    try:
+        return get_board(name).name
+    except ValueError:
+        return None
+
+
+def _check_declared(profile, declared: str | None) -> str | None:
+    """A real board smaller than the run's declared profile: a warning for the user (the
+    model's fit was checked; the app's own heap is what may not suffice)."""
+    if declared is None or declared == profile.name:
+        return None
+    want = get_board(declared)
+    if want.heap_bytes <= profile.heap_bytes:
+        return None
+    return (f"warning: the run was made for an {declared} ([board] profile, "
+            f"{want.heap_bytes // 1024} KB heap) but this board is an {profile.name} "
+            f"({profile.heap_bytes // 1024} KB): the app may run out of memory; "
+            f"--board-profile {profile.name} silences this")
+
+
 def deploy(
     source: Annotated[
         Path, typer.Argument(help="run folder (model + config.json), .elb or .tflite")
@@ -80,7 +109,7 @@ def deploy(
     from edgeloop.link.deploy import deploy as run_deploy
     from edgeloop.link.deploy import plan_deploy, read_config, require_config
     from edgeloop.link.transport import open_transport
-    from edgeloop.twins import domain_recording, machine_recording
+    from edgeloop.twins import domain_answer, domain_recording, machine_recording
     from trainer.runs import check_run, run_folder_of
 
     if not 0.0 <= gate_tolerance < 1.0:
@@ -96,8 +125,16 @@ def deploy(
         require_config(source)  # before a board is opened: nothing to undo
     virtual = board == "virtual"
     require_board_tools("deploy", board_needs(virtual))
-    with open_transport(port, board, board_dir, board_profile, baud) as transport:
-        profile = _profile_for(transport, board_profile, virtual)
+    declared = _declared_profile(source, given)
+    chosen = board_profile or (declared if virtual else None)
+    why = "--board-profile" if board_profile else "the run's [board] profile"
+    with open_transport(port, board, board_dir, chosen, baud) as transport:
+        profile = _profile_for(transport, chosen, virtual)
+        if not chosen:
+            why = "the virtual board's default" if virtual else "asked from the board"
+            warning = None if virtual else _check_declared(profile, declared)
+            if warning:
+                typer.echo(warning, err=True)
         run = run_folder_of(source) if config is None else None
         gate = None
         if run is not None:  # a run replaces the board's model only if it is no worse
@@ -110,21 +147,24 @@ def deploy(
                 typer.echo(gate.message(), err=True)
         plan = plan_deploy(source, profile, virtual=virtual, config=given,
                            sim_recording=machine_recording if virtual else None,
-                           sim_world=domain_recording if virtual else None)
+                           sim_world=domain_recording if virtual else None,
+                           sim_answer=domain_answer if virtual else None)
 
         def progress(path: str, size: int) -> None:
             if not as_json:
                 typer.echo(f"  copy {path} ({size} B)", err=True)
 
         if not as_json:
-            typer.echo(f"deploying {source} to the {transport.name} ({profile.name})", err=True)
+            typer.echo(f"deploying {source} to the {transport.name} (profile {profile.name}: "
+                       f"{why})", err=True)
         result = run_deploy(transport, plan, verify=verify, progress=progress)
         if run is not None and (result.verified or not verify):
             from edgeloop.gate import write_record
 
             write_record(transport, run, gate)  # the board now says which run it holds
     if as_json:
-        typer.echo(json.dumps(result.to_json() | ({"gate": gate.to_json()} if gate else {})))
+        typer.echo(json.dumps(result.to_json() | {"profile": profile.name}
+                              | ({"gate": gate.to_json()} if gate else {})))
     else:
         typer.echo(
             f"copied {len(result.copied)} files ({result.bytes_copied} B), "
@@ -184,9 +224,12 @@ def devices(
         )
 
 
-def _pretty(line: str, quant: tuple[float, int, bool] | None = None) -> str:
+def _pretty(
+    line: str, quant: tuple[float, int, bool] | None = None, actions: list[str] | None = None
+) -> str:
     """One status line for people: the score as a probability (or an anomaly score) in the
-    model's own units when the board's config.json says how to dequantize it."""
+    model's own units when the board's config.json says how to dequantize it, and each named
+    action's output (`heating=ON`) when the run has [[actions]]."""
     try:
         obj = json.loads(line)
     except ValueError:
@@ -202,11 +245,28 @@ def _pretty(line: str, quant: tuple[float, int, bool] | None = None) -> str:
     if quant is not None and isinstance(score, int):
         value = (score - quant[1]) * quant[0]
         shown = f"score={value:.3f}" if obj.get("label") == "anomaly" or quant[2] else f"p={value:.2f}"
+    outs = ""
+    levels = obj.get("out")
+    if isinstance(levels, list):
+        names = actions if actions and len(actions) == len(levels) else [
+            f"out{i}" for i in range(len(levels))]
+        outs = "".join(f" {n}={'ON' if v else 'off'}" for n, v in zip(names, levels, strict=True))
     return (
-        f"w={obj.get('w')} {obj.get('label')} {shown} {alarm} "
+        f"w={obj.get('w')} {obj.get('label')} {shown} {alarm}{outs} "
         f"infer={obj.get('us', 0) / 1000:.1f} ms free={obj.get('free')} B "
         f"errors={obj.get('errors')}"
     )
+
+
+def _action_names(transport) -> list[str]:
+    """The names of the board's [[actions]] (config.json "actions"), in the status' order."""
+    from edgeloop.link.transport import LinkError
+
+    try:
+        acts = json.loads(transport.fs_read("config.json")).get("actions") or []
+        return [str(a.get("name", a.get("kind"))) for a in acts]
+    except (LinkError, ValueError, TypeError, AttributeError):
+        return []
 
 
 def _output_quant(transport) -> tuple[float, int, bool] | None:
@@ -220,6 +280,37 @@ def _output_quant(transport) -> tuple[float, int, bool] | None:
         return None  # an older deploy: show the raw int8 score
 
 
+def _virtual_app_board(board_dir: Path | None, board_profile: str | None):
+    """The virtual board the standalone app was deployed to: --dir, else the profile's default
+    folder, else (no --board-profile) the most recently deployed one under build/vboard/. Its
+    heap: vboard.app_profile (the profile's, as this executable's objects need it, plus what
+    the simulated hardware takes)."""
+    from edgeloop.link.transport import default_virtual_dir
+    from edgeloop.link.virtual import VirtualTransport
+    from edgeloop.vboard import app_profile
+
+    root = board_dir or default_virtual_dir(get_board(board_profile or "virtual").name)
+    name = board_profile
+    if not board_dir and not board_profile and not (root / "main.py").is_file():
+        deployed = sorted(root.parent.glob("*/config.json"), key=lambda p: p.stat().st_mtime)
+        if deployed:
+            root = deployed[-1].parent
+    if not (root / "main.py").is_file():  # refuse before a board folder is made
+        raise EdgeLoopError(f"no app on the virtual board at {root}: run `edgeloop deploy "
+                            f"RUN --board virtual{f' --dir {root}' if board_dir else ''}` first")
+    if name is None:  # the profile it was deployed for (config.json "board"), else "virtual"
+        try:
+            name = get_board(str(json.loads((root / "config.json").read_text()).get("board"))).name
+        except (OSError, ValueError, AttributeError):
+            name = "virtual"
+        if board_dir is None and root.name in ("esp32", "esp32s3", "esp32c3", "virtual"):
+            name = root.name  # deploy's default folder is named after the profile it used
+    prof = app_profile(name)
+    typer.echo(f"monitoring the virtual board at {root} (profile {prof.name}, heap "
+               f"{prof.heap_bytes // 1024} KB: see edgeloop.vboard.app_profile)", err=True)
+    return VirtualTransport(root, prof)
+
+
 def monitor(
     port: Annotated[str | None, typer.Option("--port", "-p", help=PORT_HELP)] = None,
     board: Annotated[str | None, typer.Option("--board", help=BOARD_HELP)] = None,
@@ -231,21 +322,21 @@ def monitor(
 ) -> None:
     """Restart the board's app and show its status lines (Ctrl-C to stop)."""
     from edgeloop.extras import board_needs, require_board_tools
-    from edgeloop.link.transport import default_virtual_dir, open_transport
+    from edgeloop.link.transport import open_transport
 
     if seconds is not None and not seconds > 0:
         raise EdgeLoopError(f"--seconds must be > 0, got {seconds:g}")
     require_board_tools("monitor", board_needs(board == "virtual", compile_files=False))
     if board == "virtual" and not port:
-        root = board_dir or default_virtual_dir(get_board(board_profile or "virtual").name)
-        if not (root / "main.py").is_file():  # refuse before a board folder is made
-            raise EdgeLoopError(f"no app on the virtual board at {root}: run `edgeloop deploy "
-                                f"RUN --board virtual{f' --dir {root}' if board_dir else ''}` first")
-    with open_transport(port, board, board_dir, board_profile, baud) as transport:
+        transport = _virtual_app_board(board_dir, board_profile)
+    else:
+        transport = open_transport(port, board, board_dir, board_profile, baud)
+    with transport:
         quant = None if raw else _output_quant(transport)
+        names = [] if raw else _action_names(transport)
         try:
             for line in transport.console(seconds):
-                typer.echo(line if raw else _pretty(line, quant))
+                typer.echo(line if raw else _pretty(line, quant, names))
         except KeyboardInterrupt:
             pass
 

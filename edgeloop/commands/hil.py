@@ -112,7 +112,8 @@ def check_model_replacement(port: str, baud: int, run: Path, profile: str,
     from edgeloop.link.deploy import MODEL_PATH, load_model
     from edgeloop.link.serialport import SerialTransport
 
-    bundle, _, _ = load_model(run, get_board(profile))
+    prof = get_board(profile)
+    bundle, _, _ = load_model(run, prof, prof.word_bits)  # a real board: its own word size
     import hashlib
 
     want = hashlib.sha256(bundle).hexdigest()

@@ -16,8 +16,8 @@ from edgeloop.infer import (
     InferError,
     check_inputs,
     model_io,
-    run_batch_transport,
     run_batch_virtual,
+    run_on_deployed_board,
 )
 from edgeloop.profile import format_profile, profile_tables
 
@@ -65,18 +65,13 @@ def _read_bundle(path: Path) -> bytes:
 def run_serial(port: str, bundle: bytes, x: np.ndarray, kernels: str,
                baud: int = 115200, op_profile: bool = False
                ) -> tuple[np.ndarray, dict[str, Any]]:
-    """A real board over its serial port: elrt must already be deployed (`edgeloop deploy`)."""
-    from edgeloop.link.transport import BoardError, open_transport
+    """A real board over its serial port: elrt must already be deployed (`edgeloop deploy`);
+    its deployed model.elb is left as it was."""
+    from edgeloop.link.transport import open_transport
 
     with open_transport(port=port, baudrate=baud) as transport:
-        try:
-            transport.exec("import elrt", timeout=20.0)
-        except BoardError as exc:
-            raise InferError(
-                f"the board on {port} has no working elrt runtime ({exc}): "
-                "run `edgeloop deploy` first"
-            ) from exc
-        return run_batch_transport(transport, bundle, x, kernels, op_profile=op_profile)
+        return run_on_deployed_board(transport, bundle, x, kernels, op_profile=op_profile,
+                                     where=port)
 
 
 def infer(

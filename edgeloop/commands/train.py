@@ -87,7 +87,7 @@ def train(
     model: Annotated[
         str | None, typer.Option(help="mlp | cnn1d | dscnn | autoencoder")
     ] = None,
-    window: Annotated[int | None, typer.Option(help="window size (power of two)")] = None,
+    window: Annotated[int | None, typer.Option(help="window size in samples (8..8192, any length)")] = None,
     stride: Annotated[int | None, typer.Option(help="window stride")] = None,
     seed: Annotated[int | None, typer.Option(help="seed: same seed, same model")] = None,
     epochs: Annotated[int | None, typer.Option(help="training epochs")] = None,

@@ -14,7 +14,7 @@ import json
 
 from edgeloop.fleet.broker import BrokerAddress
 from edgeloop.fleet.registry import Fleet
-from edgeloop.fleet.virtual import fleet_config, secrets_json
+from edgeloop.fleet.virtual import ca_file, fleet_config, secrets_json
 from edgeloop.link.deploy import CONFIG_PATH, DeployPlan
 from edgeloop.link.transport import Transport
 
@@ -31,6 +31,7 @@ def fleet_plan(fleet: Fleet, plan: DeployPlan, device: str, broker: BrokerAddres
     files[CONFIG_PATH] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
     files["secrets.json"] = secrets_json(fleet, device, env)
     files["fleet_key.bin"] = fleet.public_key()
+    files.update(ca_file(broker))
     if transport.fs_hashes(["version.json"]).get("version.json") is None:
         files["version.json"] = b'{"version": 0}'
     return DeployPlan(files=files, model=plan.model, config_source=plan.config_source,

@@ -33,7 +33,7 @@ def host_client(fleet: Fleet, broker: BrokerAddress, client_id: str, clean: bool
     c.username_pw_set(user, pw)
     c.reconnect_delay_set(0.2, 2)  # a restarted broker is back within seconds
     if broker.tls:
-        c.tls_set()
+        c.tls_set(ca_certs=broker.ca)  # None: the system's CAs
     return c
 
 

@@ -22,23 +22,22 @@ from edgeloop.boards import get_board
 from edgeloop.fleet.broker import BrokerAddress
 from edgeloop.fleet.errors import FleetError
 from edgeloop.fleet.registry import Fleet
-from edgeloop.vboard import micropython_executable
+from edgeloop.vboard import VirtualBoardError, identify, micropython_executable
 
 RESET_EXIT = 77  # net/node.py: the virtual board's machine.reset()
+CA_PATH = "ca.der"  # on the board: the broker's CA (config.json fleet.ca), DER: MicroPython's
+# mbedTLS SSLContext.load_verify_locations refuses PEM ("invalid cert"; measured, v1.2x unix)
 X64_HEAP_FACTOR = 1.4
 
-# sys.implementation._mpy >> 10 -> mpy-cross -march
-_ARCH = {1: "x86", 2: "x64"}
 
 
 def board_arch(exe: str) -> str:
-    """The native architecture of a MicroPython executable (the .mpy files must match)."""
-    proc = subprocess.run([exe, "-c", "import sys; print(sys.implementation._mpy)"],
-                          capture_output=True, text=True, timeout=30)
+    """The native architecture of a MicroPython executable (the .mpy files must match), as
+    edgeloop.vboard.identify() asks it."""
     try:
-        return _ARCH[int(proc.stdout.strip()) >> 10]
-    except (ValueError, KeyError):
-        raise FleetError(f"{exe} is no MicroPython this project can build for") from None
+        return identify(exe).mpy_arch
+    except VirtualBoardError as exc:
+        raise FleetError(f"{exe} is no MicroPython this project can build for: {exc}") from None
 
 
 def secrets_json(fleet: Fleet, device: str, env: dict[str, str] | None = None) -> bytes:
@@ -56,6 +55,8 @@ def fleet_config(device: str, broker: BrokerAddress, prefix: str, **extra: objec
            "keepalive": 10, "status_ms": 1000}
     if broker.tls:
         cfg["tls"] = True
+        if broker.ca:
+            cfg["ca"] = CA_PATH
     cfg.update(extra)
     return cfg
 
@@ -66,7 +67,28 @@ def fleet_files(fleet: Fleet, device: str, broker: BrokerAddress, version: int =
         "secrets.json": secrets_json(fleet, device),
         "fleet_key.bin": fleet.public_key(),
         "version.json": json.dumps({"version": version}).encode(),
+        **ca_file(broker),
     }
+
+
+def ca_file(broker: BrokerAddress) -> dict[str, bytes]:
+    """The broker's CA certificate for the board, in DER ({} unless mqtts://...?ca=)."""
+    import ssl
+
+    if not (broker.tls and broker.ca):
+        return {}
+    data = Path(broker.ca).read_bytes()
+    if b"-----BEGIN" not in data:
+        return {CA_PATH: data}  # DER already
+    text = data.decode("ascii", errors="replace")
+    if text.count("-----BEGIN CERTIFICATE-----") != 1:
+        raise FleetError(f"{broker.ca}: a board trusts one CA certificate; this file holds "
+                         f"{text.count('-----BEGIN CERTIFICATE-----')}: give the one that "
+                         "signed the broker's certificate")
+    try:
+        return {CA_PATH: ssl.PEM_cert_to_DER_cert(text[text.index("-----BEGIN"):])}
+    except ValueError as exc:
+        raise FleetError(f"{broker.ca}: not a PEM certificate ({exc})") from None
 
 
 @dataclass

@@ -257,11 +257,13 @@ def firmware_files(arch: str, include_sim: bool) -> dict[str, bytes]:
 
 SimRecording = Callable[[float, float], bytes]  # (units per g, sample rate) -> samples.s16
 SimWorld = Callable[[dict], bytes]  # device config (sensor list) -> samples.s16 in its counts
+SimAnswer = Callable[[dict], "dict | None"]  # device config -> sensor.sim_answer (simhw/answer.py)
 
 
 def plan_deploy(
     source: Path, profile: BoardProfile, virtual: bool, config: dict | None = None,
     sim_recording: SimRecording | None = None, sim_world: SimWorld | None = None,
+    sim_answer: SimAnswer | None = None,
 ) -> DeployPlan:
     """Everything to put on the board. The virtual board runs code for its executable's arch
     (vboard.mpy_arch(): x64 on the PyPI port, x86 on a 32-bit build) whatever it emulates.
@@ -270,7 +272,9 @@ def plan_deploy(
     records them from its sensor twin (`sim_recording(units, sample_rate)`, see
     sim_samples_bytes); a run with a sensor list gets `sim_world(config)` instead (every
     channel in the run's counts, edgeloop.twins.domain_recording); without one, a samples file
-    already on the board is left as it is.
+    already on the board is left as it is. `sim_answer(config)` (edgeloop.twins.domain_answer)
+    makes that world answer the app's outputs (a room its heating warms), set before
+    sim_world is asked for the samples (an answered room is recorded uncontrolled).
     """
     # the fit check for the word size of the board that runs it (the x64 port's objects are
     # ~1.6x a real ESP32's)
@@ -285,6 +289,7 @@ def plan_deploy(
     cfg.setdefault("pins", dict(profile.pins))
     if cfg.get("mode", "standalone") == "standalone":
         _check_app_sensor(cfg, config_src)
+        check_output_pins(cfg, profile, config_src)
     arch = vboard.mpy_arch() if virtual else profile.mpy_arch
     files = firmware_files(arch, include_sim=virtual)
     if virtual and cfg.get("mode", "standalone") == "standalone":
@@ -292,7 +297,12 @@ def plan_deploy(
         # (in HIL mode the bench streams the samples instead).
         sensor = cfg.setdefault("sensor", {})
         sensor.setdefault("sim", SIM_SAMPLES_PATH)
+        if float(cfg.get("sample_rate", 1000)) < 1.0:  # a room's minute samples: the day plays
+            sensor.setdefault("sim_clock", "replay")  # as fast as the app drains it, not in 12 h
         if "sensors" in cfg and sim_world is not None:  # each chip plays its part, in counts
+            answer = sim_answer(cfg) if sim_answer is not None and cfg.get("actions") else None
+            if answer:
+                sensor.setdefault("sim_answer", answer)
             if sensor["sim"] == SIM_SAMPLES_PATH:
                 files[SIM_SAMPLES_PATH] = sim_world(cfg)
         else:
@@ -321,6 +331,26 @@ def _add_truth(files: dict[str, bytes], cfg: dict) -> None:
 
 
 APP_DRIVERS = ("mpu6050", "adxl345", "sht3x", "scd4x")  # firmware_micropython/sensors.py
+
+
+def check_output_pins(cfg: dict, profile: BoardProfile, config_src: str) -> None:
+    """Refuse outputs on GPIOs the board's chip cannot drive (a C3 has no GPIO 25; an ESP32's
+    34-39 are inputs), naming the action, before anything is copied."""
+    if not profile.output_gpios:
+        return
+    uses = [(f"actions[{i}] {a.get('name', a.get('kind'))!r}", a.get("pin"))
+            for i, a in enumerate(cfg.get("actions") or ())]
+    if not cfg.get("actions"):
+        pins, act = cfg.get("pins", {}), cfg.get("actuator", {})
+        uses += [("the relay", act.get("pin", pins.get("relay"))),
+                 ("the LED", act.get("led", pins.get("led")))]
+    for what, pin in uses:
+        if pin is not None and pin not in profile.output_gpios:
+            raise DeployError(
+                f"{config_src}: {what} drives GPIO {pin}, which an {profile.name} cannot drive "
+                f"(outputs: {', '.join(map(str, profile.output_gpios))}); set its pin in "
+                "edgeloop.toml and retrain, or deploy with the --board-profile the run was made for"
+            )
 
 
 def _check_app_sensor(cfg: dict, config_src: str) -> None:

@@ -91,6 +91,9 @@ class MQTTClient:
         except OSError:
             s.close()
             raise
+        except ValueError as e:  # the TLS handshake: e.g. a certificate the CA did not sign
+            s.close()
+            raise OSError("TLS: %s" % e)
         self.sock = s
         flags = 0x02 if clean_session else 0
         body = _str("MQTT") + bytes((4,))

@@ -82,7 +82,10 @@ class Node:
 
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             if f.get("ca"):
-                ctx.load_verify_locations(cafile=f["ca"])
+                ctx.load_verify_locations(cafile=f["ca"])  # DER (PEM is refused)
+                # MicroPython's client default is CERT_NONE: without this, any certificate
+                # (a man in the middle's) would be taken
+                ctx.verify_mode = ssl.CERT_REQUIRED
         c = self.client = MQTTClient(self.dev, f.get("broker", "127.0.0.1"),
                                      int(f.get("port", 1883)), m.get("user", self.dev),
                                      m.get("password"), int(f.get("keepalive", 30)), ctx,

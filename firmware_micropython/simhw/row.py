@@ -16,11 +16,14 @@ class SharedRow:
         self.t_ms = 0
         self.samples = 0
         self.exhausted = False
+        self.answer = None  # simhw.answer.Answer: the board's outputs changing the world
 
     def advance(self):
         if not self.source.next_into(self.values):
             self.exhausted = True
             return False
+        if self.answer is not None:
+            self.answer.apply(self.values)
         if self.seq:
             k = self.samples & 0xFFF
             v = self.values

@@ -9,18 +9,15 @@ healthy, then a bearing fault that grows; the app must not alarm before the faul
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from edgeloop.boards import get_board
+from edgeloop.boards import get_board, with_sim_heap
 from edgeloop.link import deploy as dp
 from edgeloop.link.virtual import VirtualTransport
 from edgeloop.twins import machine_recording
-
-SIM_HEAP = 12 * 1024  # the simulated hardware's share of the virtual board's heap
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +31,7 @@ def test_trained_app_alarms_on_the_bearing_fault_only(read_status, tmp_path, tra
     # An ESP32-sized heap for the firmware, plus what the simulated hardware takes that a
     # real board never loads (simhw/: the clocked MPU6050 and its FIFO, the bus, pins and the
     # sample-file reader, ~12 KB on this 64-bit port; 32-bit ports need about 40 % less).
-    profile = get_board("esp32")
-    profile = dataclasses.replace(profile, heap_bytes=profile.heap_bytes + SIM_HEAP)
+    profile = with_sim_heap(get_board("esp32"))
     board = VirtualTransport(tmp_path / "vb", profile)
     plan = dp.plan_deploy(trained_run, get_board("virtual"), virtual=True)
     cfg = json.loads(plan.files["config.json"])

@@ -94,3 +94,15 @@ def test_bench_reports_the_esp32_profile_truthfully(monkeypatch) -> None:
     m = esp32fit.esp32_fit(tflite, x, y)["measured"]
     assert m["word_bits"] == 32 and m["identical"], m
     assert 0 < m["heap_in_use_after_load"] <= row["estimate_32bit_bytes"]
+
+
+def test_x64_port_says_why_a_32bit_fit_does_not_load() -> None:
+    """ResNet-8 fits the ESP32 (32-bit) but not 100 KB of the x64 port: the error says so."""
+    from edgeloop.infer import InferError
+
+    if identify().word_bits != 64:
+        pytest.skip("the 64-bit virtual board's message")
+    tflite = benchmark_model("resnet8_cifar")
+    conv = converters.convert_tflite(tflite, heap_limit=ESP32.heap_bytes, word_bits=32)
+    with pytest.raises(InferError, match="this virtual board is 64-bit, the esp32 profile 32-bit"):
+        run_batch_virtual(conv.bundle, exact.model_inputs(tflite, 1, 0), ESP32, kernels="viper")

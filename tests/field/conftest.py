@@ -3,21 +3,20 @@ rotating-machine run (the HIL bench's cached one) deployed with its twin's recor
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from edgeloop.boards import get_board
+from edgeloop.boards import get_board, with_sim_heap
 from edgeloop.firmware import build_firmware
 from edgeloop.link import deploy as dp
 from edgeloop.link.virtual import VirtualTransport
 from edgeloop.twins import machine_recording
 from edgeloop.vboard import VirtualBoard
-
-SIM_HEAP = 12 * 1024  # the simulated chips' share of the virtual board (tests/boards: the same)
 
 
 @pytest.fixture
@@ -36,14 +35,23 @@ def trained_run() -> Path:
 
 
 @pytest.fixture
-def deployed(tmp_path: Path, trained_run: Path) -> Callable[..., VirtualTransport]:
+def short_dir() -> Iterator[Path]:
+    """A folder with a short path: on the virtual board every module's __file__ holds the
+    folder's path (a real board's are a few bytes), and on the 100 KB heap next to the
+    vibration model a pytest tmp path's ~70 bytes a module are the difference."""
+    root = Path(tempfile.mkdtemp(prefix="fl", dir="/tmp"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def deployed(short_dir: Path, trained_run: Path) -> Callable[..., VirtualTransport]:
     """deployed(seconds, fault_at, **config) -> a virtual ESP32 (100 KB + the simulated chips'
     share) holding the run, playing the machine twin (healthy, then a bearing fault)."""
 
     def make(seconds: float = 30.0, fault_at: float = 10.0, **config) -> VirtualTransport:
-        profile = dataclasses.replace(get_board("esp32"),
-                                      heap_bytes=get_board("esp32").heap_bytes + SIM_HEAP)
-        board = VirtualTransport(tmp_path / "vb", profile)
+        profile = with_sim_heap(get_board("esp32"))  # + the simulated chips' share
+        board = VirtualTransport(short_dir / "vb", profile)
         plan = dp.plan_deploy(
             trained_run, get_board("virtual"), virtual=True,
             sim_recording=lambda units, rate: machine_recording(

@@ -2,16 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-
-def esp32sem() -> str | None:
-    """The ESP32-arithmetic virtual board, from $EDGELOOP_ESP32SEM (CI sets it)."""
-    path = os.environ.get("EDGELOOP_ESP32SEM")
-    return path if path and Path(path).is_file() else None
-
-
 
 def fc_model(seed: int) -> bytes:
     """A small int8 model for the app's 32x3 window (FULLY_CONNECTED 96 -> 3), as a bundle."""

@@ -208,3 +208,35 @@ def test_cli_infer_profile_times_every_op_on_the_board(tmp_path) -> None:
     assert all(f["mmac_per_s"] > 0 for k, f in prof["families"].items() if k in ("conv", "fc"))
     text = CliRunner().invoke(app, args)
     assert text.exit_code == 0 and "per family" in text.output and "MMAC/s" in text.output
+
+
+def test_infer_on_a_deployed_board_leaves_its_model_alone(conv, tmp_path) -> None:
+    """`infer --port` on a board that `deploy` set up: the user's model.elb is the same bytes
+    afterwards (it was overwritten), and no scratch file stays behind, also after a failure."""
+    from converters import convert_tflite
+    from edgeloop.firmware import build_firmware
+    from edgeloop.infer import elrt_sources, run_on_deployed_board
+    from edgeloop.link.virtual import VirtualTransport
+    from edgeloop.vboard import mpy_arch
+
+    model, bundle = conv
+    build_firmware(tmp_path, mpy_arch(), elrt_sources())
+    deployed = convert_tflite(build("FULLY_CONNECTED", in_features=16, units=4, seed=3)).bundle
+    (tmp_path / "model.elb").write_bytes(deployed)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    transport = VirtualTransport(tmp_path, "esp32")
+    x = random_inputs((1, 8, 8, 3), 3, seed=4)
+    y, _ = run_on_deployed_board(transport, bundle.read_bytes(), x, kernels="bytecode")
+    exact.matches_tflm(y, model, x, "edgeloop infer --port")
+    assert (tmp_path / "model.elb").read_bytes() == deployed
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    big = convert_tflite(build("CONV_2D", h=96, w=96, cin=8, cout=8, seed=1)).bundle
+    with pytest.raises(InferError, match="refused the model"):
+        run_on_deployed_board(transport, big, random_inputs((1, 96, 96, 8), 1))
+    assert (tmp_path / "model.elb").read_bytes() == deployed
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    import shutil
+
+    shutil.rmtree(tmp_path / "elrt")  # a board without the runtime
+    with pytest.raises(InferError, match="no working elrt runtime.*edgeloop deploy"):
+        run_on_deployed_board(transport, bundle.read_bytes(), x)

@@ -51,7 +51,7 @@ cfg = json.load(open("pcfg.json"))
 pp = preprocess.Preprocessor(cfg, {kernels!r})
 n = {n}
 wlen = pp.window * pp.channels
-x = array("h", [0] * wlen)
+x = array("h", bytes(2 * wlen))
 out = bytearray(pp.out_len)
 res = bytearray(n * pp.out_len)
 f = open("windows.bin", "rb")
@@ -74,7 +74,7 @@ print("done", n)
 
 def run_on_board(
     board_dir: Path, pcfg: dict, windows: np.ndarray, heap_lock: bool = False,
-    kernels: str = "viper",
+    kernels: str = "viper", profile: str = "virtual",
 ):
     """Run preprocess.py on the virtual board over int16 windows [n, T, C]; int8 [n, rows*C]."""
     from edgeloop.vboard import VirtualBoard
@@ -82,7 +82,7 @@ def run_on_board(
     (board_dir / "pcfg.json").write_text(json.dumps(pcfg))
     (board_dir / "windows.bin").write_bytes(np.ascontiguousarray(windows, "<i2").tobytes())
     n = len(windows)
-    vb = VirtualBoard(board_dir, "virtual")
+    vb = VirtualBoard(board_dir, profile)
     code = BOARD_SCRIPT.format(n=n, lock=heap_lock, kernels=kernels)
     res = vb.run(code, timeout=300).check("preprocess on the board")
     assert f"done {n}" in res.stdout

@@ -188,7 +188,7 @@ def test_config_inferred_from_npz(tmp_path):
     x = np.random.default_rng(1).normal(scale=3.0, size=(12, 100, 2))
     np.savez(tmp_path / "d.npz", X=x, y=np.repeat(["u", "v"], 6))
     cfg = infer_config(tmp_path / "d.npz")
-    assert cfg.channels == ("c0", "c1") and cfg.window == 64
+    assert cfg.channels == ("c0", "c1") and cfg.window == 100  # the recorded windows, whole
     s = load_splits(tmp_path / "d.npz", cfg)
     assert s.classes == ("u", "v") and np.abs(s.train.x).max() <= 16384
 

@@ -144,28 +144,31 @@ def test_compiled_mpy_for_every_board_and_runs_as_mpy(tmp_path, windows_from_mac
     np.testing.assert_array_equal(out, host.reshape(len(windows), -1))
 
 
-@settings(max_examples=15, deadline=None,
+@settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    lg=st.integers(4, 9),
+    window=st.one_of(st.integers(4, 9).map(lambda lg: 1 << lg), st.integers(8, 700)),
     blocks=st.lists(st.sampled_from(["mean", "rms", "peak", "raw", "fft"]), min_size=1,
                     max_size=5, unique=True),
     dc=st.booleans(),
-    bins_lg=st.integers(0, 8),
-    dec_lg=st.integers(0, 4),
+    data=st.data(),
     compress=st.sampled_from(["none", "sqrt"]),
     channels=st.integers(1, 6),
     amp=st.integers(1, 32767),
     seed=st.integers(0, 2**16),
 )
-def test_random_configs_host_equals_board(tmp_path_factory, board_preprocess, lg, blocks, dc,
-                                          bins_lg, dec_lg, compress, channels, amp, seed):
-    """Any declared chain, window, band count, decimation and channel count: exact."""
+def test_random_configs_host_equals_board(tmp_path_factory, board_preprocess, window, blocks, dc,
+                                          data, compress, channels, amp, seed):
+    """Any declared chain, window (a power of two or any length: 100, 3000, ...), band count
+    dividing the padded FFT's half, decimation dividing the window, channel count: exact."""
     import shutil
 
-    window = 1 << lg
-    bins = 1 << min(bins_lg, lg - 1)
-    dec = 1 << min(dec_lg, lg)
+    from trainer.features import fft_size
+
+    divisors = [d for d in range(1, window + 1) if window % d == 0 and window // d <= 256]
+    dec = data.draw(st.sampled_from(divisors), "decimate")
+    half = fft_size(window) // 2
+    bins = data.draw(st.sampled_from([b for b in (1, 2, 4, 8, 16, 32, 64) if b <= half]), "bins")
     chain = (("dc",) if dc else ()) + tuple(blocks)
     spec = FeatureSpec(chain, bins, compress, dec, None)
     rng = np.random.default_rng(seed)
