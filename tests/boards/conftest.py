@@ -99,7 +99,12 @@ def tflite_model() -> bytes:
 
 
 def _read_status(board) -> list[dict]:
-    raw = list(board.console(seconds=120))
+    raw: list[str] = []
+    try:
+        for line in board.console(seconds=120):
+            raw.append(line)
+    except Exception as exc:  # noqa: BLE001 - the unix port prints its traceback on stdout
+        pytest.fail(f"{exc}\n" + "\n".join(raw[-30:]))
     try:
         return [json.loads(line) for line in raw]
     except ValueError:
