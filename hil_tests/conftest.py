@@ -250,15 +250,6 @@ class Hil:
 _ARTIFACTS = pytest.StashKey[list]()
 
 
-def _plain(value):
-    """A figure as a plain Python value: under xdist the report crosses to the controller through
-    execnet, which cannot send numpy scalars (the worker died mid-test, 'crashitem')."""
-    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalar
-        value = value.item()
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    return str(value)
-
 
 @pytest.fixture
 def hil(request: pytest.FixtureRequest, bench: BenchInfo, run_config: dict) -> Hil:
@@ -269,9 +260,9 @@ def hil(request: pytest.FixtureRequest, bench: BenchInfo, run_config: dict) -> H
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
-    report.user_properties = [(k, _plain(v)) for k, v in report.user_properties]
     if report.when == "call" or (report.when == "setup" and not report.passed):
         plugin.attach(item, report)  # criteria + key figures, for summary.json and the HTML
+    report.user_properties = plugin.plain(report.user_properties)
     if report.when != "call":
         return
     arts = item.stash.get(_ARTIFACTS, [])

@@ -170,6 +170,21 @@ class ReportPlugin:
         cells.insert(2, f"<td>{html.escape(getattr(report, 'hil_criteria', ''))}</td>")
 
 
+def plain(value: Any) -> Any:
+    """Figures as plain Python values, all the way down: under xdist a report crosses to the
+    controller through execnet, which cannot send numpy scalars, and one in a report killed
+    the worker mid-test (xdist's INTERNALERROR 'crashitem')."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(plain(v) for v in value)
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalar
+        value = value.item()
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    return str(value)
+
+
 def attach(item: pytest.Item, report: pytest.TestReport) -> None:
     """On the process that ran the scenario: its criteria and figures onto its report (they
     travel to the controller with it)."""
@@ -178,7 +193,8 @@ def attach(item: pytest.Item, report: pytest.TestReport) -> None:
     results = getattr(hil, "results", None) or []
     report.hil_figures = figures([(name, res.summary()) for name, res in results])
     # figures a scenario records itself (record_property), beyond its sessions' summaries
-    own = {k: v for k, v in report.user_properties
+    own = {k: v for k, v in plain(report.user_properties)
            if "." not in k and isinstance(v, int | float | str | None)}
     if own:
         report.hil_figures["recorded"] = own
+    report.hil_figures = plain(report.hil_figures)

@@ -64,10 +64,14 @@ def test_report_figures_cross_to_the_xdist_controller() -> None:
     import execnet
     import numpy as np
 
-    from hil_tests.conftest import _plain
+    from hil_tests.plugin import plain
 
-    figures = [np.float64(1.25), np.int64(7), np.bool_(True), 3, 2.5, "x", None, True, (1, 2)]
-    plain = [_plain(v) for v in figures]
-    assert plain == [1.25, 7, True, 3, 2.5, "x", None, True, "(1, 2)"]
-    assert [type(v) for v in plain[:3]] == [float, int, bool]
-    execnet.dumps(plain)  # raises DumpError on any numpy scalar
+    figures = [np.float64(1.25), np.int64(7), np.bool_(True), 3, 2.5, "x", None, True, {1, 2}]
+    flat = plain(figures)
+    assert flat == [1.25, 7, True, 3, 2.5, "x", None, True, "{1, 2}"]
+    assert [type(v) for v in flat[:3]] == [float, int, bool]
+    nested = plain({"run": {"lag": np.int64(3), "t": [np.float32(0.5)]}, "props": [("k", np.int8(1))]})
+    assert nested == {"run": {"lag": 3, "t": [0.5]}, "props": [("k", 1)]}
+    assert type(nested["run"]["lag"]) is int and type(nested["props"][0][1]) is int
+    execnet.dumps(flat)  # raises DumpError on any numpy scalar
+    execnet.dumps(nested)
