@@ -191,7 +191,13 @@ def attach(item: pytest.Item, report: pytest.TestReport) -> None:
     report.hil_criteria = criteria_of(item)
     hil = getattr(item, "funcargs", {}).get("hil")
     results = getattr(hil, "results", None) or []
-    report.hil_figures = figures([(name, res.summary()) for name, res in results])
+    try:
+        report.hil_figures = figures([(name, res.summary()) for name, res in results])
+    except Exception as exc:  # a broken summary must fail its test, not end the run
+        report.hil_figures = {"error": f"figures could not be computed: {type(exc).__name__}: {exc}"}
+        if report.passed:
+            report.outcome = "failed"
+            report.longrepr = f"the scenario's figures could not be computed: {exc!r}"
     # figures a scenario records itself (record_property), beyond its sessions' summaries
     own = {k: v for k, v in plain(report.user_properties)
            if "." not in k and isinstance(v, int | float | str | None)}

@@ -91,7 +91,7 @@ class AppRun:
 
     @property
     def windows(self) -> list[dict]:
-        return [x for x in self.lines if "w" in x]
+        return [x for x in self.lines if "w" in x and "busy" in x]  # status lines, not events
 
     @property
     def overflows(self) -> list[dict]:
