@@ -127,7 +127,7 @@ def test_cli_board_killed_mid_recording_is_one_error_line(tmp_path):
     try:
         _wait_for_csv(out, proc)
         boards = [c for c in _children(proc.pid)
-                  if SCRIPT in Path(f"/proc/{c}/cmdline").read_text()]
+                  if SCRIPT.removesuffix(".py") in Path(f"/proc/{c}/cmdline").read_text()]
         assert len(boards) == 1
         os.kill(boards[0], signal.SIGKILL)  # the board process this test's child started
         err = proc.communicate(timeout=60)[1]
@@ -167,4 +167,4 @@ def test_cli_ctrl_c_keeps_complete_recordings_and_drops_the_partial(tmp_path):
         assert p.with_suffix(".json").is_file()
     time.sleep(0.5)  # the board's process ended with the CLI (its link closed)
     assert boards and not any(Path(f"/proc/{b}/cmdline").exists() and
-                              SCRIPT in Path(f"/proc/{b}/cmdline").read_text() for b in boards)
+                              SCRIPT.removesuffix(".py") in Path(f"/proc/{b}/cmdline").read_text() for b in boards)
