@@ -22,7 +22,7 @@ from edgeloop.boards import get_board
 from edgeloop.fleet.broker import BrokerAddress
 from edgeloop.fleet.errors import FleetError
 from edgeloop.fleet.registry import Fleet
-from edgeloop.vboard import VirtualBoardError, identify, micropython_executable
+from edgeloop.vboard import VirtualBoardError, identify, micropython_executable, script_args
 
 RESET_EXIT = 77  # net/node.py: the virtual board's machine.reset()
 CA_PATH = "ca.der"  # on the board: the broker's CA (config.json fleet.ca), DER: MicroPython's
@@ -117,7 +117,7 @@ class FleetBoard:
         env = dict(os.environ)
         env["MICROPYPATH"] = f".frozen:{self.root}:{self.root / 'lib'}"
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([self.exe, "-X", f"heapsize={self.heap}", "main.py"],
+        self.proc = subprocess.Popen([self.exe, "-X", f"heapsize={self.heap}", *script_args("main.py")],
                                      cwd=self.root, env=env, stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
