@@ -115,7 +115,7 @@ class FleetBoard:
 
     def _spawn(self) -> None:
         env = dict(os.environ)
-        env["MICROPYPATH"] = f".frozen:{self.root}:{self.root / 'lib'}"
+        env["MICROPYPATH"] = ".frozen:.:lib"  # relative, as vboard.VirtualBoard: cwd is the root
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.exe, "-X", f"heapsize={self.heap}", *script_args("main.py")],
                                      cwd=self.root, env=env, stdin=subprocess.DEVNULL,

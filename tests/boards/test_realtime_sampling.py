@@ -243,7 +243,7 @@ a = Analog(adc, rate_hz=1000)
 ring = Ring(256, 1)
 a.start(ring, st.Timer)
 s = array('h', [0])
-n = 0
+n = _ = 0                           # every global the locked loop stores exists first
 err = 'MemoryError'
 micropython.heap_lock()
 try:

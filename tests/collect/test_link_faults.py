@@ -79,11 +79,10 @@ def test_a_garbled_line_restarts_the_recording_it_hit(tmp_path):
 def test_a_board_that_dies_or_restarts_mid_recording(tmp_path, fault):
     session, ds, stream = _session(tmp_path)
 
-    def strike() -> None:  # once the first recording is on disk
+    def strike() -> None:  # once the first recording is on disk, during the second or third
         deadline = time.monotonic() + 60
         while not session.paths and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
+            time.sleep(0.01)
         if fault == "killed":
             stream.proc.kill()
         else:
@@ -98,7 +97,11 @@ def test_a_board_that_dies_or_restarts_mid_recording(tmp_path, fault):
             session.link.close()
     t.join()
     assert ("stopped" if fault == "killed" else "restarted") in str(err.value)
-    assert len(read_counts(ds.out)["healthy"]) == len(session.paths) == 1
+    # every complete recording kept, the one the fault cut dropped: replayed samples come as
+    # fast as the host drains them, so on an idle machine a second one may finish first
+    kept = read_counts(ds.out)["healthy"]
+    assert 1 <= len(kept) == len(session.paths) < 3
+    assert all(counts.shape == (20000, 3) for _, counts in kept)
     assert not no_partials(ds.out)
 
 
