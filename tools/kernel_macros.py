@@ -15,7 +15,16 @@ import textwrap
 
 def rq(ind, x, r, p):
     """Inline MultiplyByQuantizedMultiplier(x) -> r with precomputed parts prefixed p:
-    {p}m, {p}mh, {p}ml, {p}lb (1<<(31-s) or 0), {p}sl (left shift), {p}e (right), {p}rm, {p}rt."""
+    {p}m, {p}mh, {p}ml (the multiplier's 16-bit halves, ml signed: m = mh * 2**16 + ml),
+    {p}lb (1<<(31-s) or 0), {p}sl (left shift), {p}e (right), {p}rm, {p}rt.
+
+    SaturatingRoundingDoublingHighMul(x, m) for 0 <= m < 2**31 is floor((x * m + 2**30) /
+    2**31) for either sign of the product (TFLM's nudge 1 - 2**30 and truncation toward zero of
+    a negative product give the same), so it is computed on the signed halves of x and m
+    (x = xh * 2**16 + xl, 0 <= xl < 2**16) without abs() or a branch; every partial product
+    and sum stays within int32 (|xh * ml| <= 2**30, xl * mh < 2**31). RoundingDivideByPOT is
+    branch-free too: it adds 1 when the remainder exceeds rt (+1 for a negative r), i.e. when
+    rt + neg - rem < 0, read off that difference's sign bit (e = 0: rm = rt = 0 adds nothing)."""
     s = f"""\
 # {r} = MultiplyByQuantizedMultiplier({x}, {p}m, shift) on 16-bit halves
 xq = {x}
@@ -24,47 +33,27 @@ if {p}lb:
     xq = (xq & ({p}lb - 1)) << {p}sl
     if hib:
         xq = xq + sgn
-if xq == sgn:
-    {r} = 0 - {p}m
-else:
-    u = xq
-    if xq < 0:
-        u = 0 - xq
-    uh = u >> 16
-    ul = u & 0xFFFF
-    bb = uh * {p}ml
-    cc = ul * {p}mh
-    q = ul * ({p}ml >> 1)
-    t = (q & 0x7FFF) << 1
-    if {p}ml & 1:
-        t = t + ul
-    mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-    top = uh * {p}mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-    rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-    {r} = (top << 1) + ((mid >> 15) & 1)
-    if xq < 0:
-        if rr > half:
-            {r} = {r} + 1
-        {r} = 0 - {r}
-    elif rr >= half:
-        {r} = {r} + 1
-if {p}e:
-    thr = {p}rt
-    if {r} < 0:
-        thr = thr + 1
-    rem = {r} & {p}rm
-    {r} = {r} >> {p}e
-    if rem > thr:
-        {r} = {r} + 1
+xl = xq & 0xFFFF
+xh = xq >> 16
+cc = xl * {p}mh
+{r} = ((xh * {p}mh) << 1) + ((cc >> 15) + ((xh * {p}ml + (cc & 0x7FFF) + ((xl * {p}ml) >> 16)
+                                           + 16384) >> 15))
+{r} = ({r} >> {p}e) + ((({p}rt + (({r} >> 31) & 1) - ({r} & {p}rm)) >> 31) & 1)
 """
     return textwrap.indent(s, " " * ind)
 
 
 def rqsetup(ind, p, pm, ps, idx):
+    """The per-channel parts rq() uses, from the multiplier and shift words (0 <= m < 2**31):
+    the low half is taken signed (ml in [-2**15, 2**15), mh <= 2**15) so that no partial
+    product of rq() leaves int32."""
     s = f"""\
 {p}m = {pm}[{idx}]
 {p}mh = {p}m >> 16
 {p}ml = {p}m & 0xFFFF
+if {p}ml & 0x8000:
+    {p}ml = {p}ml - 65536
+    {p}mh = {p}mh + 1
 {p}sl = {ps}[{idx}]
 if {p}sl & sgn:
     {p}sl = ({p}sl & msk) + sgn

@@ -148,6 +148,9 @@ def _depthwise_conv_2d():
         c0m = pm[o + 0]
         c0mh = c0m >> 16
         c0ml = c0m & 0xFFFF
+        if c0ml & 0x8000:
+            c0ml = c0ml - 65536
+            c0mh = c0mh + 1
         c0sl = ps[o + 0]
         if c0sl & sgn:
             c0sl = (c0sl & msk) + sgn
@@ -176,6 +179,9 @@ def _depthwise_conv_2d():
         c1m = pm[o + 1]
         c1mh = c1m >> 16
         c1ml = c1m & 0xFFFF
+        if c1ml & 0x8000:
+            c1ml = c1ml - 65536
+            c1mh = c1mh + 1
         c1sl = ps[o + 1]
         if c1sl & sgn:
             c1sl = (c1sl & msk) + sgn
@@ -204,6 +210,9 @@ def _depthwise_conv_2d():
         c2m = pm[o + 2]
         c2mh = c2m >> 16
         c2ml = c2m & 0xFFFF
+        if c2ml & 0x8000:
+            c2ml = c2ml - 65536
+            c2mh = c2mh + 1
         c2sl = ps[o + 2]
         if c2sl & sgn:
             c2sl = (c2sl & msk) + sgn
@@ -232,6 +241,9 @@ def _depthwise_conv_2d():
         c3m = pm[o + 3]
         c3mh = c3m >> 16
         c3ml = c3m & 0xFFFF
+        if c3ml & 0x8000:
+            c3ml = c3ml - 65536
+            c3mh = c3mh + 1
         c3sl = ps[o + 3]
         if c3sl & sgn:
             c3sl = (c3sl & msk) + sgn
@@ -338,38 +350,12 @@ def _depthwise_conv_2d():
                         xq = (xq & (c0lb - 1)) << c0sl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        r = 0 - c0m
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * c0ml
-                        cc = ul * c0mh
-                        q = ul * (c0ml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if c0ml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * c0mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        r = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                r = r + 1
-                            r = 0 - r
-                        elif rr >= half:
-                            r = r + 1
-                    if c0e:
-                        thr = c0rt
-                        if r < 0:
-                            thr = thr + 1
-                        rem = r & c0rm
-                        r = r >> c0e
-                        if rem > thr:
-                            r = r + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * c0mh
+                    r = ((xh * c0mh) << 1) + ((cc >> 15) + ((xh * c0ml + (cc & 0x7FFF) + ((xl * c0ml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> c0e) + (((c0rt + ((r >> 31) & 1) - (r & c0rm)) >> 31) & 1)
                     r = r + ooff
                     if r < amin:
                         r = amin
@@ -383,38 +369,12 @@ def _depthwise_conv_2d():
                         xq = (xq & (c1lb - 1)) << c1sl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        r = 0 - c1m
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * c1ml
-                        cc = ul * c1mh
-                        q = ul * (c1ml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if c1ml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * c1mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        r = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                r = r + 1
-                            r = 0 - r
-                        elif rr >= half:
-                            r = r + 1
-                    if c1e:
-                        thr = c1rt
-                        if r < 0:
-                            thr = thr + 1
-                        rem = r & c1rm
-                        r = r >> c1e
-                        if rem > thr:
-                            r = r + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * c1mh
+                    r = ((xh * c1mh) << 1) + ((cc >> 15) + ((xh * c1ml + (cc & 0x7FFF) + ((xl * c1ml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> c1e) + (((c1rt + ((r >> 31) & 1) - (r & c1rm)) >> 31) & 1)
                     r = r + ooff
                     if r < amin:
                         r = amin
@@ -428,38 +388,12 @@ def _depthwise_conv_2d():
                         xq = (xq & (c2lb - 1)) << c2sl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        r = 0 - c2m
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * c2ml
-                        cc = ul * c2mh
-                        q = ul * (c2ml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if c2ml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * c2mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        r = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                r = r + 1
-                            r = 0 - r
-                        elif rr >= half:
-                            r = r + 1
-                    if c2e:
-                        thr = c2rt
-                        if r < 0:
-                            thr = thr + 1
-                        rem = r & c2rm
-                        r = r >> c2e
-                        if rem > thr:
-                            r = r + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * c2mh
+                    r = ((xh * c2mh) << 1) + ((cc >> 15) + ((xh * c2ml + (cc & 0x7FFF) + ((xl * c2ml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> c2e) + (((c2rt + ((r >> 31) & 1) - (r & c2rm)) >> 31) & 1)
                     r = r + ooff
                     if r < amin:
                         r = amin
@@ -473,38 +407,12 @@ def _depthwise_conv_2d():
                         xq = (xq & (c3lb - 1)) << c3sl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        r = 0 - c3m
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * c3ml
-                        cc = ul * c3mh
-                        q = ul * (c3ml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if c3ml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * c3mh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        r = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                r = r + 1
-                            r = 0 - r
-                        elif rr >= half:
-                            r = r + 1
-                    if c3e:
-                        thr = c3rt
-                        if r < 0:
-                            thr = thr + 1
-                        rem = r & c3rm
-                        r = r >> c3e
-                        if rem > thr:
-                            r = r + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * c3mh
+                    r = ((xh * c3mh) << 1) + ((cc >> 15) + ((xh * c3ml + (cc & 0x7FFF) + ((xl * c3ml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> c3e) + (((c3rt + ((r >> 31) & 1) - (r & c3rm)) >> 31) & 1)
                     r = r + ooff
                     if r < amin:
                         r = amin
@@ -527,6 +435,9 @@ def _depthwise_conv_2d():
         cm = pm[o]
         cmh = cm >> 16
         cml = cm & 0xFFFF
+        if cml & 0x8000:
+            cml = cml - 65536
+            cmh = cmh + 1
         csl = ps[o]
         if csl & sgn:
             csl = (csl & msk) + sgn
@@ -613,38 +524,12 @@ def _depthwise_conv_2d():
                         xq = (xq & (clb - 1)) << csl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        r = 0 - cm
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * cml
-                        cc = ul * cmh
-                        q = ul * (cml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if cml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        r = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                r = r + 1
-                            r = 0 - r
-                        elif rr >= half:
-                            r = r + 1
-                    if ce:
-                        thr = crt
-                        if r < 0:
-                            thr = thr + 1
-                        rem = r & crm
-                        r = r >> ce
-                        if rem > thr:
-                            r = r + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * cmh
+                    r = ((xh * cmh) << 1) + ((cc >> 15) + ((xh * cml + (cc & 0x7FFF) + ((xl * cml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> ce) + (((crt + ((r >> 31) & 1) - (r & crm)) >> 31) & 1)
                     r = r + ooff
                     if r < amin:
                         r = amin

@@ -64,6 +64,9 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
     am = ptr32(input1_multiplier)[0]
     amh = am >> 16
     aml = am & 0xFFFF
+    if aml & 0x8000:
+        aml = aml - 65536
+        amh = amh + 1
     asl = input1_shift
     if asl & sgn:
         asl = (asl & msk) + sgn
@@ -81,6 +84,9 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
     bm = ptr32(input2_multiplier)[0]
     bmh = bm >> 16
     bml = bm & 0xFFFF
+    if bml & 0x8000:
+        bml = bml - 65536
+        bmh = bmh + 1
     bsl = input2_shift
     if bsl & sgn:
         bsl = (bsl & msk) + sgn
@@ -98,6 +104,9 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
     cm = ptr32(output_multiplier)[0]
     cmh = cm >> 16
     cml = cm & 0xFFFF
+    if cml & 0x8000:
+        cml = cml - 65536
+        cmh = cmh + 1
     csl = output_shift
     if csl & sgn:
         csl = (csl & msk) + sgn
@@ -132,38 +141,12 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                         xq = (xq & (alb - 1)) << asl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        ra = 0 - am
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * aml
-                        cc = ul * amh
-                        q = ul * (aml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if aml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * amh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        ra = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                ra = ra + 1
-                            ra = 0 - ra
-                        elif rr >= half:
-                            ra = ra + 1
-                    if ae:
-                        thr = art
-                        if ra < 0:
-                            thr = thr + 1
-                        rem = ra & arm
-                        ra = ra >> ae
-                        if rem > thr:
-                            ra = ra + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * amh
+                    ra = ((xh * amh) << 1) + ((cc >> 15) + ((xh * aml + (cc & 0x7FFF) + ((xl * aml) >> 16)
+                                                               + 16384) >> 15))
+                    ra = (ra >> ae) + (((art + ((ra >> 31) & 1) - (ra & arm)) >> 31) & 1)
                     # rb = MultiplyByQuantizedMultiplier(vb, bm, shift) on 16-bit halves
                     xq = vb
                     if blb:
@@ -171,38 +154,12 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                         xq = (xq & (blb - 1)) << bsl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        rb = 0 - bm
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * bml
-                        cc = ul * bmh
-                        q = ul * (bml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if bml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * bmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        rb = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                rb = rb + 1
-                            rb = 0 - rb
-                        elif rr >= half:
-                            rb = rb + 1
-                    if be:
-                        thr = brt
-                        if rb < 0:
-                            thr = thr + 1
-                        rem = rb & brm
-                        rb = rb >> be
-                        if rem > thr:
-                            rb = rb + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * bmh
+                    rb = ((xh * bmh) << 1) + ((cc >> 15) + ((xh * bml + (cc & 0x7FFF) + ((xl * bml) >> 16)
+                                                               + 16384) >> 15))
+                    rb = (rb >> be) + (((brt + ((rb >> 31) & 1) - (rb & brm)) >> 31) & 1)
                     vs = ra + rb
                     # r = MultiplyByQuantizedMultiplier(vs, cm, shift) on 16-bit halves
                     xq = vs
@@ -211,38 +168,12 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                         xq = (xq & (clb - 1)) << csl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        r = 0 - cm
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * cml
-                        cc = ul * cmh
-                        q = ul * (cml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if cml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        r = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                r = r + 1
-                            r = 0 - r
-                        elif rr >= half:
-                            r = r + 1
-                    if ce:
-                        thr = crt
-                        if r < 0:
-                            thr = thr + 1
-                        rem = r & crm
-                        r = r >> ce
-                        if rem > thr:
-                            r = r + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * cmh
+                    r = ((xh * cmh) << 1) + ((cc >> 15) + ((xh * cml + (cc & 0x7FFF) + ((xl * cml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> ce) + (((crt + ((r >> 31) & 1) - (r & crm)) >> 31) & 1)
                     r = r + output_offset
                     if r < amin:
                         r = amin
@@ -290,6 +221,9 @@ def sub(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
     am = ptr32(input1_multiplier)[0]
     amh = am >> 16
     aml = am & 0xFFFF
+    if aml & 0x8000:
+        aml = aml - 65536
+        amh = amh + 1
     asl = input1_shift
     if asl & sgn:
         asl = (asl & msk) + sgn
@@ -307,6 +241,9 @@ def sub(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
     bm = ptr32(input2_multiplier)[0]
     bmh = bm >> 16
     bml = bm & 0xFFFF
+    if bml & 0x8000:
+        bml = bml - 65536
+        bmh = bmh + 1
     bsl = input2_shift
     if bsl & sgn:
         bsl = (bsl & msk) + sgn
@@ -324,6 +261,9 @@ def sub(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
     cm = ptr32(output_multiplier)[0]
     cmh = cm >> 16
     cml = cm & 0xFFFF
+    if cml & 0x8000:
+        cml = cml - 65536
+        cmh = cmh + 1
     csl = output_shift
     if csl & sgn:
         csl = (csl & msk) + sgn
@@ -358,38 +298,12 @@ def sub(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                         xq = (xq & (alb - 1)) << asl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        ra = 0 - am
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * aml
-                        cc = ul * amh
-                        q = ul * (aml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if aml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * amh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        ra = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                ra = ra + 1
-                            ra = 0 - ra
-                        elif rr >= half:
-                            ra = ra + 1
-                    if ae:
-                        thr = art
-                        if ra < 0:
-                            thr = thr + 1
-                        rem = ra & arm
-                        ra = ra >> ae
-                        if rem > thr:
-                            ra = ra + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * amh
+                    ra = ((xh * amh) << 1) + ((cc >> 15) + ((xh * aml + (cc & 0x7FFF) + ((xl * aml) >> 16)
+                                                               + 16384) >> 15))
+                    ra = (ra >> ae) + (((art + ((ra >> 31) & 1) - (ra & arm)) >> 31) & 1)
                     # rb = MultiplyByQuantizedMultiplier(vb, bm, shift) on 16-bit halves
                     xq = vb
                     if blb:
@@ -397,38 +311,12 @@ def sub(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                         xq = (xq & (blb - 1)) << bsl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        rb = 0 - bm
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * bml
-                        cc = ul * bmh
-                        q = ul * (bml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if bml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * bmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        rb = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                rb = rb + 1
-                            rb = 0 - rb
-                        elif rr >= half:
-                            rb = rb + 1
-                    if be:
-                        thr = brt
-                        if rb < 0:
-                            thr = thr + 1
-                        rem = rb & brm
-                        rb = rb >> be
-                        if rem > thr:
-                            rb = rb + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * bmh
+                    rb = ((xh * bmh) << 1) + ((cc >> 15) + ((xh * bml + (cc & 0x7FFF) + ((xl * bml) >> 16)
+                                                               + 16384) >> 15))
+                    rb = (rb >> be) + (((brt + ((rb >> 31) & 1) - (rb & brm)) >> 31) & 1)
                     vs = ra - rb
                     # r = MultiplyByQuantizedMultiplier(vs, cm, shift) on 16-bit halves
                     xq = vs
@@ -437,38 +325,12 @@ def sub(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                         xq = (xq & (clb - 1)) << csl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        r = 0 - cm
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * cml
-                        cc = ul * cmh
-                        q = ul * (cml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if cml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        r = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                r = r + 1
-                            r = 0 - r
-                        elif rr >= half:
-                            r = r + 1
-                    if ce:
-                        thr = crt
-                        if r < 0:
-                            thr = thr + 1
-                        rem = r & crm
-                        r = r >> ce
-                        if rem > thr:
-                            r = r + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * cmh
+                    r = ((xh * cmh) << 1) + ((cc >> 15) + ((xh * cml + (cc & 0x7FFF) + ((xl * cml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> ce) + (((crt + ((r >> 31) & 1) - (r & crm)) >> 31) & 1)
                     r = r + output_offset
                     if r < amin:
                         r = amin
@@ -516,6 +378,9 @@ def mul(input1, input2, output, input1_offset: int, input2_offset: int, output_o
     cm = ptr32(output_multiplier)[0]
     cmh = cm >> 16
     cml = cm & 0xFFFF
+    if cml & 0x8000:
+        cml = cml - 65536
+        cmh = cmh + 1
     csl = output_shift
     if csl & sgn:
         csl = (csl & msk) + sgn
@@ -550,38 +415,12 @@ def mul(input1, input2, output, input1_offset: int, input2_offset: int, output_o
                         xq = (xq & (clb - 1)) << csl
                         if hib:
                             xq = xq + sgn
-                    if xq == sgn:
-                        r = 0 - cm
-                    else:
-                        u = xq
-                        if xq < 0:
-                            u = 0 - xq
-                        uh = u >> 16
-                        ul = u & 0xFFFF
-                        bb = uh * cml
-                        cc = ul * cmh
-                        q = ul * (cml >> 1)
-                        t = (q & 0x7FFF) << 1
-                        if cml & 1:
-                            t = t + ul
-                        mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                        top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                        rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                        r = (top << 1) + ((mid >> 15) & 1)
-                        if xq < 0:
-                            if rr > half:
-                                r = r + 1
-                            r = 0 - r
-                        elif rr >= half:
-                            r = r + 1
-                    if ce:
-                        thr = crt
-                        if r < 0:
-                            thr = thr + 1
-                        rem = r & crm
-                        r = r >> ce
-                        if rem > thr:
-                            r = r + 1
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * cmh
+                    r = ((xh * cmh) << 1) + ((cc >> 15) + ((xh * cml + (cc & 0x7FFF) + ((xl * cml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> ce) + (((crt + ((r >> 31) & 1) - (r & crm)) >> 31) & 1)
                     r = r + output_offset
                     if r < amin:
                         r = amin

@@ -50,6 +50,9 @@ def mean(input, output, outer_size: int, reduce_size: int, inner_size: int, mode
     cm = pm[0]
     cmh = cm >> 16
     cml = cm & 0xFFFF
+    if cml & 0x8000:  # the low half signed, as #@RQSETUP takes it
+        cml = cml - 65536
+        cmh = cmh + 1
     csl = shift
     clb = 0
     ce = 0
@@ -90,38 +93,12 @@ def mean(input, output, outer_size: int, reduce_size: int, inner_size: int, mode
                     xq = (xq & (clb - 1)) << csl
                     if hib:
                         xq = xq + sgn
-                if xq == sgn:
-                    r = 0 - cm
-                else:
-                    u = xq
-                    if xq < 0:
-                        u = 0 - xq
-                    uh = u >> 16
-                    ul = u & 0xFFFF
-                    bb = uh * cml
-                    cc = ul * cmh
-                    q = ul * (cml >> 1)
-                    t = (q & 0x7FFF) << 1
-                    if cml & 1:
-                        t = t + ul
-                    mid = (bb & 0xFFFF) + (cc & 0xFFFF) + (q >> 15) + (t >> 16)
-                    top = uh * cmh + (bb >> 16) + (cc >> 16) + (mid >> 16)
-                    rr = ((mid & 0x7FFF) << 16) + (t & 0xFFFF)
-                    r = (top << 1) + ((mid >> 15) & 1)
-                    if xq < 0:
-                        if rr > half:
-                            r = r + 1
-                        r = 0 - r
-                    elif rr >= half:
-                        r = r + 1
-                if ce:
-                    thr = crt
-                    if r < 0:
-                        thr = thr + 1
-                    rem = r & crm
-                    r = r >> ce
-                    if rem > thr:
-                        r = r + 1
+                xl = xq & 0xFFFF
+                xh = xq >> 16
+                cc = xl * cmh
+                r = ((xh * cmh) << 1) + ((cc >> 15) + ((xh * cml + (cc & 0x7FFF) + ((xl * cml) >> 16)
+                                                           + 16384) >> 15))
+                r = (r >> ce) + (((crt + ((r >> 31) & 1) - (r & crm)) >> 31) & 1)
                 if mode == 1:
                     if r > 0:
                         r = (r + (n >> 1)) // n

@@ -100,3 +100,52 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
         if rem > thr:
             r = r + 1
     return r
+
+
+@micropython.viper
+def _requantize_inline(x: int, multiplier, shift) -> int:
+    """The kernels' inline requantization as they expand it (#@RQSETUP then #@RQ, multiplier
+    and shift read as int32 words from 4-byte buffers), for 0 <= multiplier < 2**31 and any
+    int32 x; tests hold it to TFLM's MultiplyByQuantizedMultiplier (private: kernels_py has no
+    twin of it)."""
+    sgn = -1
+    sgn = sgn << 31
+    msk = -1 - sgn
+    half = 1
+    half = half << 30
+    pm = ptr32(multiplier)
+    ps = ptr32(shift)
+    cm = pm[0]
+    cmh = cm >> 16
+    cml = cm & 0xFFFF
+    if cml & 0x8000:
+        cml = cml - 65536
+        cmh = cmh + 1
+    csl = ps[0]
+    if csl & sgn:
+        csl = (csl & msk) + sgn
+    clb = 0
+    ce = 0
+    crm = 0
+    crt = 0
+    if csl > 0:
+        clb = 1
+        clb = clb << (31 - csl)
+    elif csl < 0:
+        ce = 0 - csl
+        crm = -1 - (-1 << ce)
+        crt = crm >> 1
+    # r = MultiplyByQuantizedMultiplier(x, cm, shift) on 16-bit halves
+    xq = x
+    if clb:
+        hib = xq & clb
+        xq = (xq & (clb - 1)) << csl
+        if hib:
+            xq = xq + sgn
+    xl = xq & 0xFFFF
+    xh = xq >> 16
+    cc = xl * cmh
+    r = ((xh * cmh) << 1) + ((cc >> 15) + ((xh * cml + (cc & 0x7FFF) + ((xl * cml) >> 16)
+                                               + 16384) >> 15))
+    r = (r >> ce) + (((crt + ((r >> 31) & 1) - (r & crm)) >> 31) & 1)
+    return r

@@ -97,6 +97,20 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
             r = r + 1
     return r
 
+
+@micropython.viper
+def _requantize_inline(x: int, multiplier, shift) -> int:
+    """The kernels' inline requantization as they expand it (#@RQSETUP then #@RQ, multiplier
+    and shift read as int32 words from 4-byte buffers), for 0 <= multiplier < 2**31 and any
+    int32 x; tests hold it to TFLM's MultiplyByQuantizedMultiplier (private: kernels_py has no
+    twin of it)."""
+    #@CONSTS()
+    pm = ptr32(multiplier)
+    ps = ptr32(shift)
+    #@RQSETUP(c, pm, ps, 0)
+    #@RQ(x, r, c)
+    return r
+
 #%module kv_fc
 # kv_fc: FULLY_CONNECTED
 import micropython
@@ -627,6 +641,9 @@ def mean(input, output, outer_size: int, reduce_size: int, inner_size: int, mode
     cm = pm[0]
     cmh = cm >> 16
     cml = cm & 0xFFFF
+    if cml & 0x8000:  # the low half signed, as #@RQSETUP takes it
+        cml = cml - 65536
+        cmh = cmh + 1
     csl = shift
     clb = 0
     ce = 0
