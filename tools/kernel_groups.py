@@ -168,7 +168,9 @@ def conv4(ind, rq, rqsetup, clamp):
 
 def dw4(ind, rq, rqsetup, clamp):
     """Four adjacent channels per pass (depth_multiplier 1): shared addressing and loop
-    overhead; the channels' taps are adjacent bytes in both input and filter."""
+    overhead; the channels' taps are adjacent bytes in both input and filter. A 3x3 filter's
+    signed taps are read once per group into locals (w<tap><channel>), so an interior pixel
+    loads only its 36 input bytes; a (k, 1) filter runs down one column."""
     K = range(4)
     A = ["acc", "acc1", "acc2", "acc3"]
     L = []
@@ -186,6 +188,12 @@ def dw4(ind, rq, rqsetup, clamp):
         L.append(f"    bb{k} = bo + zp * fs{k}")
         L.append(f"    bi{k} = bo - (fs{k} << 7)")
         L.append(rqsetup(4, f"c{k}", "pm", "ps", f"o + {k}").rstrip("\n"))
+    # a 3x3 filter's 36 signed taps of the four channels, loaded once per group (locals)
+    L.append("    if k33:")
+    for t in range(9):
+        L.append(f"        pw = ptr8(fa0 + o + {t} * oc)")
+        for k in K:
+            L.append(f"        w{t}{k} = (pw[{k}] ^ 128) - 128")
     L.append("    b = 0")
     L.append("    while b < batches:")
     L.append("        xa0 = xbase + b * isz + o")
@@ -201,7 +209,38 @@ def dw4(ind, rq, rqsetup, clamp):
     L.append("                if rowin and ix0 >= 0 and ix0 + dw * (kw - 1) < iw:")
     for a in A:
         L.append(f"                    {a} = 0")
-    L.append("                    ky = 0")
+    # a (k, 1) filter (the streaming wake-word model's temporal taps): one run down the column
+    L.append("                    if k33:")
+    L.append("                        ra = xa0 + (iy0 * iw + ix0) * icn")
+    for ky in range(3):
+        if ky:
+            L.append("                        ra = ra + ystep")
+        L.append("                        px = ptr8(ra)")
+        L.append("                        pr = ptr8(ra + xstep)")
+        L.append("                        pq = ptr8(ra + xstep2)")
+        for k, a in enumerate(A):
+            t = 3 * ky
+            op = "=" if ky == 0 else "+="
+            L.append(f"                        {a} {op} (w{t}{k} * (px[{k}] ^ 128) + w{t + 1}{k} * (pr[{k}] ^ 128)")
+            L.append(f"                                + w{t + 2}{k} * (pq[{k}] ^ 128))")
+    L.append("                        ky = kh  # every row done: the row loop below is skipped")
+    L.append("                    elif kw == 1:")
+    L.append("                        px = ptr8(xa0 + (iy0 * iw + ix0) * icn)")
+    L.append("                        pw = ptr8(fa0 + o)")
+    L.append("                        xi = 0")
+    L.append("                        wi = 0")
+    L.append("                        k = 0")
+    L.append("                        while k < kh:")
+    for k, a in enumerate(A):
+        L.append(
+            f"                            {a} += ((pw[wi + {k}] ^ 128) - 128) * (px[xi + {k}] ^ 128)"
+        )
+    L.append("                            xi += ystep")
+    L.append("                            wi += oc")
+    L.append("                            k += 1")
+    L.append("                        ky = kh")
+    L.append("                    else:")
+    L.append("                        ky = 0")
     L.append("                    while ky < kh:")
     L.append("                        px = ptr8(xa0 + ((iy0 + dh * ky) * iw + ix0) * icn)")
     L.append("                        pw = ptr8(fa0 + ky * kw * oc + o)")
@@ -268,14 +307,17 @@ def dw4(ind, rq, rqsetup, clamp):
 def fc4(ind, rq, rqsetup, clamp):
     """Four output channels per pass over a batch row of _fully_connected: each input byte is
     loaded and sign-extended once for four weight rows (the head's 8-wide runs use the
-    unsigned-weight identity, the tail signed weights, as the one-channel loop)."""
+    unsigned-weight identity, the tail signed weights, as the one-channel loop). With one
+    multiplier and shift for every output (uni: a per-tensor layer, TFLite's usual FC) the
+    requantization parts were set up once, before the loop."""
     A = ["acc", "acc1", "acc2", "acc3"]
     L = []
     L.append("d2 = depth + depth")
     L.append("d3 = d2 + depth")
     L.append("while o + 3 < odepth:")
+    L.append("    if uni == 0:")
     for k in range(4):
-        L.append(rqsetup(4, f"c{k}", "pm", "ps", f"o + {k}").rstrip("\n"))
+        L.append(rqsetup(8, f"c{k}", "pm", "ps", f"o + {k}").rstrip("\n"))
     for a in A:
         L.append(f"    {a} = 0")
     L.append("    xa = xb")

@@ -131,7 +131,9 @@ def _depthwise_conv_2d():
     isz = ih * iw * icn
     osz = oh * ow * oc
     kw3 = kw == 3
+    k33 = kw3 and kh == 3
     kall = kh * kw * oc
+    ystep = dh * iw * icn
     o = 0
     while dm == 1 and o + 3 < oc:
         pw = ptr8(fa0 + o + 0)
@@ -258,6 +260,52 @@ def _depthwise_conv_2d():
             c3e = 0 - c3sl
             c3rm = -1 - (-1 << c3e)
             c3rt = c3rm >> 1
+        if k33:
+            pw = ptr8(fa0 + o + 0 * oc)
+            w00 = (pw[0] ^ 128) - 128
+            w01 = (pw[1] ^ 128) - 128
+            w02 = (pw[2] ^ 128) - 128
+            w03 = (pw[3] ^ 128) - 128
+            pw = ptr8(fa0 + o + 1 * oc)
+            w10 = (pw[0] ^ 128) - 128
+            w11 = (pw[1] ^ 128) - 128
+            w12 = (pw[2] ^ 128) - 128
+            w13 = (pw[3] ^ 128) - 128
+            pw = ptr8(fa0 + o + 2 * oc)
+            w20 = (pw[0] ^ 128) - 128
+            w21 = (pw[1] ^ 128) - 128
+            w22 = (pw[2] ^ 128) - 128
+            w23 = (pw[3] ^ 128) - 128
+            pw = ptr8(fa0 + o + 3 * oc)
+            w30 = (pw[0] ^ 128) - 128
+            w31 = (pw[1] ^ 128) - 128
+            w32 = (pw[2] ^ 128) - 128
+            w33 = (pw[3] ^ 128) - 128
+            pw = ptr8(fa0 + o + 4 * oc)
+            w40 = (pw[0] ^ 128) - 128
+            w41 = (pw[1] ^ 128) - 128
+            w42 = (pw[2] ^ 128) - 128
+            w43 = (pw[3] ^ 128) - 128
+            pw = ptr8(fa0 + o + 5 * oc)
+            w50 = (pw[0] ^ 128) - 128
+            w51 = (pw[1] ^ 128) - 128
+            w52 = (pw[2] ^ 128) - 128
+            w53 = (pw[3] ^ 128) - 128
+            pw = ptr8(fa0 + o + 6 * oc)
+            w60 = (pw[0] ^ 128) - 128
+            w61 = (pw[1] ^ 128) - 128
+            w62 = (pw[2] ^ 128) - 128
+            w63 = (pw[3] ^ 128) - 128
+            pw = ptr8(fa0 + o + 7 * oc)
+            w70 = (pw[0] ^ 128) - 128
+            w71 = (pw[1] ^ 128) - 128
+            w72 = (pw[2] ^ 128) - 128
+            w73 = (pw[3] ^ 128) - 128
+            pw = ptr8(fa0 + o + 8 * oc)
+            w80 = (pw[0] ^ 128) - 128
+            w81 = (pw[1] ^ 128) - 128
+            w82 = (pw[2] ^ 128) - 128
+            w83 = (pw[3] ^ 128) - 128
         b = 0
         while b < batches:
             xa0 = xbase + b * isz + o
@@ -280,7 +328,61 @@ def _depthwise_conv_2d():
                         acc1 = 0
                         acc2 = 0
                         acc3 = 0
-                        ky = 0
+                        if k33:
+                            ra = xa0 + (iy0 * iw + ix0) * icn
+                            px = ptr8(ra)
+                            pr = ptr8(ra + xstep)
+                            pq = ptr8(ra + xstep2)
+                            acc = (w00 * (px[0] ^ 128) + w10 * (pr[0] ^ 128)
+                                    + w20 * (pq[0] ^ 128))
+                            acc1 = (w01 * (px[1] ^ 128) + w11 * (pr[1] ^ 128)
+                                    + w21 * (pq[1] ^ 128))
+                            acc2 = (w02 * (px[2] ^ 128) + w12 * (pr[2] ^ 128)
+                                    + w22 * (pq[2] ^ 128))
+                            acc3 = (w03 * (px[3] ^ 128) + w13 * (pr[3] ^ 128)
+                                    + w23 * (pq[3] ^ 128))
+                            ra = ra + ystep
+                            px = ptr8(ra)
+                            pr = ptr8(ra + xstep)
+                            pq = ptr8(ra + xstep2)
+                            acc += (w30 * (px[0] ^ 128) + w40 * (pr[0] ^ 128)
+                                    + w50 * (pq[0] ^ 128))
+                            acc1 += (w31 * (px[1] ^ 128) + w41 * (pr[1] ^ 128)
+                                    + w51 * (pq[1] ^ 128))
+                            acc2 += (w32 * (px[2] ^ 128) + w42 * (pr[2] ^ 128)
+                                    + w52 * (pq[2] ^ 128))
+                            acc3 += (w33 * (px[3] ^ 128) + w43 * (pr[3] ^ 128)
+                                    + w53 * (pq[3] ^ 128))
+                            ra = ra + ystep
+                            px = ptr8(ra)
+                            pr = ptr8(ra + xstep)
+                            pq = ptr8(ra + xstep2)
+                            acc += (w60 * (px[0] ^ 128) + w70 * (pr[0] ^ 128)
+                                    + w80 * (pq[0] ^ 128))
+                            acc1 += (w61 * (px[1] ^ 128) + w71 * (pr[1] ^ 128)
+                                    + w81 * (pq[1] ^ 128))
+                            acc2 += (w62 * (px[2] ^ 128) + w72 * (pr[2] ^ 128)
+                                    + w82 * (pq[2] ^ 128))
+                            acc3 += (w63 * (px[3] ^ 128) + w73 * (pr[3] ^ 128)
+                                    + w83 * (pq[3] ^ 128))
+                            ky = kh  # every row done: the row loop below is skipped
+                        elif kw == 1:
+                            px = ptr8(xa0 + (iy0 * iw + ix0) * icn)
+                            pw = ptr8(fa0 + o)
+                            xi = 0
+                            wi = 0
+                            k = 0
+                            while k < kh:
+                                acc += ((pw[wi + 0] ^ 128) - 128) * (px[xi + 0] ^ 128)
+                                acc1 += ((pw[wi + 1] ^ 128) - 128) * (px[xi + 1] ^ 128)
+                                acc2 += ((pw[wi + 2] ^ 128) - 128) * (px[xi + 2] ^ 128)
+                                acc3 += ((pw[wi + 3] ^ 128) - 128) * (px[xi + 3] ^ 128)
+                                xi += ystep
+                                wi += oc
+                                k += 1
+                            ky = kh
+                        else:
+                            ky = 0
                         while ky < kh:
                             px = ptr8(xa0 + ((iy0 + dh * ky) * iw + ix0) * icn)
                             pw = ptr8(fa0 + ky * kw * oc + o)

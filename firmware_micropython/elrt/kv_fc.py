@@ -98,6 +98,118 @@ def _fully_connected():
     head = depth - (depth & 7)
     if head > 8192:
         head = 8192
+    # A per-tensor layer (every output's multiplier and shift the same, as TFLite quantizes
+    # FULLY_CONNECTED unless asked for per-channel): requantization parts set up once.
+    uni = 1
+    cm = pm[0]
+    csl = ps[0]
+    i = 1
+    while i < odepth:
+        if pm[i] != cm or ps[i] != csl:
+            uni = 0
+            break
+        i += 1
+    if uni:
+        cm = pm[0]
+        cmh = cm >> 16
+        cml = cm & 0xFFFF
+        if cml & 0x8000:
+            cml = cml - 65536
+            cmh = cmh + 1
+        csl = ps[0]
+        if csl & sgn:
+            csl = (csl & msk) + sgn
+        clb = 0
+        ce = 0
+        crm = 0
+        crt = 0
+        if csl > 0:
+            clb = 1
+            clb = clb << (31 - csl)
+        elif csl < 0:
+            ce = 0 - csl
+            crm = -1 - (-1 << ce)
+            crt = crm >> 1
+        c0m = pm[0]
+        c0mh = c0m >> 16
+        c0ml = c0m & 0xFFFF
+        if c0ml & 0x8000:
+            c0ml = c0ml - 65536
+            c0mh = c0mh + 1
+        c0sl = ps[0]
+        if c0sl & sgn:
+            c0sl = (c0sl & msk) + sgn
+        c0lb = 0
+        c0e = 0
+        c0rm = 0
+        c0rt = 0
+        if c0sl > 0:
+            c0lb = 1
+            c0lb = c0lb << (31 - c0sl)
+        elif c0sl < 0:
+            c0e = 0 - c0sl
+            c0rm = -1 - (-1 << c0e)
+            c0rt = c0rm >> 1
+        c1m = pm[0]
+        c1mh = c1m >> 16
+        c1ml = c1m & 0xFFFF
+        if c1ml & 0x8000:
+            c1ml = c1ml - 65536
+            c1mh = c1mh + 1
+        c1sl = ps[0]
+        if c1sl & sgn:
+            c1sl = (c1sl & msk) + sgn
+        c1lb = 0
+        c1e = 0
+        c1rm = 0
+        c1rt = 0
+        if c1sl > 0:
+            c1lb = 1
+            c1lb = c1lb << (31 - c1sl)
+        elif c1sl < 0:
+            c1e = 0 - c1sl
+            c1rm = -1 - (-1 << c1e)
+            c1rt = c1rm >> 1
+        c2m = pm[0]
+        c2mh = c2m >> 16
+        c2ml = c2m & 0xFFFF
+        if c2ml & 0x8000:
+            c2ml = c2ml - 65536
+            c2mh = c2mh + 1
+        c2sl = ps[0]
+        if c2sl & sgn:
+            c2sl = (c2sl & msk) + sgn
+        c2lb = 0
+        c2e = 0
+        c2rm = 0
+        c2rt = 0
+        if c2sl > 0:
+            c2lb = 1
+            c2lb = c2lb << (31 - c2sl)
+        elif c2sl < 0:
+            c2e = 0 - c2sl
+            c2rm = -1 - (-1 << c2e)
+            c2rt = c2rm >> 1
+        c3m = pm[0]
+        c3mh = c3m >> 16
+        c3ml = c3m & 0xFFFF
+        if c3ml & 0x8000:
+            c3ml = c3ml - 65536
+            c3mh = c3mh + 1
+        c3sl = ps[0]
+        if c3sl & sgn:
+            c3sl = (c3sl & msk) + sgn
+        c3lb = 0
+        c3e = 0
+        c3rm = 0
+        c3rt = 0
+        if c3sl > 0:
+            c3lb = 1
+            c3lb = c3lb << (31 - c3sl)
+        elif c3sl < 0:
+            c3e = 0 - c3sl
+            c3rm = -1 - (-1 << c3e)
+            c3rt = c3rm >> 1
     o_i = 0
     b = 0
     while b < batches:
@@ -113,86 +225,87 @@ def _fully_connected():
         d2 = depth + depth
         d3 = d2 + depth
         while o + 3 < odepth:
-            c0m = pm[o + 0]
-            c0mh = c0m >> 16
-            c0ml = c0m & 0xFFFF
-            if c0ml & 0x8000:
-                c0ml = c0ml - 65536
-                c0mh = c0mh + 1
-            c0sl = ps[o + 0]
-            if c0sl & sgn:
-                c0sl = (c0sl & msk) + sgn
-            c0lb = 0
-            c0e = 0
-            c0rm = 0
-            c0rt = 0
-            if c0sl > 0:
-                c0lb = 1
-                c0lb = c0lb << (31 - c0sl)
-            elif c0sl < 0:
-                c0e = 0 - c0sl
-                c0rm = -1 - (-1 << c0e)
-                c0rt = c0rm >> 1
-            c1m = pm[o + 1]
-            c1mh = c1m >> 16
-            c1ml = c1m & 0xFFFF
-            if c1ml & 0x8000:
-                c1ml = c1ml - 65536
-                c1mh = c1mh + 1
-            c1sl = ps[o + 1]
-            if c1sl & sgn:
-                c1sl = (c1sl & msk) + sgn
-            c1lb = 0
-            c1e = 0
-            c1rm = 0
-            c1rt = 0
-            if c1sl > 0:
-                c1lb = 1
-                c1lb = c1lb << (31 - c1sl)
-            elif c1sl < 0:
-                c1e = 0 - c1sl
-                c1rm = -1 - (-1 << c1e)
-                c1rt = c1rm >> 1
-            c2m = pm[o + 2]
-            c2mh = c2m >> 16
-            c2ml = c2m & 0xFFFF
-            if c2ml & 0x8000:
-                c2ml = c2ml - 65536
-                c2mh = c2mh + 1
-            c2sl = ps[o + 2]
-            if c2sl & sgn:
-                c2sl = (c2sl & msk) + sgn
-            c2lb = 0
-            c2e = 0
-            c2rm = 0
-            c2rt = 0
-            if c2sl > 0:
-                c2lb = 1
-                c2lb = c2lb << (31 - c2sl)
-            elif c2sl < 0:
-                c2e = 0 - c2sl
-                c2rm = -1 - (-1 << c2e)
-                c2rt = c2rm >> 1
-            c3m = pm[o + 3]
-            c3mh = c3m >> 16
-            c3ml = c3m & 0xFFFF
-            if c3ml & 0x8000:
-                c3ml = c3ml - 65536
-                c3mh = c3mh + 1
-            c3sl = ps[o + 3]
-            if c3sl & sgn:
-                c3sl = (c3sl & msk) + sgn
-            c3lb = 0
-            c3e = 0
-            c3rm = 0
-            c3rt = 0
-            if c3sl > 0:
-                c3lb = 1
-                c3lb = c3lb << (31 - c3sl)
-            elif c3sl < 0:
-                c3e = 0 - c3sl
-                c3rm = -1 - (-1 << c3e)
-                c3rt = c3rm >> 1
+            if uni == 0:
+                c0m = pm[o + 0]
+                c0mh = c0m >> 16
+                c0ml = c0m & 0xFFFF
+                if c0ml & 0x8000:
+                    c0ml = c0ml - 65536
+                    c0mh = c0mh + 1
+                c0sl = ps[o + 0]
+                if c0sl & sgn:
+                    c0sl = (c0sl & msk) + sgn
+                c0lb = 0
+                c0e = 0
+                c0rm = 0
+                c0rt = 0
+                if c0sl > 0:
+                    c0lb = 1
+                    c0lb = c0lb << (31 - c0sl)
+                elif c0sl < 0:
+                    c0e = 0 - c0sl
+                    c0rm = -1 - (-1 << c0e)
+                    c0rt = c0rm >> 1
+                c1m = pm[o + 1]
+                c1mh = c1m >> 16
+                c1ml = c1m & 0xFFFF
+                if c1ml & 0x8000:
+                    c1ml = c1ml - 65536
+                    c1mh = c1mh + 1
+                c1sl = ps[o + 1]
+                if c1sl & sgn:
+                    c1sl = (c1sl & msk) + sgn
+                c1lb = 0
+                c1e = 0
+                c1rm = 0
+                c1rt = 0
+                if c1sl > 0:
+                    c1lb = 1
+                    c1lb = c1lb << (31 - c1sl)
+                elif c1sl < 0:
+                    c1e = 0 - c1sl
+                    c1rm = -1 - (-1 << c1e)
+                    c1rt = c1rm >> 1
+                c2m = pm[o + 2]
+                c2mh = c2m >> 16
+                c2ml = c2m & 0xFFFF
+                if c2ml & 0x8000:
+                    c2ml = c2ml - 65536
+                    c2mh = c2mh + 1
+                c2sl = ps[o + 2]
+                if c2sl & sgn:
+                    c2sl = (c2sl & msk) + sgn
+                c2lb = 0
+                c2e = 0
+                c2rm = 0
+                c2rt = 0
+                if c2sl > 0:
+                    c2lb = 1
+                    c2lb = c2lb << (31 - c2sl)
+                elif c2sl < 0:
+                    c2e = 0 - c2sl
+                    c2rm = -1 - (-1 << c2e)
+                    c2rt = c2rm >> 1
+                c3m = pm[o + 3]
+                c3mh = c3m >> 16
+                c3ml = c3m & 0xFFFF
+                if c3ml & 0x8000:
+                    c3ml = c3ml - 65536
+                    c3mh = c3mh + 1
+                c3sl = ps[o + 3]
+                if c3sl & sgn:
+                    c3sl = (c3sl & msk) + sgn
+                c3lb = 0
+                c3e = 0
+                c3rm = 0
+                c3rt = 0
+                if c3sl > 0:
+                    c3lb = 1
+                    c3lb = c3lb << (31 - c3sl)
+                elif c3sl < 0:
+                    c3e = 0 - c3sl
+                    c3rm = -1 - (-1 << c3e)
+                    c3rt = c3rm >> 1
             acc = 0
             acc1 = 0
             acc2 = 0
@@ -341,26 +454,27 @@ def _fully_connected():
             o_i += 4
             o += 4
         while o < odepth:
-            cm = pm[o]
-            cmh = cm >> 16
-            cml = cm & 0xFFFF
-            if cml & 0x8000:
-                cml = cml - 65536
-                cmh = cmh + 1
-            csl = ps[o]
-            if csl & sgn:
-                csl = (csl & msk) + sgn
-            clb = 0
-            ce = 0
-            crm = 0
-            crt = 0
-            if csl > 0:
-                clb = 1
-                clb = clb << (31 - csl)
-            elif csl < 0:
-                ce = 0 - csl
-                crm = -1 - (-1 << ce)
-                crt = crm >> 1
+            if uni == 0:
+                cm = pm[o]
+                cmh = cm >> 16
+                cml = cm & 0xFFFF
+                if cml & 0x8000:
+                    cml = cml - 65536
+                    cmh = cmh + 1
+                csl = ps[o]
+                if csl & sgn:
+                    csl = (csl & msk) + sgn
+                clb = 0
+                ce = 0
+                crm = 0
+                crt = 0
+                if csl > 0:
+                    clb = 1
+                    clb = clb << (31 - csl)
+                elif csl < 0:
+                    ce = 0 - csl
+                    crm = -1 - (-1 << ce)
+                    crt = crm >> 1
             acc = 0
             xa = xb
             wa = wa0 + o * depth

@@ -80,7 +80,15 @@ def _broadcast(rng: np.random.Generator) -> tuple[list[int], list[int], list[int
     return dims, strides[0] + strides[1], sizes
 
 
-def make_case(op: str, seed: int) -> tuple[str, list, int]:
+# Filter shapes of the group paths' special cases (3x3 taps in locals, (k, 1) columns) and
+# their neighbours.
+GROUP_FILTERS = ((3, 3), (3, 3), (5, 1), (3, 1), (1, 1), (2, 3), (1, 3))
+
+
+def make_case(op: str, seed: int, group: bool = False) -> tuple[str, list, int]:
+    """A random call of kernel `op`. group (conv/depthwise): channel counts that are multiples
+    of 4, mostly depth_multiplier 1, larger images and the filters of GROUP_FILTERS, so the
+    4-channel group paths and their interior/border split are what runs."""
     rng = np.random.default_rng(seed)
     ri = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731
     amin, amax = _act(rng)
@@ -106,9 +114,12 @@ def make_case(op: str, seed: int) -> tuple[str, list, int]:
         # up to 9 channels and mostly depth_multiplier 1: the 4-channel group paths run
         nb, ih, iw, ic = ri(1, 2), ri(1, 7), ri(1, 7), ri(1, 9)
         kh, kw = ri(1, 3), ri(1, 3)
+        if group:
+            ih, iw, ic = ri(3, 11), ri(1, 11), 4 * ri(1, 3)
+            kh, kw = GROUP_FILTERS[ri(0, len(GROUP_FILTERS) - 1)]
         sh, sw, dh, dw, ph, pw = ri(1, 2), ri(1, 2), ri(1, 2), ri(1, 2), ri(0, 1), ri(0, 1)
         oh, ow = _out_size(ih, kh, sh, dh, ph), _out_size(iw, kw, sw, dw, pw)
-        dm = 1 if rng.random() < 0.6 else ri(2, 3)
+        dm = 1 if rng.random() < (0.85 if group else 0.6) else ri(2, 3)
         oc = ri(1, 6) if op == "conv_2d" else ic * dm
         fsize = oc * kh * kw * ic if op == "conv_2d" else kh * kw * oc
         if rng.random() < 0.35:

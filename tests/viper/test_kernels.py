@@ -75,6 +75,21 @@ def test_viper_equals_bytecode_on_board(op, kernel_board, checked_kernels) -> No
         assert bytes(emu[out]) == viper, f"{name} seed {seed}: 32-bit emulation != board"
 
 
+@pytest.mark.parametrize("op", ["conv_2d", "depthwise_conv_2d"])
+def test_group_paths_equal_bytecode_on_board(op, kernel_board, checked_kernels) -> None:
+    """The 4-channel group paths with their special cases (3x3 taps held in locals, (k, 1)
+    columns, 1x1 runs) on images with interior pixels after border rows: viper == bytecode on
+    the board, == the int32-checked emulation in CPython."""
+    seeds = list(range(7000, 7150))
+    cases = [make_case(op, s, group=True) for s in seeds]
+    results = run_on_board(kernel_board, cases)
+    for (name, args, out), (viper, bytecode), seed in zip(cases, results, seeds, strict=True):
+        assert viper == bytecode, f"{name} group seed {seed}: viper != bytecode"
+        emu = [bytearray(a) if isinstance(a, bytes) else a for a in args]
+        getattr(checked_kernels, name)(*emu)
+        assert bytes(emu[out]) == viper, f"{name} group seed {seed}: 32-bit emulation != board"
+
+
 @settings(max_examples=15, deadline=None)
 @given(op=st.sampled_from(OPS), seed=st.integers(0, 2**31 - 1))
 def test_checked_emulation_equals_bytecode(op, seed, checked_kernels, kernels_py_host) -> None:

@@ -155,6 +155,23 @@ def _fully_connected():
     head = depth - (depth & 7)
     if head > 8192:
         head = 8192
+    # A per-tensor layer (every output's multiplier and shift the same, as TFLite quantizes
+    # FULLY_CONNECTED unless asked for per-channel): requantization parts set up once.
+    uni = 1
+    cm = pm[0]
+    csl = ps[0]
+    i = 1
+    while i < odepth:
+        if pm[i] != cm or ps[i] != csl:
+            uni = 0
+            break
+        i += 1
+    if uni:
+        #@RQSETUP(c, pm, ps, 0)
+        #@RQSETUP(c0, pm, ps, 0)
+        #@RQSETUP(c1, pm, ps, 0)
+        #@RQSETUP(c2, pm, ps, 0)
+        #@RQSETUP(c3, pm, ps, 0)
     o_i = 0
     b = 0
     while b < batches:
@@ -169,7 +186,8 @@ def _fully_connected():
         o = 0
         #@FC4()
         while o < odepth:
-            #@RQSETUP(c, pm, ps, o)
+            if uni == 0:
+                #@RQSETUP(c, pm, ps, o)
             acc = 0
             xa = xb
             wa = wa0 + o * depth
@@ -427,7 +445,9 @@ def _depthwise_conv_2d():
     isz = ih * iw * icn
     osz = oh * ow * oc
     kw3 = kw == 3
+    k33 = kw3 and kh == 3
     kall = kh * kw * oc
+    ystep = dh * iw * icn
     o = 0
     #@DW4()
     while o < oc:
