@@ -3,6 +3,9 @@ or with the twin's truth (--from-twin); labelled windows join DIR/<label>/ for `
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -50,17 +53,41 @@ def label(
     if not sys.stdin.isatty():
         raise EdgeLoopError("the labeller reads keys from a terminal; without one use "
                             "--from-twin (simulated runs)")
-    lab.run(_keys(), lambda labeller, msg: _show(con, labeller, msg, png))
+    with _cbreak(sys.stdin.fileno()) as fd:
+        try:
+            lab.run(_keys(fd), lambda labeller, msg: _show(con, labeller, msg, png))
+        except KeyboardInterrupt:  # Ctrl-C: what is labelled stays labelled
+            pass
     con.print(lab.summary(), markup=False)
 
 
-def _keys():
+@contextmanager
+def _cbreak(fd: int) -> Iterator[int]:
+    """The terminal in cbreak mode for the whole session, not per key: click's getchar sets raw
+    mode with TCSAFLUSH on every key and so dropped the keys typed while a window was drawn."""
+    import termios
+    import tty
+
+    old = termios.tcgetattr(fd)
+    tty.setcbreak(fd, termios.TCSANOW)
+    try:
+        yield fd
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+
+def _keys(fd: int) -> Iterator[str]:
+    """Keys as typed, each one on its own (keys typed ahead arrive together); an escape sequence
+    (an arrow key) is one key, which no class has."""
     while True:
-        key = typer.getchar()
-        if key in ("\x03", "\x04"):  # Ctrl-C, Ctrl-D: what is labelled stays labelled
+        chunk = os.read(fd, 32).decode(errors="replace")
+        if not chunk or chunk[0] == "\x04":  # Ctrl-D (Ctrl-C is SIGINT in cbreak mode)
             yield "q"
             return
-        yield key.lower()
+        if chunk[0] == "\x1b":
+            yield chunk
+            continue
+        yield from (c.lower() for c in chunk)
 
 
 def _show(con: Console, lab, message: str, png: bool) -> None:
