@@ -64,6 +64,7 @@ def conv4(ind, rq, rqsetup, clamp):
     L.append("        xa0 = xbase + b * isz")
     L.append("        ob = b * osz + o")
     L.append("        oy = 0")
+    pw_at = len(L)
     L.append("        while oy < oh:")
     L.append("            iy0 = oy * sh - pt")
     L.append(taps(12, "y").rstrip("\n"))
@@ -82,6 +83,7 @@ def conv4(ind, rq, rqsetup, clamp):
     L.append("                        while j < fnrun:")
     L.append("                            xa = xs + j * xstep")
     L.append("                            wa = ws + j * ic")
+    run_at = len(L)  # the interior's dot-product runs, reused by the pointwise path
     for width, first in ((8, True), (4, False)):
         if first:
             L.append(f"                            xe = xa + frl - {width - 1}")
@@ -117,6 +119,7 @@ def conv4(ind, rq, rqsetup, clamp):
         L.append(f"                                {a} += ((pw[0] ^ 128) - 128) * x0")
     L.append("                                xa += 1")
     L.append("                                wa += 1")
+    runs = [ln[12:] for ln in L[run_at:]]
     L.append("                            j += 1")
     L.append("                        ky += 1")
     for k in K:
@@ -163,6 +166,22 @@ def conv4(ind, rq, rqsetup, clamp):
     L.append("            oy += 1")
     L.append("        b += 1")
     L.append("    o += 4")
+    # Pointwise (1x1, stride 1, no padding: every pixel interior, one run of ic bytes): the
+    # pixels in one flat loop, no window bounds or row/column loops.
+    P = ["        if pw1:", "            xa = xa0", "            wa = fo", "            oidx = ob"]
+    P += ["            while oy < npx:"]
+    P += [f"                {'acc' if k == 0 else f'acc{k}'} = 0" for k in K]
+    P += ["                xs = xa"]
+    P += [ln.replace("frl", "ic") for ln in runs]
+    for k in K:
+        a = "acc" if k == 0 else f"acc{k}"
+        P.append(f"                {a} = {a} + bi{k}")
+        P.append(rq(16, a, "r", f"c{k}").rstrip("\n"))
+        P.append("                r = r + ooff")
+        P.append(clamp(16, "r", f"po[oidx + {k}]").rstrip("\n"))
+    P += ["                xa = xs + ic", "                wa = fo", "                oidx += oc",
+          "                oy += 1", "            oy = oh  # the row loop below is skipped"]
+    L[pw_at:pw_at] = P
     return textwrap.indent("\n".join(L) + "\n", " " * ind)
 
 

@@ -131,6 +131,10 @@ def _conv_2d():
     xstep = dw * ic
     isz = ih * iw * ic
     osz = oh * ow * oc
+    # pointwise: a 1x1 filter at stride 1 without padding (#@CONV4 runs its pixels flat)
+    pw1 = fast and kh == 1 and kw == 1 and sh == 1 and sw == 1 and pt == 0 and pl == 0
+    pw1 = pw1 and oh == ih and ow == iw
+    npx = oh * ow
     if dw == 1:
         frl = kw * ic  # full-row run length
         fnrun = 1
@@ -273,6 +277,169 @@ def _conv_2d():
             xa0 = xbase + b * isz
             ob = b * osz + o
             oy = 0
+            if pw1:
+                xa = xa0
+                wa = fo
+                oidx = ob
+                while oy < npx:
+                    acc = 0
+                    acc1 = 0
+                    acc2 = 0
+                    acc3 = 0
+                    xs = xa
+                    xe = xa + ic - 7
+                    while xa < xe:
+                        px = ptr8(xa)
+                        p0 = ptr8(wa)
+                        p1 = ptr8(wa + ks1)
+                        p2 = ptr8(wa + ks2)
+                        p3 = ptr8(wa + ks3)
+                        x0 = px[0] ^ 128
+                        x1 = px[1] ^ 128
+                        x2 = px[2] ^ 128
+                        x3 = px[3] ^ 128
+                        x4 = px[4] ^ 128
+                        x5 = px[5] ^ 128
+                        x6 = px[6] ^ 128
+                        x7 = px[7] ^ 128
+                        acc += (((p0[0] ^ 128) - 128) * x0 + ((p0[1] ^ 128) - 128) * x1
+                            + ((p0[2] ^ 128) - 128) * x2 + ((p0[3] ^ 128) - 128) * x3
+                            + ((p0[4] ^ 128) - 128) * x4 + ((p0[5] ^ 128) - 128) * x5
+                            + ((p0[6] ^ 128) - 128) * x6 + ((p0[7] ^ 128) - 128) * x7)
+                        acc1 += (((p1[0] ^ 128) - 128) * x0 + ((p1[1] ^ 128) - 128) * x1
+                            + ((p1[2] ^ 128) - 128) * x2 + ((p1[3] ^ 128) - 128) * x3
+                            + ((p1[4] ^ 128) - 128) * x4 + ((p1[5] ^ 128) - 128) * x5
+                            + ((p1[6] ^ 128) - 128) * x6 + ((p1[7] ^ 128) - 128) * x7)
+                        acc2 += (((p2[0] ^ 128) - 128) * x0 + ((p2[1] ^ 128) - 128) * x1
+                            + ((p2[2] ^ 128) - 128) * x2 + ((p2[3] ^ 128) - 128) * x3
+                            + ((p2[4] ^ 128) - 128) * x4 + ((p2[5] ^ 128) - 128) * x5
+                            + ((p2[6] ^ 128) - 128) * x6 + ((p2[7] ^ 128) - 128) * x7)
+                        acc3 += (((p3[0] ^ 128) - 128) * x0 + ((p3[1] ^ 128) - 128) * x1
+                            + ((p3[2] ^ 128) - 128) * x2 + ((p3[3] ^ 128) - 128) * x3
+                            + ((p3[4] ^ 128) - 128) * x4 + ((p3[5] ^ 128) - 128) * x5
+                            + ((p3[6] ^ 128) - 128) * x6 + ((p3[7] ^ 128) - 128) * x7)
+                        xa += 8
+                        wa += 8
+                    xe = xe + 4
+                    if xa < xe:
+                        px = ptr8(xa)
+                        p0 = ptr8(wa)
+                        p1 = ptr8(wa + ks1)
+                        p2 = ptr8(wa + ks2)
+                        p3 = ptr8(wa + ks3)
+                        x0 = px[0] ^ 128
+                        x1 = px[1] ^ 128
+                        x2 = px[2] ^ 128
+                        x3 = px[3] ^ 128
+                        acc += (((p0[0] ^ 128) - 128) * x0 + ((p0[1] ^ 128) - 128) * x1
+                            + ((p0[2] ^ 128) - 128) * x2 + ((p0[3] ^ 128) - 128) * x3)
+                        acc1 += (((p1[0] ^ 128) - 128) * x0 + ((p1[1] ^ 128) - 128) * x1
+                            + ((p1[2] ^ 128) - 128) * x2 + ((p1[3] ^ 128) - 128) * x3)
+                        acc2 += (((p2[0] ^ 128) - 128) * x0 + ((p2[1] ^ 128) - 128) * x1
+                            + ((p2[2] ^ 128) - 128) * x2 + ((p2[3] ^ 128) - 128) * x3)
+                        acc3 += (((p3[0] ^ 128) - 128) * x0 + ((p3[1] ^ 128) - 128) * x1
+                            + ((p3[2] ^ 128) - 128) * x2 + ((p3[3] ^ 128) - 128) * x3)
+                        xa += 4
+                        wa += 4
+                    xe = xe + 3
+                    while xa < xe:
+                        px = ptr8(xa)
+                        x0 = px[0] ^ 128
+                        pw = ptr8(wa + ks0)
+                        acc += ((pw[0] ^ 128) - 128) * x0
+                        pw = ptr8(wa + ks1)
+                        acc1 += ((pw[0] ^ 128) - 128) * x0
+                        pw = ptr8(wa + ks2)
+                        acc2 += ((pw[0] ^ 128) - 128) * x0
+                        pw = ptr8(wa + ks3)
+                        acc3 += ((pw[0] ^ 128) - 128) * x0
+                        xa += 1
+                        wa += 1
+                    acc = acc + bi0
+                    # r = MultiplyByQuantizedMultiplier(acc, c0m, shift) on 16-bit halves
+                    xq = acc
+                    if c0lb:
+                        hib = xq & c0lb
+                        xq = (xq & (c0lb - 1)) << c0sl
+                        if hib:
+                            xq = xq + sgn
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * c0mh
+                    r = ((xh * c0mh) << 1) + ((cc >> 15) + ((xh * c0ml + (cc & 0x7FFF) + ((xl * c0ml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> c0e) + (((c0rt + ((r >> 31) & 1) - (r & c0rm)) >> 31) & 1)
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 0] = r
+                    acc1 = acc1 + bi1
+                    # r = MultiplyByQuantizedMultiplier(acc1, c1m, shift) on 16-bit halves
+                    xq = acc1
+                    if c1lb:
+                        hib = xq & c1lb
+                        xq = (xq & (c1lb - 1)) << c1sl
+                        if hib:
+                            xq = xq + sgn
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * c1mh
+                    r = ((xh * c1mh) << 1) + ((cc >> 15) + ((xh * c1ml + (cc & 0x7FFF) + ((xl * c1ml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> c1e) + (((c1rt + ((r >> 31) & 1) - (r & c1rm)) >> 31) & 1)
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 1] = r
+                    acc2 = acc2 + bi2
+                    # r = MultiplyByQuantizedMultiplier(acc2, c2m, shift) on 16-bit halves
+                    xq = acc2
+                    if c2lb:
+                        hib = xq & c2lb
+                        xq = (xq & (c2lb - 1)) << c2sl
+                        if hib:
+                            xq = xq + sgn
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * c2mh
+                    r = ((xh * c2mh) << 1) + ((cc >> 15) + ((xh * c2ml + (cc & 0x7FFF) + ((xl * c2ml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> c2e) + (((c2rt + ((r >> 31) & 1) - (r & c2rm)) >> 31) & 1)
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 2] = r
+                    acc3 = acc3 + bi3
+                    # r = MultiplyByQuantizedMultiplier(acc3, c3m, shift) on 16-bit halves
+                    xq = acc3
+                    if c3lb:
+                        hib = xq & c3lb
+                        xq = (xq & (c3lb - 1)) << c3sl
+                        if hib:
+                            xq = xq + sgn
+                    xl = xq & 0xFFFF
+                    xh = xq >> 16
+                    cc = xl * c3mh
+                    r = ((xh * c3mh) << 1) + ((cc >> 15) + ((xh * c3ml + (cc & 0x7FFF) + ((xl * c3ml) >> 16)
+                                                               + 16384) >> 15))
+                    r = (r >> c3e) + (((c3rt + ((r >> 31) & 1) - (r & c3rm)) >> 31) & 1)
+                    r = r + ooff
+                    if r < amin:
+                        r = amin
+                    if r > amax:
+                        r = amax
+                    po[oidx + 3] = r
+                    xa = xs + ic
+                    wa = fo
+                    oidx += oc
+                    oy += 1
+                oy = oh  # the row loop below is skipped
             while oy < oh:
                 iy0 = oy * sh - pt
                 ky0 = 0

@@ -274,6 +274,10 @@ def _conv_2d():
     xstep = dw * ic
     isz = ih * iw * ic
     osz = oh * ow * oc
+    # pointwise: a 1x1 filter at stride 1 without padding (#@CONV4 runs its pixels flat)
+    pw1 = fast and kh == 1 and kw == 1 and sh == 1 and sw == 1 and pt == 0 and pl == 0
+    pw1 = pw1 and oh == ih and ow == iw
+    npx = oh * ow
     if dw == 1:
         frl = kw * ic  # full-row run length
         fnrun = 1
