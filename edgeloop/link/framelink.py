@@ -42,6 +42,7 @@ class FrameLink:
         self.bytes_out = 0
         self.closed = False
         self.eof = False  # the board's output ended (process exited, port closed)
+        self._eof_seen = threading.Event()
         self.hello: P.Hello | None = None  # the board's last HELLO taken by await_hello()
         stream.start(self._on_bytes, self._on_eof, self._on_text)
 
@@ -87,7 +88,13 @@ class FrameLink:
         for ev in self.decoder.flush():
             self._dispatch(ev)
         self.eof = True
+        self._eof_seen.set()
         self.events.put(None)
+
+    def wait_eof(self, timeout: float) -> bool:
+        """Wait for the board's output to end: a board that stopped reading has usually exited,
+        and its last words (a traceback) are still on their way."""
+        return self._eof_seen.wait(timeout)
 
     # dut API ---------------------------------------------------------------------------------
     def write(self, data: bytes | str) -> None:

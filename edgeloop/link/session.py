@@ -134,6 +134,7 @@ class HilSession:
                     self.conn.write(mangle(frame, frame_no) if mangle else frame)
                 except HilError as exc:  # the board is gone: end the run with its story
                     why = str(exc).split("; recent output")[0]
+                    self.conn.wait_eof(5.0)  # its traceback, if it crashed
                     self._fail("board_exited", f"the board stopped reading: {why}")
                     break
                 frame_no += 1

@@ -131,19 +131,21 @@ class VirtualStream(ByteStream):
         self.proc = proc = self.board.spawn(self.script)
         assert proc.stdout is not None and proc.stderr is not None
 
-        def pump(stream: Any, on_data: OnBytes, eof: bool) -> None:
+        def pump(stream: Any, on_data: OnBytes, after: threading.Thread | None) -> None:
             while True:
                 data = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
                 if not data:
                     break
                 on_data(data)
-            if eof and proc is self.proc:  # a replaced process's end is no end of the stream
-                on_eof()
+            if after is not None:  # stdout: the end once stderr (a traceback) is in too
+                after.join(timeout=5)
+                if proc is self.proc:  # a replaced process's end is no end of the stream
+                    on_eof()
 
-        threading.Thread(target=pump, args=(proc.stdout, on_bytes, True), daemon=True).start()
-        threading.Thread(
-            target=pump, args=(proc.stderr, on_text or on_bytes, False), daemon=True
-        ).start()
+        err = threading.Thread(target=pump, args=(proc.stderr, on_text or on_bytes, None),
+                               daemon=True)
+        err.start()
+        threading.Thread(target=pump, args=(proc.stdout, on_bytes, err), daemon=True).start()
 
     def write(self, data: bytes) -> None:
         proc = self.proc
