@@ -116,49 +116,19 @@ def test_interactive_without_a_terminal_says_how(tmp_path):
 
 def test_interactive_in_a_terminal(tmp_path, board_dir):
     """The CLI on a pseudo-terminal: the live view comes up, keys arrive in cbreak mode."""
-    import os
-    import pty
-    import select
-    import subprocess
-    import time
-
     from factory.collecting import cli_args
+    from factory.terminal import Terminal
 
     out = tmp_path / "data"
-    m, s = pty.openpty()
-    proc = subprocess.Popen(cli_args("--board", "virtual", "--out", str(out), "--labels",
-                                     "healthy,bearing", "--dir", str(board_dir)),
-                            stdin=s, stdout=s, stderr=s, cwd=tmp_path, close_fds=True)
-    os.close(s)
-    seen = bytearray()
-
-    def read_for(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            if select.select([m], [], [], 0.1)[0]:
-                try:
-                    seen.extend(os.read(m, 65536))
-                except OSError:
-                    return
-
-    try:
-        deadline = time.monotonic() + 120
-        while b"Enter start/stop" not in seen and time.monotonic() < deadline:
-            read_for(0.5)
-        assert b"Enter start/stop" in seen, seen[-2000:]
+    with Terminal(cli_args("--board", "virtual", "--out", str(out), "--labels",
+                           "healthy,bearing", "--dir", str(board_dir)), cwd=tmp_path) as term:
+        term.wait_for(b"Enter start/stop", timeout=120)
         for key, wait in (("\n", 2.5), ("\n", 0.5), ("2", 0.3), ("\n", 2.5), ("\n", 0.5),
                           ("q", 0.5)):
-            os.write(m, key.encode())
-            read_for(wait)
-        proc.wait(timeout=60)
-        read_for(0.5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(m)
-    text = seen.decode(errors="replace")
-    assert proc.returncode == 0, text[-2000:]
+            term.type(key, then=wait)
+        code = term.finish(timeout=60)
+    text = term.text
+    assert code == 0, text[-2000:]
     assert "ax [g]" in text and "REC" in text and "wrote" in text
     recs = read_counts(out)
     assert {"healthy", "bearing"} <= set(recs)  # a stall of the machine may split one in two

@@ -173,44 +173,16 @@ def test_the_command_line_says_which_sidecar_is_damaged(tmp_path) -> None:
 def test_the_labeller_in_a_terminal(tmp_path) -> None:
     """The command on a pseudo-terminal: the window is drawn, and keys typed faster than it is
     redrawn are each taken (per-key raw mode with TCSAFLUSH dropped them)."""
-    import os
-    import pty
-    import select
-    import subprocess
     import sys
-    import time
+
+    from factory.terminal import Terminal
 
     paths = _pulled(tmp_path, 3)
-    m, s = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "edgeloop.cli", "label", str(tmp_path)],
-                            stdin=s, stdout=s, stderr=s, close_fds=True)
-    os.close(s)
-    seen = bytearray()
-
-    def read_for(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            if select.select([m], [], [], 0.1)[0]:
-                try:
-                    seen.extend(os.read(m, 65536))
-                except OSError:
-                    return
-
-    try:
-        deadline = time.monotonic() + 60
-        while b"[s] skip" not in seen and time.monotonic() < deadline:
-            read_for(0.3)
-        assert b"[s] skip" in seen, seen[-2000:]
-        os.write(m, b"4sq")  # typed ahead of the redraws: none may be dropped
-        read_for(0.5)
-        proc.wait(timeout=30)
-        read_for(0.3)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(m)
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))
-    assert proc.returncode == 0, text[-2000:]
+    with Terminal([sys.executable, "-m", "edgeloop.cli", "label", str(tmp_path)]) as term:
+        term.wait_for(b"[s] skip", timeout=60)
+        term.type(b"4sq")  # typed ahead of the redraws: none may be dropped
+        code = term.finish(timeout=30)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", term.text)
+    assert code == 0, text[-2000:]
     assert "guess normal" in text and "labelled 1 window(s) (1 bearing); 2 left unlabelled" in text
     assert _names(tmp_path / "bearing") == [paths[0].stem]
