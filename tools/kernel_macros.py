@@ -174,6 +174,24 @@ b3 = pbc[11]
 #@RQSETUP2(a, input1_multiplier, input1_shift)
 #@RQSETUP2(b, input2_multiplier, input2_shift)
 #@RQSETUP2(c, output_multiplier, output_shift)
+# The rescaled inputs are MBQM(v << left_shift) with |v| = |x + offset| <= 255. For 15 <=
+# left_shift <= 22 and input shifts <= 0 (TFLM's int8 ADD/SUB: 20, multipliers below one)
+# SaturatingRoundingDoublingHighMul(v << L, m) is exactly (v * mh << (L - 15)) + ((v * ml +
+# 2**(30 - L)) >> (31 - L)) on m's unsigned 16-bit halves: two small products per input.
+fast = 0
+ls15 = 0
+rs = 0
+rnd = 0
+amhu = am >> 16
+amlu = am & 0xFFFF
+bmhu = bm >> 16
+bmlu = bm & 0xFFFF
+if left_shift >= 15 and left_shift <= 22 and alb == 0 and blb == 0:
+    fast = 1
+    ls15 = left_shift - 15
+    rs = 31 - left_shift
+    rnd = 1
+    rnd = rnd << (30 - left_shift)
 o_i = 0
 i0 = 0
 while i0 < d0:
@@ -185,10 +203,18 @@ while i0 < d0:
             j2 = i0 * b0 + i1 * b1 + i2 * b2
             k = 0
             while k < d3:
-                va = (((p1[j1] ^ 128) - 128) + input1_offset) << left_shift
-                vb = (((p2[j2] ^ 128) - 128) + input2_offset) << left_shift
-                #@RQ(va, ra, a)
-                #@RQ(vb, rb, b)
+                va = ((p1[j1] ^ 128) - 128) + input1_offset
+                vb = ((p2[j2] ^ 128) - 128) + input2_offset
+                if fast:
+                    ra = ((va * amhu) << ls15) + ((va * amlu + rnd) >> rs)
+                    ra = (ra >> ae) + (((art + ((ra >> 31) & 1) - (ra & arm)) >> 31) & 1)
+                    rb = ((vb * bmhu) << ls15) + ((vb * bmlu + rnd) >> rs)
+                    rb = (rb >> be) + (((brt + ((rb >> 31) & 1) - (rb & brm)) >> 31) & 1)
+                else:
+                    va = va << left_shift
+                    vb = vb << left_shift
+                    #@RQ(va, ra, a)
+                    #@RQ(vb, rb, b)
                 vs = ra {op} rb
                 #@RQ(vs, r, c)
                 r = r + output_offset

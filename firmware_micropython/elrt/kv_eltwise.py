@@ -121,6 +121,24 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
         ce = 0 - csl
         crm = -1 - (-1 << ce)
         crt = crm >> 1
+    # The rescaled inputs are MBQM(v << left_shift) with |v| = |x + offset| <= 255. For 15 <=
+    # left_shift <= 22 and input shifts <= 0 (TFLM's int8 ADD/SUB: 20, multipliers below one)
+    # SaturatingRoundingDoublingHighMul(v << L, m) is exactly (v * mh << (L - 15)) + ((v * ml +
+    # 2**(30 - L)) >> (31 - L)) on m's unsigned 16-bit halves: two small products per input.
+    fast = 0
+    ls15 = 0
+    rs = 0
+    rnd = 0
+    amhu = am >> 16
+    amlu = am & 0xFFFF
+    bmhu = bm >> 16
+    bmlu = bm & 0xFFFF
+    if left_shift >= 15 and left_shift <= 22 and alb == 0 and blb == 0:
+        fast = 1
+        ls15 = left_shift - 15
+        rs = 31 - left_shift
+        rnd = 1
+        rnd = rnd << (30 - left_shift)
     o_i = 0
     i0 = 0
     while i0 < d0:
@@ -132,34 +150,42 @@ def add(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                 j2 = i0 * b0 + i1 * b1 + i2 * b2
                 k = 0
                 while k < d3:
-                    va = (((p1[j1] ^ 128) - 128) + input1_offset) << left_shift
-                    vb = (((p2[j2] ^ 128) - 128) + input2_offset) << left_shift
-                    # ra = MultiplyByQuantizedMultiplier(va, am, shift) on 16-bit halves
-                    xq = va
-                    if alb:
-                        hib = xq & alb
-                        xq = (xq & (alb - 1)) << asl
-                        if hib:
-                            xq = xq + sgn
-                    xl = xq & 0xFFFF
-                    xh = xq >> 16
-                    cc = xl * amh
-                    ra = ((xh * amh) << 1) + ((cc >> 15) + ((xh * aml + (cc & 0x7FFF) + ((xl * aml) >> 16)
-                                                               + 16384) >> 15))
-                    ra = (ra >> ae) + (((art + ((ra >> 31) & 1) - (ra & arm)) >> 31) & 1)
-                    # rb = MultiplyByQuantizedMultiplier(vb, bm, shift) on 16-bit halves
-                    xq = vb
-                    if blb:
-                        hib = xq & blb
-                        xq = (xq & (blb - 1)) << bsl
-                        if hib:
-                            xq = xq + sgn
-                    xl = xq & 0xFFFF
-                    xh = xq >> 16
-                    cc = xl * bmh
-                    rb = ((xh * bmh) << 1) + ((cc >> 15) + ((xh * bml + (cc & 0x7FFF) + ((xl * bml) >> 16)
-                                                               + 16384) >> 15))
-                    rb = (rb >> be) + (((brt + ((rb >> 31) & 1) - (rb & brm)) >> 31) & 1)
+                    va = ((p1[j1] ^ 128) - 128) + input1_offset
+                    vb = ((p2[j2] ^ 128) - 128) + input2_offset
+                    if fast:
+                        ra = ((va * amhu) << ls15) + ((va * amlu + rnd) >> rs)
+                        ra = (ra >> ae) + (((art + ((ra >> 31) & 1) - (ra & arm)) >> 31) & 1)
+                        rb = ((vb * bmhu) << ls15) + ((vb * bmlu + rnd) >> rs)
+                        rb = (rb >> be) + (((brt + ((rb >> 31) & 1) - (rb & brm)) >> 31) & 1)
+                    else:
+                        va = va << left_shift
+                        vb = vb << left_shift
+                        # ra = MultiplyByQuantizedMultiplier(va, am, shift) on 16-bit halves
+                        xq = va
+                        if alb:
+                            hib = xq & alb
+                            xq = (xq & (alb - 1)) << asl
+                            if hib:
+                                xq = xq + sgn
+                        xl = xq & 0xFFFF
+                        xh = xq >> 16
+                        cc = xl * amh
+                        ra = ((xh * amh) << 1) + ((cc >> 15) + ((xh * aml + (cc & 0x7FFF) + ((xl * aml) >> 16)
+                                                                   + 16384) >> 15))
+                        ra = (ra >> ae) + (((art + ((ra >> 31) & 1) - (ra & arm)) >> 31) & 1)
+                        # rb = MultiplyByQuantizedMultiplier(vb, bm, shift) on 16-bit halves
+                        xq = vb
+                        if blb:
+                            hib = xq & blb
+                            xq = (xq & (blb - 1)) << bsl
+                            if hib:
+                                xq = xq + sgn
+                        xl = xq & 0xFFFF
+                        xh = xq >> 16
+                        cc = xl * bmh
+                        rb = ((xh * bmh) << 1) + ((cc >> 15) + ((xh * bml + (cc & 0x7FFF) + ((xl * bml) >> 16)
+                                                                   + 16384) >> 15))
+                        rb = (rb >> be) + (((brt + ((rb >> 31) & 1) - (rb & brm)) >> 31) & 1)
                     vs = ra + rb
                     # r = MultiplyByQuantizedMultiplier(vs, cm, shift) on 16-bit halves
                     xq = vs
@@ -278,6 +304,24 @@ def sub(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
         ce = 0 - csl
         crm = -1 - (-1 << ce)
         crt = crm >> 1
+    # The rescaled inputs are MBQM(v << left_shift) with |v| = |x + offset| <= 255. For 15 <=
+    # left_shift <= 22 and input shifts <= 0 (TFLM's int8 ADD/SUB: 20, multipliers below one)
+    # SaturatingRoundingDoublingHighMul(v << L, m) is exactly (v * mh << (L - 15)) + ((v * ml +
+    # 2**(30 - L)) >> (31 - L)) on m's unsigned 16-bit halves: two small products per input.
+    fast = 0
+    ls15 = 0
+    rs = 0
+    rnd = 0
+    amhu = am >> 16
+    amlu = am & 0xFFFF
+    bmhu = bm >> 16
+    bmlu = bm & 0xFFFF
+    if left_shift >= 15 and left_shift <= 22 and alb == 0 and blb == 0:
+        fast = 1
+        ls15 = left_shift - 15
+        rs = 31 - left_shift
+        rnd = 1
+        rnd = rnd << (30 - left_shift)
     o_i = 0
     i0 = 0
     while i0 < d0:
@@ -289,34 +333,42 @@ def sub(input1, input2, output, left_shift: int, input1_offset: int, input1_mult
                 j2 = i0 * b0 + i1 * b1 + i2 * b2
                 k = 0
                 while k < d3:
-                    va = (((p1[j1] ^ 128) - 128) + input1_offset) << left_shift
-                    vb = (((p2[j2] ^ 128) - 128) + input2_offset) << left_shift
-                    # ra = MultiplyByQuantizedMultiplier(va, am, shift) on 16-bit halves
-                    xq = va
-                    if alb:
-                        hib = xq & alb
-                        xq = (xq & (alb - 1)) << asl
-                        if hib:
-                            xq = xq + sgn
-                    xl = xq & 0xFFFF
-                    xh = xq >> 16
-                    cc = xl * amh
-                    ra = ((xh * amh) << 1) + ((cc >> 15) + ((xh * aml + (cc & 0x7FFF) + ((xl * aml) >> 16)
-                                                               + 16384) >> 15))
-                    ra = (ra >> ae) + (((art + ((ra >> 31) & 1) - (ra & arm)) >> 31) & 1)
-                    # rb = MultiplyByQuantizedMultiplier(vb, bm, shift) on 16-bit halves
-                    xq = vb
-                    if blb:
-                        hib = xq & blb
-                        xq = (xq & (blb - 1)) << bsl
-                        if hib:
-                            xq = xq + sgn
-                    xl = xq & 0xFFFF
-                    xh = xq >> 16
-                    cc = xl * bmh
-                    rb = ((xh * bmh) << 1) + ((cc >> 15) + ((xh * bml + (cc & 0x7FFF) + ((xl * bml) >> 16)
-                                                               + 16384) >> 15))
-                    rb = (rb >> be) + (((brt + ((rb >> 31) & 1) - (rb & brm)) >> 31) & 1)
+                    va = ((p1[j1] ^ 128) - 128) + input1_offset
+                    vb = ((p2[j2] ^ 128) - 128) + input2_offset
+                    if fast:
+                        ra = ((va * amhu) << ls15) + ((va * amlu + rnd) >> rs)
+                        ra = (ra >> ae) + (((art + ((ra >> 31) & 1) - (ra & arm)) >> 31) & 1)
+                        rb = ((vb * bmhu) << ls15) + ((vb * bmlu + rnd) >> rs)
+                        rb = (rb >> be) + (((brt + ((rb >> 31) & 1) - (rb & brm)) >> 31) & 1)
+                    else:
+                        va = va << left_shift
+                        vb = vb << left_shift
+                        # ra = MultiplyByQuantizedMultiplier(va, am, shift) on 16-bit halves
+                        xq = va
+                        if alb:
+                            hib = xq & alb
+                            xq = (xq & (alb - 1)) << asl
+                            if hib:
+                                xq = xq + sgn
+                        xl = xq & 0xFFFF
+                        xh = xq >> 16
+                        cc = xl * amh
+                        ra = ((xh * amh) << 1) + ((cc >> 15) + ((xh * aml + (cc & 0x7FFF) + ((xl * aml) >> 16)
+                                                                   + 16384) >> 15))
+                        ra = (ra >> ae) + (((art + ((ra >> 31) & 1) - (ra & arm)) >> 31) & 1)
+                        # rb = MultiplyByQuantizedMultiplier(vb, bm, shift) on 16-bit halves
+                        xq = vb
+                        if blb:
+                            hib = xq & blb
+                            xq = (xq & (blb - 1)) << bsl
+                            if hib:
+                                xq = xq + sgn
+                        xl = xq & 0xFFFF
+                        xh = xq >> 16
+                        cc = xl * bmh
+                        rb = ((xh * bmh) << 1) + ((cc >> 15) + ((xh * bml + (cc & 0x7FFF) + ((xl * bml) >> 16)
+                                                                   + 16384) >> 15))
+                        rb = (rb >> be) + (((brt + ((rb >> 31) & 1) - (rb & brm)) >> 31) & 1)
                     vs = ra - rb
                     # r = MultiplyByQuantizedMultiplier(vs, cm, shift) on 16-bit halves
                     xq = vs

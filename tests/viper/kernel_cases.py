@@ -208,11 +208,15 @@ def make_case(op: str, seed: int, group: bool = False) -> tuple[str, list, int]:
         head = [_i8(rng, sizes[0]), _i8(rng, sizes[1]), bytes(n)]
         bc = _i32(dims + strides)
         if op == "add":
+            # TFLM's left shift 20 and input shifts < 0 take the kernel's two-product input
+            # rescale; other shifts (up to 22, an input shift of +1) the general requantization
+            ls = 20 if rng.random() < 0.6 else int(rng.choice([8, 14, 15, 22]))
+            lo = 0 if ls <= 14 else -3
             args = head + [
-                20,
+                ls,
                 ioff,
                 _mult(rng, 1),
-                ri(-3, -1),
+                ri(lo, 1 if lo == 0 else -1),
                 ri(-127, 128),
                 _mult(rng, 1),
                 ri(-3, -1),
