@@ -351,7 +351,7 @@ def fc4(ind, rq, rqsetup, clamp):
     for i in range(8):
         L.append(f"        x{i} = (px[{i}] ^ 128) - 128")
     for k, (a, pk) in enumerate(zip(A, ["pw", "p1", "p2", "p3"], strict=True)):
-        terms = [f"x{i} * ({pk}[{i}] ^ 128)" for i in range(8)]
+        terms = [f"({pk}[{i}] ^ 128) * x{i}" for i in range(8)]  # x a right operand: no spill
         L.append(f"        {a} += ({terms[0]} + {terms[1]}")
         for i in range(2, 8, 2):
             tail = ")" if i + 2 >= 8 else ""
