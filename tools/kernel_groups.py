@@ -151,7 +151,7 @@ def conv4(ind, rq, rqsetup, clamp):
     for k in K:
         a = "acc" if k == 0 else f"acc{k}"
         L.append(f"                                pw = ptr8(wa + ks{k})")
-        L.append(f"                                {a} += x0 * ((pw[0] ^ 128) - 128)")
+        L.append(f"                                {a} += ((pw[0] ^ 128) - 128) * x0")
     L.append("                                xa += 1")
     L.append("                                wa += 1")
     L.append("                            j += 1")
@@ -240,8 +240,8 @@ def dw4(ind, rq, rqsetup, clamp):
         for k, a in enumerate(A):
             t = 3 * ky
             op = "=" if ky == 0 else "+="
-            L.append(f"                        {a} {op} (w{t}{k} * (px[{k}] ^ 128) + w{t + 1}{k} * (pr[{k}] ^ 128)")
-            L.append(f"                                + w{t + 2}{k} * (pq[{k}] ^ 128))")
+            L.append(f"                        {a} {op} ((px[{k}] ^ 128) * w{t}{k} + (pr[{k}] ^ 128) * w{t + 1}{k}")
+            L.append(f"                                + (pq[{k}] ^ 128) * w{t + 2}{k})")
     L.append("                        ky = kh  # every row done: the row loop below is skipped")
     L.append("                    elif kw == 1:")
     L.append("                        px = ptr8(xa0 + (iy0 * iw + ix0) * icn)")
@@ -369,7 +369,7 @@ def fc4(ind, rq, rqsetup, clamp):
     L.append("    while i < n:")
     L.append("        x0 = (px[i] ^ 128) - 128")
     for a, pk in zip(A, ["pw", "p1", "p2", "p3"], strict=True):
-        L.append(f"        {a} += x0 * (({pk}[i] ^ 128) - 128)")
+        L.append(f"        {a} += (({pk}[i] ^ 128) - 128) * x0")
     L.append("        i += 1")
     for k, a in enumerate(A):
         L.append(f"    bo = pb[o + {k}]")

@@ -569,13 +569,13 @@ def _conv_2d():
                                     px = ptr8(xa)
                                     x0 = (px[0] ^ 128) + offm
                                     pw = ptr8(wa + ks0)
-                                    acc += x0 * ((pw[0] ^ 128) - 128)
+                                    acc += ((pw[0] ^ 128) - 128) * x0
                                     pw = ptr8(wa + ks1)
-                                    acc1 += x0 * ((pw[0] ^ 128) - 128)
+                                    acc1 += ((pw[0] ^ 128) - 128) * x0
                                     pw = ptr8(wa + ks2)
-                                    acc2 += x0 * ((pw[0] ^ 128) - 128)
+                                    acc2 += ((pw[0] ^ 128) - 128) * x0
                                     pw = ptr8(wa + ks3)
-                                    acc3 += x0 * ((pw[0] ^ 128) - 128)
+                                    acc3 += ((pw[0] ^ 128) - 128) * x0
                                     xa += 1
                                     wa += 1
                                 j += 1
