@@ -476,7 +476,10 @@ class Model:
         if arena is None or len(arena) != arena_bytes:
             arena = None
             gc.collect()
-            arena = bytearray(arena_bytes)
+            try:
+                arena = bytearray(arena_bytes)
+            except OverflowError:  # past a 32-bit board's word: too big, as a MemoryError says
+                raise MemoryError
         amv = memoryview(arena)
 
         def tensor(k, where):

@@ -189,3 +189,18 @@ def test_board_loader_on_mutated_bundles(bundles, tmp_path, batch, record_proper
                "ran": sum(ln.endswith(" ran") for ln in lines)}
     record_property("board_fuzz", json.dumps(summary))
     print(f"\nboard batch {batch}: {summary}")
+
+
+@pytest.mark.parametrize("arena", [0x7FFFFFF0, 0xFFFFFFF0])
+def test_an_arena_past_the_boards_word_is_refused_on_the_board(bundles, tmp_path, arena) -> None:
+    """A declared arena no board could hold: refused as not fitting, never an OverflowError (a
+    32-bit board's bytearray() raised one for a size past its word; the fuzz found it)."""
+    from edgeloop.infer import prepare_board
+
+    body = bytearray(bundles["FULLY_CONNECTED"][HEADER_SIZE:])
+    struct.pack_into("<I", body, 16, arena)  # the body header's arena_bytes
+    board = prepare_board(tmp_path / "board")
+    (tmp_path / "board" / "case0.elb").write_bytes(resign(body))
+    res = board.run(DEVICE_SCRIPT % 1, timeout=120)
+    assert res.returncode == 0, (res.stdout[-2000:], res.stderr[-2000:])
+    assert "CASE 0 refused model does not fit in RAM" in res.stdout, res.stdout
