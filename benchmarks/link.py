@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop.boards import get_board, with_sim_heap
 from edgeloop.firmware import FIRMWARE_DIR
 from edgeloop.link import protocol as P
 from edgeloop.link.framelink import FrameLink
@@ -87,7 +88,10 @@ def closed_loop(minutes: float = 10.0, seed: int = 0, input_mode: str = "frames"
     cfg = hil_config(base, input_mode, lsb_per_g=lsb)
     root = deploy_virtual(run, ROOT / "build" / "bench" / f"vboard-link-{input_mode}", cfg)
     duration = minutes * 60.0
-    conn = FrameLink.open(VirtualTransport(root))
+    profile = get_board("virtual")
+    if input_mode != "frames":  # register-level input: the simulated chips' share, as the HIL
+        profile = with_sim_heap(profile)  # benches give it (hil_tests/conftest.py)
+    conn = FrameLink.open(VirtualTransport(root, profile))
     try:
         session = HilSession(conn, input_mode=input_mode, lsb_per_g=lsb)
         twin = RotatingMachine(seed=seed, time_to_failure_s=120.0)
