@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeloop.boards import get_board
+from edgeloop.boards import SIM_HEAP, get_board
 from edgeloop.fleet.broker import BrokerAddress
 from edgeloop.fleet.errors import FleetError
 from edgeloop.fleet.registry import Fleet
@@ -215,6 +215,9 @@ def lay_out_board(fleet: Fleet, device: str, source: Path, broker: BrokerAddress
     # The 64-bit unix port stores every object with 8-byte pointers: the same firmware and model
     # take ~1.4x the heap they take on an ESP32 (measured against the 32-bit ESP32-arithmetic
     # build: fleet layer 27.8 KB vs 20.4 KB). Give it that much more, so a model that fits an
-    # ESP32 beside the fleet layer fits here; the 32-bit board gets the profile's heap exactly.
+    # ESP32 beside the fleet layer fits here; the 32-bit board gets the profile's heap. Both
+    # also get the simulated chips' share (boards.SIM_HEAP), which a real board never loads, as
+    # every other virtual board running the app: without it the bench's 100 KB boards ran out.
     heap = profile.heap_bytes if arch == "x86" else int(profile.heap_bytes * X64_HEAP_FACTOR)
+    heap += SIM_HEAP
     return FleetBoard(device, root, exe, heap)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeloop.boards import get_board
+from edgeloop.boards import SIM_HEAP, get_board
 from edgeloop.vboard import identify
 
 
@@ -19,6 +19,7 @@ def test_fleet_boards_follow_the_board_selection(make_board, tmp_path: Path,
     board = make_board("d1")  # laid out, not started
     assert board.exe == str(stub.resolve())
     assert identify(board.exe).mpy_arch == "x86"
-    assert board.heap == get_board("virtual").heap_bytes  # a 32-bit board: the profile's heap
+    # a 32-bit board: the profile's heap, and the simulated chips' share
+    assert board.heap == get_board("virtual").heap_bytes + SIM_HEAP
     mpy = (board.root / "preprocess.mpy").read_bytes()  # viper code: its header names the arch
     assert mpy[0] == ord("M") and mpy[2] >> 2 == 1  # compiled for x86 (mpy-cross -march=x86)
