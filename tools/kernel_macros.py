@@ -13,6 +13,11 @@ from __future__ import annotations
 import textwrap
 
 
+def rdbpot(r, p):
+    """RoundingDivideByPOT(r, {p}e) in place, branch-free (see rq()): one line."""
+    return f"{r} = ({r} >> {p}e) + ((({p}rt + (({r} >> 31) & 1) - ({r} & {p}rm)) >> 31) & 1)"
+
+
 def rq(ind, x, r, p):
     """Inline MultiplyByQuantizedMultiplier(x) -> r with precomputed parts prefixed p:
     {p}m, {p}mh, {p}ml (the multiplier's 16-bit halves, ml signed: m = mh * 2**16 + ml),
@@ -38,7 +43,7 @@ xh = xq >> 16
 cc = xl * {p}mh
 {r} = ((xh * {p}mh) << 1) + ((cc >> 15) + ((xh * {p}ml + (cc & 0x7FFF) + ((xl * {p}ml) >> 16)
                                            + 16384) >> 15))
-{r} = ({r} >> {p}e) + ((({p}rt + (({r} >> 31) & 1) - ({r} & {p}rm)) >> 31) & 1)
+{rdbpot(r, p)}
 """
     return textwrap.indent(s, " " * ind)
 
@@ -207,9 +212,9 @@ while i0 < d0:
                 vb = ((p2[j2] ^ 128) - 128) + input2_offset
                 if fast:
                     ra = ((va * amhu) << ls15) + ((va * amlu + rnd) >> rs)
-                    ra = (ra >> ae) + (((art + ((ra >> 31) & 1) - (ra & arm)) >> 31) & 1)
+                    {rdbpot("ra", "a")}
                     rb = ((vb * bmhu) << ls15) + ((vb * bmlu + rnd) >> rs)
-                    rb = (rb >> be) + (((brt + ((rb >> 31) & 1) - (rb & brm)) >> 31) & 1)
+                    {rdbpot("rb", "b")}
                 else:
                     va = va << left_shift
                     vb = vb << left_shift
